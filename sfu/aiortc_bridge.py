@@ -1,0 +1,333 @@
+"""The one module that touches aiortc/aioice: ICE, DTLS and SRTP keys for one peer.
+
+aiortc is a WebRTC endpoint whose receivers always decode; we only borrow its
+ORTC objects (RTCIceGatherer -> RTCIceTransport -> RTCDtlsTransport) and own
+RTP ourselves through two private seams, pinned to aiortc==1.16.0 and guarded
+by tests/contract/test_aiortc_seam.py:
+
+* ingress: `RTCDtlsTransport._handle_rtp_data` / `_handle_rtcp_data` receive
+  SRTP-decrypted bytes; we shadow them on the instance and never let aiortc
+  parse RTP into RtpPacket objects or start a decoder;
+* egress: `RTCDtlsTransport._tx_srtp.protect()` plus a direct, synchronous
+  `sendto` on the nominated candidate pair's socket, so sending never awaits
+  and a slow peer is handled by dropping (see `send`).
+
+Host candidates are gathered by us, not aioice, so that the bind addresses
+and the UDP port range are configurable and loopback is allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aioice
+import pylibsrtp
+from aioice.candidate import candidate_foundation, candidate_priority
+from aioice.ice import StunProtocol
+from aiortc import (
+    RTCCertificate,
+    RTCDtlsFingerprint,
+    RTCDtlsParameters,
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCIceParameters,
+    RTCIceTransport,
+)
+
+from .errors import InvalidStateError
+
+logger = logging.getLogger(__name__)
+
+_SOCKET_BUFFER = 1 << 21
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalCandidate:
+    """A gathered host candidate: `address` is what goes into SDP (maybe announced)."""
+
+    foundation: str
+    priority: int
+    address: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteEndpoint:
+    """Everything about the peer that ICE and DTLS need, taken from its SDP."""
+
+    ice_ufrag: str
+    ice_pwd: str
+    ice_lite: bool
+    candidates: Sequence[str]  # a=candidate values, without the "candidate:" prefix
+    fingerprints: Sequence[tuple[str, str]]  # (algorithm, value)
+    dtls_server: bool  # True when *we* must act as the DTLS server (peer is active)
+
+
+class Certificate:
+    """A DTLS certificate shared by all transports of one worker."""
+
+    def __init__(self) -> None:
+        self._certificate = RTCCertificate.generateCertificate()
+
+    @property
+    def fingerprints(self) -> list[tuple[str, str]]:
+        return [(f.algorithm, f.value) for f in self._certificate.getFingerprints()]
+
+
+OnPacket = Callable[[bytes], None]
+OnStateChange = Callable[[str], None]
+
+
+class PeerConnection:
+    """ICE + DTLS-SRTP to one remote peer, moving raw RTP/RTCP bytes.
+
+    States reported through `on_state`: "connecting", "connected", "failed",
+    "closed".
+    """
+
+    def __init__(self, certificate: Certificate) -> None:
+        self._gatherer = RTCIceGatherer(iceServers=[])  # no STUN: host candidates only
+        self._connection: aioice.Connection = self._gatherer._connection
+        self._ice = RTCIceTransport(self._gatherer)
+        self._ice._role_set = True
+        self._dtls = RTCDtlsTransport(self._ice, [certificate._certificate])
+        self._certificate = certificate
+        self._socket_transport: asyncio.DatagramTransport | None = None
+        self._remote_address: tuple[str, int] | None = None
+        self._protect: Callable[[bytes], bytes] | None = None
+        self._protect_rtcp: Callable[[bytes], bytes] | None = None
+        self._egress_limit = 0
+        self.local_candidates: list[LocalCandidate] = []
+        self.on_rtp: OnPacket = _ignore
+        self.on_rtcp: OnPacket = _ignore
+        self.on_state: OnStateChange = _ignore_state
+        self.state = "new"
+        self.srtp_profile = ""
+        self.dropped_egress = 0
+        self.closed = False
+
+    @property
+    def ice_ufrag(self) -> str:
+        return str(self._connection.local_username)
+
+    @property
+    def ice_pwd(self) -> str:
+        return str(self._connection.local_password)
+
+    @property
+    def fingerprints(self) -> list[tuple[str, str]]:
+        return self._certificate.fingerprints
+
+    async def gather(
+        self,
+        addresses: Sequence[str],
+        *,
+        port_min: int,
+        port_max: int,
+        announced_address: str | None,
+        egress_buffer_limit: int,
+    ) -> None:
+        """Bind one UDP socket per address inside [port_min, port_max]."""
+        self._egress_limit = egress_buffer_limit
+        loop = asyncio.get_running_loop()
+        connection = self._connection
+        connection._local_candidates_start = True
+        for address in addresses:
+            transport, protocol = await _bind_in_range(
+                loop, lambda: StunProtocol(connection), address, port_min, port_max
+            )
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+            host, port = transport.get_extra_info("sockname")[:2]
+            candidate = aioice.Candidate(
+                foundation=candidate_foundation("host", "udp", host),
+                component=1,
+                transport="udp",
+                priority=candidate_priority(1, "host"),
+                host=host,
+                port=port,
+                type="host",
+            )
+            protocol.local_candidate = candidate
+            connection._protocols.append(protocol)
+            connection._local_candidates.append(candidate)
+            self.local_candidates.append(
+                LocalCandidate(
+                    foundation=candidate.foundation,
+                    priority=candidate.priority,
+                    address=announced_address or host,
+                    port=port,
+                )
+            )
+        connection._local_candidates_end = True
+
+    async def connect(self, remote: RemoteEndpoint, *, ice_controlling: bool) -> bool:
+        """Run ICE then the DTLS handshake; True once SRTP keys are in place.
+
+        The offerer controls ICE (RFC 8445 §6.1.1); the DTLS role comes from
+        a=setup (RFC 5763 §5).
+        """
+        if self.closed:
+            raise InvalidStateError("peer connection is closed")
+        self._connection.ice_controlling = ice_controlling
+        self._set_state("connecting")
+        try:
+            for value in remote.candidates:
+                try:
+                    candidate = aioice.Candidate.from_sdp(value)
+                except (ValueError, IndexError):
+                    logger.debug("x ignoring malformed remote candidate %r", value)
+                    continue
+                if candidate.transport.lower() == "udp":
+                    await self._connection.add_remote_candidate(candidate)
+            await self._connection.add_remote_candidate(None)
+            await self._ice.start(
+                RTCIceParameters(
+                    usernameFragment=remote.ice_ufrag,
+                    password=remote.ice_pwd,
+                    iceLite=remote.ice_lite,
+                )
+            )
+            if self._ice.state != "completed":
+                self._set_state("failed")
+                return False
+            self._dtls._set_role("server" if remote.dtls_server else "client")
+            self._install_hooks()
+            await self._dtls.start(
+                RTCDtlsParameters(
+                    fingerprints=[
+                        RTCDtlsFingerprint(algorithm=a, value=v) for a, v in remote.fingerprints
+                    ]
+                )
+            )
+        except (ConnectionError, OSError, ValueError) as exc:
+            logger.debug("x connect failed: %s", exc)
+            self._set_state("failed")
+            return False
+        if self._dtls.state != "connected":
+            self._set_state("failed")
+            return False
+        pair = self._connection._nominated.get(1)
+        if pair is None:
+            self._set_state("failed")
+            return False
+        self._socket_transport = pair.protocol.transport
+        self._remote_address = pair.remote_addr
+        self._protect = self._dtls._tx_srtp.protect
+        self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
+        profile = self._dtls._ssl.get_selected_srtp_profile()
+        self.srtp_profile = profile.decode() if isinstance(profile, bytes) else str(profile)
+        self._dtls.on("statechange", self._on_dtls_state)
+        self._set_state("connected")
+        return True
+
+    def send_rtp(self, data: bytes) -> bool:
+        """SRTP-protect and send now; False (and counted) when dropped.
+
+        Drops rather than queues once the socket's user-space buffer passes the
+        limit: a slow or dead peer must never grow memory or stall the sender.
+        """
+        protect = self._protect
+        transport = self._socket_transport
+        if protect is None or transport is None:
+            return False
+        if transport.get_write_buffer_size() > self._egress_limit:
+            self.dropped_egress += 1
+            return False
+        try:
+            transport.sendto(protect(data), self._remote_address)
+        except (pylibsrtp.Error, OSError):
+            self.dropped_egress += 1
+            return False
+        return True
+
+    def send_rtcp(self, data: bytes) -> bool:
+        protect = self._protect_rtcp
+        transport = self._socket_transport
+        if protect is None or transport is None:
+            return False
+        try:
+            transport.sendto(protect(data), self._remote_address)
+        except (pylibsrtp.Error, OSError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Stop DTLS (sending close_notify) and ICE; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self._protect = self._protect_rtcp = None
+        self._socket_transport = None
+        try:
+            await self._dtls.stop()
+        except Exception:  # teardown must never raise; aiortc may fail half-way
+            logger.debug("- dtls stop failed", exc_info=True)
+        try:
+            await self._ice.stop()
+        except Exception:
+            logger.debug("- ice stop failed", exc_info=True)
+        self._set_state("closed")
+
+    def _install_hooks(self) -> None:
+        dtls: Any = self._dtls
+
+        async def handle_rtp(data: bytes, arrival_time_ms: int) -> None:
+            self.on_rtp(data)
+
+        async def handle_rtcp(data: bytes) -> None:
+            self.on_rtcp(data)
+
+        dtls._handle_rtp_data = handle_rtp
+        dtls._handle_rtcp_data = handle_rtcp
+
+    def _on_dtls_state(self) -> None:
+        state = self._dtls.state
+        if state in ("closed", "failed") and self.state == "connected":
+            self._protect = self._protect_rtcp = None
+            self._set_state("failed" if state == "failed" else "closed")
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.on_state(state)
+
+
+async def _bind_in_range(
+    loop: asyncio.AbstractEventLoop,
+    factory: Callable[[], StunProtocol],
+    address: str,
+    port_min: int,
+    port_max: int,
+) -> tuple[asyncio.DatagramTransport, StunProtocol]:
+    """Bind to a free port in the range, starting at a random one to spread load."""
+    span = port_max - port_min + 1
+    start = random.randrange(span)
+    last_error: OSError | None = None
+    for i in range(span):
+        port = port_min + (start + i) % span
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(
+                factory, local_addr=(address, port)
+            )
+        except OSError as exc:
+            last_error = exc
+            continue
+        return transport, protocol
+    raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}: {last_error}")
+
+
+def _ignore(data: bytes) -> None:
+    return None
+
+
+def _ignore_state(state: str) -> None:
+    return None

@@ -1,0 +1,1 @@
+"""Observers that watch media without decoding it (audio levels, active speaker)."""

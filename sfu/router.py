@@ -1,0 +1,161 @@
+"""Router: one room's media on one worker.
+
+Owns the transports, the producer -> consumers fan-out (each producer keeps
+an immutable tuple of its consumers, swapped on change, so the hot path
+iterates without locks or copies), the observers, and one periodic task that
+drives upstream RTCP and speaking detection for everything it owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from .aiortc_bridge import Certificate
+from .clock import Clock
+from .consumer import Consumer
+from .errors import InvalidStateError, NotFoundError
+from .events import EventSink, SfuEvent
+from .observers.audio_level import AudioLevelObserver
+from .options import WorkerOptions
+from .producer import Producer
+from .tasks import TaskSet
+from .types import CloseReason, ObserverId, ProducerId, RouterId, TransportId
+from .webrtc_transport import WebRtcTransport
+
+logger = logging.getLogger(__name__)
+
+TICK_INTERVAL = 0.02
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        router_id: RouterId,
+        options: WorkerOptions,
+        certificate: Certificate,
+        clock: Clock,
+        sink: EventSink,
+        tasks: TaskSet,
+        decode_executor: Callable[[], Executor] | None = None,
+    ) -> None:
+        self.id = router_id
+        self.closed = False
+        self._options = options
+        self._certificate = certificate
+        self._clock = clock
+        self._sink = sink
+        self._tasks = tasks
+        self._decode_executor = decode_executor
+        self.transports: dict[TransportId, WebRtcTransport] = {}
+        self.producers: dict[ProducerId, Producer] = {}
+        self.observers: list[AudioLevelObserver] = []
+        self.sink_errors = 0
+        self._ticker = tasks.spawn(self._run_ticks(), name=f"router-{router_id}-tick")
+
+    # -- factories ------------------------------------------------------------
+    async def create_webrtc_transport(self, *, stream_id: str = "") -> WebRtcTransport:
+        """A transport bound to the configured addresses and port range.
+
+        `stream_id` labels every producer created on it (msid stream and
+        CNAME), so a viewer groups one publisher's audio and video for lip sync.
+        """
+        self._check_open()
+        transport = WebRtcTransport(
+            transport_id=TransportId(uuid.uuid4().hex),
+            stream_id=stream_id or uuid.uuid4().hex,
+            options=self._options,
+            certificate=self._certificate,
+            clock=self._clock,
+            sink=self._post,
+            tasks=self._tasks,
+            hooks=self,
+        )
+        await transport.gather()
+        if self.closed:
+            transport.close(CloseReason.ROUTER_CLOSED)
+            raise InvalidStateError(f"router {self.id} closed while creating a transport")
+        self.transports[transport.id] = transport
+        return transport
+
+    def create_audio_level_observer(self) -> AudioLevelObserver:
+        self._check_open()
+        media = self._options.media
+        observer = AudioLevelObserver(
+            observer_id=ObserverId(uuid.uuid4().hex),
+            options=media.speaking,
+            interval=media.audio_level_interval,
+            sink=self._post,
+            fallback_executor=(
+                self._decode_executor()
+                if media.decode_fallback and self._decode_executor is not None
+                else None
+            ),
+            on_close=self.observers.remove,
+        )
+        self.observers.append(observer)
+        return observer
+
+    def producer(self, producer_id: ProducerId) -> Producer:
+        producer = self.producers.get(producer_id)
+        if producer is None or producer.closed:
+            raise NotFoundError(f"producer {producer_id} not found")
+        return producer
+
+    # -- hooks for transports (RouterHooks) ---------------------------------------
+    def producer_added(self, producer: Producer) -> None:
+        self.producers[producer.id] = producer
+
+    def producer_closed(self, producer: Producer) -> None:
+        self.producers.pop(producer.id, None)
+        for observer in self.observers:
+            observer.remove_producer(producer.id)
+
+    def consumer_added(self, consumer: Consumer, producer: Producer) -> None:
+        producer.consumers = (*producer.consumers, consumer)
+        if producer.paused:
+            consumer.on_producer_paused()
+
+    def consumer_closed(self, consumer: Consumer) -> None:
+        producer = self.producers.get(consumer.producer_id)
+        if producer is not None:
+            producer.consumers = tuple(c for c in producer.consumers if c is not consumer)
+
+    def transport_closed(self, transport: WebRtcTransport) -> None:
+        self.transports.pop(transport.id, None)
+
+    # -- lifecycle ------------------------------------------------------------
+    def close(self, reason: CloseReason = CloseReason.REQUESTED) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._ticker.cancel()
+        for transport in list(self.transports.values()):
+            transport.close(CloseReason.ROUTER_CLOSED)
+        for observer in list(self.observers):
+            observer.close()
+
+    def _post(self, event: SfuEvent) -> None:
+        # Like mediasoup's safeEmit: a faulty listener must not break the media path.
+        try:
+            self._sink(event)
+        except Exception:
+            self.sink_errors += 1
+            logger.exception("router %s: event sink failed on %r", self.id, event)
+
+    async def _run_ticks(self) -> None:
+        while not self.closed:
+            now = self._clock.now()
+            for producer in list(self.producers.values()):
+                producer.tick(now)
+            for observer in self.observers:
+                observer.tick(now)
+            await asyncio.sleep(TICK_INTERVAL)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InvalidStateError(f"router {self.id} is closed")

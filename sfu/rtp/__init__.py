@@ -1,0 +1,1 @@
+"""RTP and RTCP on bytes: parsing, rewriting, sequencing, loss repair."""

@@ -1,0 +1,172 @@
+"""16-bit sequence arithmetic and the per-consumer output sequencer.
+
+Wraparound comparison follows RFC 3550 Appendix A.1 (serial number arithmetic
+as in RFC 1982): `a` is newer than `b` when it is less than half the number
+space ahead of it.
+"""
+
+from __future__ import annotations
+
+_SEQ_MASK = 0xFFFF
+_SEQ_HALF = 1 << 15
+_TS_MASK = 0xFFFFFFFF
+_TS_HALF = 1 << 31
+
+
+def seq_diff(a: int, b: int) -> int:
+    """Signed distance a - b modulo 2^16, in [-32768, 32767]."""
+    return ((a - b + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+
+
+def seq_is_newer(a: int, b: int) -> bool:
+    """True when `a` comes after `b` (at most 32767 ahead), accounting for wraparound."""
+    return ((a - b + _SEQ_HALF) & _SEQ_MASK) > _SEQ_HALF
+
+
+class SequenceExtender:
+    """Maps 16-bit sequence numbers to a monotonic extended counter (RFC 3550 §A.1 cycles).
+
+    The first packet maps to its own value. Later packets map relative to the
+    highest one seen, so reordered packets land just below it and a wrap from
+    65535 to 0 continues at 65536. A packet reordered before the very first
+    one across a wrap may map below zero.
+    """
+
+    __slots__ = ("_highest",)
+
+    def __init__(self) -> None:
+        self._highest: int | None = None
+
+    @property
+    def highest(self) -> int | None:
+        """The highest extended sequence number seen, None before the first packet."""
+        return self._highest
+
+    def extend(self, seq: int) -> int:
+        highest = self._highest
+        if highest is None:
+            self._highest = seq & _SEQ_MASK
+            return self._highest
+        ext = highest + (((seq - highest + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
+        if ext > highest:
+            self._highest = ext
+        return ext
+
+    def reset(self) -> None:
+        self._highest = None
+
+
+class OutputSequencer:
+    """Keeps one consumer's outgoing sequence numbers and timestamps continuous.
+
+    A viewer's decoder and jitter buffer expect one unbroken RTP stream
+    (RFC 3550 §5.1: seq +1 per packet, timestamp on the media clock), whatever
+    happens upstream: pauses, a producer swap, a publisher restarting with
+    random seq/ts. Input is therefore mapped in epochs. `resync()` starts a new
+    epoch; its first packet gets the next output seq and a timestamp advanced
+    by the wall time elapsed since the last packet sent, so the receiver sees
+    a pause rather than a jump. Within an epoch, output = input + offset, so
+    upstream gaps stay gaps (the viewer NACKs them) and late retransmissions
+    map to the output seq they always had. Packets from before the epoch's
+    first packet return None (they belong to an old source or would go back
+    in time).
+    """
+
+    __slots__ = (
+        "_clock_rate",
+        "_epoch_first",
+        "_ext_highest",
+        "_initial_seq",
+        "_initial_timestamp",
+        "_new_epoch",
+        "_seq_offset",
+        "_started",
+        "_ts_offset",
+        "last_output_seq",
+        "last_output_time",
+        "last_output_timestamp",
+    )
+
+    def __init__(self, clock_rate: int, initial_seq: int, initial_timestamp: int) -> None:
+        if clock_rate <= 0:
+            raise ValueError("clock_rate must be positive")
+        if not 0 <= initial_seq <= _SEQ_MASK:
+            raise ValueError("initial_seq must be in 0..65535")
+        if not 0 <= initial_timestamp <= _TS_MASK:
+            raise ValueError("initial_timestamp must be in 0..2**32-1")
+        self._clock_rate = clock_rate
+        self._initial_seq = initial_seq
+        self._initial_timestamp = initial_timestamp
+        self._started = False
+        self._new_epoch = True
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._epoch_first = 0
+        self._ext_highest = 0
+        self.last_output_seq = initial_seq
+        self.last_output_timestamp = initial_timestamp
+        self.last_output_time = 0.0
+
+    def resync(self) -> None:
+        """The next accepted packet starts a new epoch (it may come from an unrelated source)."""
+        self._new_epoch = True
+
+    def map(self, seq: int, timestamp: int, now: float) -> tuple[int, int] | None:
+        """(output seq, output timestamp) for an input packet, or None to drop it."""
+        if self._new_epoch:
+            return self._start_epoch(seq & _SEQ_MASK, timestamp & _TS_MASK, now)
+        highest = self._ext_highest
+        ext = highest + (((seq - highest + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
+        if ext < self._epoch_first:
+            return None
+        out_seq = (seq + self._seq_offset) & _SEQ_MASK
+        out_ts = (timestamp + self._ts_offset) & _TS_MASK
+        if ext > highest:
+            self._ext_highest = ext
+            self.last_output_seq = out_seq
+        # Only a newer timestamp moves the anchor used to time the next epoch.
+        if 0 < ((out_ts - self.last_output_timestamp) & _TS_MASK) < _TS_HALF:
+            self.last_output_timestamp = out_ts
+            self.last_output_time = now
+        return out_seq, out_ts
+
+    def input_sequence(self, out_seq: int) -> int | None:
+        """The input seq that maps to `out_seq` in the current epoch, for answering NACKs.
+
+        None before the first packet, while a resync is pending (an old packet
+        must not open the new epoch), or when `out_seq` lies outside the part
+        of the epoch already sent.
+        """
+        if self._new_epoch:
+            return None
+        seq = (out_seq - self._seq_offset) & _SEQ_MASK
+        highest = self._ext_highest
+        ext = highest + (((seq - highest + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
+        if ext < self._epoch_first or ext > highest:
+            return None
+        return seq
+
+    def output_timestamp(self, timestamp: int) -> int | None:
+        """An input RTP timestamp in output terms (for sender reports); None between epochs."""
+        if self._new_epoch:
+            return None
+        return (timestamp + self._ts_offset) & _TS_MASK
+
+    def _start_epoch(self, seq: int, timestamp: int, now: float) -> tuple[int, int]:
+        if self._started:
+            out_seq = (self.last_output_seq + 1) & _SEQ_MASK
+            ticks = round((now - self.last_output_time) * self._clock_rate)
+            out_ts = (self.last_output_timestamp + max(1, ticks)) & _TS_MASK
+        else:
+            self._started = True
+            out_seq = self._initial_seq
+            out_ts = self._initial_timestamp
+        self._new_epoch = False
+        self._seq_offset = (out_seq - seq) & _SEQ_MASK
+        self._ts_offset = (out_ts - timestamp) & _TS_MASK
+        self._epoch_first = seq
+        self._ext_highest = seq
+        self.last_output_seq = out_seq
+        self.last_output_timestamp = out_ts
+        self.last_output_time = now
+        return out_seq, out_ts

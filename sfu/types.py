@@ -1,0 +1,45 @@
+"""Identifiers and small value types shared by the whole media core."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NewType
+
+RouterId = NewType("RouterId", str)
+TransportId = NewType("TransportId", str)
+ProducerId = NewType("ProducerId", str)
+ConsumerId = NewType("ConsumerId", str)
+ObserverId = NewType("ObserverId", str)
+Mid = NewType("Mid", str)
+Ssrc = NewType("Ssrc", int)
+
+
+class MediaKind(StrEnum):
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+class MediaSource(StrEnum):
+    """What a producer carries, as the control plane names it."""
+
+    MICROPHONE = "microphone"
+    CAMERA = "camera"
+    SCREEN = "screen"
+    SCREEN_AUDIO = "screen_audio"
+
+
+class CloseReason(StrEnum):
+    REQUESTED = "requested"
+    PRODUCER_CLOSED = "producer_closed"
+    TRANSPORT_CLOSED = "transport_closed"
+    ROUTER_CLOSED = "router_closed"
+    WORKER_CLOSED = "worker_closed"
+    CONNECTION_FAILED = "connection_failed"
+
+
+class TransportState(StrEnum):
+    NEW = "new"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    FAILED = "failed"
+    CLOSED = "closed"

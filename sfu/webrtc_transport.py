@@ -1,0 +1,524 @@
+"""WebRtcTransport: one BUNDLEd ICE + DTLS-SRTP connection with our own SDP.
+
+Two negotiation flows, as browsers and LiveKit/mediasoup clients use them:
+
+* publish (the client offers): `apply_offer()` answers and creates one
+  producer per sending m-section;
+* subscribe (we offer): `consume()` adds consumers, `create_offer()` describes
+  them all, `apply_answer()` completes it. Consumers flow once their m-section
+  is answered and the transport is connected.
+
+The ICE/DTLS work runs in an owned background task; every public method here
+is synchronous, so the control plane never interleaves around an await.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import ortc, sdp
+from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
+from .clock import Clock
+from .consumer import Consumer
+from .errors import InvalidStateError, NegotiationError
+from .events import EventSink, TransportClosed, TransportStateChanged
+from .options import WorkerOptions
+from .producer import Producer
+from .rtp import rtcp
+from .rtp.header import RtpPacketView
+from .rtp_parameters import URI_MID, ReceiveParameters
+from .tasks import TaskSet
+from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId, TransportState
+
+logger = logging.getLogger(__name__)
+
+
+class RouterHooks(Protocol):
+    def producer_added(self, producer: Producer) -> None: ...
+    def producer_closed(self, producer: Producer) -> None: ...
+    def consumer_added(self, consumer: Consumer, producer: Producer) -> None: ...
+    def consumer_closed(self, consumer: Consumer) -> None: ...
+    def transport_closed(self, transport: WebRtcTransport) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishResult:
+    answer: str
+    added: tuple[Producer, ...]
+    removed: tuple[ProducerId, ...]
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One m-section of our offers to the viewer."""
+
+    mid: Mid
+    kind: MediaKind
+    codec: sdp.Codec
+    consumer: Consumer | None
+    stream_id: str
+    track_id: str
+    answered: bool = False
+
+
+class WebRtcTransport:
+    def __init__(
+        self,
+        *,
+        transport_id: TransportId,
+        stream_id: str,
+        options: WorkerOptions,
+        certificate: Certificate,
+        clock: Clock,
+        sink: EventSink,
+        tasks: TaskSet,
+        hooks: RouterHooks,
+    ) -> None:
+        self.id = transport_id
+        self.stream_id = stream_id
+        self.state = TransportState.NEW
+        self.closed = False
+        self.producers: dict[ProducerId, Producer] = {}
+        self.consumers: dict[ConsumerId, Consumer] = {}
+        self._options = options
+        self._clock = clock
+        self._sink = sink
+        self._tasks = tasks
+        self._hooks = hooks
+        self._peer = PeerConnection(certificate)
+        self._peer.on_rtp = self._on_rtp
+        self._peer.on_rtcp = self._on_rtcp
+        self._peer.on_state = self._on_peer_state
+        self._session_id = random.getrandbits(62)
+        self._session_version = 0
+        self._remote_known = False
+        self._ice_controlling = False
+        # publish side
+        self._producers_by_mid: dict[Mid, Producer] = {}
+        self._producers_by_ssrc: dict[int, Producer] = {}
+        self._mid_extension_id: int | None = None
+        # subscribe side
+        self._slots: list[_Slot] = []
+        self._consumers_by_ssrc: dict[int, Consumer] = {}
+        self._next_mid = 0
+        self._offer_pending = False
+        # Counters read at scrape time.
+        self.rtp_packets_received = 0
+        self.rtcp_packets_received = 0
+        self.packets_malformed = 0
+        self.packets_unknown_ssrc = 0
+        self.remb_bitrate: int | None = None
+
+    async def gather(self) -> None:
+        network = self._options.network
+        await self._peer.gather(
+            network.ice_addresses,
+            port_min=network.port_min,
+            port_max=network.port_max,
+            announced_address=network.announced_address,
+            egress_buffer_limit=network.egress_buffer_limit,
+        )
+
+    @property
+    def offer_pending(self) -> bool:
+        return self._offer_pending
+
+    @property
+    def srtp_profile(self) -> str:
+        return self._peer.srtp_profile
+
+    @property
+    def dropped_egress_packets(self) -> int:
+        return self._peer.dropped_egress
+
+    # -- publish: the client offers -------------------------------------------
+    def apply_offer(self, offer_sdp: str) -> PublishResult:
+        """Answer a client's offer; producers are created for new sending m-sections.
+
+        Raises NegotiationError (nothing changes) for SDP we cannot accept.
+        """
+        self._check_open()
+        if self._slots:
+            raise InvalidStateError("transport is used for subscribing; it cannot take offers")
+        offer = sdp.parse(offer_sdp)
+        remote = self._remote_endpoint(offer, dtls_server=True)
+        sections: list[sdp.MediaSection] = []
+        new_parameters = []
+        seen: set[Mid] = set()
+        for section in offer.media:
+            answer, parameters = ortc.answer_publish_section(section)
+            if answer.port and section.mid not in offer.bundle_mids:
+                raise NegotiationError(f"m-section {section.mid} is not in the BUNDLE group")
+            if answer.port and not section.rtcp_mux:
+                raise NegotiationError(f"m-section {section.mid} does not offer rtcp-mux")
+            sections.append(answer)
+            if parameters is None:
+                continue
+            seen.add(parameters.mid)
+            existing = self._producers_by_mid.get(parameters.mid)
+            if existing is None:
+                new_parameters.append(parameters)
+            elif existing.parameters.codec.payload_type != parameters.codec.payload_type:
+                raise NegotiationError(f"m-section {parameters.mid} changed codec")
+        mid_ids = {section.extension_id(URI_MID) for section in offer.media if section.port}
+        mid_ids.discard(None)
+        if len(mid_ids) > 1:
+            raise NegotiationError("the MID extension must use one id across the BUNDLE group")
+        # Validation done: from here on, apply.
+        self._mid_extension_id = next(iter(mid_ids), None)  # type: ignore[arg-type]
+        removed = [p.id for mid, p in self._producers_by_mid.items() if mid not in seen]
+        for producer_id in removed:
+            self.producers[producer_id].close()
+        added = tuple(self._create_producer(parameters) for parameters in new_parameters)
+        answer = self._description(
+            sections,
+            setup=sdp.Setup.PASSIVE if remote.dtls_server else sdp.Setup.ACTIVE,
+        )
+        self._start(remote, ice_controlling=False)
+        return PublishResult(answer=sdp.serialize(answer), added=added, removed=tuple(removed))
+
+    def _create_producer(self, parameters: ReceiveParameters) -> Producer:
+        producer = Producer(
+            producer_id=ProducerId(uuid.uuid4().hex),
+            parameters=parameters,
+            stream_id=self.stream_id,
+            track_id=uuid.uuid4().hex,
+            canonical_ext_ids=ortc.EXTENSION_IDS,
+            options=self._options.media,
+            clock=self._clock,
+            send_rtcp=self._peer.send_rtcp,
+            sink=self._sink,
+        )
+        producer.on_close = self._producer_closed
+        self.producers[producer.id] = producer
+        self._producers_by_mid[parameters.mid] = producer
+        for ssrc in (parameters.ssrc, parameters.rtx_ssrc):
+            if ssrc is not None:
+                self._producers_by_ssrc[ssrc] = producer
+        self._hooks.producer_added(producer)
+        return producer
+
+    def _producer_closed(self, producer: Producer) -> None:
+        self.producers.pop(producer.id, None)
+        self._producers_by_mid.pop(producer.parameters.mid, None)
+        for ssrc, owner in list(self._producers_by_ssrc.items()):
+            if owner is producer:
+                del self._producers_by_ssrc[ssrc]
+        self._hooks.producer_closed(producer)
+
+    # -- subscribe: we offer --------------------------------------------------
+    def consume(self, producer: Producer, *, paused: bool = False) -> Consumer:
+        """A consumer of `producer` on this transport; it flows after the next answer."""
+        self._check_open()
+        if self._producers_by_mid:
+            raise InvalidStateError("transport is used for publishing; it cannot consume")
+        if producer.closed:
+            raise InvalidStateError(f"producer {producer.id} is closed")
+        mid = Mid(str(self._next_mid))
+        self._next_mid += 1
+        codec = ortc.consumer_codec(producer.parameters.codec)
+        ssrc = self._new_ssrc()
+        consumer = Consumer(
+            consumer_id=ConsumerId(uuid.uuid4().hex),
+            producer_id=producer.id,
+            kind=producer.kind,
+            ssrc=ssrc,
+            payload_type=codec.payload_type,
+            clock_rate=codec.clock_rate,
+            mid=mid,
+            mid_extension_id=ortc.EXTENSION_IDS[URI_MID],
+            cname=producer.stream_id,
+            clock=self._clock,
+            send_rtp=self._peer.send_rtp,
+            send_rtcp=self._peer.send_rtcp,
+            request_key_frame=producer.request_key_frame,
+            retransmission_source=producer.packet_for_retransmission,
+            sink=self._sink,
+            initial_sequence=random.getrandbits(15),
+            initial_timestamp=random.getrandbits(31),
+            paused=paused,
+        )
+        consumer.on_close = self._consumer_closed
+        self.consumers[consumer.id] = consumer
+        self._consumers_by_ssrc[ssrc] = consumer
+        self._slots.append(
+            _Slot(
+                mid=mid,
+                kind=producer.kind,
+                codec=codec,
+                consumer=consumer,
+                stream_id=producer.stream_id,
+                track_id=producer.track_id,
+            )
+        )
+        self._hooks.consumer_added(consumer, producer)
+        return consumer
+
+    def _consumer_closed(self, consumer: Consumer) -> None:
+        self.consumers.pop(consumer.id, None)
+        self._consumers_by_ssrc.pop(consumer.ssrc, None)
+        for slot in self._slots:
+            if slot.consumer is consumer:
+                slot.consumer = None
+        self._hooks.consumer_closed(consumer)
+
+    def create_offer(self) -> str:
+        """An offer describing every consumer (closed ones as rejected m-sections)."""
+        self._check_open()
+        if self._producers_by_mid:
+            raise InvalidStateError("transport is used for publishing; it cannot offer")
+        if self._offer_pending:
+            raise InvalidStateError("an offer is already waiting for its answer")
+        if not self._slots:
+            raise InvalidStateError("nothing to offer: no consumers")
+        sections = []
+        for slot in self._slots:
+            consumer = slot.consumer
+            if consumer is None:
+                sections.append(
+                    sdp.MediaSection(
+                        kind=slot.kind,
+                        port=0,
+                        mid=slot.mid,
+                        direction=sdp.Direction.INACTIVE,
+                        codecs=(slot.codec,),
+                    )
+                )
+                continue
+            sections.append(
+                sdp.MediaSection(
+                    kind=slot.kind,
+                    port=9,
+                    mid=slot.mid,
+                    direction=sdp.Direction.SENDONLY,
+                    codecs=(slot.codec,),
+                    extensions=ortc.consumer_extensions(slot.kind),
+                    ssrcs=(consumer.ssrc,),
+                    cname=consumer.cname,
+                    msid=f"{slot.stream_id} {slot.track_id}",
+                    rtcp_mux=True,
+                    rtcp_rsize=True,
+                )
+            )
+        self._offer_pending = True
+        return sdp.serialize(self._description(sections, setup=sdp.Setup.ACTPASS))
+
+    def apply_answer(self, answer_sdp: str) -> None:
+        """Complete our last offer. Raises NegotiationError (nothing changes) on a bad answer."""
+        self._check_open()
+        if not self._offer_pending:
+            raise InvalidStateError("no offer is waiting for an answer")
+        answer = sdp.parse(answer_sdp)
+        by_mid = {section.mid: section for section in answer.media}
+        for slot in self._slots:
+            if slot.mid not in by_mid:
+                raise NegotiationError(f"the answer has no m-section for mid {slot.mid}")
+        remote = self._remote_endpoint(answer, dtls_server=None)
+        self._offer_pending = False
+        for slot in self._slots:
+            section = by_mid[slot.mid]
+            if slot.consumer is not None and section.rejected:
+                slot.consumer.close(CloseReason.REQUESTED)
+            slot.answered = True
+        self._start(remote, ice_controlling=True)
+        self._mark_ready()
+
+    def _mark_ready(self) -> None:
+        if self.state != TransportState.CONNECTED:
+            return
+        for slot in self._slots:
+            if slot.answered and slot.consumer is not None:
+                slot.consumer.set_ready()
+
+    # -- negotiation helpers --------------------------------------------------
+    def _remote_endpoint(
+        self, desc: sdp.SessionDescription, *, dtls_server: bool | None
+    ) -> RemoteEndpoint:
+        """ICE/DTLS parameters of the peer; `dtls_server=None` derives our role from its setup."""
+        transport = desc.transport_parameters()
+        setup = transport.setup
+        if dtls_server is None:  # the peer answered our actpass
+            if setup not in (sdp.Setup.ACTIVE, sdp.Setup.PASSIVE):
+                raise NegotiationError(f"an answer must say a=setup:active or passive, not {setup}")
+            we_serve = setup == sdp.Setup.ACTIVE
+        else:  # the peer offered: we take the role it leaves us
+            we_serve = setup != sdp.Setup.PASSIVE
+        return RemoteEndpoint(
+            ice_ufrag=transport.ice_ufrag,
+            ice_pwd=transport.ice_pwd,
+            ice_lite=transport.ice_lite,
+            candidates=[c.to_sdp() for c in transport.candidates],
+            fingerprints=[(f.algorithm, f.value) for f in transport.fingerprints],
+            dtls_server=we_serve,
+        )
+
+    def _description(
+        self, sections: list[sdp.MediaSection], *, setup: sdp.Setup
+    ) -> sdp.SessionDescription:
+        self._session_version += 1
+        candidates = tuple(
+            sdp.Candidate(
+                foundation=c.foundation[:32],
+                component=1,
+                transport="udp",
+                priority=c.priority,
+                host=c.address,
+                port=c.port,
+                type="host",
+            )
+            for c in self._peer.local_candidates
+        )
+        fingerprints = tuple(
+            sdp.Fingerprint(algorithm=a, value=v.upper()) for a, v in self._peer.fingerprints
+        )
+        port = candidates[0].port if candidates else 9
+        full: list[sdp.MediaSection] = []
+        for section in sections:
+            if section.rejected:
+                full.append(section)
+                continue
+            full.append(
+                sdp.MediaSection(
+                    kind=section.kind,
+                    port=port,
+                    protocol=section.protocol,
+                    mid=section.mid,
+                    direction=section.direction,
+                    codecs=section.codecs,
+                    extensions=section.extensions,
+                    ssrcs=section.ssrcs,
+                    cname=section.cname,
+                    msid=section.msid,
+                    rtcp_mux=True,
+                    rtcp_rsize=section.rtcp_rsize,
+                    ice_ufrag=self._peer.ice_ufrag,
+                    ice_pwd=self._peer.ice_pwd,
+                    fingerprints=fingerprints,
+                    setup=setup,
+                    candidates=candidates,
+                    end_of_candidates=True,
+                )
+            )
+        return sdp.SessionDescription(
+            origin_session_id=self._session_id,
+            origin_session_version=self._session_version,
+            bundle_mids=tuple(s.mid for s in full if not s.rejected and s.mid is not None),
+            media=tuple(full),
+        )
+
+    def _start(self, remote: RemoteEndpoint, *, ice_controlling: bool) -> None:
+        if self._remote_known:
+            return  # renegotiation keeps the connection (no ICE restart yet)
+        self._remote_known = True
+        self._tasks.spawn(self._connect(remote, ice_controlling), name=f"transport-{self.id}")
+
+    async def _connect(self, remote: RemoteEndpoint, ice_controlling: bool) -> None:
+        self._set_state(TransportState.CONNECTING)
+        connected = await self._peer.connect(remote, ice_controlling=ice_controlling)
+        if self.closed:
+            return
+        if not connected:
+            self.close(CloseReason.CONNECTION_FAILED)
+            return
+        logger.debug("- transport %s connected (%s)", self.id, self._peer.srtp_profile)
+        self._set_state(TransportState.CONNECTED)
+        self._mark_ready()
+
+    # -- ingress (hot path) ---------------------------------------------------
+    def _on_rtp(self, data: bytes) -> None:
+        self.rtp_packets_received += 1
+        view = RtpPacketView.parse(data)
+        if view is None:
+            self.packets_malformed += 1
+            return
+        producer = self._producers_by_ssrc.get(view.ssrc)
+        if producer is None:
+            producer = self._learn_ssrc(view)
+            if producer is None:
+                self.packets_unknown_ssrc += 1
+                return
+        producer.receive_rtp(view)
+
+    def _learn_ssrc(self, view: RtpPacketView) -> Producer | None:
+        """RFC 8843 §9.2: an unsignalled SSRC is bound through the MID extension."""
+        if self._mid_extension_id is None:
+            return None
+        value = view.extension(self._mid_extension_id)
+        if not value:
+            return None
+        producer = self._producers_by_mid.get(Mid(value.decode("ascii", "replace")))
+        if producer is None:
+            return None
+        rtx = view.payload_type == producer.parameters.rtx_payload_type
+        producer.learn_ssrc(view.ssrc, rtx=rtx)
+        self._producers_by_ssrc[view.ssrc] = producer
+        return producer
+
+    def _on_rtcp(self, data: bytes) -> None:
+        self.rtcp_packets_received += 1
+        for packet in rtcp.parse_compound(data):
+            if isinstance(packet, rtcp.SenderReport):
+                producer = self._producers_by_ssrc.get(packet.ssrc)
+                if producer is not None:
+                    producer.receive_sender_report(packet)
+                self._route_report_blocks(packet.reports)
+            elif isinstance(packet, rtcp.ReceiverReport):
+                self._route_report_blocks(packet.reports)
+            elif isinstance(packet, rtcp.GenericNack):
+                consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
+                if consumer is not None:
+                    consumer.receive_nack(packet.lost)
+            elif isinstance(packet, rtcp.PictureLossIndication):
+                consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
+                if consumer is not None:
+                    consumer.receive_key_frame_request()
+            elif isinstance(packet, rtcp.FullIntraRequest):
+                for ssrc, _ in packet.entries:
+                    consumer = self._consumers_by_ssrc.get(ssrc)
+                    if consumer is not None:
+                        consumer.receive_key_frame_request()
+            elif isinstance(packet, rtcp.Remb):
+                self.remb_bitrate = packet.bitrate_bps
+
+    def _route_report_blocks(self, blocks: tuple[rtcp.ReportBlock, ...]) -> None:
+        for block in blocks:
+            consumer = self._consumers_by_ssrc.get(block.ssrc)
+            if consumer is not None:
+                consumer.receive_report(block)
+
+    # -- lifecycle ------------------------------------------------------------
+    def _on_peer_state(self, state: str) -> None:
+        if state in ("failed", "closed") and not self.closed and self.state == "connected":
+            self.close(CloseReason.CONNECTION_FAILED)
+
+    def close(self, reason: CloseReason = CloseReason.REQUESTED) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for producer in list(self.producers.values()):
+            producer.close(CloseReason.TRANSPORT_CLOSED)
+        for consumer in list(self.consumers.values()):
+            consumer.close(CloseReason.TRANSPORT_CLOSED)
+        self._set_state(TransportState.CLOSED)
+        self._tasks.spawn(self._peer.close(), name=f"transport-{self.id}-close")
+        self._hooks.transport_closed(self)
+        self._sink(TransportClosed(transport_id=self.id, reason=reason))
+
+    def _set_state(self, state: TransportState) -> None:
+        if state != self.state:
+            self.state = state
+            self._sink(TransportStateChanged(transport_id=self.id, state=state))
+
+    def _new_ssrc(self) -> int:
+        while True:
+            ssrc = random.getrandbits(32)
+            if ssrc and ssrc not in self._consumers_by_ssrc:
+                return ssrc
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InvalidStateError(f"transport {self.id} is closed")

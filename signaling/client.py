@@ -1,0 +1,275 @@
+"""A Python client for the stage-sfu protocol, over aiortc and aiohttp.
+
+Used by the tests, the load bots and anyone scripting a room: it joins with a
+token, publishes tracks on stage, and answers the server's subscribe offers,
+exposing received tracks by participant. It is a WebRTC peer, not part of the
+server, so it may use aiortc's RTCPeerConnection (the server never does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import aioice.ice
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+
+logger = logging.getLogger(__name__)
+
+_ice_addresses: tuple[str, ...] | None = None
+_stock_host_addresses = aioice.ice.get_host_addresses
+
+
+def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if _ice_addresses is not None:
+        return [a for a in _ice_addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+    return _stock_host_addresses(use_ipv4, use_ipv6)
+
+
+def use_ice_addresses(addresses: Sequence[str] | None) -> None:
+    """Gather client candidates only on these addresses (aioice skips loopback otherwise).
+
+    Process-wide, because aioice looks host addresses up through a module
+    function; `None` restores aioice's own choice.
+    """
+    global _ice_addresses
+    _ice_addresses = tuple(addresses) if addresses is not None else None
+    aioice.ice.get_host_addresses = _host_addresses
+
+
+class ServerError(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(f"{error.get('code')}: {error.get('message')}")
+        self.code = str(error.get("code"))
+        self.message = str(error.get("message"))
+
+
+@dataclass(eq=False)
+class RemoteTrack:
+    participant_id: str
+    track_id: str
+    track: MediaStreamTrack
+
+
+@dataclass(eq=False)
+class _Pending:
+    future: asyncio.Future[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class StageClient:
+    """One participant. Create with `await StageClient.connect(...)`."""
+
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
+        self._http = session
+        self._ws = ws
+        self._ids = itertools.count(1)
+        self._pending: dict[str, _Pending] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._subscriber = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._publisher: RTCPeerConnection | None = None
+        self._negotiating: asyncio.Task[None] | None = None
+        self._offer_sdp = ""
+        self.events: list[dict[str, Any]] = []
+        self.tracks: list[RemoteTrack] = []
+        self.joined: dict[str, Any] = {}
+        self.closed = asyncio.Event()
+        self.on_event: Callable[[dict[str, Any]], None] | None = None
+        self._changed = asyncio.Condition()
+        self._subscriber.on("track", self._on_track)
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        token: str,
+        *,
+        entry: str = "viewer",
+        ice_addresses: Sequence[str] | None = ("127.0.0.1",),
+    ) -> StageClient:
+        """Open the WebSocket at `url` (…/ws) and join with `token`."""
+        if ice_addresses is not None:
+            use_ice_addresses(ice_addresses)
+        session = aiohttp.ClientSession()
+        try:
+            ws = await session.ws_connect(url, max_msg_size=1 << 22)
+        except BaseException:
+            await session.close()
+            raise
+        client = cls(session, ws)
+        client._reader = asyncio.get_running_loop().create_task(client._read())
+        try:
+            client.joined = await client.request({"type": "join", "token": token, "entry": entry})
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    @property
+    def participant_id(self) -> str:
+        return str(self.joined["participant_id"])
+
+    # -- requests -----------------------------------------------------------------
+    async def request(self, message: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
+        """Send a request and wait for its reply; raises ServerError on an error reply."""
+        request_id = str(next(self._ids))
+        pending = _Pending()
+        self._pending[request_id] = pending
+        try:
+            await self._ws.send_json({**message, "id": request_id})
+            reply = await asyncio.wait_for(pending.future, timeout)
+        finally:
+            self._pending.pop(request_id, None)
+        if reply.get("type") == "error":
+            raise ServerError(reply)
+        return reply
+
+    async def send_raw(self, frame: str) -> None:
+        """Send a frame as is (for testing how the server treats bad input)."""
+        await self._ws.send_str(frame)
+
+    async def publish(self, tracks: Sequence[MediaStreamTrack], *, munge: Callable[[str], str] | None = None) -> None:
+        """Send `tracks` (sendonly) on the publish connection."""
+        pc = self._publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        for track in tracks:
+            pc.addTransceiver(track, direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = pc.localDescription.sdp
+        if munge is not None:
+            offer = munge(offer)
+        reply = await self.request({"type": "publish", "sdp": offer})
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+
+    @property
+    def publisher(self) -> RTCPeerConnection | None:
+        return self._publisher
+
+    @property
+    def subscriber(self) -> RTCPeerConnection:
+        return self._subscriber
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait until predicate() holds, re-checked whenever a message or track arrives."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+    async def wait_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        def check() -> bool:
+            found[:] = [e for e in self.events if predicate(e)]
+            return bool(found)
+
+        await self.wait_for(check, timeout)
+        return found[0]
+
+    async def leave(self) -> None:
+        with contextlib.suppress(ServerError, ConnectionError, TimeoutError):
+            await self.request({"type": "leave"}, timeout=5)
+        await self.close()
+
+    async def close(self) -> None:
+        await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._negotiating is not None:
+            self._negotiating.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._negotiating
+        for pc in (self._publisher, self._subscriber):
+            if pc is not None:
+                await pc.close()
+        await self._http.close()
+
+    # -- incoming -----------------------------------------------------------------
+    async def _read(self) -> None:
+        try:
+            async for message in self._ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                data = message.json()
+                await self._dispatch(data)
+        finally:
+            self.closed.set()
+            for pending in self._pending.values():
+                if not pending.future.done():
+                    pending.future.set_exception(ConnectionError("connection closed"))
+            await self._notify()
+
+    async def _dispatch(self, data: dict[str, Any]) -> None:
+        request_id = data.get("id")
+        pending = self._pending.get(request_id) if isinstance(request_id, str) else None
+        if pending is not None and data.get("type") in (
+            "joined", "publish_answer", "ack", "pong", "error"
+        ):
+            if not pending.future.done():
+                pending.future.set_result(data)
+        else:
+            self.events.append(data)
+            if data.get("type") == "subscribe_offer":
+                previous = self._negotiating
+                self._negotiating = asyncio.get_running_loop().create_task(
+                    self._answer(data["sdp"], previous)
+                )
+            if self.on_event is not None:
+                self.on_event(data)
+        await self._notify()
+
+    async def _answer(self, sdp: str, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        pc = self._subscriber
+        self._offer_sdp = sdp  # "track" fires before remoteDescription is set
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            await self.request({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
+        except Exception:
+            logger.exception("answering the subscribe offer failed")
+            raise
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        participant_id, track_id = "", track.id
+        for transceiver in self._subscriber.getTransceivers():
+            if transceiver.receiver.track is track:
+                msid = _msid_for_mid(self._offer_sdp, transceiver.mid)
+                if msid is not None:
+                    participant_id, track_id = msid
+        self.tracks.append(RemoteTrack(participant_id=participant_id, track_id=track_id, track=track))
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+
+def _msid_for_mid(sdp: str, mid: str | None) -> tuple[str, str] | None:
+    current = None
+    for line in sdp.splitlines():
+        if line.startswith("a=mid:"):
+            current = line[6:]
+        elif line.startswith("a=msid:") and current == mid:
+            parts = line[7:].split()
+            if len(parts) == 2:
+                return parts[0], parts[1]
+    return None
+
+
+__all__ = ["RemoteTrack", "ServerError", "StageClient", "use_ice_addresses"]

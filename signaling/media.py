@@ -1,0 +1,35 @@
+"""Builds the media core's options from the server settings."""
+
+from __future__ import annotations
+
+from sfu.observers.speaking import SpeakingOptions
+from sfu.options import MediaOptions, NetworkOptions, WorkerOptions
+
+from .settings import Settings
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    media = settings.media
+    levels = settings.audio_level
+    return WorkerOptions(
+        network=NetworkOptions(
+            ice_addresses=tuple(media.ice_addresses),
+            announced_address=media.announced_address or None,
+            port_min=media.udp_port_min,
+            port_max=media.udp_port_max,
+            egress_buffer_limit=media.egress_buffer_limit,
+        ),
+        media=MediaOptions(
+            retransmission_buffer=max(16, media.retransmission_buffer),
+            retransmission_max_age=media.retransmission_max_age,
+            key_frame_min_interval=media.key_frame_min_interval,
+            publisher_max_bitrate=media.publisher_max_bitrate,
+            speaking=SpeakingOptions(
+                threshold_dbov=levels.speaking_threshold_dbov,
+                hold=levels.speaking_hold,
+                attack=levels.speaking_attack,
+            ),
+            audio_level_interval=levels.update_interval,
+            decode_fallback=levels.decode_fallback,
+        ),
+    )

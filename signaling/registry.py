@@ -1,0 +1,47 @@
+"""RoomRegistry: rooms by name on this process's media worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sfu.tasks import TaskSet
+from sfu.worker import Worker
+
+from .room import Room
+
+logger = logging.getLogger(__name__)
+
+
+class RoomRegistry:
+    """Creates rooms on first join and closes them when the last member leaves."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._rooms: dict[str, Room] = {}
+        self._tasks = TaskSet()
+        self.accepting = True
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        return self._rooms
+
+    def get_or_create(self, name: str) -> Room:
+        room = self._rooms.get(name)
+        if room is None or room.closed:
+            room = Room(name=name, worker=self._worker, on_empty=self._room_empty)
+            self._rooms[name] = room
+        return room
+
+    def _room_empty(self, room: Room) -> None:
+        if self._rooms.get(room.name) is room:
+            del self._rooms[room.name]
+        self._tasks.spawn(room.close(), name=f"close-room-{room.name}")
+
+    async def close(self) -> None:
+        """Stop accepting joins and close every room (members get `bye`)."""
+        self.accepting = False
+        rooms = list(self._rooms.values())
+        self._rooms.clear()
+        await asyncio.gather(*(room.close() for room in rooms))
+        await self._tasks.wait(5.0)

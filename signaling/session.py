@@ -1,0 +1,201 @@
+"""Session: one per client connection. Decodes frames, dispatches them to the
+room, and owns the bounded outbox the room writes to.
+
+This is the one place where exceptions become wire errors; clients never see
+a traceback. The transport (WebSocket) is behind the small `Connection`
+protocol so this module stays free of the web framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from sfu.clock import Clock
+from sfu.errors import InvalidStateError, NegotiationError
+
+from . import protocol as wire
+from .auth import TokenError, verify_token
+from .registry import RoomRegistry
+from .room import (
+    ApplySubscribeAnswer,
+    JoinRoom,
+    LeaveRoom,
+    ParticipantId,
+    PublishOffer,
+    Room,
+    RoomError,
+)
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 256
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class Connection(Protocol):
+    async def send_text(self, data: str) -> None: ...
+    async def close(self, code: int, message: str) -> None: ...
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        connection: Connection,
+        registry: RoomRegistry,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self._connection = connection
+        self._registry = registry
+        self._settings = settings
+        self._clock = clock
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self._room: Room | None = None
+        self._participant_id: ParticipantId | None = None
+        self._joining = False
+        self.closed = False
+        self.close_code = CLOSE_NORMAL
+        self.close_message = ""
+
+    @property
+    def participant_id(self) -> ParticipantId | None:
+        return self._participant_id
+
+    # -- outbound -----------------------------------------------------------------
+    def deliver(self, message: wire.ServerMessage) -> None:
+        """Queue a message; a client that cannot keep up is disconnected, not buffered."""
+        if self.closed:
+            return
+        try:
+            self._outbox.put_nowait(wire.encode(message))
+        except asyncio.QueueFull:
+            logger.warning("participant=%s - outbox full, disconnecting", self._participant_id)
+            self.disconnect("too slow to receive messages", code=CLOSE_TRY_AGAIN_LATER)
+
+    def disconnect(self, message: str, *, code: int = CLOSE_POLICY) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self.close_message = message
+        try:
+            self._outbox.put_nowait(None)
+        except asyncio.QueueFull:
+            # Make room for the close marker: what was queued is moot now.
+            while not self._outbox.empty():
+                self._outbox.get_nowait()
+            self._outbox.put_nowait(None)
+
+    async def run_writer(self) -> None:
+        """Send queued frames until disconnect(); then close the connection."""
+        while True:
+            frame = await self._outbox.get()
+            if frame is None:
+                break
+            await self._connection.send_text(frame)
+        await self._connection.close(self.close_code, self.close_message)
+
+    # -- inbound ------------------------------------------------------------------
+    async def handle_frame(self, frame: str | bytes) -> None:
+        request_id: str | None = None
+        try:
+            if len(frame) > self._settings.server.max_message_bytes:
+                raise wire.ProtocolError(
+                    wire.ErrorCode.MESSAGE_TOO_LARGE,
+                    f"frames are limited to {self._settings.server.max_message_bytes} bytes",
+                )
+            message = wire.decode_client(frame)
+            request_id = message.id
+            reply = await self._dispatch(message)
+            if reply is not None:
+                self.deliver(reply)
+        except Exception as exc:
+            self.deliver(_error_reply(exc, request_id))
+
+    async def _dispatch(self, message: wire.ClientMessage) -> wire.ServerMessage | None:
+        match message:
+            case wire.Ping(id=request_id):
+                return wire.Pong(id=request_id)
+            case wire.Join():
+                return await self._join(message)
+            case wire.Publish(sdp=sdp):
+                room, participant_id = self._joined()
+                answer = await room.call(PublishOffer(participant_id=participant_id, sdp=sdp))
+                return wire.PublishAnswer(id=message.id, sdp=answer)
+            case wire.SubscribeAnswer(sdp=sdp):
+                room, participant_id = self._joined()
+                await room.call(ApplySubscribeAnswer(participant_id=participant_id, sdp=sdp))
+                return wire.Ack(id=message.id)
+            case wire.Leave():
+                await self.leave()
+                self.deliver(wire.Ack(id=message.id))
+                self.deliver(wire.Bye(reason="left"))
+                self.disconnect("left", code=CLOSE_NORMAL)
+                return None
+
+    async def _join(self, message: wire.Join) -> wire.Joined:
+        if self._participant_id is not None or self._joining:
+            raise RoomError(wire.ErrorCode.ALREADY_JOINED, "this connection already joined a room")
+        if not self._registry.accepting:
+            raise RoomError(wire.ErrorCode.SHUTTING_DOWN, "the server is shutting down")
+        auth = self._settings.auth
+        grants = verify_token(
+            auth.secret, message.token, room=message.room, now=self._clock.wall(), leeway=auth.leeway
+        )
+        self._joining = True
+        try:
+            room = self._registry.get_or_create(grants.room)
+            joined: wire.Joined = await room.call(
+                JoinRoom(
+                    grants=grants, entry=message.entry, deliver=self.deliver, disconnect=self.disconnect
+                )
+            )
+        finally:
+            self._joining = False
+        self._room = room
+        self._participant_id = ParticipantId(joined.participant_id)
+        joined.id = message.id
+        return joined
+
+    def _joined(self) -> tuple[Room, ParticipantId]:
+        if self._room is None or self._participant_id is None:
+            raise RoomError(wire.ErrorCode.NOT_JOINED, "join a room first")
+        return self._room, self._participant_id
+
+    async def leave(self) -> None:
+        """Leave the room (idempotent); called on `leave` and when the connection ends."""
+        room, participant_id = self._room, self._participant_id
+        self._room = self._participant_id = None
+        if room is not None and participant_id is not None and not room.closed:
+            try:
+                await room.call(LeaveRoom(participant_id=participant_id))
+            except RoomError:
+                pass
+
+
+def _error_reply(exc: Exception, request_id: str | None) -> wire.Error:
+    """Map any exception to a wire error, in exactly one place."""
+    code: wire.ErrorCode
+    match exc:
+        case wire.ProtocolError():
+            code, message = exc.code, exc.message
+            request_id = request_id or exc.request_id
+        case RoomError():
+            code, message = exc.code, exc.message
+        case TokenError():
+            code, message = wire.ErrorCode(exc.code.value), exc.message
+        case NegotiationError():
+            code, message = wire.ErrorCode.INVALID_SDP, str(exc)
+        case InvalidStateError():
+            code, message = wire.ErrorCode.CONFLICT, str(exc)
+        case _:
+            logger.exception("internal error handling a request")
+            code, message = wire.ErrorCode.INTERNAL, "internal server error"
+    return wire.Error(id=request_id, code=code, message=message)

@@ -1,0 +1,58 @@
+"""The aiohttp application: routes, typed app state and an orderly shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from sfu.clock import SYSTEM_CLOCK, Clock
+from sfu.worker import Worker
+
+from ..media import worker_options
+from ..registry import RoomRegistry
+from ..settings import Settings
+from . import http, ws
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
+WORKER = web.AppKey("worker", Worker)
+REGISTRY = web.AppKey("registry", RoomRegistry)
+SESSIONS = web.AppKey("sessions", ws.SessionSet)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def make_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[SESSIONS] = ws.SessionSet()
+    app.cleanup_ctx.append(_media)
+    app.on_shutdown.append(_say_goodbye)
+    app.router.add_get("/healthz", http.healthz)
+    app.router.add_get("/ws", ws.handle)
+    static = Path(settings.server.static_dir) if settings.server.static_dir else STATIC_DIR
+    app.router.add_get("/", http.index)
+    app.router.add_static("/static/", static, show_index=False)
+    return app
+
+
+async def _media(app: web.Application) -> AsyncIterator[None]:
+    worker = Worker(worker_options(app[SETTINGS]), clock=app[CLOCK])
+    app[WORKER] = worker
+    app[REGISTRY] = RoomRegistry(worker)
+    yield
+    await app[REGISTRY].close()
+    worker.close()
+    await worker.wait_closed()
+
+
+async def _say_goodbye(app: web.Application) -> None:
+    """Refuse new joins, tell connected clients we are going away, close their sockets."""
+    app[REGISTRY].accepting = False
+    await app[SESSIONS].close_all()

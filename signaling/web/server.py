@@ -1,0 +1,55 @@
+"""Run the server: pick the event loop, serve until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from ..settings import EventLoop, Settings
+from .app import make_app
+
+logger = logging.getLogger(__name__)
+
+
+def loop_factory(choice: EventLoop) -> type[asyncio.AbstractEventLoop] | None:
+    """uvloop when asked for and installed; the stdlib loop otherwise."""
+    if choice == EventLoop.UVLOOP:
+        try:
+            import uvloop
+        except ImportError:
+            logger.warning("uvloop is not installed; using the asyncio event loop")
+            return None
+        return uvloop.Loop  # type: ignore[no-any-return]
+    return None
+
+
+def serve(settings: Settings) -> None:
+    factory = loop_factory(settings.server.event_loop)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    app = make_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    await site.start()
+    logger.info(
+        "stage-sfu listening on http://%s:%d (loop %s)",
+        settings.server.host,
+        settings.server.port,
+        type(asyncio.get_running_loop()).__module__,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        logger.info("stopping: closing connections and media")
+    finally:
+        await runner.cleanup()

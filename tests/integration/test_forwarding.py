@@ -1,0 +1,47 @@
+"""A publisher on stage, viewers receiving: real aiortc peers over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortc.mediastreams import MediaStreamTrack
+
+from signaling.client import RemoteTrack, StageClient
+from tests.integration.conftest import RunningServer
+from tests.media import PatternTrack, ToneTrack
+
+
+async def _count_frames(track: MediaStreamTrack, wanted: int) -> list[object]:
+    frames = []
+    while len(frames) < wanted:
+        frames.append(await track.recv())
+    return frames
+
+
+def _track(client: StageClient, participant_id: str, kind: str) -> RemoteTrack:
+    return next(t for t in client.tracks if t.participant_id == participant_id and t.track.kind == kind)
+
+
+async def test_two_viewers_decode_video_and_audio_from_a_stage_publisher(server: RunningServer) -> None:
+    publisher = await StageClient.connect(server.ws_url, server.token("alice"), entry="stage")
+    viewers = [
+        await StageClient.connect(server.ws_url, server.token(name)) for name in ("bob", "carol")
+    ]
+    try:
+        await publisher.publish([ToneTrack(amplitude=0.3), PatternTrack()])
+        for viewer in viewers:
+            await viewer.wait_for(
+                lambda v=viewer: {t.track.kind for t in v.tracks if t.participant_id == publisher.participant_id}
+                == {"audio", "video"}
+            )
+        for viewer in viewers:
+            video = _track(viewer, publisher.participant_id, "video").track
+            audio = _track(viewer, publisher.participant_id, "audio").track
+            async with asyncio.timeout(20):
+                frames = await _count_frames(video, 10)
+                samples = await _count_frames(audio, 10)
+            assert frames[-1].width == 320 and frames[-1].height == 240
+            assert samples[-1].sample_rate == 48000
+    finally:
+        for client in (publisher, *viewers):
+            await client.close()
