@@ -98,7 +98,9 @@ class PeerConnection:
         self._ice._role_set = True
         self._dtls = RTCDtlsTransport(self._ice, [certificate._certificate])
         self._certificate = certificate
-        self._socket_transport: asyncio.DatagramTransport | None = None
+        # Any: get_write_buffer_size exists on asyncio's and uvloop's UDP transports
+        # but is missing from DatagramTransport's stub.
+        self._socket_transport: Any = None
         self._remote_address: tuple[str, int] | None = None
         self._protect: Callable[[bytes], bytes] | None = None
         self._protect_rtcp: Callable[[bytes], bytes] | None = None
@@ -223,7 +225,8 @@ class PeerConnection:
         self._remote_address = pair.remote_addr
         self._protect = self._dtls._tx_srtp.protect
         self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
-        profile = self._dtls._ssl.get_selected_srtp_profile()
+        ssl: Any = self._dtls._ssl
+        profile = ssl.get_selected_srtp_profile()
         self.srtp_profile = profile.decode() if isinstance(profile, bytes) else str(profile)
         self._dtls.on("statechange", self._on_dtls_state)
         self._set_state("connected")

@@ -24,7 +24,7 @@ from .rtp.header import RtpPacketView, audio_level, iter_extensions, rewrite
 from .rtp.nack import NackGenerator
 from .rtp.receive_stats import ReceiveStatistics
 from .rtp.retransmission import RetransmissionBuffer
-from .rtp_parameters import URI_ABS_SEND_TIME, URI_MID, URI_RID, URI_REPAIRED_RID, ReceiveParameters
+from .rtp_parameters import URI_ABS_SEND_TIME, URI_MID, URI_REPAIRED_RID, URI_RID, ReceiveParameters
 from .types import CloseReason, MediaKind, ProducerId
 
 if TYPE_CHECKING:
@@ -97,7 +97,9 @@ class Producer:
         self.rtx_ssrc = parameters.rtx_ssrc
         self._payload_type = codec.payload_type
         self._rtx_payload_type = parameters.rtx_payload_type
-        self._detect_keyframe = _KEYFRAME_DETECTORS.get(codec.name) if self.kind == "video" else None
+        self._detect_keyframe = (
+            _KEYFRAME_DETECTORS.get(codec.name) if self.kind == "video" else None
+        )
         self._id_map = {
             pid: canonical_ext_ids[uri]
             for uri, pid in parameters.extensions.items()
@@ -343,4 +345,3 @@ class Producer:
     @property
     def statistics(self) -> ReceiveStatistics:
         return self._stats
-

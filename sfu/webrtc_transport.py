@@ -150,12 +150,12 @@ class WebRtcTransport:
         new_parameters = []
         seen: set[Mid] = set()
         for section in offer.media:
-            answer, parameters = ortc.answer_publish_section(section)
-            if answer.port and section.mid not in offer.bundle_mids:
+            answered, parameters = ortc.answer_publish_section(section)
+            if answered.port and section.mid not in offer.bundle_mids:
                 raise NegotiationError(f"m-section {section.mid} is not in the BUNDLE group")
-            if answer.port and not section.rtcp_mux:
+            if answered.port and not section.rtcp_mux:
                 raise NegotiationError(f"m-section {section.mid} does not offer rtcp-mux")
-            sections.append(answer)
+            sections.append(answered)
             if parameters is None:
                 continue
             seen.add(parameters.mid)
@@ -164,12 +164,15 @@ class WebRtcTransport:
                 new_parameters.append(parameters)
             elif existing.parameters.codec.payload_type != parameters.codec.payload_type:
                 raise NegotiationError(f"m-section {parameters.mid} changed codec")
-        mid_ids = {section.extension_id(URI_MID) for section in offer.media if section.port}
-        mid_ids.discard(None)
+        mid_ids = {
+            ext_id
+            for section in offer.media
+            if section.port and (ext_id := section.extension_id(URI_MID)) is not None
+        }
         if len(mid_ids) > 1:
             raise NegotiationError("the MID extension must use one id across the BUNDLE group")
         # Validation done: from here on, apply.
-        self._mid_extension_id = next(iter(mid_ids), None)  # type: ignore[arg-type]
+        self._mid_extension_id = next(iter(mid_ids), None)
         removed = [p.id for mid, p in self._producers_by_mid.items() if mid not in seen]
         for producer_id in removed:
             self.producers[producer_id].close()

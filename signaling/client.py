@@ -25,7 +25,6 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-
 logger = logging.getLogger(__name__)
 
 _ice_addresses: tuple[str, ...] | None = None
@@ -141,7 +140,9 @@ class StageClient:
         """Send a frame as is (for testing how the server treats bad input)."""
         await self._ws.send_str(frame)
 
-    async def publish(self, tracks: Sequence[MediaStreamTrack], *, munge: Callable[[str], str] | None = None) -> None:
+    async def publish(
+        self, tracks: Sequence[MediaStreamTrack], *, munge: Callable[[str], str] | None = None
+    ) -> None:
         """Send `tracks` (sendonly) on the publish connection."""
         pc = self._publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         for track in tracks:
@@ -167,7 +168,9 @@ class StageClient:
             async with self._changed:
                 await self._changed.wait_for(predicate)
 
-    async def wait_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+    async def wait_event(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
         found: list[dict[str, Any]] = []
 
         def check() -> bool:
@@ -216,7 +219,11 @@ class StageClient:
         request_id = data.get("id")
         pending = self._pending.get(request_id) if isinstance(request_id, str) else None
         if pending is not None and data.get("type") in (
-            "joined", "publish_answer", "ack", "pong", "error"
+            "joined",
+            "publish_answer",
+            "ack",
+            "pong",
+            "error",
         ):
             if not pending.future.done():
                 pending.future.set_result(data)
@@ -252,7 +259,9 @@ class StageClient:
                 msid = _msid_for_mid(self._offer_sdp, transceiver.mid)
                 if msid is not None:
                     participant_id, track_id = msid
-        self.tracks.append(RemoteTrack(participant_id=participant_id, track_id=track_id, track=track))
+        self.tracks.append(
+            RemoteTrack(participant_id=participant_id, track_id=track_id, track=track)
+        )
         asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:

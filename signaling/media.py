@@ -28,6 +28,8 @@ def worker_options(settings: Settings) -> WorkerOptions:
                 threshold_dbov=levels.speaking_threshold_dbov,
                 hold=levels.speaking_hold,
                 attack=levels.speaking_attack,
+                # The smoothing window must hold at least one attack's worth of sound.
+                window=max(0.3, levels.speaking_attack),
             ),
             audio_level_interval=levels.update_interval,
             decode_fallback=levels.decode_fallback,

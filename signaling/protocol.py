@@ -189,7 +189,7 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope = msgspec.json.Decoder(_Envelope)
-_client = msgspec.json.Decoder(ClientMessage)  # type: ignore[arg-type]
+_client = msgspec.json.Decoder(ClientMessage)
 _encoder = msgspec.json.Encoder()
 
 

@@ -10,6 +10,7 @@ closed before anyone is told.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -154,10 +155,8 @@ class Room:
             member.disconnect("room closed")
         self._worker.close_router(self._router)
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
 
     # -- the actor loop ----------------------------------------------------------
     async def _run(self) -> None:
@@ -227,11 +226,11 @@ class Room:
     async def _publish(self, command: PublishOffer) -> str:
         member = self._member(command.participant_id)
         if not member.on_stage:
-            raise RoomError(wire.ErrorCode.FORBIDDEN, "viewers cannot publish; join the stage first")
-        if member.send_transport is None:
-            transport = await self._router.create_webrtc_transport(
-                stream_id=member.participant_id
+            raise RoomError(
+                wire.ErrorCode.FORBIDDEN, "viewers cannot publish; join the stage first"
             )
+        if member.send_transport is None:
+            transport = await self._router.create_webrtc_transport(stream_id=member.participant_id)
             member.send_transport = transport
             self._transport_owners[transport.id] = member
         try:

@@ -9,6 +9,7 @@ protocol so this module stays free of the web framework.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
@@ -147,14 +148,21 @@ class Session:
             raise RoomError(wire.ErrorCode.SHUTTING_DOWN, "the server is shutting down")
         auth = self._settings.auth
         grants = verify_token(
-            auth.secret, message.token, room=message.room, now=self._clock.wall(), leeway=auth.leeway
+            auth.secret,
+            message.token,
+            room=message.room,
+            now=self._clock.wall(),
+            leeway=auth.leeway,
         )
         self._joining = True
         try:
             room = self._registry.get_or_create(grants.room)
             joined: wire.Joined = await room.call(
                 JoinRoom(
-                    grants=grants, entry=message.entry, deliver=self.deliver, disconnect=self.disconnect
+                    grants=grants,
+                    entry=message.entry,
+                    deliver=self.deliver,
+                    disconnect=self.disconnect,
                 )
             )
         finally:
@@ -174,10 +182,8 @@ class Session:
         room, participant_id = self._room, self._participant_id
         self._room = self._participant_id = None
         if room is not None and participant_id is not None and not room.closed:
-            try:
+            with contextlib.suppress(RoomError):
                 await room.call(LeaveRoom(participant_id=participant_id))
-            except RoomError:
-                pass
 
 
 def _error_reply(exc: Exception, request_id: str | None) -> wire.Error:

@@ -39,7 +39,9 @@ class ReceiveStatistics:
         self.last_sr = 0  # middle 32 bits of the last SR's NTP time
         self._last_sr_arrival = 0.0
 
-    def add(self, sequence_number: int, timestamp: int, arrival: float, *, retransmit: bool) -> None:
+    def add(
+        self, sequence_number: int, timestamp: int, arrival: float, *, retransmit: bool
+    ) -> None:
         extended = self._extender.extend(sequence_number)
         if self._base < 0:
             self._base = extended

@@ -19,7 +19,7 @@ from . import http, ws
 logger = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
+CLOCK = web.AppKey("clock", Clock)
 WORKER = web.AppKey("worker", Worker)
 REGISTRY = web.AppKey("registry", RoomRegistry)
 SESSIONS = web.AppKey("sessions", ws.SessionSet)

@@ -22,7 +22,7 @@ def loop_factory(choice: EventLoop) -> type[asyncio.AbstractEventLoop] | None:
         except ImportError:
             logger.warning("uvloop is not installed; using the asyncio event loop")
             return None
-        return uvloop.Loop  # type: ignore[no-any-return]
+        return uvloop.Loop
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import WSMsgType, web
@@ -23,10 +24,8 @@ class _AiohttpConnection:
 
     async def send_text(self, data: str) -> None:
         if not self._ws.closed:
-            try:
+            with contextlib.suppress(ConnectionError, RuntimeError):
                 await self._ws.send_str(data)
-            except (ConnectionError, RuntimeError):
-                pass
 
     async def close(self, code: int, message: str) -> None:
         await self._ws.close(code=code, message=message.encode()[:120])

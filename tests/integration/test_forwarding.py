@@ -19,10 +19,14 @@ async def _count_frames(track: MediaStreamTrack, wanted: int) -> list[object]:
 
 
 def _track(client: StageClient, participant_id: str, kind: str) -> RemoteTrack:
-    return next(t for t in client.tracks if t.participant_id == participant_id and t.track.kind == kind)
+    return next(
+        t for t in client.tracks if t.participant_id == participant_id and t.track.kind == kind
+    )
 
 
-async def test_two_viewers_decode_video_and_audio_from_a_stage_publisher(server: RunningServer) -> None:
+async def test_two_viewers_decode_video_and_audio_from_a_stage_publisher(
+    server: RunningServer,
+) -> None:
     publisher = await StageClient.connect(server.ws_url, server.token("alice"), entry="stage")
     viewers = [
         await StageClient.connect(server.ws_url, server.token(name)) for name in ("bob", "carol")
@@ -31,8 +35,10 @@ async def test_two_viewers_decode_video_and_audio_from_a_stage_publisher(server:
         await publisher.publish([ToneTrack(amplitude=0.3), PatternTrack()])
         for viewer in viewers:
             await viewer.wait_for(
-                lambda v=viewer: {t.track.kind for t in v.tracks if t.participant_id == publisher.participant_id}
-                == {"audio", "video"}
+                lambda v=viewer: (
+                    {t.track.kind for t in v.tracks if t.participant_id == publisher.participant_id}
+                    == {"audio", "video"}
+                )
             )
         for viewer in viewers:
             video = _track(viewer, publisher.participant_id, "video").track
