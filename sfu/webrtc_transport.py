@@ -381,13 +381,12 @@ class WebRtcTransport:
         port = candidates[0].port if candidates else 9
         full: list[sdp.MediaSection] = []
         for section in sections:
-            if section.rejected:
-                full.append(section)
-                continue
+            # Rejected sections keep ICE/DTLS attributes too: some endpoints
+            # (aiortc) validate them on every m-section.
             full.append(
                 sdp.MediaSection(
                     kind=section.kind,
-                    port=port,
+                    port=0 if section.rejected else port,
                     protocol=section.protocol,
                     mid=section.mid,
                     direction=section.direction,
@@ -402,8 +401,8 @@ class WebRtcTransport:
                     ice_pwd=self._peer.ice_pwd,
                     fingerprints=fingerprints,
                     setup=setup,
-                    candidates=candidates,
-                    end_of_candidates=True,
+                    candidates=() if section.rejected else candidates,
+                    end_of_candidates=not section.rejected,
                 )
             )
         return sdp.SessionDescription(

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NewType
 
 from sfu import events as sfu_events
@@ -132,6 +133,11 @@ class Room:
     @property
     def member_count(self) -> int:
         return len(self._members)
+
+    @property
+    def members(self) -> Mapping[ParticipantId, Member]:
+        """Read-only view for inspection (metrics, tests); change it only through commands."""
+        return MappingProxyType(self._members)
 
     def post(self, event: sfu_events.SfuEvent) -> None:
         """The media plane's event sink: enqueue only."""

@@ -7,7 +7,7 @@ import asyncio
 from aiortc.mediastreams import MediaStreamTrack
 
 from signaling.client import RemoteTrack, StageClient
-from tests.integration.conftest import RunningServer
+from tests.server import RunningServer
 from tests.media import PatternTrack, ToneTrack
 
 

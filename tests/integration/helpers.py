@@ -1,0 +1,73 @@
+"""Shared steps for integration tests: a publisher on stage and viewers watching."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from aiortc.mediastreams import MediaStreamTrack
+
+from signaling.client import RemoteTrack, StageClient
+from signaling.room import Member, ParticipantId, Room
+from tests.server import RunningServer
+
+
+def remote_track(client: StageClient, participant_id: str, kind: str) -> RemoteTrack:
+    return next(
+        t for t in client.tracks if t.participant_id == participant_id and t.track.kind == kind
+    )
+
+
+async def wait_for_tracks(viewer: StageClient, participant_id: str) -> None:
+    await viewer.wait_for(
+        lambda: (
+            {t.track.kind for t in viewer.tracks if t.participant_id == participant_id}
+            == {"audio", "video"}
+        )
+    )
+
+
+async def receive(track: MediaStreamTrack, count: int, timeout: float = 20.0) -> list[object]:
+    frames = []
+    async with asyncio.timeout(timeout):
+        while len(frames) < count:
+            frames.append(await track.recv())
+    return frames
+
+
+def member(server: RunningServer, participant_id: str, room: str = "demo") -> Member:
+    found: Room = server.registry.rooms[room]
+    return found.members[ParticipantId(participant_id)]
+
+
+@asynccontextmanager
+async def stage_and_viewers(
+    server: RunningServer,
+    tracks: Sequence[MediaStreamTrack],
+    viewers: int = 1,
+    *,
+    munge: Callable[[str], str] | None = None,
+) -> AsyncIterator[tuple[StageClient, list[StageClient]]]:
+    """A publisher on stage sending `tracks` and `viewers` viewers receiving both kinds."""
+    publisher = await StageClient.connect(server.ws_url, server.token("alice"), entry="stage")
+    watchers: list[StageClient] = []
+    try:
+        for i in range(viewers):
+            watchers.append(await StageClient.connect(server.ws_url, server.token(f"viewer{i}")))
+        await publisher.publish(tracks, munge=munge)
+        for viewer in watchers:
+            await wait_for_tracks(viewer, publisher.participant_id)
+        yield publisher, watchers
+    finally:
+        for client in (publisher, *watchers):
+            await client.close()
+
+
+async def poll_until(
+    predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05
+) -> None:
+    """Bounded wait on a server-side condition that no message announces."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(interval)
