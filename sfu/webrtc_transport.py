@@ -343,6 +343,11 @@ class WebRtcTransport:
     ) -> RemoteEndpoint:
         """ICE/DTLS parameters of the peer; `dtls_server=None` derives our role from its setup."""
         transport = desc.transport_parameters()
+        if not self._remote_known and not transport.candidates:
+            raise NegotiationError(
+                "the SDP carries no ICE candidates; gather before sending it "
+                "(trickled candidates are not supported)"
+            )
         setup = transport.setup
         if dtls_server is None:  # the peer answered our actpass
             if setup not in (sdp.Setup.ACTIVE, sdp.Setup.PASSIVE):

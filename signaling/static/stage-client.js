@@ -93,6 +93,9 @@ export class StageClient extends EventTarget {
     const pc = this.subscriber;
     await pc.setRemoteDescription({ type: "offer", sdp });
     await pc.setLocalDescription(await pc.createAnswer());
+    // No trickle ICE in the protocol: the answer must carry our candidates, or the
+    // server (ICE-controlling here) has no pair to check and fails the connection.
+    await iceGatheringComplete(pc);
     await this.request({ type: "subscribe_answer", sdp: pc.localDescription.sdp });
   }
 

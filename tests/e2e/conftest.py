@@ -1,0 +1,207 @@
+"""Real headless Chromium against a real server on loopback.
+
+One browser per test module; one browser context (its own cookies, storage and media
+permissions) per participant. Chromium is never downloaded: Debian's ``/usr/bin/chromium``
+must be installed, and a missing browser fails the tests rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    async_playwright,
+)
+
+from tests.server import RunningServer, running_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # A fake camera (a moving test pattern) and microphone (a beep), granted without a prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # The server offers 127.0.0.1 only: Chromium skips loopback candidates unless told not
+    # to, and without a getUserMedia grant (viewers) it hides its own addresses behind mDNS.
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+    # Pages in one headless browser are all "in the background": keep their timers,
+    # rendering and decoding at full speed.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+)
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
+POLL_INTERVAL = 0.1
+JOIN_TIMEOUT = 20.0
+
+T = TypeVar("T")
+
+
+async def poll(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    what: str,
+    describe: Callable[[], str] = lambda: "",
+) -> T:
+    """Return the first ``probe()`` value for which ``done`` holds, probing every 0.1 s.
+
+    Fails the test after ``timeout`` seconds, naming ``what`` was awaited, the last value
+    seen and ``describe()`` (page diagnostics).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        if loop.time() >= deadline:
+            pytest.fail(
+                f"{what}: not reached within {timeout:g} s; last value {value!r}{describe()}",
+                pytrace=False,
+            )
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+@dataclass
+class Participant:
+    """One person in the room: a page of the web client in its own browser context."""
+
+    identity: str
+    entry: str
+    page: Page
+    console: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """The page's console errors and uncaught exceptions, for failure messages."""
+        if not self.console:
+            return ""
+        return f"\n{self.identity}'s page said:\n  " + "\n  ".join(self.console[-20:])
+
+    async def state(self) -> dict[str, Any]:
+        state: dict[str, Any] | None = await self.page.evaluate("window.stageState ?? null")
+        return state or {"status": "loading"}
+
+    async def stats(self) -> dict[str, int]:
+        """Decoded frames and received audio of the subscribe connection (app.js)."""
+        stats: dict[str, int] = await self.page.evaluate("window.stageStats()")
+        return stats
+
+    async def wait_for_stats(
+        self, done: Callable[[dict[str, int]], bool], *, timeout: float, what: str
+    ) -> dict[str, int]:
+        return await poll(self.stats, done, timeout=timeout, what=what, describe=self.describe)
+
+    async def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / name
+        await self.page.screenshot(path=path)
+        return path
+
+    def _record(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.console.append(f"console.{message.type}: {message.text}")
+
+    def _record_exception(self, error: Error) -> None:
+        self.console.append(f"uncaught: {error}")
+
+
+def _require_chromium() -> None:
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"Chromium is required for the e2e tests but {CHROMIUM} is not an executable "
+            "(install Debian's 'chromium' package; browsers are never downloaded)",
+            pytrace=False,
+        )
+
+
+Join = Callable[[str, str], Awaitable[Participant]]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium, launched once for the module."""
+    _require_chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS), timeout=30_000
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def server() -> AsyncIterator[RunningServer]:
+    """The shared loopback server, but in the module's event loop, where the browser is.
+
+    Playwright's connection is bound to the loop that launched the browser, and the server
+    only answers while its own loop runs, so both must share one loop.
+    """
+    async with running_server() as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def join(browser: Browser, server: RunningServer) -> AsyncIterator[Join]:
+    """``await join(identity, entry)``: open the web client in a fresh context and join.
+
+    Waits (bounded) until the page reports ``stageState.status == "joined"``; contexts
+    are closed before the server stops.
+    """
+    contexts: list[BrowserContext] = []
+
+    async def open_and_join(identity: str, entry: str) -> Participant:
+        context = await browser.new_context(viewport={"width": 960, "height": 600})
+        contexts.append(context)
+        page = await context.new_page()
+        participant = Participant(identity=identity, entry=entry, page=page)
+        page.on("console", participant._record)
+        page.on("pageerror", participant._record_exception)
+        query = urlencode({"token": server.token(identity), "entry": entry, "autojoin": "1"})
+        # A <video> that never gets a frame holds back the load event: only wait for the
+        # navigation to commit, then poll the page's own state.
+        await page.goto(f"{server.http_url}/?{query}", wait_until="commit")
+        state = await poll(
+            participant.state,
+            lambda s: s["status"] in ("joined", "error", "closed"),
+            timeout=JOIN_TIMEOUT,
+            what=f"{identity} joining as {entry}",
+            describe=participant.describe,
+        )
+        if state["status"] != "joined":
+            pytest.fail(
+                f"{identity} could not join as {entry}: {state}{participant.describe()}",
+                pytrace=False,
+            )
+        return participant
+
+    try:
+        yield open_and_join
+    finally:
+        for context in contexts:
+            await context.close()
