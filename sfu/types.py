@@ -35,6 +35,7 @@ class CloseReason(StrEnum):
     ROUTER_CLOSED = "router_closed"
     WORKER_CLOSED = "worker_closed"
     CONNECTION_FAILED = "connection_failed"
+    REJECTED_BY_PEER = "rejected_by_peer"  # the viewer's answer refused the m-section
 
 
 class TransportState(StrEnum):

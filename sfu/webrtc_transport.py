@@ -325,7 +325,7 @@ class WebRtcTransport:
         for slot in self._slots:
             section = by_mid[slot.mid]
             if slot.consumer is not None and section.rejected:
-                slot.consumer.close(CloseReason.REQUESTED)
+                slot.consumer.close(CloseReason.REJECTED_BY_PEER)
             slot.answered = True
         self._start(remote, ice_controlling=True)
         self._mark_ready()

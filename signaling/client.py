@@ -175,15 +175,26 @@ class StageClient:
     async def publish(
         self, tracks: Sequence[MediaStreamTrack], *, munge: Callable[[str], str] | None = None
     ) -> None:
-        """Send `tracks` (sendonly) on the publish connection."""
-        pc = self._publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        """Send `tracks` (sendonly) on the publish connection (created on first use)."""
+        # One publish connection per participant: later calls renegotiate it. A
+        # refused first offer leaves nothing on the server, so start afresh then.
+        if self._publisher is None or self._publisher.connectionState == "closed":
+            self._publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = self._publisher
+        first = pc.remoteDescription is None
         for track in tracks:
             pc.addTransceiver(track, direction="sendonly")
         await pc.setLocalDescription(await pc.createOffer())
         offer = pc.localDescription.sdp
         if munge is not None:
             offer = munge(offer)
-        reply = await self.request({"type": "publish", "sdp": offer})
+        try:
+            reply = await self.request({"type": "publish", "sdp": offer})
+        except ServerError:
+            if first:
+                self._publisher = None
+                await pc.close()
+            raise
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
     @property

@@ -62,6 +62,7 @@ class Member:
     consumers: dict[ProducerId, Consumer] = field(default_factory=dict)
     speaking: bool = False
     needs_offer: bool = False
+    refused: set[ProducerId] = field(default_factory=set)  # producers its client rejected
 
     @property
     def on_stage(self) -> bool:
@@ -304,11 +305,17 @@ class Room:
                 if owner is not None and owner.producers.pop(producer_id, None) is not None:
                     self._reconcile()
                     self._broadcast(wire.ParticipantUpdated(participant=owner.describe()))
-            case sfu_events.ConsumerClosed(producer_id=producer_id):
+            case sfu_events.ConsumerClosed(producer_id=producer_id, reason=reason):
                 for member in self._members.values():
                     consumer = member.consumers.get(producer_id)
                     if consumer is not None and consumer.closed:
                         del member.consumers[producer_id]
+                        if reason == CloseReason.REJECTED_BY_PEER:
+                            # e.g. a codec it cannot decode; its answer already removed it
+                            member.refused.add(producer_id)
+                        else:
+                            member.needs_offer = True
+                            self._offer_if_needed(member)
             case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
                 owner = self._transport_owners.pop(transport_id, None)
                 if owner is not None and reason == CloseReason.CONNECTION_FAILED:
@@ -330,7 +337,11 @@ class Room:
             transport = member.recv_transport
             if transport is None or transport.closed:
                 continue
-            wanted = {pid for pid, (owner, _) in stage.items() if owner is not member}
+            wanted = {
+                pid
+                for pid, (owner, _) in stage.items()
+                if owner is not member and pid not in member.refused
+            }
             changed = False
             for producer_id in set(member.consumers) - wanted:
                 member.consumers.pop(producer_id).close()
