@@ -142,7 +142,7 @@ class PeerConnection:
         connection._local_candidates_start = True
         for address in addresses:
             transport, protocol = await _bind_in_range(
-                loop, lambda: StunProtocol(connection), address, port_min, port_max
+                loop, lambda: _HostProtocol(connection), address, port_min, port_max
             )
             sock = transport.get_extra_info("socket")
             if sock is not None:
@@ -302,6 +302,19 @@ class PeerConnection:
         if state != self.state:
             self.state = state
             self.on_state(state)
+
+
+class _HostProtocol(StunProtocol):
+    """aioice's socket protocol, minus empty datagrams.
+
+    aiortc's DTLS reader indexes `data[0]` of whatever is not STUN, so one
+    empty UDP datagram from anyone would end its receive loop and close the
+    transport; they carry nothing, so they are dropped here.
+    """
+
+    def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
+        if data:
+            super().datagram_received(data, addr)
 
 
 async def _bind_in_range(

@@ -47,7 +47,8 @@ class _Request(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_
 
 
 class Join(_Request, tag="join"):
-    token: Annotated[str, msgspec.Meta(max_length=4096)]
+    # Optional on the wire so that a join without one is refused as token_missing.
+    token: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     entry: Entry = Entry.VIEWER
     room: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
@@ -197,7 +198,7 @@ def decode_client(frame: str | bytes) -> ClientMessage:
     """Parse one client frame or raise ProtocolError with a precise message."""
     try:
         envelope = _envelope.decode(frame)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not a JSON object: {exc}") from None
     request_id = envelope.id if isinstance(envelope.id, str) and len(envelope.id) <= 64 else None
     if envelope.type not in CLIENT_TYPES:
@@ -206,7 +207,7 @@ def decode_client(frame: str | bytes) -> ClientMessage:
         )
     try:
         message: ClientMessage = _client.decode(frame)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, str(exc), request_id) from None
     return message
 

@@ -107,10 +107,12 @@ class Session:
     async def handle_frame(self, frame: str | bytes) -> None:
         request_id: str | None = None
         try:
-            if len(frame) > self._settings.server.max_message_bytes:
+            limit = self._settings.server.max_message_bytes
+            size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "replace"))
+            if size > limit:
                 raise wire.ProtocolError(
                     wire.ErrorCode.MESSAGE_TOO_LARGE,
-                    f"frames are limited to {self._settings.server.max_message_bytes} bytes",
+                    f"frames are limited to {limit} bytes",
                 )
             message = wire.decode_client(frame)
             request_id = message.id

@@ -69,5 +69,5 @@ async def poll_until(
 ) -> None:
     """Bounded wait on a server-side condition that no message announces."""
     async with asyncio.timeout(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - nothing announces these server-side changes
             await asyncio.sleep(interval)

@@ -7,8 +7,8 @@ import asyncio
 from aiortc.mediastreams import MediaStreamTrack
 
 from signaling.client import RemoteTrack, StageClient
-from tests.server import RunningServer
 from tests.media import PatternTrack, ToneTrack
+from tests.server import RunningServer
 
 
 async def _count_frames(track: MediaStreamTrack, wanted: int) -> list[object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.server import RunningServer
 from tests.integration.helpers import (
     member,
     poll_until,
@@ -11,6 +10,7 @@ from tests.integration.helpers import (
     stage_and_viewers,
 )
 from tests.media import PatternTrack, ToneTrack
+from tests.server import RunningServer
 
 
 async def test_a_viewer_pli_is_relayed_and_produces_a_key_frame(server: RunningServer) -> None:

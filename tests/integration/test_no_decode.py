@@ -19,10 +19,10 @@ import av
 import pytest
 
 import sfu
-from tests.server import RunningServer, running_server
 from tests.integration.helpers import receive, remote_track, stage_and_viewers
 from tests.integration.test_speaking import _without_audio_level
 from tests.media import PatternTrack, ToneTrack
+from tests.server import RunningServer, running_server
 
 SFU_DIR = str(Path(sfu.__file__).resolve().parent)
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from signaling.client import StageClient
-from tests.server import RunningServer, running_server
 from tests.integration.helpers import member, stage_and_viewers
 from tests.media import PatternTrack, ToneTrack
+from tests.server import RunningServer, running_server
 
 
 def _speaking(viewer: StageClient, participant_id: str) -> list[bool]:
