@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -136,10 +137,15 @@ class WebRtcTransport:
         return self._peer.dropped_egress
 
     # -- publish: the client offers -------------------------------------------
-    def apply_offer(self, offer_sdp: str) -> PublishResult:
+    def apply_offer(
+        self, offer_sdp: str, *, admit: Callable[[Mid, MediaKind], None] | None = None
+    ) -> PublishResult:
         """Answer a client's offer; producers are created for new sending m-sections.
 
-        Raises NegotiationError (nothing changes) for SDP we cannot accept.
+        `admit(mid, kind)` is asked about every new sending m-section before
+        anything changes; whatever it raises refuses the whole offer (this is
+        where the control plane enforces who may publish what). Raises
+        NegotiationError (nothing changes) for SDP we cannot accept.
         """
         self._check_open()
         if self._slots:
@@ -171,6 +177,9 @@ class WebRtcTransport:
         }
         if len(mid_ids) > 1:
             raise NegotiationError("the MID extension must use one id across the BUNDLE group")
+        if admit is not None:
+            for parameters in new_parameters:
+                admit(parameters.mid, parameters.kind)
         # Validation done: from here on, apply.
         self._mid_extension_id = next(iter(mid_ids), None)
         removed = [p.id for mid, p in self._producers_by_mid.items() if mid not in seen]

@@ -117,6 +117,8 @@ class StageClient:
         self.events: list[dict[str, Any]] = []
         self.tracks: list[RemoteTrack] = []
         self.joined: dict[str, Any] = {}
+        self.you: dict[str, Any] = {}  # our own participant record, kept current
+        self.participants: dict[str, dict[str, Any]] = {}  # as far as we are told
         self.closed = asyncio.Event()
         self.on_event: Callable[[dict[str, Any]], None] | None = None
         self._changed = asyncio.Condition()
@@ -129,9 +131,39 @@ class StageClient:
         token: str,
         *,
         entry: str = "viewer",
+        viewer_only: bool = False,
+        mic: bool = True,
+        camera: bool = True,
         ice_addresses: Sequence[str] | None = ("127.0.0.1",),
     ) -> StageClient:
         """Open the WebSocket at `url` (…/ws) and join with `token`."""
+        join = {
+            "type": "join",
+            "token": token,
+            "entry": entry,
+            "viewer_only": viewer_only,
+            "mic": mic,
+            "camera": camera,
+        }
+        return await cls._open(url, join, ice_addresses)
+
+    @classmethod
+    async def resume(
+        cls,
+        url: str,
+        room: str,
+        resume_token: str,
+        *,
+        ice_addresses: Sequence[str] | None = ("127.0.0.1",),
+    ) -> StageClient:
+        """Take back a dropped session (same participant, seat and mute state)."""
+        message = {"type": "resume", "room": room, "resume_token": resume_token}
+        return await cls._open(url, message, ice_addresses)
+
+    @classmethod
+    async def _open(
+        cls, url: str, first: dict[str, Any], ice_addresses: Sequence[str] | None
+    ) -> StageClient:
         if ice_addresses is not None:
             use_ice_addresses(ice_addresses)
         session = aiohttp.ClientSession()
@@ -143,11 +175,18 @@ class StageClient:
         client = cls(session, ws)
         client._reader = asyncio.get_running_loop().create_task(client._read())
         try:
-            client.joined = await client.request({"type": "join", "token": token, "entry": entry})
+            client.joined = await client.request(first)
         except BaseException:
             await client.close()
             raise
+        client.you = dict(client.joined["you"])
+        for participant in client.joined["participants"]:
+            client.participants[participant["participant_id"]] = participant
         return client
+
+    async def command(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Send a stage command (e.g. `command("invite", target=..., revision=...)`)."""
+        return await self.request({"type": kind, **fields})
 
     @property
     def participant_id(self) -> str:
@@ -173,23 +212,35 @@ class StageClient:
         await self._ws.send_str(frame)
 
     async def publish(
-        self, tracks: Sequence[MediaStreamTrack], *, munge: Callable[[str], str] | None = None
+        self,
+        tracks: Sequence[MediaStreamTrack],
+        *,
+        sources: Sequence[str] | None = None,
+        munge: Callable[[str], str] | None = None,
     ) -> None:
-        """Send `tracks` (sendonly) on the publish connection (created on first use)."""
+        """Send `tracks` (sendonly) on the publish connection (created on first use).
+
+        `sources` names each track ("microphone", "camera", "screen", ...); by
+        default audio is the microphone and video the camera.
+        """
         # One publish connection per participant: later calls renegotiate it. A
         # refused first offer leaves nothing on the server, so start afresh then.
         if self._publisher is None or self._publisher.connectionState == "closed":
             self._publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc = self._publisher
         first = pc.remoteDescription is None
-        for track in tracks:
-            pc.addTransceiver(track, direction="sendonly")
+        added = [pc.addTransceiver(track, direction="sendonly") for track in tracks]
         await pc.setLocalDescription(await pc.createOffer())
         offer = pc.localDescription.sdp
         if munge is not None:
             offer = munge(offer)
+        message: dict[str, Any] = {"type": "publish", "sdp": offer}
+        if sources is not None:
+            message["sources"] = {
+                t.mid: source for t, source in zip(added, sources, strict=True) if t.mid
+            }
         try:
-            reply = await self.request({"type": "publish", "sdp": offer})
+            reply = await self.request(message)
         except ServerError:
             if first:
                 self._publisher = None
@@ -272,6 +323,7 @@ class StageClient:
                 pending.future.set_result(data)
         else:
             self.events.append(data)
+            self._track_participants(data)
             if data.get("type") == "subscribe_offer":
                 previous = self._negotiating
                 self._negotiating = asyncio.get_running_loop().create_task(
@@ -280,6 +332,18 @@ class StageClient:
             if self.on_event is not None:
                 self.on_event(data)
         await self._notify()
+
+    def _track_participants(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        if kind in ("participant_joined", "participant_updated"):
+            participant = data["participant"]
+            self.participants[participant["participant_id"]] = participant
+            if self.joined and participant["participant_id"] == self.participant_id:
+                self.you = dict(participant)
+        elif kind == "participant_left":
+            self.participants.pop(data["participant_id"], None)
+        elif kind == "snapshot":
+            self.participants = {p["participant_id"]: p for p in data["participants"]}
 
     async def _answer(self, sdp: str, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from sfu.observers.speaking import SpeakingOptions
 from sfu.options import MediaOptions, NetworkOptions, WorkerOptions
 
+from .room import RoomOptions
 from .settings import Settings
+from .stage.model import RoomPolicy
 
 
 def worker_options(settings: Settings) -> WorkerOptions:
@@ -34,4 +36,20 @@ def worker_options(settings: Settings) -> WorkerOptions:
             audio_level_interval=levels.update_interval,
             decode_fallback=levels.decode_fallback,
         ),
+    )
+
+
+def room_options(settings: Settings) -> RoomOptions:
+    rooms = settings.rooms
+    return RoomOptions(
+        policy=RoomPolicy(
+            mode=rooms.mode,
+            stage_access=rooms.stage_access,
+            capacity=rooms.stage_capacity,
+            full_policy=rooms.full_stage_policy,
+            invitation_ttl=rooms.invitation_ttl,
+        ),
+        reconnect_grace=rooms.reconnect_grace,
+        chat_rate=rooms.chat_rate,
+        chat_burst=rooms.chat_burst,
     )

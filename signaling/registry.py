@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sfu.clock import Clock
 from sfu.tasks import TaskSet
 from sfu.worker import Worker
 
-from .room import Room
+from .room import Room, RoomOptions
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +17,10 @@ logger = logging.getLogger(__name__)
 class RoomRegistry:
     """Creates rooms on first join and closes them when the last member leaves."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, *, options: RoomOptions, clock: Clock) -> None:
         self._worker = worker
+        self._options = options
+        self._clock = clock
         self._rooms: dict[str, Room] = {}
         self._tasks = TaskSet()
         self.accepting = True
@@ -29,7 +32,13 @@ class RoomRegistry:
     def get_or_create(self, name: str) -> Room:
         room = self._rooms.get(name)
         if room is None or room.closed:
-            room = Room(name=name, worker=self._worker, on_empty=self._room_empty)
+            room = Room(
+                name=name,
+                worker=self._worker,
+                options=self._options,
+                clock=self._clock,
+                on_empty=self._room_empty,
+            )
             self._rooms[name] = room
         return room
 

@@ -1,10 +1,10 @@
 """Room actor: one task, one inbox, for client commands and media events alike.
 
 Commands are handled one at a time, so no two changes interleave around an
-await and no locks are needed. After any change the room reconciles the media
-plane with what should be: every participant with a subscribe transport
-consumes every stage producer but its own. What is no longer allowed is
-closed before anyone is told.
+await and no locks are needed. Each stage change goes through the pure stage
+machine; the room then enforces the result at the SFU (closing or pausing
+producers, adjusting subscriptions) *before* it tells anyone, then routes the
+machine's events to their audiences.
 """
 
 from __future__ import annotations
@@ -12,32 +12,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NewType
+from typing import Any
 
 from sfu import events as sfu_events
-from sfu.consumer import Consumer
+from sfu.clock import Clock
 from sfu.errors import NegotiationError
 from sfu.observers.audio_level import AudioLevelObserver
-from sfu.producer import Producer
 from sfu.router import Router
-from sfu.types import CloseReason, MediaKind, ProducerId, TransportId
-from sfu.webrtc_transport import WebRtcTransport
+from sfu.types import CloseReason, MediaKind, Mid, ProducerId, TransportId
 from sfu.worker import Worker
 
+from . import audience, room_media
+from . import permissions as may
 from . import protocol as wire
 from .auth import Grants
+from .members import Deliver, Disconnect, Member
+from .stage import commands as sc
+from .stage import events as ev
+from .stage.machine import StageError, transition
+from .stage.model import ParticipantId, RoomPolicy, RoomState
 
 logger = logging.getLogger(__name__)
 
-ParticipantId = NewType("ParticipantId", str)
-Deliver = Callable[[wire.ServerMessage], None]
-Disconnect = Callable[[str], None]
-
-_SOURCES = {MediaKind.AUDIO: "microphone", MediaKind.VIDEO: "camera"}
+TICK_INTERVAL = 0.5
 
 
 class RoomError(Exception):
@@ -49,38 +52,12 @@ class RoomError(Exception):
         self.message = message
 
 
-@dataclass(eq=False, kw_only=True)
-class Member:
-    participant_id: ParticipantId
-    grants: Grants
-    entry: wire.Entry
-    deliver: Deliver
-    disconnect: Disconnect
-    recv_transport: WebRtcTransport | None = None
-    send_transport: WebRtcTransport | None = None
-    producers: dict[ProducerId, Producer] = field(default_factory=dict)
-    consumers: dict[ProducerId, Consumer] = field(default_factory=dict)
-    speaking: bool = False
-    needs_offer: bool = False
-    refused: set[ProducerId] = field(default_factory=set)  # producers its client rejected
-
-    @property
-    def on_stage(self) -> bool:
-        return self.entry == wire.Entry.STAGE
-
-    def describe(self) -> wire.Participant:
-        return wire.Participant(
-            participant_id=self.participant_id,
-            identity=self.grants.identity,
-            name=self.grants.name,
-            role=self.grants.role,
-            on_stage=self.on_stage,
-            speaking=self.speaking,
-            tracks=[
-                wire.Track(track_id=p.track_id, kind=p.kind, source=_SOURCES[p.kind])
-                for p in self.producers.values()
-            ],
-        )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomOptions:
+    policy: RoomPolicy
+    reconnect_grace: float = 30.0
+    chat_rate: float = 2.0
+    chat_burst: int = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,12 +66,23 @@ class JoinRoom:
     entry: wire.Entry
     deliver: Deliver
     disconnect: Disconnect
+    viewer_only: bool = False
+    mic: bool = True
+    camera: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeSession:
+    resume_token: str
+    deliver: Deliver
+    disconnect: Disconnect
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PublishOffer:
     participant_id: ParticipantId
     sdp: str
+    sources: Mapping[str, wire.Source] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,11 +92,41 @@ class ApplySubscribeAnswer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunStageCommand:
+    participant_id: ParticipantId
+    request_id: str | None
+    command: sc.Command
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostChat:
+    participant_id: ParticipantId
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LeaveRoom:
     participant_id: ParticipantId
 
 
-Command = JoinRoom | PublishOffer | ApplySubscribeAnswer | LeaveRoom
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionLost:
+    """The client's connection dropped without `leave`: keep its place for a while."""
+
+    participant_id: ParticipantId
+    deliver: Deliver  # only the session that is gone may start the grace period
+
+
+Command = (
+    JoinRoom
+    | ResumeSession
+    | PublishOffer
+    | ApplySubscribeAnswer
+    | RunStageCommand
+    | PostChat
+    | LeaveRoom
+    | ConnectionLost
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,29 +135,62 @@ class _Call:
     reply: asyncio.Future[Any]
 
 
+class _Tick:
+    pass
+
+
+_STAGE_ERRORS = {
+    "forbidden": wire.ErrorCode.FORBIDDEN,
+    "conflict": wire.ErrorCode.CONFLICT,
+    "not_found": wire.ErrorCode.NOT_FOUND,
+    "stage_full": wire.ErrorCode.STAGE_FULL,
+    "banned": wire.ErrorCode.BANNED,
+    "invalid_argument": wire.ErrorCode.INVALID_ARGUMENT,
+}
+
+
 class Room:
-    def __init__(self, *, name: str, worker: Worker, on_empty: Callable[[Room], None]) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        worker: Worker,
+        options: RoomOptions,
+        clock: Clock,
+        on_empty: Callable[[Room], None],
+    ) -> None:
         self.name = name
         self.closed = False
         self._worker = worker
-        self._router: Router = worker.create_router(sink=self.post)
+        self._options = options
+        self._clock = clock
         self._on_empty = on_empty
-        self._inbox: asyncio.Queue[_Call | sfu_events.SfuEvent] = asyncio.Queue()
+        self._router: Router = worker.create_router(sink=self.post)
+        self._levels: AudioLevelObserver = self._router.create_audio_level_observer()
+        self._inbox: asyncio.Queue[_Call | sfu_events.SfuEvent | _Tick] = asyncio.Queue()
+        self._state = RoomState(policy=options.policy)
         self._members: dict[ParticipantId, Member] = {}
         self._owners: dict[ProducerId, Member] = {}
         self._transport_owners: dict[TransportId, Member] = {}
-        self._levels: AudioLevelObserver = self._router.create_audio_level_observer()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room-{name}")
+        self._counts_sent: wire.Counts | None = None
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name=f"room-{name}")
+        self._ticker = loop.create_task(self._tick(), name=f"room-{name}-tick")
 
+    # -- inspection (metrics, tests) ------------------------------------------------------
     @property
     def member_count(self) -> int:
         return len(self._members)
 
     @property
     def members(self) -> Mapping[ParticipantId, Member]:
-        """Read-only view for inspection (metrics, tests); change it only through commands."""
         return MappingProxyType(self._members)
 
+    @property
+    def state(self) -> RoomState:
+        return self._state
+
+    # -- entry points ---------------------------------------------------------------------
     def post(self, event: sfu_events.SfuEvent) -> None:
         """The media plane's event sink: enqueue only."""
         if not self.closed:
@@ -158,14 +209,16 @@ class Room:
             return
         self.closed = True
         for member in list(self._members.values()):
-            member.deliver(wire.Bye(reason="shutting_down"))
-            member.disconnect("room closed")
+            member.send(wire.Bye(reason="shutting_down"))
+            if member.disconnect is not None:
+                member.disconnect("room closed")
         self._worker.close_router(self._router)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        for task in (self._ticker, self._task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    # -- the actor loop ----------------------------------------------------------
+    # -- the actor loop -------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
             item = await self._inbox.get()
@@ -182,78 +235,213 @@ class Room:
                         item.reply.set_result(result)
             else:
                 try:
-                    self._handle_event(item)
+                    if isinstance(item, _Tick):
+                        self._on_tick()
+                    else:
+                        self._handle_event(item)
                 except Exception:
-                    logger.exception("room %s: failed on media event %r", self.name, item)
+                    logger.exception("room=%s - failed on %r", self.name, item)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_INTERVAL)
+            self._inbox.put_nowait(_Tick())
 
     async def _handle(self, command: Command) -> Any:
         match command:
             case JoinRoom():
                 return await self._join(command)
+            case ResumeSession():
+                return await self._resume(command)
             case PublishOffer():
                 return await self._publish(command)
             case ApplySubscribeAnswer():
                 return self._subscribe_answer(command)
+            case RunStageCommand():
+                return self._stage_command(command)
+            case PostChat():
+                return self._chat(command)
             case LeaveRoom():
                 return self._leave(command.participant_id)
+            case ConnectionLost():
+                return self._connection_lost(command)
 
-    # -- commands ---------------------------------------------------------------
+    # -- applying stage changes --------------------------------------------------------------
+    def _apply(self, actor: ParticipantId | None, command: sc.Command) -> None:
+        """Transition, enforce at the SFU, then tell the audiences. Raises RoomError."""
+        now = self._clock.now()
+        try:
+            new, events = transition(self._state, actor, command, now)
+        except StageError as exc:
+            raise RoomError(_STAGE_ERRORS[exc.code], exc.message) from None
+        old, self._state = self._state, new
+        self._settle(old, events, now)
+
+    def _settle(self, old: RoomState, events: tuple[ev.StageEvent, ...], now: float) -> None:
+        new = self._state
+        for event in events:
+            if isinstance(event, ev.Kicked):
+                self._end_session(event.target, "kicked")
+        # Media first: nobody may keep receiving what is no longer allowed.
+        for pid, member in self._members.items():
+            person = new.people.get(pid)
+            if person is not None:
+                room_media.enforce(member, person)
+        self._sync_media()
+        router = audience.Router(old, new, self._members, now)
+        router.route(events)
+        for pid, member in self._members.items():
+            person = new.people.get(pid)
+            if person is None:
+                continue
+            full = audience.full_view(person)
+            if full and not member.full_view:
+                member.send(wire.Snapshot(
+                    participants=audience.visible_participants(new, self._members, person),
+                    counts=audience.counts(new),
+                ))  # fmt: skip
+                if may.is_moderator(person):
+                    member.send(router.queues())
+            member.full_view = full
+
+    def _sync_media(self) -> None:
+        for member in room_media.sync_subscriptions(self._members.values()):
+            self._offer_if_needed(member)
+
+    def _offer_if_needed(self, member: Member) -> None:
+        transport = member.recv_transport
+        if transport is None or transport.closed or not member.needs_offer:
+            return
+        if transport.offer_pending or not member.connected:
+            return  # another offer follows once this one is answered
+        member.needs_offer = False
+        member.send(wire.SubscribeOffer(sdp=transport.create_offer()))
+
+    # -- commands ---------------------------------------------------------------------------
     async def _join(self, command: JoinRoom) -> wire.Joined:
+        grants = command.grants
+        participant_id = ParticipantId(uuid.uuid4().hex[:12])
         member = Member(
-            participant_id=ParticipantId(uuid.uuid4().hex[:12]),
-            grants=command.grants,
-            entry=command.entry,
+            participant_id=participant_id,
+            identity=grants.identity,
+            resume_token=secrets.token_urlsafe(24),
             deliver=command.deliver,
             disconnect=command.disconnect,
         )
+        enter = sc.Enter(
+            participant_id=participant_id,
+            identity=grants.identity,
+            name=grants.name or grants.identity,
+            role=grants.role,
+            on_stage=command.entry is wire.Entry.STAGE,
+            mic_on=command.mic,
+            camera_on=command.camera,
+            viewer_only=command.viewer_only,
+        )
+        try:
+            transition(self._state, None, enter, self._clock.now())  # refuse before any I/O
+        except StageError as exc:
+            raise RoomError(_STAGE_ERRORS[exc.code], exc.message) from None
         member.recv_transport = await self._router.create_webrtc_transport()
         self._transport_owners[member.recv_transport.id] = member
-        others = list(self._members.values())
-        self._members[member.participant_id] = member
-        logger.info(
-            "room=%s participant=%s identity=%s - joined as %s",
-            self.name,
-            member.participant_id,
-            member.grants.identity,
-            member.entry,
-        )
-        for other in others:
-            other.deliver(wire.ParticipantJoined(participant=member.describe()))
-        self._reconcile()
+        self._members[participant_id] = member
+        try:
+            self._apply(None, enter)
+        except RoomError:
+            self._forget(member)
+            raise
+        logger.info("room=%s participant=%s identity=%s - joined as %s", self.name,
+                    participant_id, grants.identity, command.entry)  # fmt: skip
+        return self._joined(member, entry=command.entry)
+
+    def _joined(self, member: Member, *, entry: wire.Entry) -> wire.Joined:
+        state = self._state
+        person = state.people[member.participant_id]
+        member.full_view = audience.full_view(person)
         return wire.Joined(
             id=None,
             protocol=wire.PROTOCOL_VERSION,
             participant_id=member.participant_id,
             room=self.name,
-            role=member.grants.role,
-            entry=member.entry,
-            participants=[m.describe() for m in self._members.values()],
+            role=person.role,
+            entry=entry,
+            resume_token=member.resume_token,
+            you=audience.describe(person, member),
+            entries=may.entries(person, state.policy),
+            policy=audience.policy(state.policy),
+            counts=audience.counts(state),
+            participants=audience.visible_participants(state, self._members, person),
+            polls=[
+                audience.poll_info(poll, with_results=may.is_moderator(person))
+                for poll in state.polls.values()
+            ],
         )
+
+    async def _resume(self, command: ResumeSession) -> wire.Joined:
+        member = next(
+            (m for m in self._members.values() if secrets.compare_digest(
+                m.resume_token, command.resume_token)),
+            None,
+        )  # fmt: skip
+        if member is None:
+            raise RoomError(wire.ErrorCode.RESUME_FAILED, "unknown or expired resume token")
+        if member.disconnect is not None:
+            member.disconnect("resumed elsewhere")  # the old connection is replaced
+        member.drop_media()
+        member.deliver, member.disconnect = command.deliver, command.disconnect
+        member.grace_until = None
+        member.resume_token = secrets.token_urlsafe(24)  # single use
+        member.recv_transport = await self._router.create_webrtc_transport()
+        self._transport_owners[member.recv_transport.id] = member
+        person = self._state.people[member.participant_id]
+        logger.info("room=%s participant=%s - resumed", self.name, member.participant_id)
+        joined = self._joined(
+            member, entry=wire.Entry.STAGE if person.on_stage else wire.Entry.VIEWER
+        )
+        self._announce(member)
+        self._sync_media()
+        return joined
 
     async def _publish(self, command: PublishOffer) -> str:
         member = self._member(command.participant_id)
-        if not member.on_stage:
+        person = self._state.people[member.participant_id]
+        allowed = room_media.grants(person)
+        if not allowed:
             raise RoomError(
                 wire.ErrorCode.FORBIDDEN, "viewers cannot publish; join the stage first"
             )
+        sources = dict(command.sources or {})
+
+        def admit(mid: Mid, kind: MediaKind) -> None:
+            source = sources.get(mid) or _default_source(kind)
+            if _kind_of(source) is not kind:
+                raise NegotiationError(f"m-section {mid}: {source} is not {kind}")
+            if source not in allowed:
+                raise RoomError(wire.ErrorCode.FORBIDDEN, f"you may not publish {source} now")
+
         if member.send_transport is None:
             transport = await self._router.create_webrtc_transport(stream_id=member.participant_id)
             member.send_transport = transport
             self._transport_owners[transport.id] = member
         try:
-            result = member.send_transport.apply_offer(command.sdp)
+            result = member.send_transport.apply_offer(command.sdp, admit=admit)
         except NegotiationError as exc:
             raise RoomError(wire.ErrorCode.INVALID_SDP, str(exc)) from None
         for producer in result.added:
             member.producers[producer.id] = producer
+            member.sources[producer.id] = sources.get(producer.parameters.mid) or _default_source(
+                producer.kind
+            )
             self._owners[producer.id] = member
-            if producer.kind == MediaKind.AUDIO:
+            if member.sources[producer.id] is wire.Source.MICROPHONE:
                 self._levels.add_producer(producer)
         for producer_id in result.removed:
             member.producers.pop(producer_id, None)
-        self._reconcile()
+            member.sources.pop(producer_id, None)
+        room_media.enforce(member, person)  # e.g. muted at publish time: paused at once
+        self._sync_media()
         if result.added or result.removed:
-            self._broadcast(wire.ParticipantUpdated(participant=member.describe()))
+            self._announce(member)
         return result.answer
 
     def _subscribe_answer(self, command: ApplySubscribeAnswer) -> None:
@@ -267,44 +455,151 @@ class Room:
             raise RoomError(wire.ErrorCode.INVALID_SDP, str(exc)) from None
         self._offer_if_needed(member)
 
+    def _stage_command(self, command: RunStageCommand) -> None:
+        member = self._member(command.participant_id)
+        request_id = command.request_id
+        if request_id is not None and request_id in member.replies:
+            ok, outcome = member.replies[request_id]  # a retry: answer as before, apply once
+            if ok:
+                return None
+            raise outcome
+        try:
+            self._apply(member.participant_id, command.command)
+        except RoomError as exc:
+            if request_id is not None:
+                member.remember(request_id, False, exc)
+            raise
+        if request_id is not None:
+            member.remember(request_id, True, None)
+        return None
+
+    def _chat(self, command: PostChat) -> None:
+        member = self._member(command.participant_id)
+        person = self._state.people[member.participant_id]
+        now = self._clock.now()
+        options = self._options
+        allowance = min(
+            float(options.chat_burst),
+            member.chat_allowance + (now - member.chat_checked_at) * options.chat_rate,
+        )
+        member.chat_checked_at = now
+        if allowance < 1.0:
+            member.chat_allowance = allowance
+            raise RoomError(wire.ErrorCode.RATE_LIMITED, "too many chat messages; slow down")
+        member.chat_allowance = allowance - 1.0
+        message = wire.ChatMessage(
+            participant_id=person.participant_id, name=person.name, text=command.text,
+            at=time.time(),
+        )  # fmt: skip
+        for other in self._members.values():
+            other.send(message)
+
     def _leave(self, participant_id: ParticipantId) -> None:
-        member = self._members.pop(participant_id, None)
+        member = self._members.get(participant_id)
         if member is None:
             return
-        # Media first: nobody may keep receiving someone who has left.
-        for transport in (member.send_transport, member.recv_transport):
-            if transport is not None:
-                self._transport_owners.pop(transport.id, None)
-                transport.close()
-        for producer_id in member.producers:
-            self._owners.pop(producer_id, None)
-        member.producers.clear()
+        self._exit(member)
         logger.info("room=%s participant=%s - left", self.name, participant_id)
-        self._reconcile()
-        self._broadcast(wire.ParticipantLeft(participant_id=participant_id))
+
+    def _connection_lost(self, command: ConnectionLost) -> None:
+        member = self._members.get(command.participant_id)
+        if member is None or member.deliver != command.deliver:
+            return  # already gone, or already resumed on a new connection
+        grace = self._options.reconnect_grace
+        if grace <= 0:
+            self._exit(member)
+            return
+        member.drop_media()  # media stops now; the seat, role and mute state wait
+        member.deliver = member.disconnect = None
+        member.grace_until = self._clock.now() + grace
+        logger.info("room=%s participant=%s - disconnected, %.0fs to resume", self.name,
+                    member.participant_id, grace)  # fmt: skip
+        self._sync_media()
+        self._announce(member)
+
+    def _exit(self, member: Member) -> None:
+        """Remove someone from the room: media first, then the stage, then the news."""
+        member.drop_media()
+        self._sync_media()
+        with contextlib.suppress(RoomError):
+            self._apply(None, sc.Exit(participant_id=member.participant_id))
+        self._forget(member)
         if not self._members:
             self._on_empty(self)
 
-    # -- media events ------------------------------------------------------------
+    def _forget(self, member: Member) -> None:
+        self._members.pop(member.participant_id, None)
+        for producer_id in [p for p, owner in self._owners.items() if owner is member]:
+            del self._owners[producer_id]
+        for transport_id in [t for t, owner in self._transport_owners.items() if owner is member]:
+            del self._transport_owners[transport_id]
+
+    def _end_session(self, participant_id: ParticipantId, reason: str) -> None:
+        member = self._members.get(participant_id)
+        if member is None:
+            return
+        member.send(wire.Bye(reason="kicked"))
+        if member.disconnect is not None:
+            member.disconnect("removed from the room")
+        member.deliver = member.disconnect = None
+        member.drop_media()
+        self._forget(member)
+        logger.info("room=%s participant=%s - %s", self.name, participant_id, reason)
+
+    def _announce(self, member: Member) -> None:
+        """Tell the audience about a member's connection or tracks."""
+        person = self._state.people.get(member.participant_id)
+        if person is None:
+            return
+        router = audience.Router(self._state, self._state, self._members, self._clock.now())
+        router.about(person.participant_id, wire.ParticipantUpdated(
+            participant=audience.describe(person, member)
+        ))  # fmt: skip
+
+    # -- time -------------------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        now = self._clock.now()
+        if any(
+            p.invitation is not None and p.invitation.expires_at <= now
+            for p in self._state.people.values()
+        ):
+            self._apply(None, sc.Expire())
+        for member in list(self._members.values()):
+            if member.grace_until is not None and member.grace_until <= now:
+                logger.info("room=%s participant=%s - grace expired", self.name,
+                            member.participant_id)  # fmt: skip
+                self._exit(member)
+        counts = audience.counts(self._state)
+        if counts != self._counts_sent:
+            self._counts_sent = counts
+            for pid, member in self._members.items():
+                person = self._state.people.get(pid)
+                if person is not None and not audience.full_view(person):
+                    member.send(wire.CountsChanged(counts=counts))
+
+    # -- media events -----------------------------------------------------------------------
     def _handle_event(self, event: sfu_events.SfuEvent) -> None:
         match event:
             case sfu_events.SpeakingChanged(producer_id=producer_id, speaking=speaking):
                 owner = self._owners.get(producer_id)
                 if owner is not None and owner.speaking != speaking:
                     owner.speaking = speaking
-                    self._broadcast(
-                        wire.Speaking(participant_id=owner.participant_id, speaking=speaking)
-                    )
+                    with contextlib.suppress(RoomError):
+                        self._apply(None, sc.Spoke(participant_id=owner.participant_id))
+                    message = wire.Speaking(participant_id=owner.participant_id, speaking=speaking)
+                    for member in self._members.values():
+                        member.send(message)
             case sfu_events.ActiveSpeakerChanged(producer_id=producer_id):
                 owner = self._owners.get(producer_id) if producer_id else None
-                self._broadcast(
-                    wire.ActiveSpeaker(participant_id=owner.participant_id if owner else None)
-                )
+                active = wire.ActiveSpeaker(participant_id=owner.participant_id if owner else None)
+                for member in self._members.values():
+                    member.send(active)
             case sfu_events.ProducerClosed(producer_id=producer_id):
                 owner = self._owners.pop(producer_id, None)
                 if owner is not None and owner.producers.pop(producer_id, None) is not None:
-                    self._reconcile()
-                    self._broadcast(wire.ParticipantUpdated(participant=owner.describe()))
+                    owner.sources.pop(producer_id, None)
+                    self._sync_media()
+                    self._announce(owner)
             case sfu_events.ConsumerClosed(producer_id=producer_id, reason=reason):
                 for member in self._members.values():
                     consumer = member.consumers.get(producer_id)
@@ -319,48 +614,12 @@ class Room:
             case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
                 owner = self._transport_owners.pop(transport_id, None)
                 if owner is not None and reason == CloseReason.CONNECTION_FAILED:
-                    owner.deliver(wire.Bye(reason="transport_failed"))
-                    owner.disconnect("media connection failed")
-                    self._leave(owner.participant_id)
+                    owner.send(wire.Bye(reason="transport_failed"))
+                    if owner.disconnect is not None:
+                        owner.disconnect("media connection failed")
+                    self._exit(owner)
             case _:
                 pass
-
-    # -- reconcile ----------------------------------------------------------------
-    def _reconcile(self) -> None:
-        """Make every subscription match the stage; idempotent."""
-        stage = {
-            producer_id: (owner, owner.producers[producer_id])
-            for producer_id, owner in self._owners.items()
-            if owner.on_stage and producer_id in owner.producers
-        }
-        for member in self._members.values():
-            transport = member.recv_transport
-            if transport is None or transport.closed:
-                continue
-            wanted = {
-                pid
-                for pid, (owner, _) in stage.items()
-                if owner is not member and pid not in member.refused
-            }
-            changed = False
-            for producer_id in set(member.consumers) - wanted:
-                member.consumers.pop(producer_id).close()
-                changed = True
-            for producer_id in wanted - set(member.consumers):
-                member.consumers[producer_id] = transport.consume(stage[producer_id][1])
-                changed = True
-            if changed:
-                member.needs_offer = True
-            self._offer_if_needed(member)
-
-    def _offer_if_needed(self, member: Member) -> None:
-        transport = member.recv_transport
-        if transport is None or transport.closed or not member.needs_offer:
-            return
-        if transport.offer_pending:
-            return  # another offer follows once this one is answered
-        member.needs_offer = False
-        member.deliver(wire.SubscribeOffer(sdp=transport.create_offer()))
 
     def _member(self, participant_id: ParticipantId) -> Member:
         member = self._members.get(participant_id)
@@ -368,6 +627,11 @@ class Room:
             raise RoomError(wire.ErrorCode.NOT_JOINED, "not in this room")
         return member
 
-    def _broadcast(self, message: wire.ServerMessage) -> None:
-        for member in self._members.values():
-            member.deliver(message)
+
+def _default_source(kind: MediaKind) -> wire.Source:
+    return wire.Source.MICROPHONE if kind is MediaKind.AUDIO else wire.Source.CAMERA
+
+
+def _kind_of(source: wire.Source) -> MediaKind:
+    audio = source in (wire.Source.MICROPHONE, wire.Source.SCREEN_AUDIO)
+    return MediaKind.AUDIO if audio else MediaKind.VIDEO

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from sfu.clock import Clock
@@ -21,14 +22,19 @@ from .auth import TokenError, verify_token
 from .registry import RoomRegistry
 from .room import (
     ApplySubscribeAnswer,
+    ConnectionLost,
     JoinRoom,
     LeaveRoom,
-    ParticipantId,
+    PostChat,
     PublishOffer,
+    ResumeSession,
     Room,
     RoomError,
+    RunStageCommand,
 )
 from .settings import Settings
+from .stage.model import ParticipantId
+from .translate import stage_command
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +134,21 @@ class Session:
                 return wire.Pong(id=request_id)
             case wire.Join():
                 return await self._join(message)
-            case wire.Publish(sdp=sdp):
+            case wire.Resume():
+                return await self._resume(message)
+            case wire.Publish(sdp=sdp, sources=sources):
                 room, participant_id = self._joined()
-                answer = await room.call(PublishOffer(participant_id=participant_id, sdp=sdp))
+                answer = await room.call(
+                    PublishOffer(participant_id=participant_id, sdp=sdp, sources=sources)
+                )
                 return wire.PublishAnswer(id=message.id, sdp=answer)
             case wire.SubscribeAnswer(sdp=sdp):
                 room, participant_id = self._joined()
                 await room.call(ApplySubscribeAnswer(participant_id=participant_id, sdp=sdp))
+                return wire.Ack(id=message.id)
+            case wire.Chat(text=text):
+                room, participant_id = self._joined()
+                await room.call(PostChat(participant_id=participant_id, text=text))
                 return wire.Ack(id=message.id)
             case wire.Leave():
                 await self.leave()
@@ -142,12 +156,19 @@ class Session:
                 self.deliver(wire.Bye(reason="left"))
                 self.disconnect("left", code=CLOSE_NORMAL)
                 return None
+            case _:
+                room, participant_id = self._joined()
+                await room.call(
+                    RunStageCommand(
+                        participant_id=participant_id,
+                        request_id=message.id,
+                        command=stage_command(message),
+                    )
+                )
+                return wire.Ack(id=message.id)
 
     async def _join(self, message: wire.Join) -> wire.Joined:
-        if self._participant_id is not None or self._joining:
-            raise RoomError(wire.ErrorCode.ALREADY_JOINED, "this connection already joined a room")
-        if not self._registry.accepting:
-            raise RoomError(wire.ErrorCode.SHUTTING_DOWN, "the server is shutting down")
+        self._check_can_join()
         auth = self._settings.auth
         grants = verify_token(
             auth.secret,
@@ -156,22 +177,52 @@ class Session:
             now=self._clock.wall(),
             leeway=auth.leeway,
         )
+        return await self._enter(
+            grants.room,
+            lambda room: JoinRoom(
+                grants=grants,
+                entry=message.entry,
+                deliver=self.deliver,
+                disconnect=self.disconnect,
+                viewer_only=message.viewer_only,
+                mic=message.mic,
+                camera=message.camera,
+            ),
+            message.id,
+        )
+
+    async def _resume(self, message: wire.Resume) -> wire.Joined:
+        self._check_can_join()
+        if message.room not in self._registry.rooms:
+            raise RoomError(wire.ErrorCode.RESUME_FAILED, "unknown or expired resume token")
+        return await self._enter(
+            message.room,
+            lambda room: ResumeSession(
+                resume_token=message.resume_token,
+                deliver=self.deliver,
+                disconnect=self.disconnect,
+            ),
+            message.id,
+        )
+
+    def _check_can_join(self) -> None:
+        if self._participant_id is not None or self._joining:
+            raise RoomError(wire.ErrorCode.ALREADY_JOINED, "this connection already joined a room")
+        if not self._registry.accepting:
+            raise RoomError(wire.ErrorCode.SHUTTING_DOWN, "the server is shutting down")
+
+    async def _enter(
+        self, name: str, command: Callable[[Room], JoinRoom | ResumeSession], request_id: str | None
+    ) -> wire.Joined:
         self._joining = True
         try:
-            room = self._registry.get_or_create(grants.room)
-            joined: wire.Joined = await room.call(
-                JoinRoom(
-                    grants=grants,
-                    entry=message.entry,
-                    deliver=self.deliver,
-                    disconnect=self.disconnect,
-                )
-            )
+            room = self._registry.get_or_create(name)
+            joined: wire.Joined = await room.call(command(room))
         finally:
             self._joining = False
         self._room = room
         self._participant_id = ParticipantId(joined.participant_id)
-        joined.id = message.id
+        joined.id = request_id
         return joined
 
     def _joined(self) -> tuple[Room, ParticipantId]:
@@ -180,12 +231,20 @@ class Session:
         return self._room, self._participant_id
 
     async def leave(self) -> None:
-        """Leave the room (idempotent); called on `leave` and when the connection ends."""
+        """Leave the room for good (idempotent)."""
         room, participant_id = self._room, self._participant_id
         self._room = self._participant_id = None
         if room is not None and participant_id is not None and not room.closed:
             with contextlib.suppress(RoomError):
                 await room.call(LeaveRoom(participant_id=participant_id))
+
+    async def connection_closed(self) -> None:
+        """The connection ended without `leave`: the room keeps the seat for a grace period."""
+        room, participant_id = self._room, self._participant_id
+        self._room = self._participant_id = None
+        if room is not None and participant_id is not None and not room.closed:
+            with contextlib.suppress(RoomError):
+                await room.call(ConnectionLost(participant_id=participant_id, deliver=self.deliver))
 
 
 def _error_reply(exc: Exception, request_id: str | None) -> wire.Error:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import msgspec
 
 from signaling.auth import MIN_SECRET_LENGTH
+from signaling.stage.model import FullStagePolicy, RoomMode, StageAccess
 
 __all__ = [
     "DEV_SECRET",
@@ -29,6 +30,7 @@ __all__ = [
     "EventLoop",
     "LogLevel",
     "MediaSettings",
+    "RoomSettings",
     "ServerSettings",
     "Settings",
     "SettingsError",
@@ -146,6 +148,19 @@ class AudioLevelSettings(_Section, frozen=True):
     decode_fallback: bool = False
 
 
+class RoomSettings(_Section, frozen=True):
+    """Defaults for new rooms; hosts and moderators change mode, access and capacity live."""
+
+    mode: RoomMode = RoomMode.INTERACTIVE
+    stage_access: StageAccess = StageAccess.EVERYONE
+    stage_capacity: Annotated[int, msgspec.Meta(ge=1, le=100)] = 25
+    full_stage_policy: FullStagePolicy = FullStagePolicy.REJECT
+    invitation_ttl: Annotated[float, msgspec.Meta(gt=0.0, le=3600.0)] = 60.0
+    reconnect_grace: Annotated[float, msgspec.Meta(ge=0.0, le=3600.0)] = 30.0
+    chat_rate: Annotated[float, msgspec.Meta(gt=0.0, le=100.0)] = 2.0  # messages/s sustained
+    chat_burst: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """All settings; ``Settings()`` is the built-in default configuration."""
 
@@ -153,6 +168,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     audio_level: AudioLevelSettings = msgspec.field(default_factory=AudioLevelSettings)
+    rooms: RoomSettings = msgspec.field(default_factory=RoomSettings)
 
 
 _HOSTNAME = re.compile(

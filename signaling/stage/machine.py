@@ -95,7 +95,12 @@ class _Draft:
         return sum(1 for p in self.people.values() if p.status is StageStatus.ON_STAGE)
 
     def build(self) -> tuple[RoomState, tuple[ev.StageEvent, ...]]:
-        changed = tuple(ev.PersonChanged(pid) for pid in self._changed if pid in self.people)
+        entered = {e.participant_id for e in self.events if isinstance(e, ev.PersonEntered)}
+        changed = tuple(
+            ev.PersonChanged(pid)
+            for pid in self._changed
+            if pid in self.people and pid not in entered  # news of arrival says it all
+        )
         state = RoomState(
             policy=self.policy,
             people=MappingProxyType(self.people),
@@ -149,7 +154,7 @@ def _apply_by(d: _Draft, actor: Person, command: c.Command) -> None:
             if actor.hand is None:
                 d.put(replace(actor, hand=d.next_seq(), hand_at=d.now))
                 d.emit(ev.QueuesChanged())
-        case c.LowerHand(target=None):
+        case c.LowerHand(target=target) if target in (None, actor.participant_id):
             _lower_hand(d, actor)
         case c.LowerHand(target=target):
             _moderator(actor)
@@ -209,8 +214,10 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
         case c.Unlock(target=target, device=device):
             person = d.person(target)
             _require(_device(person, device) is DeviceState.LOCKED, Refusal.CONFLICT, "not locked")
-            updated = d.put(_with_device(person, device, DeviceState.MUTED))
-            d.emit(ev.DeviceForced(updated.participant_id, device, DeviceState.MUTED,
+            # never turns it on; off the stage a device is only off or locked
+            unlocked = DeviceState.MUTED if person.on_stage else DeviceState.OFF
+            updated = d.put(_with_device(person, device, unlocked))
+            d.emit(ev.DeviceForced(updated.participant_id, device, unlocked,
                                    actor.participant_id))  # fmt: skip
         case c.MuteAll(device=device, lock=lock):
             for person in list(d.people.values()):
@@ -235,9 +242,11 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
                      f"{d.stage_count} people are on stage; remove some first")  # fmt: skip
             d.policy = replace(d.policy, capacity=capacity, full_policy=full_policy)
             if full_policy is not FullStagePolicy.QUEUE:
-                for person in list(d.people.values()):
-                    if person.status is StageStatus.QUEUED:
-                        d.put(_to(person, StageStatus.VIEWER))
+                dropped = [p for p in d.people.values() if p.status is StageStatus.QUEUED]
+                for person in dropped:
+                    d.put(_to(person, StageStatus.VIEWER))
+                if dropped:
+                    d.emit(ev.QueuesChanged())
             _fill_seats(d)
             d.emit(ev.PolicyChanged())
         case c.SetRole(target=target, role=role):
@@ -254,9 +263,18 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
             d.put(replace(person, granted=frozenset(grants)))
         case c.Kick(target=target):
             person = _rights_target(d, actor, target)
+            # the ban is by identity: every session of it leaves, and each must be one the
+            # actor may remove (so nobody bans themselves through another session)
+            sessions = [p for p in d.people.values() if p.identity == person.identity]
+            for session in sessions:
+                _require(may.may_change_rights_of(actor, session), Refusal.FORBIDDEN,
+                         f"a {actor.role} cannot remove a {session.role}")  # fmt: skip
             d.banned = d.banned | {person.identity}
-            d.emit(ev.Kicked(person.participant_id))
-            _exit(d, person, kicked=True)
+            for session in sessions:
+                current = d.people.get(session.participant_id)
+                if current is not None:  # re-read: an earlier exit may have seated it
+                    d.emit(ev.Kicked(current.participant_id))
+                    _exit(d, current, kicked=True)
         case c.CreatePoll():
             _create_poll(d, actor, command)
         case c.ClosePoll(poll_id=poll_id):
@@ -390,6 +408,8 @@ def _current_invitation(person: Person, revision: int) -> Invitation:
 
 def _accept(d: _Draft, person: Person, command: c.AcceptInvitation) -> None:
     invitation = _current_invitation(person, command.revision)
+    # Expire may not have run yet; past the deadline (as Expire counts it) it is over
+    _require(d.now < invitation.expires_at, Refusal.CONFLICT, "that invitation expired")
     _seat(d, person, command.mic_on, command.camera_on)
     seated = d.people[person.participant_id]
     reason = ev.EndReason.ACCEPTED if seated.on_stage else ev.EndReason.STAGE_FULL

@@ -11,7 +11,7 @@ from aiohttp import web
 from sfu.clock import SYSTEM_CLOCK, Clock
 from sfu.worker import Worker
 
-from ..media import worker_options
+from ..media import room_options, worker_options
 from ..registry import RoomRegistry
 from ..settings import Settings
 from . import http, ws
@@ -45,7 +45,7 @@ def make_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applicat
 async def _media(app: web.Application) -> AsyncIterator[None]:
     worker = Worker(worker_options(app[SETTINGS]), clock=app[CLOCK])
     app[WORKER] = worker
-    app[REGISTRY] = RoomRegistry(worker)
+    app[REGISTRY] = RoomRegistry(worker, options=room_options(app[SETTINGS]), clock=app[CLOCK])
     yield
     await app[REGISTRY].close()
     worker.close()

@@ -80,7 +80,7 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         sessions.discard(session)
-        await session.leave()
+        await session.connection_closed()
         session.disconnect("connection closed", code=1000)
         try:
             await asyncio.wait_for(writer, timeout=5)

@@ -23,6 +23,7 @@ from signaling.web.app import WORKER
 from tests.integration.conftest import RunningServer
 from tests.media import PatternTrack, ToneTrack
 from tests.packets import make_rtp, make_vp8_payload
+from tests.server import running_server
 
 WAIT = 15.0
 
@@ -512,29 +513,35 @@ async def test_garbage_on_the_media_ports_does_not_interrupt_forwarding(
 # -- disconnects ------------------------------------------------------------------------
 
 
-async def test_closing_the_websocket_without_leave_tells_the_others(
-    server: RunningServer,
-) -> None:
-    observer = await StageClient.connect(server.ws_url, server.token("bob"))
-    leaver = await StageClient.connect(server.ws_url, server.token("alice"), entry="stage")
-    try:
-        await leaver.publish([ToneTrack(amplitude=0.2)])
-        leaver_id = leaver.participant_id
+async def test_closing_the_websocket_without_leave_tells_the_others() -> None:
+    # No grace period: a dropped connection is a departure (see test_reconnect.py for grace).
+    async with running_server({"rooms.reconnect_grace": 0}) as server:
+        observer = await StageClient.connect(server.ws_url, server.token("bob"))
+        leaver = await StageClient.connect(server.ws_url, server.token("alice"), entry="stage")
+        try:
+            await leaver.publish([ToneTrack(amplitude=0.2)])
+            leaver_id = leaver.participant_id
 
-        await leaver.close()  # the WebSocket closes; no `leave` is sent
+            await leaver.close()  # the WebSocket closes; no `leave` is sent
 
-        left = await observer.wait_event(
-            lambda e: e.get("type") == "participant_left", timeout=WAIT
-        )
-        assert left["participant_id"] == leaver_id
-        assert server.registry.rooms["demo"].member_count == 1
-        await _eventually(_async(lambda: _producer_count(server) == 0))
-    finally:
-        await observer.close()
+            left = await observer.wait_event(
+                lambda e: e.get("type") == "participant_left", timeout=WAIT
+            )
+            assert left["participant_id"] == leaver_id
+            assert server.registry.rooms["demo"].member_count == 1
+            await _eventually(_async(lambda: _producer_count(server) == 0))
+        finally:
+            await observer.close()
 
 
-async def test_a_dropped_tcp_connection_tells_the_others(server: RunningServer) -> None:
-    observer = await StageClient.connect(server.ws_url, server.token("bob"))
+async def test_a_dropped_tcp_connection_tells_the_others() -> None:
+    async with running_server({"rooms.reconnect_grace": 0}) as server:
+        await _dropped_tcp_connection_tells_the_others(server)
+
+
+async def _dropped_tcp_connection_tells_the_others(server: RunningServer) -> None:
+    # A host sees every participant come and go (plain viewers only get counts).
+    observer = await StageClient.connect(server.ws_url, server.token("bob", role=Role.HOST))
     try:
         session = aiohttp.ClientSession()
         ws = await session.ws_connect(server.ws_url)

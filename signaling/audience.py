@@ -1,0 +1,239 @@
+"""Who is told what. Every event has an audience:
+
+* changes to stage members (and people joining or leaving the stage) go to everyone;
+* changes to other people go to the "full view" (hosts, moderators, stage members
+  and people with a request, invitation or seat in the queue) and to the person;
+* plain viewers get counts instead, coalesced, so a large audience is not sent a
+  message per viewer;
+* notifications about one person (invited, declined, removed, muted) go to them,
+  and moderators learn the outcome through the participant's new state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sfu.types import MediaKind
+
+from . import permissions as may
+from . import protocol as wire
+from .members import Member
+from .stage import events as ev
+from .stage.model import ParticipantId, Person, Poll, RoomPolicy, RoomState, StageStatus
+
+
+def full_view(person: Person) -> bool:
+    return may.is_moderator(person) or person.status is not StageStatus.VIEWER
+
+
+def describe(person: Person, member: Member | None) -> wire.Participant:
+    tracks = []
+    if member is not None:
+        for producer_id, producer in member.producers.items():
+            if producer.closed:
+                continue
+            source = member.sources.get(producer_id)
+            tracks.append(
+                wire.Track(
+                    track_id=producer.track_id,
+                    kind=producer.kind,
+                    source=source if source else _default_source(producer.kind),
+                )
+            )
+    return wire.Participant(
+        participant_id=person.participant_id,
+        identity=person.identity,
+        name=person.name,
+        role=person.role,
+        status=person.status,
+        on_stage=person.on_stage,
+        revision=person.revision,
+        speaker=person.speaker,
+        mic=person.mic,
+        camera=person.camera,
+        hand=person.hand,
+        can_present=may.may_present(person),
+        viewer_only=person.viewer_only,
+        connected=member is not None and member.connected,
+        speaking=member is not None and member.speaking,
+        tracks=tracks,
+    )
+
+
+def _default_source(kind: str) -> str:
+    return wire.Source.MICROPHONE if kind == MediaKind.AUDIO else wire.Source.CAMERA
+
+
+def counts(state: RoomState) -> wire.Counts:
+    people = state.people.values()
+    return wire.Counts(
+        viewers=sum(1 for p in people if not p.on_stage),
+        on_stage=sum(1 for p in people if p.on_stage),
+        hands=sum(1 for p in people if p.hand is not None),
+        requests=sum(1 for p in people if p.status is StageStatus.REQUESTED),
+    )
+
+
+def policy(value: RoomPolicy) -> wire.Policy:
+    return wire.Policy(
+        mode=value.mode,
+        stage_access=value.stage_access,
+        capacity=value.capacity,
+        full_policy=value.full_policy,
+    )
+
+
+def poll_info(poll: Poll, *, with_results: bool) -> wire.PollInfo:
+    return wire.PollInfo(
+        poll_id=poll.poll_id,
+        question=poll.question,
+        options=list(poll.options),
+        closed=poll.closed,
+        results=poll.results() if with_results or poll.closed else None,
+    )
+
+
+def visible_participants(state: RoomState, members: Mapping[ParticipantId, Member],
+                         viewer: Person) -> list[wire.Participant]:  # fmt: skip
+    """The participant list this person receives: everyone, or the stage and themselves."""
+    everyone = full_view(viewer)
+    return [
+        describe(person, members.get(pid))
+        for pid, person in state.people.items()
+        if everyone or person.on_stage or pid == viewer.participant_id
+    ]
+
+
+def queue_entries(state: RoomState, key: str, now: float) -> list[wire.QueueEntry]:
+    since = {"hand": "hand_at", "request": "request_at", "queued": "queued_at"}[key]
+    return [
+        wire.QueueEntry(
+            participant_id=person.participant_id,
+            name=person.name,
+            position=position,
+            waiting_seconds=round(max(0.0, now - (getattr(person, since) or now)), 1),
+        )
+        for position, person in enumerate(state.queue(key), start=1)
+    ]
+
+
+class Router:
+    """Turns one transition's events into messages for the members concerned."""
+
+    def __init__(
+        self,
+        old: RoomState,
+        new: RoomState,
+        members: Mapping[ParticipantId, Member],
+        now: float,
+    ) -> None:
+        self.old = old
+        self.new = new
+        self.members = members
+        self.now = now
+
+    def _connected(self) -> Iterable[tuple[Person, Member]]:
+        for pid, member in self.members.items():
+            person = self.new.people.get(pid)
+            if person is not None and member.connected:
+                yield person, member
+
+    def everyone(self, message: wire.ServerMessage) -> None:
+        for _, member in self._connected():
+            member.send(message)
+
+    def full_view(self, message: wire.ServerMessage, *, also: ParticipantId | None = None) -> None:
+        for person, member in self._connected():
+            if full_view(person) or person.participant_id == also:
+                member.send(message)
+
+    def moderators(self, message: wire.ServerMessage) -> None:
+        for person, member in self._connected():
+            if may.is_moderator(person):
+                member.send(message)
+
+    def to(self, participant_id: ParticipantId, message: wire.ServerMessage) -> None:
+        member = self.members.get(participant_id)
+        if member is not None:
+            member.send(message)
+
+    def about(self, participant_id: ParticipantId, message: wire.ServerMessage) -> None:
+        """A change to one person: everyone if they are or were on stage."""
+        before = self.old.people.get(participant_id)
+        after = self.new.people.get(participant_id)
+        public = (before is not None and before.on_stage) or (after is not None and after.on_stage)
+        if public:
+            self.everyone(message)
+        else:
+            self.full_view(message, also=participant_id)
+
+    def route(self, events: Iterable[ev.StageEvent]) -> None:
+        queues_changed = False
+        for event in events:
+            match event:
+                case ev.PersonChanged(participant_id=pid):
+                    person = self.new.people[pid]
+                    self.about(pid, wire.ParticipantUpdated(
+                        participant=describe(person, self.members.get(pid))
+                    ))  # fmt: skip
+                case ev.PersonEntered(participant_id=pid):
+                    person = self.new.people[pid]
+                    message = wire.ParticipantJoined(
+                        participant=describe(person, self.members.get(pid))
+                    )
+                    for other, member in self._connected():
+                        if other.participant_id != pid and (person.on_stage or full_view(other)):
+                            member.send(message)
+                case ev.PersonExited(participant_id=pid):
+                    self.about(pid, wire.ParticipantLeft(participant_id=pid))
+                case ev.Invited(target=target, by=by, expires_at=expires_at, revision=revision):
+                    inviter = self.new.people.get(by)
+                    self.to(target, wire.Invited(
+                        by=by,
+                        by_name=inviter.name if inviter else "",
+                        revision=revision,
+                        expires_in=round(max(0.0, expires_at - self.now), 1),
+                    ))  # fmt: skip
+                case ev.InvitationEnded(target=target, reason=reason):
+                    ended = wire.InvitationEnded(participant_id=target, reason=reason.value)
+                    self.to(target, ended)
+                    for person, member in self._connected():
+                        if may.is_moderator(person) and person.participant_id != target:
+                            member.send(ended)
+                case ev.RequestDeclined(target=target):
+                    self.to(target, wire.RequestDeclined())
+                case ev.RequestCancelled(target=target):
+                    self.to(target, wire.RequestCancelled(reason="policy_changed"))
+                case ev.LeftStage(target=target, reason=reason):
+                    self.to(target, wire.StageLeft(reason=reason.value))
+                case ev.DeviceForced(target=target, device=device, state=state, by=by):
+                    actor = self.new.people.get(by)
+                    self.to(target, wire.DeviceForced(
+                        device=device, state=state, by=by, by_name=actor.name if actor else ""
+                    ))  # fmt: skip
+                case ev.QueuesChanged():
+                    queues_changed = True
+                case ev.PolicyChanged():
+                    self.everyone(wire.PolicyChanged(policy=policy(self.new.policy)))
+                case ev.PollChanged(poll_id=poll_id):
+                    self._poll(poll_id)
+                case ev.Kicked():
+                    pass  # the room ends the session; others see participant_left
+        if queues_changed:
+            self.moderators(self.queues())
+
+    def queues(self) -> wire.Queues:
+        return wire.Queues(
+            hands=queue_entries(self.new, "hand", self.now),
+            requests=queue_entries(self.new, "request", self.now),
+            seats=queue_entries(self.new, "queued", self.now),
+        )
+
+    def _poll(self, poll_id: str) -> None:
+        poll = self.new.polls[poll_id]
+        before = self.old.polls.get(poll_id)
+        if before is None or before.closed != poll.closed:
+            for person, member in self._connected():
+                member.send(wire.Poll(poll=poll_info(poll, with_results=may.is_moderator(person))))
+        else:  # a vote: results go to hosts and moderators only
+            self.moderators(wire.Poll(poll=poll_info(poll, with_results=True)))

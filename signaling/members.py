@@ -1,0 +1,70 @@
+"""Member: one participant's connection and media in a room (their stage state
+lives in the stage machine's `Person`)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sfu.consumer import Consumer
+from sfu.producer import Producer
+from sfu.types import ProducerId
+from sfu.webrtc_transport import WebRtcTransport
+
+from . import protocol as wire
+from .stage.model import ParticipantId
+
+Deliver = Callable[[wire.ServerMessage], None]
+Disconnect = Callable[[str], None]
+
+REPLY_MEMORY = 64  # request ids remembered per participant, so retries apply once
+
+
+@dataclass(eq=False, kw_only=True)
+class Member:
+    participant_id: ParticipantId
+    identity: str
+    resume_token: str
+    deliver: Deliver | None  # None while disconnected (in the reconnect grace period)
+    disconnect: Disconnect | None
+    recv_transport: WebRtcTransport | None = None
+    send_transport: WebRtcTransport | None = None
+    producers: dict[ProducerId, Producer] = field(default_factory=dict)
+    sources: dict[ProducerId, wire.Source] = field(default_factory=dict)
+    consumers: dict[ProducerId, Consumer] = field(default_factory=dict)
+    refused: set[ProducerId] = field(default_factory=set)  # producers its client rejected
+    needs_offer: bool = False
+    speaking: bool = False
+    full_view: bool = False  # receives every participant's changes, not just the stage's
+    grace_until: float | None = None
+    replies: OrderedDict[str, tuple[bool, Any]] = field(default_factory=OrderedDict)
+    chat_allowance: float = 0.0
+    chat_checked_at: float = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return self.deliver is not None
+
+    def send(self, message: wire.ServerMessage) -> None:
+        if self.deliver is not None:
+            self.deliver(message)
+
+    def remember(self, request_id: str, ok: bool, outcome: Any) -> None:
+        self.replies[request_id] = (ok, outcome)
+        while len(self.replies) > REPLY_MEMORY:
+            self.replies.popitem(last=False)
+
+    def drop_media(self) -> None:
+        """Close both transports (their producers and consumers close with them)."""
+        for transport in (self.send_transport, self.recv_transport):
+            if transport is not None:
+                transport.close()
+        self.send_transport = self.recv_transport = None
+        self.producers.clear()
+        self.sources.clear()
+        self.consumers.clear()
+        self.refused.clear()
+        self.needs_offer = False
+        self.speaking = False

@@ -1,0 +1,244 @@
+"""Client -> server messages. Every request may carry an "id" that the reply echoes;
+stage commands with the same id from the same participant are applied once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+from ..roles import Role
+from ..stage.model import Device, FullStagePolicy, Permission, RoomMode, StageAccess
+
+RequestId = Annotated[str, msgspec.Meta(max_length=64)]
+Sdp = Annotated[str, msgspec.Meta(max_length=65536)]
+Target = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Revision = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Entry(StrEnum):
+    VIEWER = "viewer"
+    STAGE = "stage"
+
+
+class Source(StrEnum):
+    MICROPHONE = "microphone"
+    CAMERA = "camera"
+    SCREEN = "screen"
+    SCREEN_AUDIO = "screen_audio"
+
+
+class _Request(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    id: RequestId | None = None
+
+
+# -- session ------------------------------------------------------------------------
+class Join(_Request, tag="join"):
+    # Optional on the wire so that a join without one is refused as token_missing.
+    token: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    entry: Entry = Entry.VIEWER
+    room: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    viewer_only: bool = False  # e.g. a mobile client that only watches
+    mic: bool = True  # initial device choices when entering on stage
+    camera: bool = True
+
+
+class Resume(_Request, tag="resume"):
+    """Take back a dropped session within the grace period (the token is single use)."""
+
+    room: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    resume_token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class Publish(_Request, tag="publish"):
+    """An SDP offer for the publish connection; `sources` names each sending mid."""
+
+    sdp: Sdp
+    sources: dict[Annotated[str, msgspec.Meta(max_length=32)], Source] | None = None
+
+
+class SubscribeAnswer(_Request, tag="subscribe_answer"):
+    sdp: Sdp
+
+
+class Leave(_Request, tag="leave"):
+    pass
+
+
+class Ping(_Request, tag="ping"):
+    pass
+
+
+# -- self-service -------------------------------------------------------------------
+class JoinStage(_Request, tag="join_stage"):
+    mic: bool = True
+    camera: bool = True
+
+
+class LeaveStage(_Request, tag="leave_stage"):
+    pass
+
+
+class RequestStage(_Request, tag="request_stage"):
+    pass
+
+
+class CancelRequest(_Request, tag="cancel_request"):
+    pass
+
+
+class AcceptInvitation(_Request, tag="accept_invitation"):
+    revision: Revision
+    mic: bool = True
+    camera: bool = True
+
+
+class DeclineInvitation(_Request, tag="decline_invitation"):
+    revision: Revision
+
+
+class SetDevice(_Request, tag="set_device"):
+    device: Device
+    on: bool
+
+
+class RaiseHand(_Request, tag="raise_hand"):
+    pass
+
+
+class LowerHand(_Request, tag="lower_hand"):
+    target: Target | None = None  # someone else's: hosts and moderators
+
+
+class Chat(_Request, tag="chat"):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class Vote(_Request, tag="vote"):
+    poll_id: Annotated[str, msgspec.Meta(max_length=64)]
+    option: Annotated[int, msgspec.Meta(ge=0)]
+
+
+# -- moderation ---------------------------------------------------------------------
+class ApproveRequest(_Request, tag="approve_request"):
+    target: Target
+    revision: Revision
+
+
+class DeclineRequest(_Request, tag="decline_request"):
+    target: Target
+    revision: Revision
+
+
+class Invite(_Request, tag="invite"):
+    target: Target
+    revision: Revision
+
+
+class RevokeInvitation(_Request, tag="revoke_invitation"):
+    target: Target
+    revision: Revision
+
+
+class RemoveFromStage(_Request, tag="remove_from_stage"):
+    target: Target
+    revision: Revision
+
+
+class Mute(_Request, tag="mute"):
+    target: Target
+    device: Device
+    lock: bool = False
+
+
+class Unlock(_Request, tag="unlock"):
+    target: Target
+    device: Device
+
+
+class MuteAll(_Request, tag="mute_all"):
+    device: Device
+    lock: bool = False
+
+
+class LowerAllHands(_Request, tag="lower_all_hands"):
+    pass
+
+
+class SetStageAccess(_Request, tag="set_stage_access"):
+    access: StageAccess
+
+
+class SetRoomMode(_Request, tag="set_room_mode"):
+    mode: RoomMode
+
+
+class SetCapacity(_Request, tag="set_capacity"):
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=100)]
+    full_policy: FullStagePolicy
+
+
+class SetRole(_Request, tag="set_role"):
+    target: Target
+    role: Role
+
+
+class SetSpeaker(_Request, tag="set_speaker"):
+    target: Target
+    speaker: bool
+
+
+class SetPermission(_Request, tag="set_permission"):
+    target: Target
+    permission: Permission
+    granted: bool
+
+
+class Kick(_Request, tag="kick"):
+    target: Target
+
+
+class CreatePoll(_Request, tag="create_poll"):
+    question: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    options: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=300)]],
+        msgspec.Meta(min_length=2, max_length=10),
+    ]
+
+
+class ClosePoll(_Request, tag="close_poll"):
+    poll_id: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+StageRequest = (
+    JoinStage
+    | LeaveStage
+    | RequestStage
+    | CancelRequest
+    | AcceptInvitation
+    | DeclineInvitation
+    | SetDevice
+    | RaiseHand
+    | LowerHand
+    | Vote
+    | ApproveRequest
+    | DeclineRequest
+    | Invite
+    | RevokeInvitation
+    | RemoveFromStage
+    | Mute
+    | Unlock
+    | MuteAll
+    | LowerAllHands
+    | SetStageAccess
+    | SetRoomMode
+    | SetCapacity
+    | SetRole
+    | SetSpeaker
+    | SetPermission
+    | Kick
+    | CreatePoll
+    | ClosePoll
+)
+ClientMessage = Join | Resume | Publish | SubscribeAnswer | Leave | Ping | Chat | StageRequest

@@ -1,0 +1,71 @@
+"""The stage through the protocol, with real media: request, approval, invitation,
+moderation, and their consequences at the SFU."""
+
+from __future__ import annotations
+
+from signaling.client import StageClient
+from signaling.roles import Role
+from tests.integration.helpers import member, poll_until, wait_for_tracks
+from tests.media import PatternTrack, ToneTrack
+from tests.server import RunningServer, running_server
+
+
+def _producer(server: RunningServer, participant_id: str, kind: str):  # type: ignore[no-untyped-def]
+    return next(
+        p for p in member(server, participant_id).producers.values() if p.kind == kind
+    )
+
+
+async def test_request_approve_accept_then_moderate_and_remove() -> None:
+    async with running_server({"rooms.stage_access": "request"}) as server:
+        host = await StageClient.connect(
+            server.ws_url, server.token("hana", role=Role.HOST), entry="stage"
+        )
+        alice = await StageClient.connect(server.ws_url, server.token("alice"))
+        viewer = await StageClient.connect(server.ws_url, server.token("victor"))
+        try:
+            assert alice.joined["entries"] == ["viewer"]
+            await host.publish([ToneTrack(0.2), PatternTrack()])
+            await wait_for_tracks(viewer, host.participant_id)
+
+            await alice.command("request_stage")
+            request = await host.wait_event(
+                lambda e: e["type"] == "queues" and e["requests"]
+            )
+            assert request["requests"][0]["participant_id"] == alice.participant_id
+            revision = host.participants[alice.participant_id]["revision"]
+            await host.command(
+                "approve_request", target=alice.participant_id, revision=revision
+            )
+            invited = await alice.wait_event(lambda e: e["type"] == "invited")
+            await alice.command(
+                "accept_invitation", revision=invited["revision"], mic=False, camera=True
+            )
+            await alice.wait_for(lambda: alice.you.get("status") == "on_stage")
+            assert alice.you["mic"] == "off" and alice.you["camera"] == "on"
+            await alice.publish([ToneTrack(0.3), PatternTrack()])
+            await wait_for_tracks(viewer, alice.participant_id)
+            mic = _producer(server, alice.participant_id, "audio")
+            camera = _producer(server, alice.participant_id, "video")
+            assert mic.paused and not camera.paused  # the choices made in the invitation
+
+            await host.command("mute", target=alice.participant_id, device="camera")
+            await viewer.wait_for(
+                lambda: viewer.participants.get(alice.participant_id, {}).get("camera")
+                == "muted"
+            )
+            assert camera.paused  # enforced at the SFU, not only shown
+
+            revision = host.participants[alice.participant_id]["revision"]
+            await host.command(
+                "remove_from_stage", target=alice.participant_id, revision=revision
+            )
+            left = await alice.wait_event(lambda e: e["type"] == "stage_left")
+            assert left["reason"] == "removed"
+            assert camera.closed and mic.closed  # media stopped at the SFU
+            await viewer.wait_for(
+                lambda: not viewer.participants.get(alice.participant_id, {}).get("on_stage")
+            )
+        finally:
+            for client in (host, alice, viewer):
+                await client.close()
