@@ -41,6 +41,8 @@ from aiortc import (
 )
 
 from .errors import InvalidStateError
+from .rtp.rtcp import is_rtcp
+from .srtp import SessionKeys, SrtpProfile, SrtpSender
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +114,8 @@ class PeerConnection:
         self.state = "new"
         self.srtp_profile = ""
         self.dropped_egress = 0
+        self.packets_undecryptable = 0
+        self.srtp_sender: SrtpSender | None = None
         self.closed = False
 
     @property
@@ -223,14 +227,58 @@ class PeerConnection:
             return False
         self._socket_transport = pair.protocol.transport
         self._remote_address = pair.remote_addr
-        self._protect = self._dtls._tx_srtp.protect
-        self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
         ssl: Any = self._dtls._ssl
         profile = ssl.get_selected_srtp_profile()
         self.srtp_profile = profile.decode() if isinstance(profile, bytes) else str(profile)
+        # RTP we send is protected by our own sender (identical to libsrtp's output,
+        # and shareable with the native fan-out); RTCP stays with aiortc's session.
+        self.srtp_sender = SrtpSender(SessionKeys.from_master(
+            SrtpProfile(self.srtp_profile), self._export_tx_master(ssl)
+        ))  # fmt: skip
+        self._protect = self.srtp_sender.protect
+        self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
+        if isinstance(pair.protocol, _HostProtocol):
+            pair.protocol.media = self._receive_media
         self._dtls.on("statechange", self._on_dtls_state)
         self._set_state("connected")
         return True
+
+    def _export_tx_master(self, ssl: Any) -> bytes:
+        """Our sending master key || salt (RFC 5764 §4.2), as aiortc derives it."""
+        profile = SrtpProfile(self.srtp_profile)
+        key, salt = profile.key_length, profile.salt_length
+        material = ssl.export_keying_material(b"EXTRACTOR-dtls_srtp", 2 * (key + salt))
+        index = 1 if self._dtls._role == "server" else 0
+        return bytes(
+            material[index * key : index * key + key]
+            + material[2 * key + index * salt : 2 * key + index * salt + salt]
+        )
+
+    def _receive_media(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if self._remote_address is None or addr[:2] != self._remote_address[:2]:
+            return  # only the connected peer's media counts
+        rx = self._dtls._rx_srtp
+        try:
+            if is_rtcp(data):
+                self.on_rtcp(rx.unprotect_rtcp(data))
+            else:
+                self.on_rtp(rx.unprotect(data))
+        except pylibsrtp.Error:
+            self.packets_undecryptable += 1
+
+    @property
+    def socket_fd(self) -> int | None:
+        transport = self._socket_transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        return sock.fileno() if sock is not None else None
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        return self._remote_address
+
+    @property
+    def egress_limit(self) -> int:
+        return self._egress_limit
 
     def send_rtp(self, data: bytes) -> bool:
         """SRTP-protect and send now; False (and counted) when dropped.
@@ -305,16 +353,27 @@ class PeerConnection:
 
 
 class _HostProtocol(StunProtocol):
-    """aioice's socket protocol, minus empty datagrams.
+    """aioice's socket protocol, minus empty datagrams, plus a media fast lane.
 
     aiortc's DTLS reader indexes `data[0]` of whatever is not STUN, so one
     empty UDP datagram from anyone would end its receive loop and close the
     transport; they carry nothing, so they are dropped here.
+
+    Once connected, SRTP/SRTCP (first byte 128..191, RFC 7983) goes straight
+    to `media`, skipping aioice's STUN parse attempt, its queue and aiortc's
+    DTLS reader task; STUN (consent) and DTLS still take the normal way.
     """
 
+    media: Callable[[bytes, tuple[Any, ...]], None] | None = None
+
     def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
-        if data:
-            super().datagram_received(data, addr)
+        if not data:
+            return
+        media = self.media
+        if media is not None and 127 < data[0] < 192:  # type: ignore[operator]
+            media(data, addr)  # type: ignore[arg-type]
+            return
+        super().datagram_received(data, addr)
 
 
 async def _bind_in_range(
