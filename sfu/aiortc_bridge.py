@@ -255,8 +255,8 @@ class PeerConnection:
         )
 
     def _receive_media(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        if self._remote_address is None or addr[:2] != self._remote_address[:2]:
-            return  # only the connected peer's media counts
+        # Any source address: the peer may use another valid pair than the one we
+        # send on, and SRTP authentication already refuses what it did not send.
         rx = self._dtls._rx_srtp
         try:
             if is_rtcp(data):

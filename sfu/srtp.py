@@ -183,7 +183,8 @@ class SrtpSender:
         keys = self._keys
         ssrc = packet[4:8]
         if self._rtcp_aead is not None:
-            # RFC 7714 §9.1: IV = (00 00 || SSRC || 00 00 || index) XOR salt; AAD = first 8 + trailer.
+            # RFC 7714 §9.1: IV = (00 00 || SSRC || 00 00 || index) XOR salt;
+            # AAD = the first 8 bytes + the trailer.
             iv = _xor(b"\x00\x00" + ssrc + b"\x00\x00" + index.to_bytes(4, "big"), keys.rtcp_salt)
             sealed = self._rtcp_aead.encrypt(iv, packet[8:], packet[:8] + trailer)
             return packet[:8] + sealed + trailer
