@@ -1,0 +1,232 @@
+"""Chooses the fan-out implementation: native (sfu/_fastpath.c) when it was
+built, else the pure-Python reference in sfu/fanout.py. Both take the same
+calls and produce byte-identical packets.
+
+The native path queues packets per peer and sends them with one sendmmsg per
+peer per event-loop iteration; `flush_soon()` schedules that flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from . import fanout
+
+logger = logging.getLogger(__name__)
+
+try:
+    from . import _fastpath as _native  # type: ignore[attr-defined]
+except ImportError:  # not built: no compiler or no OpenSSL headers at install time
+    _native = None
+
+
+def native_available() -> bool:
+    return _native is not None
+
+
+class NativeSink:
+    """The same surface as fanout.Sink, backed by a slot in a native FanOut."""
+
+    __slots__ = ("_fanout", "_id", "egress", "mid_element", "payload_type", "ssrc")
+
+    def __init__(
+        self,
+        owner: NativeFanOut,
+        sink_id: int,
+        *,
+        ssrc: int,
+        payload_type: int,
+        mid_element: bytes,
+        egress: Any,
+    ) -> None:
+        self._fanout = owner
+        self._id = sink_id
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.mid_element = mid_element
+        self.egress = egress
+
+    def activate(self, *, wait_for_key_frame: bool) -> None:
+        self._fanout.native.activate(self._id, wait_for_key_frame)
+
+    def deactivate(self) -> None:
+        self._fanout.native.deactivate(self._id)
+
+    def output_timestamp(self, timestamp: int) -> int | None:
+        result: int | None = self._fanout.native.output_timestamp(self._id, timestamp)
+        return result
+
+    def input_sequence(self, out_seq: int) -> int | None:
+        result: int | None = self._fanout.native.input_sequence(self._id, out_seq)
+        return result
+
+    def _info(self) -> tuple[int, int, float | None, int, int, int, int]:
+        info: tuple[int, int, float | None, int, int, int, int] = self._fanout.native.info(self._id)
+        return info
+
+    @property
+    def active(self) -> bool:
+        return bool(self._info()[0])
+
+    @property
+    def waiting_key_frame(self) -> bool:
+        return bool(self._info()[1])
+
+    @property
+    def key_frame_at(self) -> float | None:
+        return self._info()[2]
+
+    @property
+    def packets_sent(self) -> int:
+        return self._info()[3]
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._info()[4]
+
+    @property
+    def payload_bytes_sent(self) -> int:
+        return self._info()[5]
+
+    @property
+    def packets_dropped(self) -> int:
+        return self._info()[6]
+
+
+class NativeFanOut:
+    native_path = True
+
+    def __init__(self, *, history: int, max_age: float) -> None:
+        assert _native is not None
+        self.native = _native.FanOut(history=history, max_age=max_age)
+        self.sinks: tuple[NativeSink, ...] = ()
+
+    def add_sink(
+        self,
+        *,
+        ssrc: int,
+        payload_type: int,
+        mid_element: bytes,
+        clock_rate: int,
+        egress: Any,
+        initial_sequence: int,
+        initial_timestamp: int,
+    ) -> NativeSink:
+        sink_id = self.native.add(
+            ssrc=ssrc,
+            payload_type=payload_type,
+            mid_element=mid_element,
+            clock_rate=clock_rate,
+            egress=egress,
+            initial_sequence=initial_sequence,
+            initial_timestamp=initial_timestamp,
+        )
+        sink = NativeSink(
+            self,
+            sink_id,
+            ssrc=ssrc,
+            payload_type=payload_type,
+            mid_element=mid_element,
+            egress=egress,
+        )
+        self.sinks = (*self.sinks, sink)
+        return sink
+
+    def remove(self, sink: NativeSink) -> None:
+        if sink in self.sinks:
+            self.native.remove(sink._id)
+            self.sinks = tuple(s for s in self.sinks if s is not sink)
+
+    def forward(
+        self, data: bytes, payload_start: int, ext_body: bytes, keyframe: bool, now: float
+    ) -> None:
+        if self.native.forward(data, payload_start, ext_body, keyframe, now):
+            flush_soon()
+
+    def retransmit(self, sink: NativeSink, out_seq: int, now: float) -> bool:
+        sent = bool(self.native.retransmit(sink._id, out_seq, now))
+        if sent:
+            flush_soon()
+        return sent
+
+    def close(self) -> None:
+        self.native.clear()
+        self.sinks = ()
+
+
+class PythonFanOut(fanout.FanOut):
+    native_path = False
+
+    def add_sink(
+        self,
+        *,
+        ssrc: int,
+        payload_type: int,
+        mid_element: bytes,
+        clock_rate: int,
+        egress: Any,
+        initial_sequence: int,
+        initial_timestamp: int,
+    ) -> fanout.Sink:
+        sink = fanout.Sink(
+            ssrc=ssrc,
+            payload_type=payload_type,
+            mid_element=mid_element,
+            clock_rate=clock_rate,
+            egress=egress,
+            initial_sequence=initial_sequence,
+            initial_timestamp=initial_timestamp,
+        )
+        self.add(sink)
+        return sink
+
+
+AnySink = NativeSink | fanout.Sink
+AnyFanOut = NativeFanOut | PythonFanOut
+
+
+def create_fanout(*, native: bool, history: int, max_age: float) -> AnyFanOut:
+    if native and _native is not None:
+        return NativeFanOut(history=history, max_age=max_age)
+    return PythonFanOut(history=history, max_age=max_age)
+
+
+def native_egress(
+    *, profile: str, key: bytes, salt: bytes, auth_key: bytes, fd: int, address: tuple[str, int]
+) -> Any:
+    """A native sender for one peer (fd -1: capture packets, for tests)."""
+    assert _native is not None
+    return _native.Egress(
+        profile=profile, key=key, salt=salt, auth_key=auth_key, fd=fd, address=address
+    )
+
+
+_flush_scheduled = False
+
+
+def flush_soon() -> None:
+    """Send every native queue at the end of this loop iteration, in one sendmmsg per peer."""
+    global _flush_scheduled
+    if not _flush_scheduled:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tools, tests): send right away
+            _native_flush()
+            return
+        _flush_scheduled = True
+        loop.call_soon(_flush)
+
+
+def _flush() -> None:
+    global _flush_scheduled
+    _flush_scheduled = False
+    _native_flush()
+
+
+def _native_flush() -> None:
+    if _native is not None:
+        _native.flush_all()
+
+
