@@ -80,6 +80,7 @@ class Consumer:
         )
         self._active = False
         self._waiting_key_frame = False
+        self._active_since = 0.0
         self._retransmitted: dict[int, float] = {}
         # Counters read at scrape time.
         self.packets_sent = 0
@@ -91,11 +92,21 @@ class Consumer:
         self.nacks_received = 0
         self.key_frame_requests_received = 0
         self.fraction_lost = 0
+        self.packets_lost = 0  # the viewer's cumulative loss, from its receiver reports
         self.round_trip_time: float | None = None
+        # Time from becoming active to the first forwarded key frame (video), per epoch.
+        self.key_frame_wait: float | None = None
+        self.key_frame_waits = 0
+        self.key_frame_wait_total = 0.0
 
     @property
     def active(self) -> bool:
         return self._active
+
+    @property
+    def waiting_key_frame(self) -> bool:
+        """Active video that is held back until the publisher's next key frame."""
+        return self._active and self._waiting_key_frame
 
     # -- hot path ---------------------------------------------------------
     def forward(self, packet: ForwardedPacket) -> None:
@@ -105,6 +116,7 @@ class Consumer:
             if not packet.keyframe:
                 return
             self._waiting_key_frame = False
+            self._key_frame_arrived(packet.arrival)
         view = packet.view
         mapped = self._sequencer.map(view.sequence_number, view.timestamp, packet.arrival)
         if mapped is None:
@@ -134,6 +146,13 @@ class Consumer:
             return True
         self.packets_dropped += 1
         return False
+
+    def _key_frame_arrived(self, arrival: float) -> None:
+        # Once per epoch, not per packet.
+        wait = max(0.0, arrival - self._active_since)
+        self.key_frame_wait = wait
+        self.key_frame_waits += 1
+        self.key_frame_wait_total += wait
 
     # -- feedback from the viewer -----------------------------------------
     def receive_nack(self, sequence_numbers: Iterable[int]) -> None:
@@ -172,6 +191,8 @@ class Consumer:
 
     def receive_report(self, block: rtcp.ReportBlock) -> None:
         self.fraction_lost = block.fraction_lost
+        if block.packets_lost > self.packets_lost:  # kept monotonic for counters
+            self.packets_lost = block.packets_lost
         if block.last_sr:
             # RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s units.
             arrival = rtcp.ntp_middle_32(rtcp.ntp_from_unix(self._clock.wall()))
@@ -247,6 +268,7 @@ class Consumer:
             self._sequencer.resync()
             if self.kind == "video":
                 self._waiting_key_frame = True
+                self._active_since = self._clock.now()
                 self._request_key_frame()
 
     def _check_open(self) -> None:

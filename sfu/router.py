@@ -22,6 +22,13 @@ from .events import EventSink, SfuEvent
 from .observers.audio_level import AudioLevelObserver
 from .options import WorkerOptions
 from .producer import Producer
+from .stats import (
+    MediaTotals,
+    retire_consumer,
+    retire_observer,
+    retire_producer,
+    retire_transport,
+)
 from .tasks import TaskSet
 from .types import CloseReason, ObserverId, ProducerId, RouterId, TransportId
 from .webrtc_transport import WebRtcTransport
@@ -42,6 +49,7 @@ class Router:
         sink: EventSink,
         tasks: TaskSet,
         decode_executor: Callable[[], Executor] | None = None,
+        retired: MediaTotals | None = None,
     ) -> None:
         self.id = router_id
         self.closed = False
@@ -55,6 +63,8 @@ class Router:
         self.producers: dict[ProducerId, Producer] = {}
         self.observers: list[AudioLevelObserver] = []
         self.sink_errors = 0
+        # Counters of closed objects are folded in here (the worker shares one for all).
+        self.retired = retired if retired is not None else MediaTotals()
         self._ticker = tasks.spawn(self._run_ticks(), name=f"router-{router_id}-tick")
 
     # -- factories ------------------------------------------------------------
@@ -95,7 +105,7 @@ class Router:
                 if media.decode_fallback and self._decode_executor is not None
                 else None
             ),
-            on_close=self.observers.remove,
+            on_close=self._observer_closed,
         )
         self.observers.append(observer)
         return observer
@@ -114,6 +124,7 @@ class Router:
         self.producers.pop(producer.id, None)
         for observer in self.observers:
             observer.remove_producer(producer.id)
+        retire_producer(self.retired, producer)
 
     def consumer_added(self, consumer: Consumer, producer: Producer) -> None:
         producer.consumers = (*producer.consumers, consumer)
@@ -124,9 +135,15 @@ class Router:
         producer = self.producers.get(consumer.producer_id)
         if producer is not None:
             producer.consumers = tuple(c for c in producer.consumers if c is not consumer)
+        retire_consumer(self.retired, consumer)
 
     def transport_closed(self, transport: WebRtcTransport) -> None:
         self.transports.pop(transport.id, None)
+        retire_transport(self.retired, transport)
+
+    def _observer_closed(self, observer: AudioLevelObserver) -> None:
+        self.observers.remove(observer)
+        retire_observer(self.retired, observer)
 
     # -- lifecycle ------------------------------------------------------------
     def close(self, reason: CloseReason = CloseReason.REQUESTED) -> None:

@@ -12,6 +12,7 @@ from .errors import InvalidStateError
 from .events import EventSink
 from .options import WorkerOptions
 from .router import Router
+from .stats import MediaTotals, media_totals
 from .tasks import TaskSet
 from .types import CloseReason, RouterId
 
@@ -25,6 +26,8 @@ class Worker:
         self._certificate = Certificate()
         self._tasks = TaskSet()
         self._decode_executor: ThreadPoolExecutor | None = None
+        # What closed producers, consumers, transports and observers had counted.
+        self.retired = MediaTotals()
 
     def create_router(self, *, sink: EventSink) -> Router:
         """Must be called from the running event loop (the router starts a task)."""
@@ -38,6 +41,7 @@ class Worker:
             sink=sink,
             tasks=self._tasks,
             decode_executor=self._executor,
+            retired=self.retired,
         )
         self.routers[router.id] = router
         return router
@@ -47,6 +51,10 @@ class Worker:
         if self._decode_executor is None:
             self._decode_executor = ThreadPoolExecutor(1, thread_name_prefix="opus-levels")
         return self._decode_executor
+
+    def totals(self) -> MediaTotals:
+        """Every counter of this worker since it started, closed objects included."""
+        return media_totals(self.retired, self.routers.values())
 
     def close_router(self, router: Router) -> None:
         router.close()

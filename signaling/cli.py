@@ -14,8 +14,15 @@ from collections.abc import Callable
 from sfu.clock import SYSTEM_CLOCK
 from signaling import __version__
 from signaling.auth import issue_token
+from signaling.logs import json_handler
 from signaling.roles import Role
-from signaling.settings import Settings, SettingsError, check_deployment, load_settings
+from signaling.settings import (
+    LogFormat,
+    Settings,
+    SettingsError,
+    check_deployment,
+    load_settings,
+)
 
 __all__ = ["LOG_FORMAT", "main"]
 
@@ -96,7 +103,11 @@ def _serve(args: argparse.Namespace) -> int:
         warnings = check_deployment(settings)
     except SettingsError as exc:
         return _invalid(exc)
-    logging.basicConfig(level=settings.server.log_level.upper(), format=LOG_FORMAT)
+    level = settings.server.log_level.upper()
+    if settings.server.log_format is LogFormat.JSON:
+        logging.basicConfig(level=level, handlers=[json_handler()])
+    else:
+        logging.basicConfig(level=level, format=LOG_FORMAT)
     for warning in warnings:
         logger.warning("%s", warning)
     try:

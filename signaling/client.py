@@ -249,6 +249,11 @@ class StageClient:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
 
     @property
+    def close_code(self) -> int | None:
+        """The WebSocket close code, once the connection has closed (1001: server going away)."""
+        return self._ws.close_code
+
+    @property
     def publisher(self) -> RTCPeerConnection | None:
         return self._publisher
 

@@ -10,6 +10,7 @@ from sfu.tasks import TaskSet
 from sfu.worker import Worker
 
 from .room import Room, RoomOptions
+from .stats import SignalingStats
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}
         self._tasks = TaskSet()
         self.accepting = True
+        self.stats = SignalingStats()  # counted by sessions, read at scrape time
 
     @property
     def rooms(self) -> dict[str, Room]:

@@ -240,7 +240,7 @@ class Room:
                     else:
                         self._handle_event(item)
                 except Exception:
-                    logger.exception("room=%s - failed on %r", self.name, item)
+                    logger.exception("room=%s - failed on %r", self.name, item, extra=self._ids())
 
     async def _tick(self) -> None:
         while True:
@@ -351,7 +351,8 @@ class Room:
             self._forget(member)
             raise
         logger.info("room=%s participant=%s identity=%s - joined as %s", self.name,
-                    participant_id, grants.identity, command.entry)  # fmt: skip
+                    participant_id, grants.identity, command.entry,
+                    extra=self._ids(participant_id))  # fmt: skip
         return self._joined(member, entry=command.entry)
 
     def _joined(self, member: Member, *, entry: wire.Entry) -> wire.Joined:
@@ -394,10 +395,14 @@ class Room:
         member.recv_transport = await self._router.create_webrtc_transport()
         self._transport_owners[member.recv_transport.id] = member
         person = self._state.people[member.participant_id]
-        logger.info("room=%s participant=%s - resumed", self.name, member.participant_id)
+        logger.info("room=%s participant=%s - resumed", self.name, member.participant_id,
+                    extra=self._ids(member.participant_id))  # fmt: skip
         joined = self._joined(
             member, entry=wire.Entry.STAGE if person.on_stage else wire.Entry.VIEWER
         )
+        if may.is_moderator(person):  # as on joining: the list alone has no queue order
+            now = self._clock.now()
+            member.send(audience.Router(self._state, self._state, self._members, now).queues())
         self._announce(member)
         self._sync_media()
         return joined
@@ -499,7 +504,8 @@ class Room:
         if member is None:
             return
         self._exit(member)
-        logger.info("room=%s participant=%s - left", self.name, participant_id)
+        logger.info("room=%s participant=%s - left", self.name, participant_id,
+                    extra=self._ids(participant_id))  # fmt: skip
 
     def _connection_lost(self, command: ConnectionLost) -> None:
         member = self._members.get(command.participant_id)
@@ -513,7 +519,8 @@ class Room:
         member.deliver = member.disconnect = None
         member.grace_until = self._clock.now() + grace
         logger.info("room=%s participant=%s - disconnected, %.0fs to resume", self.name,
-                    member.participant_id, grace)  # fmt: skip
+                    member.participant_id, grace,
+                    extra=self._ids(member.participant_id))  # fmt: skip
         self._sync_media()
         self._announce(member)
 
@@ -544,7 +551,8 @@ class Room:
         member.deliver = member.disconnect = None
         member.drop_media()
         self._forget(member)
-        logger.info("room=%s participant=%s - %s", self.name, participant_id, reason)
+        logger.info("room=%s participant=%s - %s", self.name, participant_id, reason,
+                    extra=self._ids(participant_id))  # fmt: skip
 
     def _announce(self, member: Member) -> None:
         """Tell the audience about a member's connection or tracks."""
@@ -567,7 +575,8 @@ class Room:
         for member in list(self._members.values()):
             if member.grace_until is not None and member.grace_until <= now:
                 logger.info("room=%s participant=%s - grace expired", self.name,
-                            member.participant_id)  # fmt: skip
+                            member.participant_id,
+                            extra=self._ids(member.participant_id))  # fmt: skip
                 self._exit(member)
         counts = audience.counts(self._state)
         if counts != self._counts_sent:
@@ -620,6 +629,10 @@ class Room:
                     self._exit(owner)
             case _:
                 pass
+
+    def _ids(self, participant_id: ParticipantId | None = None) -> dict[str, str | None]:
+        """Log record fields (`extra=`): structured logs carry the ids on their own."""
+        return {"room": self.name, "participant": participant_id}
 
     def _member(self, participant_id: ParticipantId) -> Member:
         member = self._members.get(participant_id)

@@ -67,6 +67,7 @@ class Session:
         self._room: Room | None = None
         self._participant_id: ParticipantId | None = None
         self._joining = False
+        self._stats = registry.stats
         self.closed = False
         self.close_code = CLOSE_NORMAL
         self.close_message = ""
@@ -80,10 +81,12 @@ class Session:
         """Queue a message; a client that cannot keep up is disconnected, not buffered."""
         if self.closed:
             return
+        self._stats.messages_sent[_message_type(message)] += 1
         try:
             self._outbox.put_nowait(wire.encode(message))
         except asyncio.QueueFull:
-            logger.warning("participant=%s - outbox full, disconnecting", self._participant_id)
+            logger.warning("participant=%s - outbox full, disconnecting", self._participant_id,
+                           extra=self._log_ids())  # fmt: skip
             self.disconnect("too slow to receive messages", code=CLOSE_TRY_AGAIN_LATER)
 
     def disconnect(self, message: str, *, code: int = CLOSE_POLICY) -> None:
@@ -112,6 +115,7 @@ class Session:
     # -- inbound ------------------------------------------------------------------
     async def handle_frame(self, frame: str | bytes) -> None:
         request_id: str | None = None
+        kind: str | None = None
         try:
             limit = self._settings.server.max_message_bytes
             size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "replace"))
@@ -122,11 +126,17 @@ class Session:
                 )
             message = wire.decode_client(frame)
             request_id = message.id
+            kind = _message_type(message)
+            self._stats.messages_received[kind] += 1
             reply = await self._dispatch(message)
             if reply is not None:
                 self.deliver(reply)
         except Exception as exc:
-            self.deliver(_error_reply(exc, request_id))
+            error = _error_reply(exc, request_id)
+            self._stats.errors[error.code.value] += 1
+            if kind is not None and error.code is not wire.ErrorCode.INTERNAL:
+                self._stats.rejected[(kind, error.code.value)] += 1
+            self.deliver(error)
 
     async def _dispatch(self, message: wire.ClientMessage) -> wire.ServerMessage | None:
         match message:
@@ -215,15 +225,25 @@ class Session:
         self, name: str, command: Callable[[Room], JoinRoom | ResumeSession], request_id: str | None
     ) -> wire.Joined:
         self._joining = True
+        started = self._clock.now()
         try:
             room = self._registry.get_or_create(name)
-            joined: wire.Joined = await room.call(command(room))
+            entering = command(room)
+            joined: wire.Joined = await room.call(entering)
         finally:
             self._joining = False
+        kind = "resume" if isinstance(entering, ResumeSession) else "join"
+        self._stats.joined(kind, self._clock.now() - started)
         self._room = room
         self._participant_id = ParticipantId(joined.participant_id)
         joined.id = request_id
         return joined
+
+    def _log_ids(self) -> dict[str, str | None]:
+        return {
+            "room": self._room.name if self._room is not None else None,
+            "participant": self._participant_id,
+        }
 
     def _joined(self) -> tuple[Room, ParticipantId]:
         if self._room is None or self._participant_id is None:
@@ -245,6 +265,10 @@ class Session:
         if room is not None and participant_id is not None and not room.closed:
             with contextlib.suppress(RoomError):
                 await room.call(ConnectionLost(participant_id=participant_id, deliver=self.deliver))
+
+
+def _message_type(message: wire.ClientMessage | wire.ServerMessage) -> str:
+    return str(type(message).__struct_config__.tag)
 
 
 def _error_reply(exc: Exception, request_id: str | None) -> wire.Error:

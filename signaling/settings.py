@@ -28,6 +28,7 @@ __all__ = [
     "AudioLevelSettings",
     "AuthSettings",
     "EventLoop",
+    "LogFormat",
     "LogLevel",
     "MediaSettings",
     "RoomSettings",
@@ -62,6 +63,11 @@ class LogLevel(StrEnum):
     CRITICAL = "critical"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"  # one JSON object per line, with room and participant ids as fields
+
+
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of the ``[section]`` structs (msgspec config is inherited)."""
 
@@ -80,7 +86,10 @@ class ServerSettings(_Section, frozen=True):
     event_loop: EventLoop = EventLoop.UVLOOP
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
     log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = LogFormat.TEXT
     static_dir: str = ""
+    drain_timeout: Annotated[float, msgspec.Meta(gt=0.0, le=3600.0)] = 8.0
+    """Shutdown budget; below Docker's default 10 s stop timeout, so the drain can finish."""
 
 
 class AuthSettings(_Section, frozen=True):

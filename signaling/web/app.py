@@ -15,6 +15,9 @@ from ..media import room_options, worker_options
 from ..registry import RoomRegistry
 from ..settings import Settings
 from . import http, ws
+from .lifecycle import health_status
+from .metrics import collectors as metrics_collectors
+from .metrics import handle as metrics_handle
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +36,13 @@ def make_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> web.Applicat
     app[CLOCK] = clock
     app[SESSIONS] = ws.SessionSet()
     app.cleanup_ctx.append(_media)
+    app.cleanup_ctx.append(metrics_collectors)  # after _media: it reads the worker and rooms
     app.on_shutdown.append(_say_goodbye)
+    app.middlewares.append(health_status)
     app.router.add_get("/healthz", http.healthz)
+    app.router.add_get("/metrics", metrics_handle)
     app.router.add_get("/ws", ws.handle)
+    app.router.add_post("/api/dev-token", http.dev_token)
     static = Path(settings.server.static_dir) if settings.server.static_dir else STATIC_DIR
     app.router.add_get("/", http.index)
     app.router.add_static("/static/", static, show_index=False)

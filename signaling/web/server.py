@@ -1,4 +1,4 @@
-"""Run the server: pick the event loop, serve until SIGINT/SIGTERM."""
+"""Run the server: pick the event loop, serve until SIGINT/SIGTERM, then drain and exit."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from aiohttp import web
 
 from ..settings import EventLoop, Settings
 from .app import make_app
+from .lifecycle import drain
 
 logger = logging.getLogger(__name__)
+
+# After the drain: how long aiohttp still waits for request handlers before cutting them off.
+HANDLER_GRACE = 1.0
 
 
 def loop_factory(choice: EventLoop) -> type[asyncio.AbstractEventLoop] | None:
@@ -34,14 +38,15 @@ def serve(settings: Settings) -> None:
 
 async def _serve(settings: Settings) -> None:
     app = make_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLER_GRACE)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
     await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.server.port
     logger.info(
         "stage-sfu listening on http://%s:%d (loop %s)",
         settings.server.host,
-        settings.server.port,
+        port,
         type(asyncio.get_running_loop()).__module__,
     )
     stop = asyncio.Event()
@@ -50,6 +55,8 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
-        logger.info("stopping: closing connections and media")
+        logger.info("stopping: draining connections and media")
+        await drain(app, settings.server.drain_timeout)
     finally:
         await runner.cleanup()
+    logger.info("stopped")

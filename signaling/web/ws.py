@@ -32,26 +32,47 @@ class _AiohttpConnection:
 
 
 class SessionSet:
-    """Live sessions, so shutdown can say goodbye to each."""
+    """Live sessions, so shutdown can say goodbye to each and wait for them to end.
+
+    A session stays in the set until its connection has fully ended (room told,
+    socket closed); once `close_all` ran, sessions added later are sent away at once.
+    """
 
     def __init__(self) -> None:
         self._sessions: set[Session] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self.closing = False
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def add(self, session: Session) -> None:
         self._sessions.add(session)
+        self._empty.clear()
+        if self.closing:
+            _goodbye(session)
 
     def discard(self, session: Session) -> None:
         self._sessions.discard(session)
+        if not self._sessions:
+            self._empty.set()
 
     async def close_all(self) -> None:
-        from .. import protocol as wire
-
+        self.closing = True
         for session in list(self._sessions):
-            session.deliver(wire.Bye(reason="shutting_down"))
-            session.disconnect("server shutting down", code=CLOSE_GOING_AWAY)
+            _goodbye(session)
+
+    async def wait_empty(self) -> None:
+        """Return once no session is left (bound it with a timeout)."""
+        await self._empty.wait()
+
+
+def _goodbye(session: Session) -> None:
+    from .. import protocol as wire
+
+    session.deliver(wire.Bye(reason="shutting_down"))
+    session.disconnect("server shutting down", code=CLOSE_GOING_AWAY)
 
 
 async def handle(request: web.Request) -> web.WebSocketResponse:
@@ -79,11 +100,13 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
             if session.closed:
                 break
     finally:
-        sessions.discard(session)
-        await session.connection_closed()
-        session.disconnect("connection closed", code=1000)
         try:
-            await asyncio.wait_for(writer, timeout=5)
-        except (TimeoutError, asyncio.CancelledError):
-            writer.cancel()
+            await session.connection_closed()
+            session.disconnect("connection closed", code=1000)
+            try:
+                await asyncio.wait_for(writer, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                writer.cancel()
+        finally:
+            sessions.discard(session)
     return ws

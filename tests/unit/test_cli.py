@@ -16,6 +16,7 @@ import pytest
 from signaling import __version__
 from signaling.auth import verify_token
 from signaling.cli import LOG_FORMAT, main
+from signaling.logs import JsonFormatter
 from signaling.roles import Role
 from signaling.settings import DEV_SECRET, Settings
 
@@ -252,6 +253,17 @@ def test_serve_passes_flags_over_file_and_configures_logging(
     [settings] = server.calls
     assert (settings.server.host, settings.server.port) == ("::1", 9002)
     assert logging_config == [{"level": "DEBUG", "format": LOG_FORMAT}]
+
+
+def test_serve_with_json_log_format_installs_the_json_formatter(
+    tmp_path: Path, server: FakeServer, logging_config: list[dict[str, Any]]
+) -> None:
+    path = write(tmp_path, '[server]\nlog_format = "json"\n')
+    assert main(["serve", "--config", str(path)]) == 0
+    [config] = logging_config
+    assert config["level"] == "INFO"
+    [handler] = config["handlers"]
+    assert isinstance(handler.formatter, JsonFormatter)
 
 
 def test_serve_reports_a_missing_web_server(

@@ -170,3 +170,28 @@ def test_image_environment_names_real_settings_and_fails_closed_without_a_secret
         check_deployment(settings)
     secret = "an-operator-provided-secret-of-enough-length"
     check_deployment(load_settings(env={**settings_env, "STAGE_SFU_AUTH_SECRET": secret}))
+
+
+def _readme_docker_runs() -> list[str]:
+    """Each `docker run` command in the README, continuation lines joined."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("docker run")]
+
+
+def test_readme_docker_runs_are_valid_deployments_with_a_consistent_udp_range() -> None:
+    runs = _readme_docker_runs()
+    assert len(runs) >= 2, "the README shows host networking and published ports"
+    for run in runs:
+        words = shlex.split(run.replace('"$(openssl rand -hex 32)"', "x" * 64))
+        env = {w.split("=", 1)[0]: w.split("=", 1)[1] for w in words if w.startswith("STAGE_SFU_")}
+        settings = load_settings(env={**image_env(), **env})  # real settings, valid values
+        check_deployment(settings)
+        media = settings.media
+        if "--network" in words:
+            continue
+        # Published ports: the same UDP range the server binds, and an announced address.
+        udp = [w for w in words if w.endswith("/udp")]
+        assert udp == [f"{media.udp_port_min}-{media.udp_port_max}:"
+                       f"{media.udp_port_min}-{media.udp_port_max}/udp"], run  # fmt: skip
+        assert media.announced_address, run
+        assert f"{DEFAULTS['server']['port']}:{DEFAULTS['server']['port']}" in words, run

@@ -62,7 +62,7 @@ def test_packets_sent_on_a_socket_decrypt_to_the_rewritten_copy(
     sink.activate(wait_for_key_frame=False)
     data = make_rtp(400, 90000, 0x1111, pt=96, payload=b"hello world")
     fan.native.forward(data, 12, b"", False, 1.0)
-    assert fastpath._native.flush_all() == 1  # type: ignore[union-attr]
+    fastpath._native.flush_all()  # type: ignore[union-attr]
     plain = _receiver_session(master).unprotect(receiver.recv(2048))
     view = parse_rtp(plain)
     assert (view.ssrc, view.payload_type, view.sequence_number, view.timestamp) == (

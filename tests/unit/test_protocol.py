@@ -10,28 +10,91 @@ import msgspec
 import pytest
 
 from signaling import protocol as wire
+from signaling.roles import Role
+from signaling.stage.model import Device, FullStagePolicy, Permission, RoomMode, StageAccess
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+BOB = "4e8d1b6a2c90"
 
 CLIENT_MESSAGES: list[wire.ClientMessage] = [
+    # session
     wire.Join(id="1", token="header.claims.signature", entry=wire.Entry.STAGE, room="town-hall"),
     wire.Join(token="header.claims.signature"),
+    wire.Join(token="t", viewer_only=True, mic=False, camera=False),
+    wire.Resume(id="1", room="town-hall", resume_token="Hn4sWk9TbQ1vYe6XpLr2MzCa8JdF0gUo"),
     wire.Publish(id="2", sdp=SDP),
+    wire.Publish(
+        id="2",
+        sdp=SDP,
+        sources={
+            "0": wire.Source.MICROPHONE,
+            "1": wire.Source.SCREEN,
+            "2": wire.Source.SCREEN_AUDIO,
+        },
+    ),
     wire.SubscribeAnswer(id="3", sdp=SDP),
     wire.Leave(id="4"),
     wire.Leave(),
     wire.Ping(id="5"),
+    wire.Chat(id="6", text="Can everyone hear me?"),
+    # self-service
+    wire.JoinStage(id="7"),
+    wire.JoinStage(mic=True, camera=False),
+    wire.LeaveStage(id="8"),
+    wire.RequestStage(id="9"),
+    wire.CancelRequest(id="10"),
+    wire.AcceptInvitation(id="11", revision=2),
+    wire.AcceptInvitation(revision=0, mic=False, camera=True),
+    wire.DeclineInvitation(id="12", revision=2),
+    wire.SetDevice(id="13", device=Device.CAMERA, on=False),
+    wire.RaiseHand(id="14"),
+    wire.LowerHand(id="15"),
+    wire.LowerHand(target=BOB),
+    wire.Vote(id="17", poll_id="a81f3c92d4e0", option=1),
+    # moderation
+    wire.ApproveRequest(id="18", target=BOB, revision=1),
+    wire.DeclineRequest(id="19", target=BOB, revision=1),
+    wire.Invite(id="20", target=BOB, revision=0),
+    wire.RevokeInvitation(id="21", target=BOB, revision=1),
+    wire.RemoveFromStage(id="22", target=BOB, revision=3),
+    wire.Mute(id="23", target=BOB, device=Device.MIC),
+    wire.Mute(target=BOB, device=Device.CAMERA, lock=True),
+    wire.Unlock(id="24", target=BOB, device=Device.MIC),
+    wire.MuteAll(id="25", device=Device.MIC, lock=True),
+    wire.LowerAllHands(id="26"),
+    wire.SetStageAccess(id="27", access=StageAccess.INVITE_ONLY),
+    wire.SetRoomMode(id="28", mode=RoomMode.PANEL),
+    wire.SetCapacity(id="29", capacity=6, full_policy=FullStagePolicy.QUEUE),
+    wire.SetRole(id="30", target=BOB, role=Role.MODERATOR),
+    wire.SetSpeaker(id="31", target=BOB, speaker=True),
+    wire.SetPermission(id="32", target=BOB, permission=Permission.PRESENT, granted=False),
+    wire.Kick(id="33", target=BOB),
+    wire.CreatePoll(id="34", question="Which topic next?", options=["Roadmap", "Hiring", "Q&A"]),
+    wire.ClosePoll(id="35", poll_id="a81f3c92d4e0"),
 ]
+
+TRACK = wire.Track(track_id="5d0f3c2b", kind="audio", source="microphone")
 
 PARTICIPANT = wire.Participant(
     participant_id="9f2c4a7b1e03",
     identity="alice",
     name="Alice",
     role="host",
+    status="on_stage",
     on_stage=True,
+    revision=1,
+    mic="on",
+    camera="muted",
+    hand=3,
+    can_present=True,
     speaking=True,
-    tracks=[wire.Track(track_id="5d0f3c2b", kind="audio", source="microphone")],
+    tracks=[TRACK, wire.Track(track_id="e4a92c7b", kind="video", source="screen")],
 )
+
+POLICY = wire.Policy(mode="interactive", stage_access="request", capacity=25, full_policy="queue")
+COUNTS = wire.Counts(viewers=212, on_stage=3, hands=5, requests=2)
+POLL = wire.PollInfo(poll_id="a81f3c92d4e0", question="Q?", options=["a", "b"], closed=False)
+ENTRY = wire.QueueEntry(participant_id=BOB, name="Bob", position=1, waiting_seconds=3.1)
 
 SERVER_MESSAGES: list[wire.ServerMessage] = [
     wire.Joined(
@@ -41,7 +104,13 @@ SERVER_MESSAGES: list[wire.ServerMessage] = [
         room="town-hall",
         role="host",
         entry=wire.Entry.STAGE,
+        resume_token="q3Zt8bVxN0mLwE5rYc2uJkP7aGdS4fHi",
+        you=PARTICIPANT,
+        entries=["viewer", "stage"],
+        policy=POLICY,
+        counts=COUNTS,
         participants=[PARTICIPANT],
+        polls=[POLL],
     ),
     wire.PublishAnswer(id="2", sdp=SDP),
     wire.SubscribeOffer(sdp=SDP),
@@ -51,12 +120,32 @@ SERVER_MESSAGES: list[wire.ServerMessage] = [
     wire.ParticipantJoined(participant=PARTICIPANT),
     wire.ParticipantUpdated(participant=PARTICIPANT),
     wire.ParticipantLeft(participant_id="9f2c4a7b1e03"),
+    wire.Snapshot(participants=[PARTICIPANT], counts=COUNTS),
+    wire.CountsChanged(counts=COUNTS),
+    wire.PolicyChanged(policy=POLICY),
+    wire.Invited(by="b3a7e2f91d54", by_name="Carol", revision=2, expires_in=60.0),
+    wire.InvitationEnded(participant_id=BOB, reason="stage_full"),
+    wire.RequestDeclined(),
+    wire.RequestCancelled(reason="policy_changed"),
+    wire.StageLeft(reason="removed"),
+    wire.DeviceForced(device="mic", state="locked", by="9f2c4a7b1e03", by_name="Alice"),
+    wire.Queues(hands=[ENTRY], requests=[], seats=[ENTRY]),
+    wire.ChatMessage(participant_id=BOB, name="Bob", text="hello", at=1767225731.482),
+    wire.Poll(poll=POLL),
+    wire.Poll(
+        poll=wire.PollInfo(
+            poll_id="p", question="Q?", options=["a", "b"], closed=True, results=[0, 1]
+        )
+    ),
     wire.Speaking(participant_id="9f2c4a7b1e03", speaking=False),
     wire.ActiveSpeaker(participant_id="9f2c4a7b1e03"),
     wire.ActiveSpeaker(participant_id=None),
     wire.Error(id="7", code=wire.ErrorCode.CONFLICT, message="no offer is waiting"),
     wire.Bye(reason="shutting_down"),
+    wire.Bye(reason="kicked"),
 ]
+
+SESSION_TYPES = {"join", "resume", "publish", "subscribe_answer", "leave", "ping", "chat"}
 
 
 def refused(frame: str | bytes) -> wire.ProtocolError:
@@ -69,12 +158,22 @@ def frame(**fields: Any) -> str:
     return json.dumps(fields)
 
 
+def tag(cls: type[Any]) -> str:
+    value = cls.__struct_config__.tag
+    assert isinstance(value, str)
+    return value
+
+
 # -- decode_client: accepted frames ----------------------------------------------------
 
 
 @pytest.mark.parametrize("message", CLIENT_MESSAGES, ids=lambda m: type(m).__name__)
 def test_every_client_message_round_trips(message: wire.ClientMessage) -> None:
     assert wire.decode_client(msgspec.json.encode(message)) == message
+
+
+def test_every_client_message_type_is_covered_here() -> None:
+    assert {type(m) for m in CLIENT_MESSAGES} == set(typing.get_args(wire.ClientMessage))
 
 
 @pytest.mark.parametrize("message", CLIENT_MESSAGES, ids=lambda m: type(m).__name__)
@@ -84,13 +183,38 @@ def test_client_messages_are_tagged_by_type(message: wire.ClientMessage) -> None
 
 
 def test_client_types_are_exactly_the_tags_of_the_client_union() -> None:
-    tags = {cls.__struct_config__.tag for cls in typing.get_args(wire.ClientMessage)}
+    tags = {tag(cls) for cls in typing.get_args(wire.ClientMessage)}
     assert tags == wire.CLIENT_TYPES
 
 
-def test_join_defaults_to_viewer_without_a_room() -> None:
+def test_stage_requests_are_every_client_message_but_the_session_ones_and_chat() -> None:
+    stage = {tag(cls) for cls in typing.get_args(wire.StageRequest)}
+    assert stage == wire.CLIENT_TYPES - SESSION_TYPES
+
+
+def test_join_defaults_to_viewer_without_a_room_with_devices_on() -> None:
     message = wire.decode_client(frame(type="join", token="t"))
-    assert message == wire.Join(token="t", entry=wire.Entry.VIEWER, room=None, id=None)
+    assert message == wire.Join(
+        token="t", entry=wire.Entry.VIEWER, room=None, viewer_only=False, mic=True, camera=True
+    )
+
+
+def test_stage_commands_default_to_devices_on_and_no_lock() -> None:
+    assert wire.decode_client(frame(type="join_stage")) == wire.JoinStage(mic=True, camera=True)
+    accept = wire.decode_client(frame(type="accept_invitation", revision=4))
+    assert accept == wire.AcceptInvitation(revision=4, mic=True, camera=True)
+    mute = wire.decode_client(frame(type="mute", target="p", device="mic"))
+    assert mute == wire.Mute(target="p", device=Device.MIC, lock=False)
+    assert wire.decode_client(frame(type="lower_hand")) == wire.LowerHand(target=None)
+
+
+def test_enum_fields_decode_to_their_enums() -> None:
+    message = wire.decode_client(frame(type="set_capacity", capacity=2, full_policy="evict_silent"))
+    assert isinstance(message, wire.SetCapacity)
+    assert message.full_policy is FullStagePolicy.EVICT_SILENT
+    publish = wire.decode_client(frame(type="publish", sdp="v=0", sources={"0": "screen"}))
+    assert isinstance(publish, wire.Publish)
+    assert publish.sources == {"0": wire.Source.SCREEN}
 
 
 def test_the_request_id_is_optional_and_may_be_null() -> None:
@@ -113,6 +237,27 @@ def test_field_order_does_not_matter() -> None:
     assert message == wire.Publish(id="2", sdp="v=0")
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": "chat", "text": "x" * 2000},
+        {"type": "chat", "text": "x"},
+        {"type": "create_poll", "question": "q", "options": ["a", "b"]},
+        {"type": "create_poll", "question": "q" * 300, "options": ["o" * 300] * 10},
+        {"type": "set_capacity", "capacity": 1, "full_policy": "reject"},
+        {"type": "set_capacity", "capacity": 100, "full_policy": "reject"},
+        {"type": "invite", "target": "p" * 64, "revision": 0},
+        {"type": "resume", "room": "r" * 128, "resume_token": "t" * 128},
+        {"type": "publish", "sdp": "v=0", "sources": {"m" * 32: "camera"}},
+        {"type": "vote", "poll_id": "p" * 64, "option": 0},
+    ],
+    ids=lambda f: f["type"],
+)
+def test_values_at_their_limits_are_accepted(fields: dict[str, Any]) -> None:
+    message = wire.decode_client(json.dumps(fields))
+    assert json.loads(msgspec.json.encode(message))["type"] == fields["type"]
+
+
 # -- decode_client: refused frames -----------------------------------------------------
 
 
@@ -128,8 +273,9 @@ def test_a_missing_type_is_an_unknown_type_and_keeps_the_request_id() -> None:
     assert (error.code, error.request_id) == (wire.ErrorCode.UNKNOWN_TYPE, "42")
 
 
-def test_server_message_types_are_unknown_to_the_server() -> None:
-    error = refused(frame(type="pong", id="1"))
+@pytest.mark.parametrize("server_type", ["pong", "joined", "snapshot", "invited", "queues"])
+def test_server_message_types_are_unknown_to_the_server(server_type: str) -> None:
+    error = refused(frame(type=server_type, id="1"))
     assert (error.code, error.request_id) == (wire.ErrorCode.UNKNOWN_TYPE, "1")
 
 
@@ -161,10 +307,58 @@ def test_unknown_fields_are_refused_as_bad_message_keeping_the_id() -> None:
     assert "extra" in error.message
 
 
+@pytest.mark.parametrize(
+    ("fields", "name"),
+    [
+        ({"type": "raise_hand", "target": "p"}, "target"),
+        ({"type": "kick", "target": "p", "revision": 1}, "revision"),
+        ({"type": "leave_stage", "reason": "bored"}, "reason"),
+        ({"type": "resume", "room": "r", "resume_token": "t", "token": "jwt"}, "token"),
+    ],
+)
+def test_unknown_fields_of_stage_commands_are_bad_message(
+    fields: dict[str, Any], name: str
+) -> None:
+    error = refused(json.dumps({**fields, "id": "u"}))
+    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "u")
+    assert name in error.message
+
+
 def test_a_missing_required_field_is_bad_message_keeping_the_id() -> None:
     error = refused(frame(type="publish", id="1"))
     assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "1")
     assert "sdp" in error.message
+
+
+@pytest.mark.parametrize(
+    ("fields", "name"),
+    [
+        ({"type": "resume", "room": "r"}, "resume_token"),
+        ({"type": "resume", "resume_token": "t"}, "room"),
+        ({"type": "chat"}, "text"),
+        ({"type": "accept_invitation"}, "revision"),
+        ({"type": "decline_invitation"}, "revision"),
+        ({"type": "approve_request", "target": "p"}, "revision"),
+        ({"type": "invite", "revision": 0}, "target"),
+        ({"type": "remove_from_stage", "target": "p"}, "revision"),
+        ({"type": "mute", "target": "p"}, "device"),
+        ({"type": "unlock", "device": "mic"}, "target"),
+        ({"type": "set_device", "device": "mic"}, "on"),
+        ({"type": "set_capacity", "capacity": 3}, "full_policy"),
+        ({"type": "set_role", "target": "p"}, "role"),
+        ({"type": "set_permission", "target": "p", "permission": "present"}, "granted"),
+        ({"type": "kick"}, "target"),
+        ({"type": "create_poll", "question": "q"}, "options"),
+        ({"type": "vote", "poll_id": "p"}, "option"),
+        ({"type": "close_poll"}, "poll_id"),
+    ],
+)
+def test_missing_required_fields_of_new_messages_are_bad_message(
+    fields: dict[str, Any], name: str
+) -> None:
+    error = refused(json.dumps({**fields, "id": "m"}))
+    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "m")
+    assert name in error.message
 
 
 @pytest.mark.parametrize("token", [{}, {"token": None}])
@@ -180,9 +374,92 @@ def test_a_field_of_the_wrong_type_is_bad_message() -> None:
     assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "2")
 
 
-def test_an_unknown_entry_is_bad_message() -> None:
-    error = refused(frame(type="join", id="1", token="t", entry="moderator"))
-    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "1")
+@pytest.mark.parametrize(
+    ("fields", "name"),
+    [
+        ({"type": "join", "token": "t", "entry": "moderator"}, "entry"),
+        ({"type": "set_stage_access", "access": "open"}, "access"),
+        ({"type": "set_stage_access", "access": "Everyone"}, "access"),
+        ({"type": "set_room_mode", "mode": "webinar"}, "mode"),
+        ({"type": "set_capacity", "capacity": 5, "full_policy": "evict"}, "full_policy"),
+        ({"type": "set_device", "device": "screen", "on": True}, "device"),
+        ({"type": "mute", "target": "p", "device": "speaker"}, "device"),
+        ({"type": "set_role", "target": "p", "role": "owner"}, "role"),
+        (
+            {"type": "set_permission", "target": "p", "permission": "record", "granted": True},
+            "permission",
+        ),
+        ({"type": "publish", "sdp": "v=0", "sources": {"0": "webcam"}}, "sources"),
+    ],
+)
+def test_an_unknown_enum_value_is_bad_message(fields: dict[str, Any], name: str) -> None:
+    error = refused(json.dumps({**fields, "id": "e"}))
+    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "e")
+    assert name in error.message
+
+
+@pytest.mark.parametrize(
+    ("fields", "name"),
+    [
+        ({"type": "set_device", "device": "mic", "on": "yes"}, "on"),
+        ({"type": "set_speaker", "target": "p", "speaker": 1}, "speaker"),
+        ({"type": "accept_invitation", "revision": "2"}, "revision"),
+        ({"type": "accept_invitation", "revision": 2.5}, "revision"),
+        ({"type": "vote", "poll_id": "p", "option": "1"}, "option"),
+        ({"type": "create_poll", "question": "q", "options": "a,b"}, "options"),
+        ({"type": "create_poll", "question": "q", "options": ["a", 2]}, "options"),
+        ({"type": "publish", "sdp": "v=0", "sources": ["camera"]}, "sources"),
+        ({"type": "lower_hand", "target": 5}, "target"),
+    ],
+)
+def test_a_field_of_the_wrong_type_in_new_messages_is_bad_message(
+    fields: dict[str, Any], name: str
+) -> None:
+    error = refused(json.dumps({**fields, "id": "w"}))
+    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "w")
+    assert name in error.message
+
+
+@pytest.mark.parametrize(
+    ("fields", "name"),
+    [
+        ({"type": "create_poll", "question": "q", "options": ["only"]}, "options"),
+        (
+            {"type": "create_poll", "question": "q", "options": [f"o{i}" for i in range(11)]},
+            "options",
+        ),
+        ({"type": "create_poll", "question": "q", "options": []}, "options"),
+        ({"type": "create_poll", "question": "q", "options": ["a", ""]}, "options"),
+        ({"type": "create_poll", "question": "q", "options": ["a", "o" * 301]}, "options"),
+        ({"type": "create_poll", "question": "", "options": ["a", "b"]}, "question"),
+        ({"type": "create_poll", "question": "q" * 301, "options": ["a", "b"]}, "question"),
+        ({"type": "chat", "text": "x" * 2001}, "text"),
+        ({"type": "chat", "text": ""}, "text"),
+        ({"type": "accept_invitation", "revision": -1}, "revision"),
+        ({"type": "decline_invitation", "revision": -1}, "revision"),
+        ({"type": "approve_request", "target": "p", "revision": -1}, "revision"),
+        ({"type": "remove_from_stage", "target": "p", "revision": -5}, "revision"),
+        ({"type": "invite", "target": "p" * 65, "revision": 0}, "target"),
+        ({"type": "invite", "target": "", "revision": 0}, "target"),
+        ({"type": "kick", "target": "p" * 65}, "target"),
+        ({"type": "lower_hand", "target": "p" * 65}, "target"),
+        ({"type": "mute", "target": "", "device": "mic"}, "target"),
+        ({"type": "set_capacity", "capacity": 0, "full_policy": "reject"}, "capacity"),
+        ({"type": "set_capacity", "capacity": 101, "full_policy": "queue"}, "capacity"),
+        ({"type": "vote", "poll_id": "p", "option": -1}, "option"),
+        ({"type": "vote", "poll_id": "p" * 65, "option": 0}, "poll_id"),
+        ({"type": "close_poll", "poll_id": "p" * 65}, "poll_id"),
+        ({"type": "resume", "room": "", "resume_token": "t"}, "room"),
+        ({"type": "resume", "room": "r" * 129, "resume_token": "t"}, "room"),
+        ({"type": "resume", "room": "r", "resume_token": ""}, "resume_token"),
+        ({"type": "resume", "room": "r", "resume_token": "t" * 129}, "resume_token"),
+        ({"type": "publish", "sdp": "v=0", "sources": {"m" * 33: "camera"}}, "sources"),
+    ],
+)
+def test_values_out_of_range_are_bad_message(fields: dict[str, Any], name: str) -> None:
+    error = refused(json.dumps({**fields, "id": "9"}))
+    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "9")
+    assert name in error.message
 
 
 @pytest.mark.parametrize(
@@ -245,45 +522,84 @@ def test_every_server_message_type_is_covered_here() -> None:
     assert {type(m) for m in SERVER_MESSAGES} == set(typing.get_args(wire.ServerMessage))
 
 
-@pytest.mark.parametrize("message", SERVER_MESSAGES, ids=lambda m: type(m).__name__)
-def test_encoded_server_messages_never_collide_with_client_types(
-    message: wire.ServerMessage,
-) -> None:
-    assert json.loads(wire.encode(message))["type"] not in wire.CLIENT_TYPES
+def test_chat_is_the_only_type_used_in_both_directions() -> None:
+    server_types = {tag(cls) for cls in typing.get_args(wire.ServerMessage)}
+    assert server_types & wire.CLIENT_TYPES == {"chat"}
+
+
+def test_a_server_chat_sent_back_is_refused_as_a_client_chat() -> None:
+    echoed = wire.encode(wire.ChatMessage(participant_id="p", name="P", text="hi", at=1.0))
+    error = refused(echoed)
+    assert error.code == wire.ErrorCode.BAD_MESSAGE
+
+
+def test_a_client_chat_is_not_a_server_chat() -> None:
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(frame(type="chat", text="hi"), type=wire.ServerMessage)
 
 
 def test_encode_writes_the_type_tag_and_every_field() -> None:
+    you = wire.Participant(participant_id="p", identity="i", name="", role="participant")
     encoded = json.loads(wire.encode(wire.Joined(
         id=None,
-        protocol=1,
+        protocol=2,
         participant_id="p",
         room="r",
         role="participant",
         entry=wire.Entry.VIEWER,
-        participants=[wire.Participant(
-            participant_id="p", identity="i", name="", role="participant", on_stage=False
-        )],
+        resume_token="rt",
+        you=you,
+        entries=["viewer"],
+        policy=wire.Policy(mode="panel", stage_access="invite_only", capacity=4,
+                           full_policy="evict_silent"),
+        counts=wire.Counts(viewers=1, on_stage=0, hands=0, requests=0),
+        participants=[you],
     )))  # fmt: skip
+    person = {
+        "participant_id": "p",
+        "identity": "i",
+        "name": "",
+        "role": "participant",
+        "status": "viewer",
+        "on_stage": False,
+        "revision": 0,
+        "speaker": False,
+        "mic": "off",
+        "camera": "off",
+        "hand": None,
+        "can_present": False,
+        "viewer_only": False,
+        "connected": True,
+        "speaking": False,
+        "tracks": [],
+    }
     assert encoded == {
         "type": "joined",
         "id": None,
-        "protocol": 1,
+        "protocol": 2,
         "participant_id": "p",
         "room": "r",
         "role": "participant",
         "entry": "viewer",
-        "participants": [
-            {
-                "participant_id": "p",
-                "identity": "i",
-                "name": "",
-                "role": "participant",
-                "on_stage": False,
-                "speaking": False,
-                "tracks": [],
-            }
-        ],
+        "resume_token": "rt",
+        "you": person,
+        "entries": ["viewer"],
+        "policy": {
+            "mode": "panel",
+            "stage_access": "invite_only",
+            "capacity": 4,
+            "full_policy": "evict_silent",
+        },
+        "counts": {"viewers": 1, "on_stage": 0, "hands": 0, "requests": 0},
+        "participants": [person],
+        "polls": [],
     }
+
+
+def test_poll_results_are_written_as_null_when_hidden() -> None:
+    encoded = json.loads(wire.encode(wire.Poll(poll=POLL)))
+    assert encoded["poll"]["results"] is None
+    assert set(encoded["poll"]) == {"poll_id", "question", "options", "closed", "results"}
 
 
 def test_replies_without_a_request_id_carry_null() -> None:
@@ -293,14 +609,11 @@ def test_replies_without_a_request_id_carry_null() -> None:
 
 
 def test_events_carry_no_request_id() -> None:
-    for message in (
-        wire.SubscribeOffer(sdp=SDP),
-        wire.ParticipantLeft(participant_id="p"),
-        wire.Speaking(participant_id="p", speaking=True),
-        wire.ActiveSpeaker(participant_id=None),
-        wire.Bye(reason="left"),
-    ):
-        assert "id" not in json.loads(wire.encode(message))
+    replies = (wire.Joined, wire.PublishAnswer, wire.Ack, wire.Pong, wire.Error)
+    events = [m for m in SERVER_MESSAGES if not isinstance(m, replies)]
+    assert events
+    for message in events:
+        assert "id" not in json.loads(wire.encode(message)), type(message).__name__
 
 
 def test_error_codes_encode_as_their_string_values() -> None:
@@ -315,6 +628,15 @@ def test_error_code_values_are_unique_snake_case() -> None:
     assert all(value == value.lower() and " " not in value for value in values)
 
 
-def test_an_unknown_bye_reason_cannot_be_decoded() -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "bye", "reason": "tired"}',
+        '{"type": "stage_left", "reason": "bored"}',
+        '{"type": "invitation_ended", "participant_id": "p", "reason": "ignored"}',
+        '{"type": "request_cancelled", "reason": "moderator"}',
+    ],
+)
+def test_an_unknown_reason_cannot_be_decoded(text: str) -> None:
     with pytest.raises(msgspec.ValidationError):
-        msgspec.json.decode('{"type": "bye", "reason": "tired"}', type=wire.ServerMessage)
+        msgspec.json.decode(text, type=wire.ServerMessage)

@@ -12,6 +12,7 @@ import pytest
 from signaling.settings import (
     DEV_SECRET,
     EventLoop,
+    LogFormat,
     LogLevel,
     Settings,
     SettingsError,
@@ -218,6 +219,17 @@ def test_enum_error_lists_the_choices() -> None:
     assert error_of(overrides={"server.event_loop": "trio"}) == (
         "server.event_loop: must be one of uvloop, asyncio (got 'trio')"
     )
+
+
+def test_shutdown_and_log_format_settings_are_validated_and_read_from_the_environment() -> None:
+    env = {"STAGE_SFU_SERVER_LOG_FORMAT": "json", "STAGE_SFU_SERVER_DRAIN_TIMEOUT": "2.5"}
+    server = load_settings(env=env).server
+    assert (server.log_format, server.drain_timeout) == (LogFormat.JSON, 2.5)
+    assert error_of(env={"STAGE_SFU_SERVER_LOG_FORMAT": "yaml"}) == (
+        "server.log_format: expected one of text, json, got 'yaml' "
+        "(from STAGE_SFU_SERVER_LOG_FORMAT)"
+    )
+    assert error_of(overrides={"server.drain_timeout": 0}) == "server.drain_timeout: must be > 0.0"
 
 
 def test_bad_environment_value_names_the_variable() -> None:

@@ -1,0 +1,140 @@
+"""Cumulative media counters: the live objects plus everything that already closed.
+
+Producers, consumers, transports and observers count in plain ints on the hot
+path; nothing here runs per packet. When one of them closes, its router folds
+its counters into the worker's retired `MediaTotals` (`retire_*`), so totals
+read at scrape time (`media_totals`) never go backwards when people leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .types import MediaKind
+
+if TYPE_CHECKING:
+    from .consumer import Consumer
+    from .observers.audio_level import AudioLevelObserver
+    from .producer import Producer
+    from .router import Router
+    from .webrtc_transport import WebRtcTransport
+
+
+@dataclass(slots=True)
+class StreamTotals:
+    """Counters of one media kind: producers (ingress) and consumers (egress)."""
+
+    # ingress, from publishers
+    packets_received: int = 0  # accepted RTP packets, retransmissions included
+    bytes_received: int = 0
+    packets_discarded: int = 0  # unexpected payload type, padding-only probes
+    packets_lost: int = 0  # gaps in sequence numbers (RFC 3550 A.3)
+    retransmissions_received: int = 0
+    key_frames_received: int = 0
+    key_frame_requests_sent: int = 0  # PLIs sent to publishers (relayed and our own)
+    nacks_sent: int = 0
+    # egress, to viewers
+    packets_sent: int = 0
+    bytes_sent: int = 0
+    packets_dropped: int = 0  # could not be sent (not connected, socket full)
+    packets_lost_reported: int = 0  # cumulative loss in viewers' receiver reports
+    nacks_received: int = 0
+    retransmissions_sent: int = 0
+    retransmission_misses: int = 0  # asked for, but no longer in the history
+    key_frame_requests_received: int = 0  # PLI/FIR from viewers
+    key_frame_waits: int = 0
+    key_frame_wait_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class TransportTotals:
+    rtp_packets_received: int = 0
+    rtcp_packets_received: int = 0
+    packets_malformed: int = 0
+    packets_unknown_ssrc: int = 0
+    egress_packets_dropped: int = 0  # socket buffer over its limit, or a send error
+
+
+@dataclass(slots=True)
+class MediaTotals:
+    audio: StreamTotals = field(default_factory=StreamTotals)
+    video: StreamTotals = field(default_factory=StreamTotals)
+    transports: TransportTotals = field(default_factory=TransportTotals)
+    speaking_changes: int = 0
+
+    def of(self, kind: MediaKind) -> StreamTotals:
+        return self.audio if kind == MediaKind.AUDIO else self.video
+
+    def copy(self) -> MediaTotals:
+        return MediaTotals(
+            audio=replace(self.audio),
+            video=replace(self.video),
+            transports=replace(self.transports),
+            speaking_changes=self.speaking_changes,
+        )
+
+
+def add_producer(into: StreamTotals, producer: Producer) -> None:
+    into.packets_received += producer.packets_received
+    into.bytes_received += producer.bytes_received
+    into.packets_discarded += producer.packets_discarded
+    into.packets_lost += producer.statistics.cumulative_lost
+    into.retransmissions_received += producer.retransmissions_received
+    into.key_frames_received += producer.key_frames_received
+    into.key_frame_requests_sent += producer.key_frame_requests_sent
+    into.nacks_sent += producer.nacks_sent
+
+
+def add_consumer(into: StreamTotals, consumer: Consumer) -> None:
+    into.packets_sent += consumer.packets_sent
+    into.bytes_sent += consumer.bytes_sent
+    into.packets_dropped += consumer.packets_dropped
+    into.packets_lost_reported += consumer.packets_lost
+    into.nacks_received += consumer.nacks_received
+    into.retransmissions_sent += consumer.retransmissions_sent
+    into.retransmission_misses += consumer.retransmission_misses
+    into.key_frame_requests_received += consumer.key_frame_requests_received
+    into.key_frame_waits += consumer.key_frame_waits
+    into.key_frame_wait_seconds += consumer.key_frame_wait_total
+
+
+def add_transport(into: TransportTotals, transport: WebRtcTransport) -> None:
+    into.rtp_packets_received += transport.rtp_packets_received
+    into.rtcp_packets_received += transport.rtcp_packets_received
+    into.packets_malformed += transport.packets_malformed
+    into.packets_unknown_ssrc += transport.packets_unknown_ssrc
+    into.egress_packets_dropped += transport.dropped_egress_packets
+
+
+# -- called from the close paths (once per object: close() is idempotent) ----------
+def retire_producer(retired: MediaTotals, producer: Producer) -> None:
+    add_producer(retired.of(producer.kind), producer)
+
+
+def retire_consumer(retired: MediaTotals, consumer: Consumer) -> None:
+    add_consumer(retired.of(consumer.kind), consumer)
+
+
+def retire_transport(retired: MediaTotals, transport: WebRtcTransport) -> None:
+    add_transport(retired.transports, transport)
+
+
+def retire_observer(retired: MediaTotals, observer: AudioLevelObserver) -> None:
+    retired.speaking_changes += observer.speaking_changes
+
+
+def media_totals(retired: MediaTotals, routers: Iterable[Router]) -> MediaTotals:
+    """Retired totals plus every live object's counters, as of now."""
+    totals = retired.copy()
+    for router in routers:
+        for transport in router.transports.values():
+            add_transport(totals.transports, transport)
+            for producer in transport.producers.values():
+                add_producer(totals.of(producer.kind), producer)
+            for consumer in transport.consumers.values():
+                add_consumer(totals.of(consumer.kind), consumer)
+        for observer in router.observers:
+            totals.speaking_changes += observer.speaking_changes
+    return totals
