@@ -1,36 +1,35 @@
 """Consumer: one outgoing copy of a producer's stream to one transport.
 
-The consumer owns everything that makes a viewer's stream look like one
-continuous RTP stream of its own: our SSRC, the viewer's payload type, the
-viewer's MID, and sequence numbers/timestamps that stay continuous across
-pauses and producer changes (`OutputSequencer`). Video starts and resumes on
-a key frame, which it requests from the producer.
+A viewer's stream must look like one continuous RTP stream of its own: our
+SSRC, the viewer's payload type and MID, and sequence numbers/timestamps that
+stay continuous across pauses and producer changes. The per-packet part of
+that lives in the producer's fan-out (sfu/fanout.py, natively sfu/_fastpath.c)
+as this consumer's *sink*; the consumer decides when it flows (negotiated,
+connected, not paused) and handles the viewer's feedback. Video starts and
+resumes on a key frame, which it requests from the producer.
 """
 
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
-from .producer import ForwardedPacket
+from .fastpath import AnyFanOut, AnySink
 from .rtp import rtcp
-from .rtp.header import rewrite
-from .rtp.seq import OutputSequencer
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId
 
 logger = logging.getLogger(__name__)
 
-_EXT_HEADER = struct.Struct("!HH")
 _RETRANSMIT_MIN_INTERVAL = 0.05
 _RETRANSMIT_MEMORY = 2048
 
 
 class Consumer:
-    """Created inactive; `set_ready()` (after negotiation) lets packets flow."""
+    """Created inactive; `set_ready()` (after negotiation and connection) lets packets flow."""
 
     def __init__(
         self,
@@ -45,10 +44,10 @@ class Consumer:
         mid_extension_id: int | None,
         cname: str,
         clock: Clock,
-        send_rtp: Callable[[bytes], bool],
+        fanout: AnyFanOut,
+        egress: Callable[[], Any],
         send_rtcp: Callable[[bytes], bool],
         request_key_frame: Callable[[], None],
-        retransmission_source: Callable[[int], ForwardedPacket | None],
         sink: EventSink,
         initial_sequence: int,
         initial_timestamp: int,
@@ -67,26 +66,26 @@ class Consumer:
         self.ready = False
         self.on_close: Callable[[Consumer], None] | None = None
         self._clock = clock
-        self._send_rtp = send_rtp
+        self._fanout = fanout
+        self._egress = egress
         self._send_rtcp = send_rtcp
         self._request_key_frame = request_key_frame
-        self._retransmission_source = retransmission_source
-        self._sink = sink
-        self._sequencer = OutputSequencer(clock_rate, initial_sequence, initial_timestamp)
+        self._events = sink
+        self._clock_rate = clock_rate
+        self._initial = (initial_sequence, initial_timestamp)
+        encoded = mid.encode()
         self._mid_element = (
-            bytes([(mid_extension_id << 4) | (len(mid.encode()) - 1)]) + mid.encode()
-            if mid_extension_id is not None and 0 < len(mid.encode()) <= 16
+            bytes([(mid_extension_id << 4) | (len(encoded) - 1)]) + encoded
+            if mid_extension_id is not None and 0 < len(encoded) <= 16
             else b""
         )
+        self._sink: AnySink | None = None  # created once the transport can send
         self._active = False
-        self._waiting_key_frame = False
         self._active_since = 0.0
+        self._key_frame_counted = True
         self._retransmitted: dict[int, float] = {}
+        self._final: tuple[int, int, int, int] | None = None  # sink counters at close
         # Counters read at scrape time.
-        self.packets_sent = 0
-        self.bytes_sent = 0
-        self.payload_bytes_sent = 0
-        self.packets_dropped = 0
         self.retransmissions_sent = 0
         self.retransmission_misses = 0
         self.nacks_received = 0
@@ -94,10 +93,36 @@ class Consumer:
         self.fraction_lost = 0
         self.packets_lost = 0  # the viewer's cumulative loss, from its receiver reports
         self.round_trip_time: float | None = None
-        # Time from becoming active to the first forwarded key frame (video), per epoch.
-        self.key_frame_wait: float | None = None
-        self.key_frame_waits = 0
-        self.key_frame_wait_total = 0.0
+        # Time from becoming active to the first forwarded key frame (video), per
+        # epoch; collected lazily from the sink (it notes when the frame went out).
+        self._key_frame_wait: float | None = None
+        self._key_frame_waits = 0
+        self._key_frame_wait_total = 0.0
+
+    # -- what the sink counted ------------------------------------------------
+    def _counters(self) -> tuple[int, int, int, int]:
+        if self._final is not None:
+            return self._final
+        sink = self._sink
+        if sink is None:
+            return (0, 0, 0, 0)
+        return (sink.packets_sent, sink.bytes_sent, sink.payload_bytes_sent, sink.packets_dropped)
+
+    @property
+    def packets_sent(self) -> int:
+        return self._counters()[0]
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._counters()[1]
+
+    @property
+    def payload_bytes_sent(self) -> int:
+        return self._counters()[2]
+
+    @property
+    def packets_dropped(self) -> int:
+        return self._counters()[3]
 
     @property
     def active(self) -> bool:
@@ -106,59 +131,43 @@ class Consumer:
     @property
     def waiting_key_frame(self) -> bool:
         """Active video that is held back until the publisher's next key frame."""
-        return self._active and self._waiting_key_frame
+        self._collect_key_frame_wait()
+        return self._active and self._sink is not None and self._sink.waiting_key_frame
 
-    # -- hot path ---------------------------------------------------------
-    def forward(self, packet: ForwardedPacket) -> None:
-        if not self._active:
+    def _collect_key_frame_wait(self) -> None:
+        """Account the key-frame wait once per epoch, when the sink saw the frame."""
+        if self._key_frame_counted or self._sink is None:
             return
-        if self._waiting_key_frame:
-            if not packet.keyframe:
-                return
-            self._waiting_key_frame = False
-            self._key_frame_arrived(packet.arrival)
-        view = packet.view
-        mapped = self._sequencer.map(view.sequence_number, view.timestamp, packet.arrival)
-        if mapped is None:
+        sent_at = self._sink.key_frame_at
+        if sent_at is None:
             return
-        self._send(packet, mapped[0], mapped[1])
+        self._key_frame_counted = True
+        wait = max(0.0, sent_at - self._active_since)
+        self._key_frame_wait = wait
+        self._key_frame_waits += 1
+        self._key_frame_wait_total += wait
 
-    def _send(self, packet: ForwardedPacket, seq: int, timestamp: int) -> bool:
-        view = packet.view
-        body = self._mid_element + packet.ext_body
-        if body:
-            pad = -len(body) % 4
-            block = _EXT_HEADER.pack(0xBEDE, (len(body) + pad) >> 2) + body + b"\x00" * pad
-        else:
-            block = b""
-        data = rewrite(
-            view,
-            payload_type=self.payload_type,
-            sequence_number=seq,
-            timestamp=timestamp,
-            ssrc=self.ssrc,
-            extension_block=block,
-        )
-        if self._send_rtp(data):
-            self.packets_sent += 1
-            self.bytes_sent += len(data)
-            self.payload_bytes_sent += view.payload_end - view.payload_start
-            return True
-        self.packets_dropped += 1
-        return False
+    @property
+    def key_frame_wait(self) -> float | None:
+        self._collect_key_frame_wait()
+        return self._key_frame_wait
 
-    def _key_frame_arrived(self, arrival: float) -> None:
-        # Once per epoch, not per packet.
-        wait = max(0.0, arrival - self._active_since)
-        self.key_frame_wait = wait
-        self.key_frame_waits += 1
-        self.key_frame_wait_total += wait
+    @property
+    def key_frame_waits(self) -> int:
+        self._collect_key_frame_wait()
+        return self._key_frame_waits
 
-    # -- feedback from the viewer -----------------------------------------
+    @property
+    def key_frame_wait_total(self) -> float:
+        self._collect_key_frame_wait()
+        return self._key_frame_wait_total
+
+    # -- feedback from the viewer -----------------------------------------------
     def receive_nack(self, sequence_numbers: Iterable[int]) -> None:
-        """Answer a viewer's NACK (RFC 4585 §6.2.1) from the producer's history."""
+        """Answer a viewer's NACK (RFC 4585 §6.2.1) from the fan-out's history."""
         self.nacks_received += 1
-        if not self._active:
+        sink = self._sink
+        if not self._active or sink is None:
             return
         now = self._clock.now()
         memory = self._retransmitted
@@ -166,22 +175,13 @@ class Consumer:
             last = memory.get(out_seq)
             if last is not None and now - last < _RETRANSMIT_MIN_INTERVAL:
                 continue
-            in_seq = self._sequencer.input_sequence(out_seq)
-            packet = None if in_seq is None else self._retransmission_source(in_seq)
-            if packet is None:
-                self.retransmission_misses += 1
-                continue
-            mapped = self._sequencer.map(
-                packet.view.sequence_number, packet.view.timestamp, packet.arrival
-            )
-            if mapped is None or mapped[0] != out_seq:
-                self.retransmission_misses += 1
-                continue
             if len(memory) >= _RETRANSMIT_MEMORY:
                 memory.clear()
             memory[out_seq] = now
-            if self._send(packet, out_seq, mapped[1]):
+            if self._fanout.retransmit(sink, out_seq, now):  # type: ignore[arg-type]
                 self.retransmissions_sent += 1
+            else:
+                self.retransmission_misses += 1
 
     def receive_key_frame_request(self) -> None:
         """PLI/FIR from the viewer: relayed (throttled) to the publisher."""
@@ -202,9 +202,13 @@ class Consumer:
 
     def on_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """Translate the publisher's SR into ours so the viewer keeps lip sync."""
-        if not self._active or not self.packets_sent:
+        sink = self._sink
+        if not self._active or sink is None:
             return
-        timestamp = self._sequencer.output_timestamp(rtp_timestamp)
+        packets, _, payload_bytes, _ = self._counters()
+        if not packets:
+            return
+        timestamp = sink.output_timestamp(rtp_timestamp)
         if timestamp is None:
             return
         self._send_rtcp(
@@ -214,8 +218,8 @@ class Consumer:
                         ssrc=self.ssrc,
                         ntp_timestamp=ntp_timestamp,
                         rtp_timestamp=timestamp,
-                        packet_count=self.packets_sent & 0xFFFFFFFF,
-                        octet_count=self.payload_bytes_sent & 0xFFFFFFFF,
+                        packet_count=packets & 0xFFFFFFFF,
+                        octet_count=payload_bytes & 0xFFFFFFFF,
                         reports=(),
                     ),
                     rtcp.SourceDescription(chunks=((self.ssrc, self.cname),)),
@@ -223,11 +227,23 @@ class Consumer:
             )
         )
 
-    # -- lifecycle --------------------------------------------------------
+    # -- lifecycle ----------------------------------------------------------------
     def set_ready(self) -> None:
         """Negotiation is complete and the transport is connected."""
         if self.closed or self.ready:
             return
+        egress = self._egress()
+        if egress is None:
+            return  # not connected yet; the transport calls again when it is
+        self._sink = self._fanout.add_sink(
+            ssrc=self.ssrc,
+            payload_type=self.payload_type,
+            mid_element=self._mid_element,
+            clock_rate=self._clock_rate,
+            egress=egress,
+            initial_sequence=self._initial[0],
+            initial_timestamp=self._initial[1],
+        )
         self.ready = True
         self._update_active()
 
@@ -254,22 +270,33 @@ class Consumer:
             return
         self.closed = True
         self._active = False
+        if self._sink is not None:
+            self._collect_key_frame_wait()
+            self._final = self._counters()
+            self._fanout.remove(self._sink)  # type: ignore[arg-type]
+            self._sink = None
         if self.on_close is not None:
             self.on_close(self)
-        self._sink(ConsumerClosed(consumer_id=self.id, producer_id=self.producer_id, reason=reason))
+        self._events(
+            ConsumerClosed(consumer_id=self.id, producer_id=self.producer_id, reason=reason)
+        )
 
     def _update_active(self) -> None:
         active = self.ready and not self.paused and not self.producer_paused and not self.closed
-        if active == self._active:
+        sink = self._sink
+        if active == self._active or sink is None:
             return
+        self._collect_key_frame_wait()
         self._active = active
-        if active:
-            # A new epoch: continuous numbering for the viewer, whatever the gap.
-            self._sequencer.resync()
-            if self.kind == "video":
-                self._waiting_key_frame = True
-                self._active_since = self._clock.now()
-                self._request_key_frame()
+        if not active:
+            sink.deactivate()
+            return
+        video = self.kind == "video"
+        sink.activate(wait_for_key_frame=video)  # a new epoch: numbering stays continuous
+        if video:
+            self._active_since = self._clock.now()
+            self._key_frame_counted = False
+            self._request_key_frame()
 
     def _check_open(self) -> None:
         if self.closed:

@@ -228,5 +228,3 @@ def _flush() -> None:
 def _native_flush() -> None:
     if _native is not None:
         _native.flush_all()
-
-

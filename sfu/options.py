@@ -48,6 +48,7 @@ class MediaOptions:
     speaking: SpeakingOptions = field(default_factory=SpeakingOptions)
     audio_level_interval: float = 0.1
     decode_fallback: bool = False
+    native_fastpath: bool = True  # use sfu/_fastpath.c when it was built
 
     def __post_init__(self) -> None:
         if self.retransmission_buffer < 16:

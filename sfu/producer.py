@@ -2,8 +2,8 @@
 
 Per packet (synchronous, no allocation beyond the canonical extension body):
 unwrap RTX, update reception statistics and the upstream NACK state, detect
-key frames, read the audio level, keep the packet for retransmission, then
-hand one `ForwardedPacket` to every consumer.
+key frames, read the audio level, then one fan-out call does the rest for
+every consumer (rewrite, SRTP, send, retransmission history).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import EventSink, ProducerClosed
+from .fastpath import AnyFanOut, create_fanout
 from .keyframes import KeyFrameRequestThrottle
 from .options import MediaOptions
 from .rtp import rtcp
@@ -23,7 +24,6 @@ from .rtp.codecs import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
 from .rtp.header import RtpPacketView, audio_level, iter_extensions, rewrite
 from .rtp.nack import NackGenerator
 from .rtp.receive_stats import ReceiveStatistics
-from .rtp.retransmission import RetransmissionBuffer
 from .rtp_parameters import URI_ABS_SEND_TIME, URI_MID, URI_REPAIRED_RID, URI_RID, ReceiveParameters
 from .types import CloseReason, MediaKind, ProducerId
 
@@ -41,18 +41,6 @@ _NOT_FORWARDED = frozenset({URI_MID, URI_RID, URI_REPAIRED_RID})
 _REPORT_INTERVAL = 1.0
 
 LevelSink = Callable[[ProducerId, int, float], None]
-
-
-class ForwardedPacket:
-    """One incoming packet as every consumer sees it: parsed once, never copied."""
-
-    __slots__ = ("arrival", "ext_body", "keyframe", "view")
-
-    def __init__(self, view: RtpPacketView, ext_body: bytes, keyframe: bool, arrival: float):
-        self.view = view
-        self.ext_body = ext_body  # canonical one-byte elements, unpadded, MID excluded
-        self.keyframe = keyframe
-        self.arrival = arrival
 
 
 class Producer:
@@ -113,15 +101,10 @@ class Producer:
         self._throttle = KeyFrameRequestThrottle(min_interval=options.key_frame_min_interval)
         video = self.kind == "video"
         self._nack: NackGenerator | None = NackGenerator() if video else None
-        self._history: RetransmissionBuffer | None = (
-            RetransmissionBuffer(
-                capacity=options.retransmission_buffer,
-                max_age=options.retransmission_max_age,
-                max_retransmits=1 << 30,  # per-viewer limits live in the consumer
-                min_interval=0.0,
-            )
-            if video
-            else None
+        self.fanout: AnyFanOut = create_fanout(
+            native=options.native_fastpath,
+            history=options.retransmission_buffer if video else 0,  # audio is not NACKed
+            max_age=options.retransmission_max_age,
         )
         self._next_report = 0.0
         # Counters read at scrape time; plain ints on the hot path.
@@ -167,13 +150,11 @@ class Producer:
                 self.level_sink(self.id, level, now)
         elif self.payload_sink is not None:
             self.payload_sink(view.data[view.payload_start : view.payload_end], now)
-        if self._history is not None:
-            self._history.store(seq, view.data, now)
         if self.paused:
             return
-        packet = ForwardedPacket(view, self._canonical_ext_body(view, now), keyframe, now)
-        for consumer in self.consumers:
-            consumer.forward(packet)
+        self.fanout.forward(
+            view.data, view.payload_start, self._canonical_ext_body(view, now), keyframe, now
+        )
 
     def _canonical_ext_body(self, view: RtpPacketView, now: float) -> bytes:
         if view.ext_end == view.ext_start:
@@ -229,18 +210,6 @@ class Producer:
             return
         if self._throttle.request(self.ssrc, self._clock.now()):
             self._send_pli(self.ssrc)
-
-    def packet_for_retransmission(self, seq: int) -> ForwardedPacket | None:
-        if self._history is None:
-            return None
-        now = self._clock.now()
-        data = self._history.get(seq, now)
-        if data is None:
-            return None
-        view = RtpPacketView.parse(data)
-        if view is None:
-            return None
-        return ForwardedPacket(view, self._canonical_ext_body(view, now), False, now)
 
     def tick(self, now: float) -> None:
         """Periodic upstream RTCP: deferred PLIs, NACKs, and once a second RR + REMB."""
@@ -334,6 +303,7 @@ class Producer:
         consumers, self.consumers = self.consumers, ()
         for consumer in consumers:
             consumer.close(CloseReason.PRODUCER_CLOSED)
+        self.fanout.close()
         if self.on_close is not None:
             self.on_close(self)
         self._sink(ProducerClosed(producer_id=self.id, reason=reason))

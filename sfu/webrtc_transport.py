@@ -19,14 +19,15 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from . import ortc, sdp
+from . import fastpath, ortc, sdp
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
 from .clock import Clock
 from .consumer import Consumer
 from .errors import InvalidStateError, NegotiationError
 from .events import EventSink, TransportClosed, TransportStateChanged
+from .fanout import CallableEgress
 from .options import WorkerOptions
 from .producer import Producer
 from .rtp import rtcp
@@ -91,6 +92,7 @@ class WebRtcTransport:
         self._tasks = tasks
         self._hooks = hooks
         self._peer = PeerConnection(certificate)
+        self._egress: Any = None
         self._peer.on_rtp = self._on_rtp
         self._peer.on_rtcp = self._on_rtcp
         self._peer.on_state = self._on_peer_state
@@ -134,7 +136,10 @@ class WebRtcTransport:
 
     @property
     def dropped_egress_packets(self) -> int:
-        return self._peer.dropped_egress
+        dropped = self._peer.dropped_egress
+        if self._egress is not None and hasattr(self._egress, "stats"):
+            dropped += self._egress.stats()[2]  # the kernel refused (socket full)
+        return dropped
 
     # -- publish: the client offers -------------------------------------------
     def apply_offer(
@@ -245,10 +250,10 @@ class WebRtcTransport:
             mid_extension_id=ortc.EXTENSION_IDS[URI_MID],
             cname=producer.stream_id,
             clock=self._clock,
-            send_rtp=self._peer.send_rtp,
+            fanout=producer.fanout,
+            egress=self._sink_egress,
             send_rtcp=self._peer.send_rtcp,
             request_key_frame=producer.request_key_frame,
-            retransmission_source=producer.packet_for_retransmission,
             sink=self._sink,
             initial_sequence=random.getrandbits(15),
             initial_timestamp=random.getrandbits(31),
@@ -269,6 +274,26 @@ class WebRtcTransport:
         )
         self._hooks.consumer_added(consumer, producer)
         return consumer
+
+    def _sink_egress(self) -> Any:
+        """How this transport's consumers send, once connected: one native sender
+        sharing the socket (batched sendmmsg), or the Python path."""
+        if self._egress is None and self.state == TransportState.CONNECTED:
+            keys = self._peer.srtp_sender.keys if self._peer.srtp_sender else None
+            fd, address = self._peer.socket_fd, self._peer.remote_address
+            native = self._options.media.native_fastpath and fastpath.native_available()
+            if native and keys is not None and fd is not None and address is not None:
+                self._egress = fastpath.native_egress(
+                    profile=str(keys.profile),
+                    key=keys.rtp_key,
+                    salt=keys.rtp_salt,
+                    auth_key=keys.rtp_auth,
+                    fd=fd,
+                    address=(str(address[0]), int(address[1])),
+                )
+            else:
+                self._egress = CallableEgress(self._peer.send_rtp)
+        return self._egress
 
     def _consumer_closed(self, consumer: Consumer) -> None:
         self.consumers.pop(consumer.id, None)
@@ -520,6 +545,8 @@ class WebRtcTransport:
         for consumer in list(self.consumers.values()):
             consumer.close(CloseReason.TRANSPORT_CLOSED)
         self._set_state(TransportState.CLOSED)
+        if self._egress is not None and hasattr(self._egress, "close"):
+            self._egress.close()  # the native sender stops using the socket first
         self._tasks.spawn(self._peer.close(), name=f"transport-{self.id}-close")
         self._hooks.transport_closed(self)
         self._sink(TransportClosed(transport_id=self.id, reason=reason))

@@ -7,6 +7,7 @@ import asyncio
 from aiortc.mediastreams import MediaStreamTrack
 
 from signaling.client import RemoteTrack, StageClient
+from tests.integration.helpers import member, receive, remote_track, stage_and_viewers
 from tests.media import PatternTrack, ToneTrack
 from tests.server import RunningServer
 
@@ -51,3 +52,12 @@ async def test_two_viewers_decode_video_and_audio_from_a_stage_publisher(
     finally:
         for client in (publisher, *viewers):
             await client.close()
+
+
+async def test_the_server_forwards_through_the_native_fan_out(server: RunningServer) -> None:
+    async with stage_and_viewers(server, [ToneTrack(0.2), PatternTrack()]) as (publisher, viewers):
+        await receive(remote_track(viewers[0], publisher.participant_id, "video").track, 5)
+        producers = member(server, publisher.participant_id).producers.values()
+        assert producers and all(p.fanout.native_path for p in producers)
+        consumers = member(server, viewers[0].participant_id).consumers.values()
+        assert all(c.packets_sent > 0 for c in consumers)

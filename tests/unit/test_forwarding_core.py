@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sfu.consumer import Consumer
+from sfu.fanout import CallableEgress
 from sfu.options import MediaOptions
 from sfu.ortc import EXTENSION_IDS
 from sfu.producer import Producer
@@ -89,7 +90,9 @@ class Viewer:
 @dataclass
 class Harness:
     kind: MediaKind
-    options: MediaOptions = field(default_factory=MediaOptions)
+    # The Python reference fan-out, so packets can be captured before SRTP; the
+    # native one is held to identical bytes by test_fanout_identity.py.
+    options: MediaOptions = field(default_factory=lambda: MediaOptions(native_fastpath=False))
     clock: FakeClock = field(default_factory=FakeClock)
     events: EventRecorder = field(default_factory=EventRecorder)
 
@@ -164,10 +167,10 @@ class Harness:
             mid_extension_id=CANON_MID_ID,
             cname="stream-1",
             clock=self.clock,
-            send_rtp=rtp_out,
+            fanout=self.producer.fanout,
+            egress=lambda: CallableEgress(rtp_out),
             send_rtcp=rtcp_out,
             request_key_frame=self.producer.request_key_frame,
-            retransmission_source=self.producer.packet_for_retransmission,
             sink=self.events,
             initial_sequence=initial_sequence,
             initial_timestamp=initial_timestamp,
@@ -598,7 +601,8 @@ def test_nack_for_a_packet_the_publisher_never_delivered_counts_a_miss() -> None
 
 
 def test_nack_for_a_packet_older_than_the_history_counts_a_miss() -> None:
-    h = Harness(MediaKind.VIDEO, options=MediaOptions(retransmission_max_age=1.0))
+    options = MediaOptions(retransmission_max_age=1.0, native_fastpath=False)
+    h = Harness(MediaKind.VIDEO, options=options)
     viewer = h.add_viewer()
     _video_stream(h, 3)
     seq = viewer.packets[0].sequence_number
@@ -768,7 +772,8 @@ def test_wraparound_gap_is_nacked_with_the_right_numbers() -> None:
 
 
 def test_receiver_report_and_remb_go_upstream_once_a_second() -> None:
-    h = Harness(MediaKind.VIDEO, options=MediaOptions(publisher_max_bitrate=2_500_000))
+    options = MediaOptions(publisher_max_bitrate=2_500_000, native_fastpath=False)
+    h = Harness(MediaKind.VIDEO, options=options)
     h.add_viewer()
     for i in range(20):
         h.video(300 + i, i * VIDEO_FRAME, keyframe=i == 0)

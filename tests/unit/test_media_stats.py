@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sfu.consumer import Consumer
+from sfu.fanout import CallableEgress
 from sfu.metrics import MediaCollector
 from sfu.options import MediaOptions
 from sfu.ortc import EXTENSION_IDS
@@ -51,7 +52,7 @@ class Video:
             stream_id="s",
             track_id="t",
             canonical_ext_ids=EXTENSION_IDS,
-            options=MediaOptions(),
+            options=MediaOptions(native_fastpath=False),
             clock=self.clock,
             send_rtcp=self._upstream,
             sink=EventRecorder(),
@@ -74,10 +75,10 @@ class Video:
             mid_extension_id=None,
             cname="s",
             clock=self.clock,
-            send_rtp=lambda data: True,
+            fanout=self.producer.fanout,
+            egress=lambda: CallableEgress(lambda data: True),
             send_rtcp=lambda data: True,
             request_key_frame=self.producer.request_key_frame,
-            retransmission_source=self.producer.packet_for_retransmission,
             sink=EventRecorder(),
             initial_sequence=100,
             initial_timestamp=1000,
