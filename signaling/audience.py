@@ -93,6 +93,10 @@ def poll_info(poll: Poll, *, with_results: bool) -> wire.PollInfo:
     )
 
 
+def publishing(member: Member) -> bool:
+    return any(not producer.closed for producer in member.producers.values())
+
+
 def visible_participants(state: RoomState, members: Mapping[ParticipantId, Member],
                          viewer: Person) -> list[wire.Participant]:  # fmt: skip
     """The participant list this person receives: everyone, or the stage and themselves."""
@@ -100,7 +104,10 @@ def visible_participants(state: RoomState, members: Mapping[ParticipantId, Membe
     return [
         describe(person, members.get(pid))
         for pid, person in state.people.items()
-        if everyone or person.on_stage or pid == viewer.participant_id
+        if everyone
+        or person.on_stage
+        or pid == viewer.participant_id
+        or ((member := members.get(pid)) is not None and publishing(member))
     ]
 
 
@@ -157,11 +164,20 @@ class Router:
         if member is not None:
             member.send(message)
 
-    def about(self, participant_id: ParticipantId, message: wire.ServerMessage) -> None:
-        """A change to one person: everyone if they are or were on stage."""
+    def about(
+        self, participant_id: ParticipantId, message: wire.ServerMessage, *, public: bool = False
+    ) -> None:
+        """A change to one person: everyone if they are or were on stage, or send
+        media (an off-stage presenter), else the full view."""
         before = self.old.people.get(participant_id)
         after = self.new.people.get(participant_id)
-        public = (before is not None and before.on_stage) or (after is not None and after.on_stage)
+        member = self.members.get(participant_id)
+        public = (
+            public
+            or (before is not None and before.on_stage)
+            or (after is not None and after.on_stage)
+            or (member is not None and publishing(member))
+        )
         if public:
             self.everyone(message)
         else:

@@ -290,18 +290,28 @@ class Room:
         self._sync_media()
         router = audience.Router(old, new, self._members, now)
         router.route(events)
+        entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
         for pid, member in self._members.items():
             person = new.people.get(pid)
             if person is None:
                 continue
             full = audience.full_view(person)
+            if pid in entered:  # `joined` carries their first view; queues come apart
+                member.full_view = full
+                if may.is_moderator(person):
+                    member.send(router.queues())
+                continue
             if full and not member.full_view:
                 member.send(wire.Snapshot(
                     participants=audience.visible_participants(new, self._members, person),
                     counts=audience.counts(new),
                 ))  # fmt: skip
-                if may.is_moderator(person):
-                    member.send(router.queues())
+            elif member.full_view and not full:
+                member.send(wire.CountsChanged(counts=audience.counts(new)))  # no stale numbers
+            before = old.people.get(pid)
+            promoted = before is not None and not may.is_moderator(before)
+            if may.is_moderator(person) and (promoted or not member.full_view):
+                member.send(router.queues())
             member.full_view = full
 
     def _sync_media(self) -> None:
@@ -387,6 +397,7 @@ class Room:
         if member is None:
             raise RoomError(wire.ErrorCode.RESUME_FAILED, "unknown or expired resume token")
         if member.disconnect is not None:
+            member.send(wire.Bye(reason="replaced"))
             member.disconnect("resumed elsewhere")  # the old connection is replaced
         member.drop_media()
         member.deliver, member.disconnect = command.deliver, command.disconnect
@@ -446,7 +457,7 @@ class Room:
         room_media.enforce(member, person)  # e.g. muted at publish time: paused at once
         self._sync_media()
         if result.added or result.removed:
-            self._announce(member)
+            self._announce(member, tracks_changed=True)
         return result.answer
 
     def _subscribe_answer(self, command: ApplySubscribeAnswer) -> None:
@@ -554,15 +565,18 @@ class Room:
         logger.info("room=%s participant=%s - %s", self.name, participant_id, reason,
                     extra=self._ids(participant_id))  # fmt: skip
 
-    def _announce(self, member: Member) -> None:
-        """Tell the audience about a member's connection or tracks."""
+    def _announce(self, member: Member, *, tracks_changed: bool = False) -> None:
+        """Tell the audience about a member's connection or tracks (a track change
+        goes to everyone: they all received, or stop receiving, that media)."""
         person = self._state.people.get(member.participant_id)
         if person is None:
             return
         router = audience.Router(self._state, self._state, self._members, self._clock.now())
-        router.about(person.participant_id, wire.ParticipantUpdated(
-            participant=audience.describe(person, member)
-        ))  # fmt: skip
+        router.about(
+            person.participant_id,
+            wire.ParticipantUpdated(participant=audience.describe(person, member)),
+            public=tracks_changed,
+        )
 
     # -- time -------------------------------------------------------------------------------
     def _on_tick(self) -> None:
@@ -608,7 +622,7 @@ class Room:
                 if owner is not None and owner.producers.pop(producer_id, None) is not None:
                     owner.sources.pop(producer_id, None)
                     self._sync_media()
-                    self._announce(owner)
+                    self._announce(owner, tracks_changed=True)
             case sfu_events.ConsumerClosed(producer_id=producer_id, reason=reason):
                 for member in self._members.values():
                     consumer = member.consumers.get(producer_id)

@@ -49,6 +49,9 @@ def enforce(member: Member, person: Person) -> bool:
         if producer is None or producer.closed:
             continue
         if source not in allowed:
+            # Forgotten before it closes: the stage change that caused this is
+            # announced once, with the tracks already gone.
+            del member.producers[producer_id], member.sources[producer_id]
             producer.close()
             closed = True
         elif live(person, source):

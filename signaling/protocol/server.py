@@ -155,7 +155,7 @@ class RequestCancelled(_Event, tag="request_cancelled"):
 class StageLeft(_Event, tag="stage_left"):
     """To the person concerned: you are now a viewer."""
 
-    reason: Literal["left", "removed", "stage_full", "not_allowed"]
+    reason: Literal["left", "removed", "stage_full"]
 
 
 class DeviceForced(_Event, tag="device_forced"):
@@ -202,7 +202,7 @@ class Error(_Event, tag="error"):
 
 
 class Bye(_Event, tag="bye"):
-    reason: Literal["left", "shutting_down", "transport_failed", "kicked", "timed_out"]
+    reason: Literal["left", "shutting_down", "transport_failed", "kicked", "replaced"]
 
 
 ServerMessage = (

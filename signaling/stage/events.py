@@ -21,7 +21,6 @@ class StageExitReason(StrEnum):
     LEFT = "left"
     REMOVED = "removed"  # by a moderator
     STAGE_FULL = "stage_full"  # evicted to make room
-    NOT_ALLOWED = "not_allowed"  # lost the right to be there
 
 
 @dataclass(frozen=True, slots=True)
