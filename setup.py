@@ -5,6 +5,7 @@ without it and sfu/fanout.py's pure-Python fan-out is used instead.
 """
 
 import os
+import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -15,17 +16,18 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # the fallback keeps the server working
-            print(f"warning: native fan-out not built ({exc}); using the Python fallback")
+            sys.stderr.write(f"warning: native fan-out not built ({exc}); using the fallback\n")
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:
-            print(f"warning: {ext.name} not built ({exc}); using the Python fallback")
+            sys.stderr.write(f"warning: {ext.name} not built ({exc}); using the fallback\n")
 
 
+SANITIZE = bool(os.environ.get("STAGE_SFU_NATIVE_SANITIZE"))
 extra = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
-if os.environ.get("STAGE_SFU_NATIVE_SANITIZE"):
+if SANITIZE:
     extra = ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"]
 
 setup(
@@ -35,7 +37,7 @@ setup(
             sources=["sfu/_fastpath.c"],
             libraries=["crypto"],
             extra_compile_args=extra,
-            extra_link_args=["-fsanitize=address"] if os.environ.get("STAGE_SFU_NATIVE_SANITIZE") else [],
+            extra_link_args=["-fsanitize=address"] if SANITIZE else [],
         )
     ],
     cmdclass={"build_ext": OptionalBuildExt},

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from signaling.client import StageClient
 from signaling.roles import Role
-from tests.integration.helpers import member, poll_until, wait_for_tracks
+from tests.integration.helpers import member, wait_for_tracks
 from tests.media import PatternTrack, ToneTrack
 from tests.server import RunningServer, running_server
 
 
 def _producer(server: RunningServer, participant_id: str, kind: str):  # type: ignore[no-untyped-def]
-    return next(
-        p for p in member(server, participant_id).producers.values() if p.kind == kind
-    )
+    return next(p for p in member(server, participant_id).producers.values() if p.kind == kind)
 
 
 async def test_request_approve_accept_then_moderate_and_remove() -> None:
@@ -29,14 +27,10 @@ async def test_request_approve_accept_then_moderate_and_remove() -> None:
             await wait_for_tracks(viewer, host.participant_id)
 
             await alice.command("request_stage")
-            request = await host.wait_event(
-                lambda e: e["type"] == "queues" and e["requests"]
-            )
+            request = await host.wait_event(lambda e: e["type"] == "queues" and e["requests"])
             assert request["requests"][0]["participant_id"] == alice.participant_id
             revision = host.participants[alice.participant_id]["revision"]
-            await host.command(
-                "approve_request", target=alice.participant_id, revision=revision
-            )
+            await host.command("approve_request", target=alice.participant_id, revision=revision)
             invited = await alice.wait_event(lambda e: e["type"] == "invited")
             await alice.command(
                 "accept_invitation", revision=invited["revision"], mic=False, camera=True
@@ -51,15 +45,12 @@ async def test_request_approve_accept_then_moderate_and_remove() -> None:
 
             await host.command("mute", target=alice.participant_id, device="camera")
             await viewer.wait_for(
-                lambda: viewer.participants.get(alice.participant_id, {}).get("camera")
-                == "muted"
+                lambda: viewer.participants.get(alice.participant_id, {}).get("camera") == "muted"
             )
             assert camera.paused  # enforced at the SFU, not only shown
 
             revision = host.participants[alice.participant_id]["revision"]
-            await host.command(
-                "remove_from_stage", target=alice.participant_id, revision=revision
-            )
+            await host.command("remove_from_stage", target=alice.participant_id, revision=revision)
             left = await alice.wait_event(lambda e: e["type"] == "stage_left")
             assert left["reason"] == "removed"
             assert camera.closed and mic.closed  # media stopped at the SFU
