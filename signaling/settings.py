@@ -88,6 +88,8 @@ class ServerSettings(_Section, frozen=True):
     log_level: LogLevel = LogLevel.INFO
     log_format: LogFormat = LogFormat.TEXT
     static_dir: str = ""
+    workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+    """Media worker processes; 0 = one per core, 1 = everything in one process."""
     drain_timeout: Annotated[float, msgspec.Meta(gt=0.0, le=3600.0)] = 8.0
     """Shutdown budget; below Docker's default 10 s stop timeout, so the drain can finish."""
 

@@ -31,9 +31,18 @@ def loop_factory(choice: EventLoop) -> type[asyncio.AbstractEventLoop] | None:
 
 
 def serve(settings: Settings) -> None:
+    """Serve in this process, or as a front with one media worker process per core."""
+    from .workers import worker_count
+
     factory = loop_factory(settings.server.event_loop)
+    count = worker_count(settings)
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_serve(settings))
+        if count > 1:
+            from .front import serve_front
+
+            runner.run(serve_front(settings, count))
+        else:
+            runner.run(_serve(settings))
 
 
 async def _serve(settings: Settings) -> None:

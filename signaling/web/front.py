@@ -1,0 +1,291 @@
+"""The front process when there are several media workers.
+
+It serves HTTP (the web client, development tokens, health, metrics) and
+places every room on one worker: a client's WebSocket is relayed to the worker
+that holds its room, decided by the room named in its first `join` or
+`resume`. Media never passes through here: ICE candidates point straight at
+the worker's own UDP ports. Health and metrics aggregate the workers'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp import WSMsgType, web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from .. import __version__
+from ..settings import Settings
+from . import http
+from .app import SETTINGS, STATIC_DIR
+from .server import HANDLER_GRACE
+from .workers import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+POOL = web.AppKey("pool", WorkerPool)
+WORKER_URL = "http://worker"
+RELEASE_AFTER = 5.0  # seconds beyond the reconnect grace before an idle room's place is forgotten
+
+
+@dataclass
+class Placement:
+    """Room -> worker. New rooms go to the worker holding the fewest sessions;
+    a room keeps its worker while anyone is connected or may still resume."""
+
+    count: int
+    keep: float
+    rooms: dict[str, int] = field(default_factory=dict)
+    sessions: dict[str, int] = field(default_factory=dict)
+    _release: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+
+    def load(self, index: int) -> int:
+        return sum(n for room, n in self.sessions.items() if self.rooms.get(room) == index)
+
+    def enter(self, room: str) -> int:
+        timer = self._release.pop(room, None)
+        if timer is not None:
+            timer.cancel()
+        index = self.rooms.get(room)
+        if index is None:
+            index = min(range(self.count), key=lambda i: (self.load(i), sum(
+                1 for r in self.rooms.values() if r == i), i))  # fmt: skip
+            self.rooms[room] = index
+        self.sessions[room] = self.sessions.get(room, 0) + 1
+        return index
+
+    def exit(self, room: str) -> None:
+        left = self.sessions.get(room, 1) - 1
+        if left > 0:
+            self.sessions[room] = left
+            return
+        self.sessions.pop(room, None)
+        loop = asyncio.get_running_loop()
+        self._release[room] = loop.call_later(self.keep, self._forget, room)
+
+    def _forget(self, room: str) -> None:
+        self._release.pop(room, None)
+        if room not in self.sessions:
+            self.rooms.pop(room, None)
+
+
+PLACEMENT = web.AppKey("placement", Placement)
+
+
+def routing_room(frame: str | bytes) -> str | None:
+    """The room a `join` or `resume` is for; None for anything else (or garbage)."""
+    try:
+        message = json.loads(frame)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(message, dict) or message.get("type") not in ("join", "resume"):
+        return None
+    room = message.get("room")
+    if isinstance(room, str) and room:
+        return room[:128]
+    token = message.get("token")
+    if isinstance(token, str):
+        try:
+            # Routing only: the worker verifies the signature, expiry and room.
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return ""
+        if isinstance(claims, dict) and isinstance(claims.get("room"), str):
+            return str(claims["room"])[:128]
+    return ""  # a join without a usable token: any worker refuses it the same way
+
+
+def make_front_app(settings: Settings, pool: WorkerPool) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[POOL] = pool
+    app[PLACEMENT] = Placement(
+        count=pool.count, keep=settings.rooms.reconnect_grace + RELEASE_AFTER
+    )
+    app.cleanup_ctx.append(_workers)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/ws", relay)
+    app.router.add_post("/api/dev-token", http.dev_token)
+    static = Path(settings.server.static_dir) if settings.server.static_dir else STATIC_DIR
+    app.router.add_get("/", http.index)
+    app.router.add_static("/static/", static, show_index=False)
+    return app
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    pool = app[POOL]
+    await pool.start()
+    yield
+    await pool.stop(app[SETTINGS].server.drain_timeout + 2.0)
+
+
+async def _get(app: web.Application, index: int, path: str) -> tuple[int, str]:
+    connector = aiohttp.UnixConnector(path=app[POOL].workers[index].socket_path)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(WORKER_URL + path, timeout=aiohttp.ClientTimeout(total=5)) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    pool = request.app[POOL]
+    workers: list[dict[str, Any]] = []
+    for worker in pool.workers:
+        try:
+            status, body = await _get(request.app, worker.index, "/healthz")
+            state = json.loads(body)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            status, state = 503, {"status": "unreachable"}
+        workers.append({"index": worker.index, "pid": worker.process.pid, "http": status, **state})
+    ok = all(w["http"] == 200 and w.get("status") == "ok" for w in workers)
+    return web.json_response(
+        {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "rooms": sum(int(w.get("rooms", 0)) for w in workers),
+            "connections": sum(int(w.get("connections", 0)) for w in workers),
+            "workers": workers,
+        },
+        status=200 if ok else 503,
+    )
+
+
+class _Merged:
+    """The workers' metric families, each sample labelled with its worker."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+async def metrics(request: web.Request) -> web.Response:
+    merged: dict[str, Metric] = {}
+    for worker in request.app[POOL].workers:
+        try:
+            status, text = await _get(request.app, worker.index, "/metrics")
+        except (aiohttp.ClientError, TimeoutError):
+            continue
+        if status != 200:
+            continue
+        for family in text_string_to_metric_families(text):
+            target = merged.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type, family.unit)
+            )
+            for sample in family.samples:
+                target.add_sample(
+                    sample.name, {**sample.labels, "worker": str(worker.index)}, sample.value,
+                    sample.timestamp,
+                )  # fmt: skip
+    registry = CollectorRegistry()
+    registry.register(_Merged(list(merged.values())))
+    return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
+
+
+async def relay(request: web.Request) -> web.WebSocketResponse:
+    """Relay a client's WebSocket to the worker holding its room."""
+    settings = request.app[SETTINGS]
+    limit = settings.server.max_message_bytes * 4
+    client = web.WebSocketResponse(max_msg_size=limit, heartbeat=20.0)
+    await client.prepare(request)
+    early: list[str | bytes] = []
+    room: str | None = None
+    async for message in client:
+        if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        early.append(message.data)
+        room = routing_room(message.data)
+        if room is not None or len(early) > 16:
+            break
+    if room is None:
+        room = ""  # never joined: a worker answers these frames as it would any
+    placement = request.app[PLACEMENT]
+    index = placement.enter(room)
+    worker = request.app[POOL].workers[index]
+    connector = aiohttp.UnixConnector(path=worker.socket_path)
+    session = aiohttp.ClientSession(connector=connector)
+    try:
+        upstream = await session.ws_connect(WORKER_URL + "/ws", max_msg_size=limit)
+        for frame in early:
+            if isinstance(frame, str):
+                await upstream.send_str(frame)
+            else:
+                await upstream.send_bytes(frame)
+        await _pump(client, upstream)
+    except aiohttp.ClientError as exc:
+        logger.warning("room=%s - worker %d unreachable: %s", room, index, exc)
+        await client.close(code=1011, message=b"worker unavailable")
+    finally:
+        placement.exit(room)
+        await session.close()
+    return client
+
+
+async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    async def down() -> None:
+        async for message in upstream:
+            if message.type == WSMsgType.TEXT:
+                await client.send_str(message.data)
+            elif message.type == WSMsgType.BINARY:
+                await client.send_bytes(message.data)
+        # The worker closed: pass its code on (bye, kicks, shutdown).
+        await client.close(code=upstream.close_code or 1000, message=b"")
+
+    async def up() -> None:
+        async for message in client:
+            if message.type == WSMsgType.TEXT:
+                await upstream.send_str(message.data)
+            elif message.type == WSMsgType.BINARY:
+                await upstream.send_bytes(message.data)
+        await upstream.close()
+
+    tasks = [asyncio.ensure_future(down()), asyncio.ensure_future(up())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+                await task
+        await upstream.close()
+        await client.close()
+
+
+async def serve_front(settings: Settings, count: int) -> None:
+    pool = WorkerPool(settings, count)
+    app = make_front_app(settings, pool)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLER_GRACE)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.server.port
+    logger.info("stage-sfu listening on http://%s:%d with %d media workers (pids %s)",
+                settings.server.host, port, count, pool.pids())  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        logger.info("stopping: workers drain their rooms")
+        # Workers first, while the relays still run: their `bye` reaches the clients.
+        await pool.stop(settings.server.drain_timeout + 2.0)
+    finally:
+        await runner.cleanup()
+    logger.info("stopped")
