@@ -12,10 +12,7 @@ from .server import ServerMessage
 
 PROTOCOL_VERSION = 2
 
-CLIENT_TYPES = frozenset(
-    member.__struct_config__.tag
-    for member in typing.get_args(ClientMessage)
-)
+CLIENT_TYPES = frozenset(member.__struct_config__.tag for member in typing.get_args(ClientMessage))
 
 
 class _Envelope(msgspec.Struct):

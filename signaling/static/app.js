@@ -1,96 +1,237 @@
-// Minimal room page: join as viewer or on stage, render one tile per stage member.
+// The web client: the join screen, then the room (room.js), then the end screen.
+//
+// Joining the stage from the join screen joins the room as a viewer first, then sends
+// `join_stage`: the server's `joined.entries` and policy are known by then, so when the
+// stage cannot be joined directly the person is in the room anyway, with a message and
+// the button that does apply (e.g. "Ask to join stage"), instead of a failed join.
+//
+// For tests: window.stageState {status, participantId, error, ...}, window.stageStats().
 import { StageClient } from "./stage-client.js";
+import { LocalMedia } from "./devices.js";
+import { openDevices } from "./dialogs.js";
+import { RoomController } from "./room.js";
+import { maySelfJoin, mayRequest } from "./rules.js";
+import { toast } from "./ui.js";
 
+const JOIN_KEY = "stage-sfu.join";
+const $ = (selector) => document.querySelector(selector);
 const params = new URLSearchParams(location.search);
-const $ = (sel) => document.querySelector(sel);
-const state = (window.stageState = { status: "idle", error: null, participantId: null });
+const state = (window.stageState = { status: "idle", error: null, participantId: null, stage: null, publishing: [] });
+const media = new LocalMedia();
+let controller = null;
 
-async function join(token, entry) {
+// -- the join screen ---------------------------------------------------------------------------
+function loadJoinPrefs() {
+  try {
+    return JSON.parse(localStorage.getItem(JOIN_KEY) || "{}");
+  } catch {
+    return {};
+  }
+}
+
+function saveJoinPrefs() {
+  const prefs = { name: $("#name").value.trim(), room: $("#room-input").value.trim(), role: $("#role").value, mode: joinMode() };
+  try {
+    localStorage.setItem(JOIN_KEY, JSON.stringify(prefs));
+  } catch {
+    // not essential
+  }
+}
+
+const joinMode = () => (document.querySelector('input[name="mode"]:checked') || {}).value || "dev";
+
+function showMode() {
+  const dev = joinMode() === "dev";
+  $("#dev-fields").hidden = !dev;
+  $("#token-fields").hidden = dev;
+}
+
+function initJoinScreen() {
+  const saved = loadJoinPrefs();
+  $("#name").value = params.get("name") || saved.name || "";
+  $("#room-input").value = params.get("room") || saved.room || "demo";
+  $("#role").value = params.get("role") || saved.role || "participant";
+  if (params.get("token")) {
+    $("#token").value = params.get("token");
+    $("#mode-token").checked = true;
+  } else if (saved.mode === "token") {
+    $("#mode-token").checked = true;
+  }
+  // Phones enter as viewers (they may still answer an invitation... unless watch-only).
+  $("#viewer-only").checked = params.has("viewer_only") ? params.get("viewer_only") === "1" : matchMedia("(max-width: 600px)").matches;
+  showMode();
+  for (const radio of document.querySelectorAll('input[name="mode"]')) radio.addEventListener("change", showMode);
+  for (const field of ["#name", "#room-input", "#role", "#mode-dev", "#mode-token"]) $(field).addEventListener("change", saveJoinPrefs);
+  $("#join-devices").addEventListener("click", () => openDevices(media, { mode: "settings" }));
+  $("#join-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const entry = e.submitter && e.submitter.value === "stage" ? "stage" : "viewer";
+    if (entry === "stage" && !(await openDevices(media, { mode: "ready" }))) return;
+    start(entry);
+  });
+  $("#rejoin").addEventListener("click", () => location.assign(location.pathname));
+}
+
+function setJoinBusy(busy) {
+  for (const button of document.querySelectorAll("#join-form button")) button.disabled = busy;
+}
+
+function joinError(message) {
+  state.status = "error";
+  state.error = message;
+  $("#join-error").textContent = message;
+  setJoinBusy(false);
+}
+
+/** A token: the one pasted, or one the server mints in development mode. */
+async function obtainToken() {
+  if (joinMode() === "token") {
+    const token = $("#token").value.trim();
+    if (!token) throw new Error("Paste a join token first.");
+    return token;
+  }
+  const name = $("#name").value.trim();
+  const room = $("#room-input").value.trim();
+  if (!name) throw Object.assign(new Error("Enter your name."), { field: "#name" });
+  if (!room) throw Object.assign(new Error("Enter a room name."), { field: "#room-input" });
+  const response = await fetch("/api/dev-token", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ room, name, role: $("#role").value }),
+  });
+  if (response.status === 404) {
+    $("#mode-token").checked = true;
+    showMode();
+    throw new Error("This server does not mint development tokens. Paste a join token instead.");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `The server answered ${response.status}.`);
+  return body.token;
+}
+
+async function start(entry) {
+  $("#join-error").textContent = "";
+  setJoinBusy(true);
+  state.status = "joining";
+  state.error = null;
+  let token;
+  try {
+    token = await obtainToken();
+  } catch (error) {
+    joinError(error.message);
+    if (error.field) $(error.field).focus();
+    return;
+  }
+  saveJoinPrefs();
+  await join(token, entry, { viewerOnly: $("#viewer-only").checked });
+}
+
+const ERRORS = {
+  token_invalid: "This join token is not valid.",
+  token_expired: "This join token has expired.",
+  token_wrong_room: "This join token is for another room.",
+  banned: "You were removed from this room and cannot come back.",
+  shutting_down: "The server is shutting down.",
+};
+
+async function join(token, entry, { viewerOnly = false } = {}) {
   state.status = "joining";
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const client = (window.stageClient = new StageClient(`${scheme}://${location.host}/ws`));
-  client.addEventListener("participants", () => render(client));
-  client.addEventListener("closed", () => (state.status = "closed"));
-  client.addEventListener("error", (e) => (state.error = String(e.detail)));
-  await client.connect();
-  const joined = await client.join(token, entry);
-  state.participantId = joined.participant_id;
-  if (entry === "stage") {
-    const local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-    client.streams.set(joined.participant_id, local);
-    await client.publish(local);
+  try {
+    await client.connect();
+    await client.join(token, { entry: "viewer", viewerOnly });
+  } catch (error) {
+    client.close();
+    joinError(ERRORS[error.code] || error.message);
+    return;
   }
-  state.status = "joined";
+  state.participantId = client.participantId;
   $("#join").hidden = true;
   $("#room").hidden = false;
-  render(client);
+  document.title = `${client.room} · stage-sfu`;
+  controller = window.stageRoom = new RoomController({ client, media, onEnded: ended });
+  client.addEventListener("you", () => {
+    state.stage = client.you ? client.you.status : null;
+    state.role = client.you ? client.you.role : null;
+  });
+  state.stage = client.you.status;
+  state.role = client.you.role;
+  if (entry === "stage") await enterStage(client);
+  state.status = "joined";
 }
 
-function initials(name) {
-  return name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("") || "?";
-}
-
-function render(client) {
-  const stage = $("#stage");
-  const members = [...client.participants.values()].filter((p) => p.on_stage);
-  for (const tile of stage.querySelectorAll(".tile")) {
-    if (!members.some((p) => p.participant_id === tile.dataset.participant)) tile.remove();
+/** After joining as a viewer: go on stage if the room lets us, else say what applies. */
+async function enterStage(client) {
+  const you = client.you;
+  if (client.entries.includes("stage") || maySelfJoin(you, client.policy)) {
+    await controller.joinStage({ skipCheck: true });
+  } else if (you.viewer_only) {
+    toast("You joined to watch only, so the stage is not available.", { kind: "stage-not-allowed" });
+  } else if (mayRequest(you, client.policy)) {
+    toast("Joining the stage is by request in this room: you joined as a viewer.", {
+      kind: "stage-not-allowed",
+      timeout: 12000,
+      action: { label: "Ask to join stage", run: () => controller.stageButton() },
+    });
+  } else {
+    toast("In this room the stage is by invitation: you joined as a viewer.", { kind: "stage-not-allowed", timeout: 12000 });
   }
-  for (const p of members) {
-    let tile = stage.querySelector(`[data-participant="${p.participant_id}"]`);
-    if (!tile) {
-      tile = document.createElement("figure");
-      tile.className = "tile";
-      tile.dataset.participant = p.participant_id;
-      tile.innerHTML = `<video autoplay playsinline></video><span class="initials"></span><figcaption></figcaption>`;
-      stage.append(tile);
-    }
-    const video = tile.querySelector("video");
-    const stream = client.streams.get(p.participant_id);
-    if (stream && video.srcObject !== stream) {
-      video.srcObject = stream;
-      video.muted = p.participant_id === client.participantId;
-    }
-    tile.querySelector(".initials").textContent = initials(p.name);
-    tile.querySelector("figcaption").textContent = p.name + (p.speaking ? " (speaking)" : "");
-    tile.classList.toggle("speaking", Boolean(p.speaking));
-  }
-  stage.dataset.count = String(members.length);
-  $("#viewers").textContent = `${[...client.participants.values()].filter((p) => !p.on_stage).length} watching`;
 }
 
-// For tests and diagnostics: decoded frames and received audio of the subscribe connection.
+// -- the end ----------------------------------------------------------------------------------
+const ENDINGS = {
+  left: ["You left the room", "Thanks for joining."],
+  kicked: ["You were removed from the room", "A host or moderator removed you from this room."],
+  shutting_down: ["The room closed", "The server is shutting down."],
+  transport_failed: ["The media connection failed", "Check your network and join again."],
+  timed_out: ["You were disconnected", "The connection timed out."],
+  connection_lost: ["The connection was lost", "Check your network and join again."],
+};
+
+function ended({ reason }) {
+  state.status = "ended";
+  state.ended = reason;
+  const [title, text] = ENDINGS[reason] || ENDINGS.connection_lost;
+  $("#ended-title").textContent = title;
+  $("#ended-text").textContent = text;
+  $("#room").hidden = true;
+  $("#ended").hidden = false;
+  document.querySelectorAll("dialog[open]").forEach((d) => d.close());
+  if (reason === "kicked") toast(title, { kind: "kicked", tone: "alert", timeout: 0 });
+  $("#rejoin").focus();
+}
+
+// -- for tests and diagnostics -------------------------------------------------------------------
+/** Decoded video and received audio of the subscribe connection, in total and per publisher. */
 window.stageStats = async () => {
   const client = window.stageClient;
-  const out = { framesDecoded: 0, audioSamples: 0, audioPackets: 0, videoPackets: 0, width: 0 };
+  const out = { framesDecoded: 0, audioSamples: 0, audioPackets: 0, videoPackets: 0, width: 0, byParticipant: {} };
   if (!client || !client.subscriber) return out;
   const report = await client.subscriber.getStats();
   report.forEach((s) => {
     if (s.type !== "inbound-rtp") return;
+    const section = client.midTracks.get(s.mid);
+    const key = section ? section.participantId : "unknown";
+    const per = (out.byParticipant[key] = out.byParticipant[key] || { framesDecoded: 0, width: 0, audioSamples: 0 });
     if (s.kind === "video") {
       out.framesDecoded += s.framesDecoded || 0;
       out.videoPackets += s.packetsReceived || 0;
       out.width = Math.max(out.width, s.frameWidth || 0);
+      per.framesDecoded += s.framesDecoded || 0;
+      per.width = Math.max(per.width, s.frameWidth || 0);
     } else {
       out.audioSamples += s.totalSamplesReceived || 0;
       out.audioPackets += s.packetsReceived || 0;
+      per.audioSamples += s.totalSamplesReceived || 0;
     }
   });
   return out;
 };
 
-$("#join-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const entry = e.submitter && e.submitter.value === "stage" ? "stage" : "viewer";
-  join($("#token").value.trim(), entry).catch((err) => {
-    state.status = "error";
-    state.error = err.message;
-    $("#join-error").textContent = err.message;
-  });
-});
-
-if (params.get("token")) $("#token").value = params.get("token");
-if (params.get("autojoin")) join(params.get("token"), params.get("entry") || "viewer").catch((err) => {
-  state.status = "error";
-  state.error = err.message;
-});
+initJoinScreen();
+if (params.get("autojoin")) {
+  const entry = params.get("entry") === "stage" ? "stage" : "viewer";
+  if (params.get("token")) join(params.get("token"), entry, { viewerOnly: params.get("viewer_only") === "1" });
+  else start(entry);
+}

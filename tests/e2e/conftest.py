@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import pytest
@@ -26,6 +26,7 @@ from playwright.async_api import (
     async_playwright,
 )
 
+from signaling.roles import Role
 from tests.server import RunningServer, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,6 +56,7 @@ CHROMIUM_ARGS = (
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 POLL_INTERVAL = 0.1
 JOIN_TIMEOUT = 20.0
+DESKTOP = {"width": 960, "height": 600}
 
 T = TypeVar("T")
 
@@ -115,11 +117,29 @@ class Participant:
     ) -> dict[str, int]:
         return await poll(self.stats, done, timeout=timeout, what=what, describe=self.describe)
 
-    async def screenshot(self, name: str) -> Path:
+    async def screenshot(self, name: str, *, toasts: bool = True) -> Path:
+        """Save a screenshot to artifacts/e2e/ (``toasts=False``: notifications removed)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / name
+        if not toasts:
+            await self.page.evaluate(
+                "document.querySelectorAll('#toasts > *').forEach((t) => t.remove())"
+            )
         await self.page.screenshot(path=path)
         return path
+
+    async def participant_id(self) -> str:
+        state = await self.state()
+        participant_id: str = state["participantId"]
+        return participant_id
+
+    async def wait_for(self, script: str, arg: Any = None, *, timeout: float, what: str) -> Any:
+        """Poll a JavaScript expression or function in the page until it is truthy."""
+
+        async def probe() -> Any:
+            return await self.page.evaluate(script, arg)
+
+        return await poll(probe, bool, timeout=timeout, what=what, describe=self.describe)
 
     def _record(self, message: ConsoleMessage) -> None:
         if message.type in ("error", "warning"):
@@ -138,7 +158,26 @@ def _require_chromium() -> None:
         )
 
 
-Join = Callable[[str, str], Awaitable[Participant]]
+class Join(Protocol):
+    """``await join(identity, entry, role=..., viewport=..., query=...)``."""
+
+    def __call__(
+        self,
+        identity: str,
+        entry: str,
+        *,
+        role: Role = Role.PARTICIPANT,
+        viewport: Mapping[str, int] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Awaitable[Participant]: ...
+
+
+class OpenPage(Protocol):
+    """``await open_page(path, viewport=...)``: a page of the client in a fresh context."""
+
+    def __call__(
+        self, path: str = "/", *, viewport: Mapping[str, int] | None = None, identity: str = "page"
+    ) -> Awaitable[Participant]: ...
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -155,37 +194,94 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
+@pytest.fixture
+def server_overrides() -> Mapping[str, object]:
+    """Settings for the test's server (dotted keys); a test module may override it."""
+    return {}
+
+
 @pytest_asyncio.fixture(loop_scope="module")
-async def server() -> AsyncIterator[RunningServer]:
+async def server(server_overrides: Mapping[str, object]) -> AsyncIterator[RunningServer]:
     """The shared loopback server, but in the module's event loop, where the browser is.
 
     Playwright's connection is bound to the loop that launched the browser, and the server
     only answers while its own loop runs, so both must share one loop.
     """
-    async with running_server() as running:
+    async with running_server(server_overrides) as running:
         yield running
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def join(browser: Browser, server: RunningServer) -> AsyncIterator[Join]:
+async def contexts(browser: Browser) -> AsyncIterator[list[BrowserContext]]:
+    """Browser contexts opened by a test, closed (before the server stops) when it ends."""
+    opened: list[BrowserContext] = []
+    try:
+        yield opened
+    finally:
+        for context in opened:
+            await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def open_page(
+    browser: Browser, server: RunningServer, contexts: list[BrowserContext]
+) -> OpenPage:
+    """Open a page of the web client (e.g. the join screen) in its own browser context."""
+
+    async def open_(
+        path: str = "/", *, viewport: Mapping[str, int] | None = None, identity: str = "page"
+    ) -> Participant:
+        size = viewport or DESKTOP
+        context = await browser.new_context(
+            viewport={"width": size["width"], "height": size["height"]}
+        )
+        contexts.append(context)
+        page = await context.new_page()
+        participant = Participant(identity=identity, entry="", page=page)
+        page.on("console", participant._record)
+        page.on("pageerror", participant._record_exception)
+        # A <video> that never gets a frame holds back the load event: only wait for the
+        # navigation to commit, then poll the page's own state.
+        await page.goto(f"{server.http_url}{path}", wait_until="commit")
+        # The page is usable once its module has run (it defines stageState).
+        await poll(
+            lambda: page.evaluate("Boolean(window.stageState)"),
+            bool,
+            timeout=JOIN_TIMEOUT,
+            what=f"{identity}'s page starting",
+            describe=participant.describe,
+        )
+        return participant
+
+    return open_
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def join(open_page: OpenPage, server: RunningServer) -> Join:
     """``await join(identity, entry)``: open the web client in a fresh context and join.
 
     Waits (bounded) until the page reports ``stageState.status == "joined"``; contexts
     are closed before the server stops.
     """
-    contexts: list[BrowserContext] = []
 
-    async def open_and_join(identity: str, entry: str) -> Participant:
-        context = await browser.new_context(viewport={"width": 960, "height": 600})
-        contexts.append(context)
-        page = await context.new_page()
-        participant = Participant(identity=identity, entry=entry, page=page)
-        page.on("console", participant._record)
-        page.on("pageerror", participant._record_exception)
-        query = urlencode({"token": server.token(identity), "entry": entry, "autojoin": "1"})
-        # A <video> that never gets a frame holds back the load event: only wait for the
-        # navigation to commit, then poll the page's own state.
-        await page.goto(f"{server.http_url}/?{query}", wait_until="commit")
+    async def open_and_join(
+        identity: str,
+        entry: str,
+        *,
+        role: Role = Role.PARTICIPANT,
+        viewport: Mapping[str, int] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Participant:
+        params = {
+            "token": server.token(identity, role=role),
+            "entry": entry,
+            "autojoin": "1",
+            **(query or {}),
+        }
+        participant = await open_page(
+            f"/?{urlencode(params)}", viewport=viewport, identity=identity
+        )
+        participant.entry = entry
         state = await poll(
             participant.state,
             lambda s: s["status"] in ("joined", "error", "closed"),
@@ -200,8 +296,4 @@ async def join(browser: Browser, server: RunningServer) -> AsyncIterator[Join]:
             )
         return participant
 
-    try:
-        yield open_and_join
-    finally:
-        for context in contexts:
-            await context.close()
+    return open_and_join
