@@ -304,7 +304,13 @@ class WebRtcTransport:
         self._hooks.consumer_closed(consumer)
 
     def create_offer(self) -> str:
-        """An offer describing every consumer (closed ones as rejected m-sections)."""
+        """An offer describing every consumer (closed ones as rejected m-sections).
+
+        The first m-section is the BUNDLE tag (RFC 8843 §7.2.1): it is never
+        rejected, only made inactive, so the bundle and its transport survive
+        even when nothing is left to send (browsers with max-bundle refuse an
+        offer without a BUNDLE group).
+        """
         self._check_open()
         if self._producers_by_mid:
             raise InvalidStateError("transport is used for publishing; it cannot offer")
@@ -313,16 +319,18 @@ class WebRtcTransport:
         if not self._slots:
             raise InvalidStateError("nothing to offer: no consumers")
         sections = []
-        for slot in self._slots:
+        for index, slot in enumerate(self._slots):
             consumer = slot.consumer
             if consumer is None:
                 sections.append(
                     sdp.MediaSection(
                         kind=slot.kind,
-                        port=0,
+                        port=9 if index == 0 else 0,
                         mid=slot.mid,
                         direction=sdp.Direction.INACTIVE,
                         codecs=(slot.codec,),
+                        extensions=ortc.consumer_extensions(slot.kind) if index == 0 else (),
+                        rtcp_mux=index == 0,
                     )
                 )
                 continue

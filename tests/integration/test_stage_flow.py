@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from signaling.client import StageClient
 from signaling.roles import Role
-from tests.integration.helpers import member, wait_for_tracks
+from tests.integration.helpers import member, receive, wait_for_tracks
 from tests.media import PatternTrack, ToneTrack
 from tests.server import RunningServer, running_server
 
@@ -60,3 +60,42 @@ async def test_request_approve_accept_then_moderate_and_remove() -> None:
         finally:
             for client in (host, alice, viewer):
                 await client.close()
+
+
+async def test_a_viewer_keeps_its_connection_when_the_stage_empties_and_refills() -> None:
+    async with running_server() as server:
+        viewer = await StageClient.connect(server.ws_url, server.token("victor"))
+        first = await StageClient.connect(server.ws_url, server.token("ann"), entry="stage")
+        try:
+            await first.publish([ToneTrack(0.2), PatternTrack()])
+            await wait_for_tracks(viewer, first.participant_id)
+            await first.command("leave_stage")
+
+            def last_offer() -> str:
+                return next(
+                    e["sdp"] for e in reversed(viewer.events) if e["type"] == "subscribe_offer"
+                )
+
+            await viewer.wait_for(
+                lambda: "m=audio 0 " in last_offer() or "m=video 0 " in last_offer()
+            )
+            offer = last_offer()
+            # The BUNDLE tag stays, inactive, so the viewer's transport lives on.
+            assert "a=group:BUNDLE 0" in offer
+            assert offer.split("m=")[1].count("a=inactive") == 1
+
+            second = await StageClient.connect(server.ws_url, server.token("bea"), entry="stage")
+            try:
+                await second.publish([ToneTrack(0.2), PatternTrack()])
+                await wait_for_tracks(viewer, second.participant_id)
+                video = next(
+                    t
+                    for t in viewer.tracks
+                    if t.participant_id == second.participant_id and t.track.kind == "video"
+                )
+                await receive(video.track, 5)
+            finally:
+                await second.close()
+        finally:
+            await first.close()
+            await viewer.close()
