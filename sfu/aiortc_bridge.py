@@ -47,6 +47,7 @@ from .srtp import SessionKeys, SrtpProfile, SrtpSender
 logger = logging.getLogger(__name__)
 
 _SOCKET_BUFFER = 1 << 21
+CONNECT_TIMEOUT = 30.0  # seconds for ICE and the DTLS handshake together
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,15 +176,28 @@ class PeerConnection:
             )
         connection._local_candidates_end = True
 
-    async def connect(self, remote: RemoteEndpoint, *, ice_controlling: bool) -> bool:
+    def set_ice_role(self, *, controlling: bool) -> None:
+        """The offerer controls ICE (RFC 8445 §6.1.1). Set it as soon as the SDP is
+        written, before the peer's first check can arrive and meet the wrong role."""
+        self._connection.ice_controlling = controlling
+
+    async def connect(self, remote: RemoteEndpoint, *, timeout: float = CONNECT_TIMEOUT) -> bool:
         """Run ICE then the DTLS handshake; True once SRTP keys are in place.
 
-        The offerer controls ICE (RFC 8445 §6.1.1); the DTLS role comes from
-        a=setup (RFC 5763 §5).
+        Bounded by `timeout`: aiortc's DTLS handshake has no limit of its own.
+        The DTLS role comes from a=setup (RFC 5763 §5).
         """
         if self.closed:
             raise InvalidStateError("peer connection is closed")
-        self._connection.ice_controlling = ice_controlling
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._connect(remote)
+        except TimeoutError:
+            logger.debug("x connect timed out after %.0fs", timeout)
+            self._set_state("failed")
+            return False
+
+    async def _connect(self, remote: RemoteEndpoint) -> bool:
         self._set_state("connecting")
         try:
             for value in remote.candidates:

@@ -99,7 +99,6 @@ class WebRtcTransport:
         self._session_id = random.getrandbits(62)
         self._session_version = 0
         self._remote_known = False
-        self._ice_controlling = False
         # publish side
         self._producers_by_mid: dict[Mid, Producer] = {}
         self._producers_by_ssrc: dict[int, Producer] = {}
@@ -109,6 +108,7 @@ class WebRtcTransport:
         self._consumers_by_ssrc: dict[int, Consumer] = {}
         self._next_mid = 0
         self._offer_pending = False
+        self._offered: set[Mid] = set()
         # Counters read at scrape time.
         self.rtp_packets_received = 0
         self.rtcp_packets_received = 0
@@ -195,7 +195,8 @@ class WebRtcTransport:
             sections,
             setup=sdp.Setup.PASSIVE if remote.dtls_server else sdp.Setup.ACTIVE,
         )
-        self._start(remote, ice_controlling=False)
+        self._peer.set_ice_role(controlling=False)  # they offered
+        self._start(remote)
         return PublishResult(answer=sdp.serialize(answer), added=added, removed=tuple(removed))
 
     def _create_producer(self, parameters: ReceiveParameters) -> Producer:
@@ -350,6 +351,8 @@ class WebRtcTransport:
                 )
             )
         self._offer_pending = True
+        self._offered = {slot.mid for slot in self._slots}
+        self._peer.set_ice_role(controlling=True)  # we offer
         return sdp.serialize(self._description(sections, setup=sdp.Setup.ACTPASS))
 
     def apply_answer(self, answer_sdp: str) -> None:
@@ -359,17 +362,19 @@ class WebRtcTransport:
             raise InvalidStateError("no offer is waiting for an answer")
         answer = sdp.parse(answer_sdp)
         by_mid = {section.mid: section for section in answer.media}
-        for slot in self._slots:
+        # Consumers added since the offer went out wait for the next one.
+        offered = [slot for slot in self._slots if slot.mid in self._offered]
+        for slot in offered:
             if slot.mid not in by_mid:
                 raise NegotiationError(f"the answer has no m-section for mid {slot.mid}")
         remote = self._remote_endpoint(answer, dtls_server=None)
         self._offer_pending = False
-        for slot in self._slots:
+        for slot in offered:
             section = by_mid[slot.mid]
             if slot.consumer is not None and section.rejected:
                 slot.consumer.close(CloseReason.REJECTED_BY_PEER)
             slot.answered = True
-        self._start(remote, ice_controlling=True)
+        self._start(remote)
         self._mark_ready()
 
     def _mark_ready(self) -> None:
@@ -459,15 +464,15 @@ class WebRtcTransport:
             media=tuple(full),
         )
 
-    def _start(self, remote: RemoteEndpoint, *, ice_controlling: bool) -> None:
+    def _start(self, remote: RemoteEndpoint) -> None:
         if self._remote_known:
             return  # renegotiation keeps the connection (no ICE restart yet)
         self._remote_known = True
-        self._tasks.spawn(self._connect(remote, ice_controlling), name=f"transport-{self.id}")
+        self._tasks.spawn(self._connect(remote), name=f"transport-{self.id}")
 
-    async def _connect(self, remote: RemoteEndpoint, ice_controlling: bool) -> None:
+    async def _connect(self, remote: RemoteEndpoint) -> None:
         self._set_state(TransportState.CONNECTING)
-        connected = await self._peer.connect(remote, ice_controlling=ice_controlling)
+        connected = await self._peer.connect(remote)
         if self.closed:
             return
         if not connected:

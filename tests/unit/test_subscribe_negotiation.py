@@ -1,0 +1,105 @@
+"""Server-offered subscribe negotiation on a real transport: answers, races and roles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sfu import sdp
+from sfu.ortc import EXTENSION_IDS
+from sfu.producer import Producer
+from sfu.router import Router
+from sfu.rtp_parameters import CodecParameters, ReceiveParameters
+from sfu.types import MediaKind, Mid, ProducerId
+from sfu.webrtc_transport import WebRtcTransport
+from sfu.worker import Worker
+from tests.fakes import EventRecorder
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[Router]:
+    worker = Worker()
+    yield worker.create_router(sink=EventRecorder())
+    worker.close()
+    await worker.wait_closed()
+
+
+def _producer(router: Router, name: str) -> Producer:
+    producer = Producer(
+        producer_id=ProducerId(name),
+        parameters=ReceiveParameters(
+            mid=Mid("0"),
+            codec=CodecParameters(
+                kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
+            ),
+            ssrc=1234,
+        ),
+        stream_id=f"stream-{name}",
+        track_id=f"track-{name}",
+        canonical_ext_ids=EXTENSION_IDS,
+        options=router._options.media,
+        clock=router._clock,
+        send_rtcp=lambda data: True,
+        sink=EventRecorder(),
+    )
+    router.producer_added(producer)
+    return producer
+
+
+def _answer(offer_text: str) -> str:
+    """What a viewer would answer: every offered section accepted, recvonly."""
+    offer = sdp.parse(offer_text)
+    fingerprint = sdp.Fingerprint(algorithm="sha-256", value=":".join(["AB"] * 32))
+    candidate = sdp.Candidate(foundation="1", component=1, transport="udp", priority=1,
+                              host="127.0.0.1", port=9, type="host")  # fmt: skip
+    media = tuple(
+        sdp.MediaSection(
+            kind=section.kind,
+            port=9 if section.port else 0,
+            mid=section.mid,
+            direction=sdp.Direction.RECVONLY if section.port else sdp.Direction.INACTIVE,
+            codecs=section.codecs,
+            rtcp_mux=True,
+            ice_ufrag="abcd",
+            ice_pwd="a" * 22,
+            fingerprints=(fingerprint,),
+            setup=sdp.Setup.ACTIVE,
+            candidates=(candidate,),
+        )
+        for section in offer.media
+    )
+    return sdp.serialize(
+        sdp.SessionDescription(
+            origin_session_id=1,
+            bundle_mids=tuple(s.mid for s in media if s.port and s.mid is not None),
+            media=media,
+        )
+    )
+
+
+async def test_a_consumer_added_while_an_offer_is_out_waits_for_the_next_offer(
+    router: Router,
+) -> None:
+    transport: WebRtcTransport = await router.create_webrtc_transport()
+    first = transport.consume(_producer(router, "a"))
+    offer = transport.create_offer()
+    late = transport.consume(_producer(router, "b"))  # e.g. a second speaker, 60 ms later
+
+    transport.apply_answer(_answer(offer))  # answers what was offered: accepted
+
+    assert not transport.offer_pending
+    assert not first.closed and not late.closed
+    second = transport.create_offer()
+    mids = [section.mid for section in sdp.parse(second).media]
+    assert mids == [first.mid, late.mid]
+    transport.apply_answer(_answer(second))
+    assert not transport.offer_pending
+
+
+async def test_the_offerer_controls_ice_as_soon_as_the_offer_is_written(router: Router) -> None:
+    transport = await router.create_webrtc_transport()
+    transport.consume(_producer(router, "a"))
+    assert not transport._peer._connection.ice_controlling
+    transport.create_offer()
+    assert transport._peer._connection.ice_controlling
