@@ -35,6 +35,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
             ),
             audio_level_interval=levels.update_interval,
             decode_fallback=levels.decode_fallback,
+            native_fastpath=media.native_fastpath,
         ),
     )
 

@@ -117,6 +117,7 @@ class MediaSettings(_Section, frozen=True):
     key_frame_min_interval: Annotated[float, msgspec.Meta(ge=0.0, le=60.0)] = 1.0
     publisher_max_bitrate: Annotated[int, msgspec.Meta(ge=30_000, le=100_000_000)] = 3_000_000
     egress_buffer_limit: Annotated[int, msgspec.Meta(ge=2048, le=64 * 1024 * 1024)] = 262144
+    native_fastpath: bool = True
 
     def __post_init__(self) -> None:
         # Messages are fully qualified; load_settings passes them through unchanged.

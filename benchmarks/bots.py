@@ -1,0 +1,480 @@
+"""Load bots: many participants per OS process, real signaling, real ICE/DTLS/SRTP, no codecs.
+
+Run by the scenario runner as `python -m benchmarks.bots CONFIG_JSON`. The process reads
+commands from stdin, one JSON object per line, and answers each on stdout:
+
+* `{"cmd": "stats"}` -> cumulative counters, plus the latency samples and join times
+  collected since the previous `stats`;
+* `{"cmd": "stop"}` -> every bot leaves; the process answers `{"stopped": true}` and exits.
+
+It also stops by itself at `max_seconds` or when stdin closes, so it never outlives
+the runner. A bot joins over the WebSocket protocol (`join`), and if it is a
+publisher, `publish`es an offer built with `sfu.sdp` and replays cached media
+(`benchmarks.sender`). Every bot answers `subscribe_offer`s and counts what it
+receives from the clear RTP header (`benchmarks.receiver`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import uvloop
+
+from sfu.aiortc_bridge import Certificate, PeerConnection
+from sfu.rtp import rtcp
+from signaling.auth import issue_token
+from signaling.roles import Role
+
+from .media import load_clip
+from .negotiation import SendStreams, publish_offer, remote_endpoint, subscribe_answer
+from .receiver import Receiver
+from .sender import Publisher
+
+logger = logging.getLogger("benchmarks.bots")
+
+_EGRESS_LIMIT = 1 << 20
+_REPORT_INTERVAL = 1.0
+_CLOSE_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotConfig:
+    url: str
+    room: str = "bench"
+    secret: str = ""
+    publish_audio: bool = False
+    publish_video: bool = False
+    first_media: str = "video"  # the kind whose first packet ends a viewer's join
+    indexes: tuple[int, ...] = ()
+    start_at: float = 0.0  # time.monotonic() of index 0's join
+    join_rate: float = 20.0  # joins per second, across all processes
+    join_timeout: float = 30.0
+    max_seconds: float = 120.0
+    media_seconds: float = 120.0  # how long publishers replay
+    port_min: int = 50000
+    port_max: int = 59999
+    stamp: bool = True  # append the send time to payloads (off for the decoding relay)
+    sample_every: int = 16
+    nice: int = 0  # added to this process's niceness, so the server under test comes first
+
+
+@dataclass(slots=True)
+class ProcessStats:
+    latency_us: list[int] = field(default_factory=list)
+    app_latency_us: list[int] = field(default_factory=list)
+    join_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        if len(self.errors) < 20:
+            self.errors.append(text)
+
+
+class Bot:
+    def __init__(
+        self,
+        index: int,
+        config: BotConfig,
+        *,
+        http: aiohttp.ClientSession,
+        certificate: Certificate,
+        stats: ProcessStats,
+    ) -> None:
+        self.index = index
+        self.config = config
+        self.publishes = config.publish_audio or config.publish_video
+        self.name = f"{'speaker' if self.publishes else 'viewer'}{index}"
+        self._http = http
+        self._certificate = certificate
+        self._stats = stats
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._subscriber = PeerConnection(certificate)
+        self._publisher_peer: PeerConnection | None = None
+        self.publisher: Publisher | None = None
+        self.receiver = Receiver(
+            sample_every=config.sample_every,
+            samples=stats.latency_us,
+            app_samples=stats.app_latency_us,
+            on_first_media=self._first_media,
+        )
+        self.receiver.first_media_kind = config.first_media
+        self._subscriber.on_rtp = self.receiver.on_rtp
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._requests = 0
+        self._join_sent_ns = 0
+        self._rtcp_ssrc = random.getrandbits(32) or 1
+        self._streams = SendStreams(audio_ssrc=None, video_ssrc=None, cname=self.name)
+        self._first_offer = ""
+        self.joined = False
+        self.failed = False
+        self.published = False
+        self.connected = False
+        self.has_media = False
+        self.done = False
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as exc:
+            self._fail(f"{self.name}: {type(exc).__name__}: {exc}")
+        finally:
+            self.done = True
+
+    async def _run(self) -> None:
+        config = self.config
+        await self._gather(self._subscriber)
+        if self.publishes:
+            self._publisher_peer = PeerConnection(self._certificate)
+            await self._gather(self._publisher_peer)
+            # The offerer controls ICE (RFC 8445 §6.1.1). Say so before the answer goes
+            # out: a check from the SFU arriving before connect() would otherwise start an
+            # aioice role conflict that can leave both sides waiting for a nomination.
+            self._publisher_peer.set_ice_role(controlling=True)
+        self._ws = ws = await self._http.ws_connect(config.url, max_msg_size=1 << 22)
+        self._join_sent_ns = time.monotonic_ns()
+        await self._send(
+            {
+                "type": "join",
+                "id": "join",
+                "token": self._token(),
+                "entry": "stage" if self.publishes else "viewer",
+            }
+        )
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            await self._dispatch(json.loads(message.data))
+            if self.failed:
+                break
+
+    async def _gather(self, peer: PeerConnection) -> None:
+        await peer.gather(
+            ["127.0.0.1"],
+            port_min=self.config.port_min,
+            port_max=self.config.port_max,
+            announced_address=None,
+            egress_buffer_limit=_EGRESS_LIMIT,
+        )
+
+    def _token(self) -> str:
+        if not self.config.secret:
+            return "unused"
+        return issue_token(
+            self.config.secret,
+            room=self.config.room,
+            identity=self.name,
+            name=self.name,
+            role=Role.PARTICIPANT,
+            ttl=3600,
+            now=time.time(),
+        )
+
+    async def stop(self) -> None:
+        """Leave (bounded), close the socket and both peer connections."""
+        if self.publisher is not None:
+            self.publisher.stop()
+        ws = self._ws
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                if ws is not None and not ws.closed:
+                    await self._send({"type": "leave", "id": "leave"})
+                    await ws.close()
+        for task in self._tasks:
+            task.cancel()
+        for peer in (self._subscriber, self._publisher_peer):
+            if peer is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(_CLOSE_TIMEOUT):
+                        await peer.close()
+
+    # -- signaling ----------------------------------------------------------------
+    async def _send(self, message: dict[str, Any]) -> None:
+        assert self._ws is not None
+        await self._ws.send_str(json.dumps(message))
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "joined":
+            self.joined = True
+            if self.publishes:
+                await self._publish()
+        elif kind == "publish_answer":
+            self._spawn(self._start_publishing(message["sdp"]))
+        elif kind == "subscribe_offer":
+            await self._answer(message["sdp"])
+        elif kind == "ack" and message.get("id") == "s1":
+            # Only once the SFU applied our first answer (and so took the controlling ICE
+            # role): checks sent earlier can meet an SFU transport that still has aioice's
+            # default role and make both sides controlling (see README, "ICE roles").
+            self._spawn(self._connect_subscriber(self._first_offer))
+        elif kind == "error":
+            text = f"{self.name}: {message.get('code')}: {message.get('message')}"
+            if message.get("id") in ("join", "publish"):
+                self._fail(text)
+            else:
+                self._stats.error(text)
+        elif kind == "bye":
+            self._fail(f"{self.name}: bye {message.get('reason')}")
+
+    async def _publish(self) -> None:
+        peer = self._publisher_peer
+        assert peer is not None
+        streams = SendStreams(
+            audio_ssrc=(random.getrandbits(32) or 1) if self.config.publish_audio else None,
+            video_ssrc=(random.getrandbits(32) or 2) if self.config.publish_video else None,
+            cname=self.name,
+        )
+        self._streams = streams
+        offer = publish_offer(peer, streams, session_id=random.getrandbits(62))
+        sources = {}
+        if streams.audio_ssrc is not None:
+            sources["0"] = "microphone"
+        if streams.video_ssrc is not None:
+            sources["1"] = "camera"
+        await self._send({"type": "publish", "id": "publish", "sdp": offer, "sources": sources})
+
+    async def _start_publishing(self, answer: str) -> None:
+        peer = self._publisher_peer
+        assert peer is not None
+        ok = await self._connect(peer, answer, we_answered=False)
+        if not ok:
+            self._fail(f"{self.name}: publish connection failed")
+            return
+        self.published = True
+        self.publisher = Publisher(
+            peer,
+            load_clip(create=False),
+            audio_ssrc=self._streams.audio_ssrc,
+            video_ssrc=self._streams.video_ssrc,
+            stamp=self.config.stamp,
+            deadline=time.monotonic() + self.config.media_seconds,
+        )
+        await self.publisher.run()
+
+    async def _answer(self, offer: str) -> None:
+        answer, kinds, payload_kinds = subscribe_answer(
+            offer, self._subscriber, session_id=random.getrandbits(62)
+        )
+        self.receiver.kinds.update(kinds)
+        self.receiver.payload_kinds.update(payload_kinds)
+        self._requests += 1
+        if self._requests == 1:
+            self._first_offer = offer
+        await self._send({"type": "subscribe_answer", "id": f"s{self._requests}", "sdp": answer})
+
+    async def _connect_subscriber(self, offer: str) -> None:
+        peer = self._subscriber
+        ok = await self._connect(peer, offer, we_answered=True)
+        if not ok:
+            self._fail(f"{self.name}: subscribe connection failed")
+            return
+        self.connected = True
+        # From now on count from the clear header instead of decrypting every packet.
+        pair = peer._connection._nominated.get(1)
+        if pair is not None and hasattr(pair.protocol, "media"):
+            self.receiver.unprotect = peer._dtls._rx_srtp.unprotect
+            if peer.socket_fd is not None:
+                self.receiver.use_socket(peer.socket_fd)
+            pair.protocol.media = self.receiver.on_datagram
+
+    async def _connect(self, peer: PeerConnection, remote: str, *, we_answered: bool) -> bool:
+        """ICE + DTLS, bounded: aiortc's DTLS handshake has no timeout of its own."""
+        endpoint = remote_endpoint(remote, we_answered=we_answered)
+        try:
+            peer.set_ice_role(controlling=not we_answered)
+            async with asyncio.timeout(self.config.join_timeout):
+                return await peer.connect(endpoint)
+        except TimeoutError:
+            self._fail(f"{self.name}: connect timed out: {_ice_state(peer)}")
+            return False
+
+    def _first_media(self) -> None:
+        self.has_media = True
+        if self._join_sent_ns:
+            self._stats.join_ms.append((time.monotonic_ns() - self._join_sent_ns) / 1e6)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(f"{self.name}: {type(task.exception()).__name__}: {task.exception()}")
+
+    def _fail(self, text: str) -> None:
+        if not self.failed:
+            self.failed = True
+            self._stats.error(text)
+
+    @property
+    def state(self) -> str:
+        """Where a bot without media is stuck, for the run's error report."""
+        return (
+            f"{self.name}: joined={self.joined} offers={self._requests} "
+            f"connected={self.connected} subscriber={self._subscriber.state} "
+            f"streams={len(self.receiver.streams)} done={self.done} published={self.published} "
+            f"publisher={self._publisher_peer.state if self._publisher_peer else None} "
+            f"{_ice_state(self._publisher_peer or self._subscriber)}"
+        )
+
+    # -- feedback -----------------------------------------------------------------
+    def send_receiver_report(self) -> None:
+        """One RR per connected subscribe connection, about once a second, as browsers do."""
+        if not self.connected:
+            return
+        blocks = tuple(
+            rtcp.ReportBlock(
+                ssrc=ssrc,
+                fraction_lost=0,
+                packets_lost=max(0, s.expected - s.received),
+                highest_sequence=s.highest & 0xFFFFFFFF,
+                jitter=0,
+                last_sr=0,
+                delay_since_last_sr=0,
+            )
+            for ssrc, s in list(self.receiver.streams.items())[:31]
+        )
+        if blocks:
+            self._subscriber.send_rtcp(
+                rtcp.serialize(rtcp.ReceiverReport(ssrc=self._rtcp_ssrc, reports=blocks))
+            )
+
+
+class BotProcess:
+    def __init__(self, config: BotConfig) -> None:
+        self.config = config
+        self.stats = ProcessStats()
+        self.bots: list[Bot] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        config = self.config
+        deadline = time.monotonic() + config.max_seconds
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        certificate = Certificate()
+        commands = asyncio.get_running_loop().create_task(self._read_commands())
+        reports = asyncio.get_running_loop().create_task(self._report_loop())
+        try:
+            for index in config.indexes:
+                at = config.start_at + index / config.join_rate
+                while not self._stopping.is_set() and time.monotonic() < at:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), at - time.monotonic())
+                if self._stopping.is_set():
+                    break
+                bot = Bot(index, config, http=http, certificate=certificate, stats=self.stats)
+                self.bots.append(bot)
+                self._tasks.append(asyncio.get_running_loop().create_task(bot.run()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), max(0.0, deadline - time.monotonic()))
+        finally:
+            reports.cancel()
+            await asyncio.gather(*(bot.stop() for bot in self.bots), return_exceptions=True)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await http.close()
+            _reply({"stopped": True})
+            commands.cancel()
+
+    async def _read_commands(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while True:
+            line = await reader.readline()
+            if not line:  # the runner went away
+                self._stopping.set()
+                return
+            command = json.loads(line).get("cmd")
+            if command == "stats":
+                _reply(self.snapshot())
+            elif command == "stop":
+                self._stopping.set()
+                return
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_REPORT_INTERVAL)
+            for bot in self.bots:
+                bot.send_receiver_report()
+
+    def snapshot(self) -> dict[str, Any]:
+        totals = [0] * 6
+        rtcp_packets = 0
+        for bot in self.bots:
+            for i, value in enumerate(bot.receiver.totals()):
+                totals[i] += value
+            rtcp_packets += bot.receiver.rtcp_packets
+        received, expected, size, dupes, frames, videos = totals
+        publishers = [bot.publisher for bot in self.bots if bot.publisher is not None]
+        out = {
+            "started": len(self.bots),
+            "joined": sum(bot.joined for bot in self.bots),
+            "connected": sum(bot.connected for bot in self.bots),
+            "with_media": sum(bot.has_media for bot in self.bots),
+            "published": sum(bot.published for bot in self.bots),
+            "failed": sum(bot.failed for bot in self.bots),
+            "received": received,
+            "expected": expected,
+            "bytes": size,
+            "duplicates": dupes,
+            "video_frames": frames,
+            "video_streams": videos,
+            "rtcp_received": rtcp_packets,
+            "sent": sum(p.packets_sent for p in publishers),
+            "key_frame_requests": sum(p.key_frame_requests for p in publishers),
+            "key_frames_sent": sum(p.key_frames_sent for p in publishers),
+            "latency_us": self.stats.latency_us[:],
+            "app_latency_us": self.stats.app_latency_us[:],
+            "join_ms": self.stats.join_ms[:],
+            "errors": self.stats.errors[:],
+            "waiting": [bot.state for bot in self.bots if not bot.has_media and not bot.failed][:5],
+        }
+        self.stats.latency_us.clear()
+        self.stats.app_latency_us.clear()
+        self.stats.join_ms.clear()
+        return out
+
+
+def _ice_state(peer: PeerConnection) -> str:
+    connection = peer._connection
+    checks = [(c.state.name, c.nominated) for c in connection._check_list]
+    return (
+        f"ice={peer._ice.state} dtls={peer._dtls.state} checks={checks} "
+        f"nominated={list(connection._nominated)} controlling={connection.ice_controlling}"
+    )
+
+
+def _reply(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    raw = json.loads(args[0])
+    raw["indexes"] = tuple(raw.get("indexes", ()))
+    config = BotConfig(**raw)
+    if config.nice:
+        os.nice(config.nice)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    uvloop.run(BotProcess(config).run())
+
+
+if __name__ == "__main__":
+    main()

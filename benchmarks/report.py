@@ -1,0 +1,220 @@
+"""Results: the JSON file, the PNG plots and the table printed at the end."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REQUIRED_FIELDS = (
+    "egress_packets",
+    "sfu_cpu_seconds",
+    "cpu_us_per_egress_packet",
+    "kernel_send_us_per_packet",
+    "loss_pct",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "join_p50_ms",
+    "join_p95_ms",
+    "upstream_pli_per_s",
+    "rss_mb",
+)
+SAME_LOSS_POINTS = 1.0  # loss within one percentage point (or both under 1 %) counts as "same"
+SAME_FPS_SHARE = 0.9  # ... and the relay delivering at least 90 % of the SFU's frame rate
+
+
+def compare(sfu: dict[str, Any], relay: dict[str, Any]) -> dict[str, Any]:
+    """The SFU against the naive relay on the same scenario."""
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    loss_a, loss_b = sfu.get("loss_pct"), relay.get("loss_pct")
+    same = (
+        loss_a is not None
+        and loss_b is not None
+        and (abs(loss_a - loss_b) <= SAME_LOSS_POINTS or max(loss_a, loss_b) < 1.0)
+    )
+    # A relay short of CPU skips whole frames before encoding: no sequence gaps, fewer frames.
+    fps_a, fps_b = sfu.get("video_fps"), relay.get("video_fps")
+    if fps_a and fps_b and fps_b < SAME_FPS_SHARE * fps_a:
+        same = False
+    return {
+        "scenario": sfu["scenario"],
+        "target": sfu["target"],
+        "viewers": {"sfu": sfu["params"]["viewers"], "relay": relay["params"]["viewers"]},
+        "loss_pct": {"sfu": loss_a, "relay": loss_b},
+        "video_fps": {"sfu": fps_a, "relay": fps_b},
+        "same_loss": same,
+        "viewers_per_cpu_second": {
+            "sfu": sfu.get("viewers_per_cpu_second"),
+            "relay": relay.get("viewers_per_cpu_second"),
+            "ratio": ratio(sfu.get("viewers_per_cpu_second"), relay.get("viewers_per_cpu_second")),
+        },
+        "cpu_us_per_egress_packet": {
+            "sfu": sfu.get("cpu_us_per_egress_packet"),
+            "relay": relay.get("cpu_us_per_egress_packet"),
+            # how many times cheaper each forwarded packet is on the SFU
+            "ratio": ratio(
+                relay.get("cpu_us_per_egress_packet"), sfu.get("cpu_us_per_egress_packet")
+            ),
+        },
+    }
+
+
+def pair_with_relay(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each SFU run against the relay run that follows it (the same sweep point)."""
+    comparisons = []
+    pending: list[dict[str, Any]] = []
+    for run in runs:
+        if run["target"] != "relay":
+            pending.append(run)
+            continue
+        comparisons.extend(compare(sfu, run) for sfu in pending)
+        pending = []
+    return comparisons
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _spaced(series: list[dict[str, Any]], gap: float = 0.5) -> list[dict[str, Any]]:
+    """Samples at least `gap` seconds apart, so rates between them are not noise."""
+    kept: list[dict[str, Any]] = []
+    for sample in series:
+        if not kept or sample["t"] - kept[-1]["t"] >= gap:
+            kept.append(sample)
+    return kept
+
+
+def _label(run: dict[str, Any]) -> str:
+    p = run["params"]
+    return f"{run['target']} {p['publishers']}p x {p['viewers']}v"
+
+
+def plot(out_dir: Path, runs: Sequence[dict[str, Any]]) -> list[Path]:
+    """runs.png (time series, latency and join CDFs) and, for sweeps, scaling.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    written = []
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    (rate_ax, cpu_ax), (lat_ax, join_ax) = axes
+    for run in runs:
+        series = _spaced(run["timeseries"])
+        label = _label(run)
+        times = [b["t"] for b in series[1:]]
+        rates = [
+            (b["received"] - a["received"]) / (b["t"] - a["t"])
+            for a, b in itertools.pairwise(series)
+        ]
+        cpu = [
+            (b["server_cpu"] - a["server_cpu"]) * 100 / (b["t"] - a["t"])
+            for a, b in itertools.pairwise(series)
+        ]
+        (line,) = rate_ax.plot(times, rates, label=label)
+        cpu_ax.plot(times, cpu, label=label, color=line.get_color())
+        window = [s["t"] for s in run["timeseries"] if s["in_window"]]
+        if window:
+            for ax in (rate_ax, cpu_ax):
+                ax.axvspan(window[0], window[-1], color=line.get_color(), alpha=0.08)
+        for ax, values, scale in (
+            (lat_ax, run.get("latency_us_sample") or [], 1e-3),
+            (join_ax, run.get("join_ms_all") or [], 1.0),
+        ):
+            if values:
+                ordered = sorted(v * scale for v in values)
+                fractions = [(i + 1) / len(ordered) for i in range(len(ordered))]
+                ax.step(
+                    ordered,
+                    fractions,
+                    where="post",
+                    label=label,
+                    color=line.get_color(),
+                    marker="o" if len(ordered) < 20 else None,
+                )
+    rate_ax.set(title="egress packets/s (received by bots; shaded: window)", xlabel="s")
+    cpu_ax.set(title="server CPU, % of one core", xlabel="s")
+    lat_ax.set(
+        title="forwarding latency CDF (publisher send -> viewer receive)", xlabel="ms", xscale="log"
+    )
+    lat_ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    lat_ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    lat_ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    join_ax.set(title="join time CDF (join sent -> first media packet)", xlabel="ms")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out_dir / "runs.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_target.setdefault(run["target"], []).append(run)
+    if any(len({r["params"]["viewers"] for r in rs}) > 1 for rs in by_target.values()):
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+        for target, rs in by_target.items():
+            rs = sorted(rs, key=lambda r: r["params"]["viewers"])
+            xs = [r["params"]["viewers"] for r in rs]
+            for ax, key in zip(
+                axes, ("cpu_us_per_egress_packet", "loss_pct", "latency_p99_ms"), strict=True
+            ):
+                ax.plot(xs, [r.get(key) for r in rs], marker="o", label=target)
+                ax.set(title=key, xlabel="viewers")
+                ax.grid(alpha=0.3)
+                ax.legend()
+        fig.tight_layout()
+        path = out_dir / "scaling.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+_COLUMNS = (
+    ("target", "target", "{}"),
+    ("pubs", "params.publishers", "{}"),
+    ("viewers", "viewers_receiving", "{}"),
+    ("egress pkt/s", "egress_pps", "{:.0f}"),
+    ("cpu %", "sfu_cpu_util", "{:.0%}"),
+    ("us/pkt", "cpu_us_per_egress_packet", "{:.2f}"),
+    ("kernel us", "kernel_send_us_per_packet", "{:.2f}"),
+    ("loss %", "loss_pct", "{:.3f}"),
+    ("fps", "video_fps", "{:.1f}"),
+    ("lat p50", "latency_p50_ms", "{:.2f}"),
+    ("lat p99", "latency_p99_ms", "{:.2f}"),
+    ("join p50", "join_p50_ms", "{:.0f}"),
+    ("join p95", "join_p95_ms", "{:.0f}"),
+    ("PLI/s", "upstream_pli_per_s", "{:.2f}"),
+    ("RSS MB", "rss_mb", "{:.0f}"),
+    ("busy %", "machine_busy_pct", "{:.0f}"),
+)
+
+
+def _get(run: dict[str, Any], dotted: str) -> Any:
+    value: Any = run
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def table(runs: Sequence[dict[str, Any]]) -> str:
+    rows = [[title for title, _, _ in _COLUMNS]]
+    for run in runs:
+        row = []
+        for _, key, fmt in _COLUMNS:
+            value = _get(run, key)
+            row.append("-" if value is None else fmt.format(value))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
