@@ -345,10 +345,13 @@ def _section(
 
 
 def _fmtp_params(params: str) -> tuple[tuple[str, str], ...]:
-    # Tokens without "=" (RFC 2198 red "111/111") keep an empty key, as libwebrtc does.
+    # Tokens without a key (RFC 2198 red "111/111", or a stray "=x") keep an empty
+    # key and their whole text, as libwebrtc does, so they serialize back unchanged.
     pairs = []
     for item in params.split(";"):
-        key, eq, value = item.strip().partition("=")
-        if item.strip():
-            pairs.append((key.strip(), value.strip()) if eq else ("", key))
+        token = item.strip()
+        if not token:
+            continue
+        key, eq, value = token.partition("=")
+        pairs.append((key.strip(), value.strip()) if eq and key.strip() else ("", token))
     return tuple(pairs)

@@ -546,3 +546,14 @@ def _transport_in_every_section(desc: SessionDescription) -> SessionDescription:
         for m in desc.media
     )
     return replace(desc, ice_ufrag=None, ice_pwd=None, fingerprints=(), setup=None, media=media)
+
+
+def test_an_fmtp_parameter_without_a_key_round_trips() -> None:
+    # Found by the fuzz test: "=evel..." used to lose its "=" on the way back out.
+    text = (DATA / "chromium_publish_offer.sdp").read_text()
+    edited = text.replace("a=fmtp:109 level-asymmetry", "a=fmtp:109 =evel-asymmetry", 1)
+    assert edited != text
+    parsed = parse(edited)
+    assert parse(serialize(parsed)) == parsed
+    codec = next(c for s in parsed.media for c in s.codecs if c.payload_type == 109)
+    assert codec.fmtp[0] == ("", "=evel-asymmetry-allowed=1")
