@@ -5,7 +5,7 @@ from __future__ import annotations
 from sfu.observers.speaking import SpeakingOptions
 from sfu.options import MediaOptions, NetworkOptions, WorkerOptions
 
-from .room import RoomOptions
+from .room_commands import RoomOptions
 from .settings import Settings
 from .stage.model import RoomPolicy
 

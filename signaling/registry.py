@@ -9,7 +9,8 @@ from sfu.clock import Clock
 from sfu.tasks import TaskSet
 from sfu.worker import Worker
 
-from .room import Room, RoomOptions
+from .room import Room
+from .room_commands import RoomOptions
 from .stats import SignalingStats
 
 logger = logging.getLogger(__name__)

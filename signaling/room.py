@@ -31,102 +31,28 @@ from sfu.worker import Worker
 from . import audience, room_media
 from . import permissions as may
 from . import protocol as wire
-from .auth import Grants
-from .members import Deliver, Disconnect, Member
+from .members import Member
+from .room_commands import (
+    ApplySubscribeAnswer,
+    Command,
+    ConnectionLost,
+    JoinRoom,
+    LeaveRoom,
+    PostChat,
+    PublishOffer,
+    ResumeSession,
+    RoomError,
+    RoomOptions,
+    RunStageCommand,
+)
 from .stage import commands as sc
 from .stage import events as ev
 from .stage.machine import StageError, transition
-from .stage.model import ParticipantId, RoomPolicy, RoomState
+from .stage.model import ParticipantId, RoomState
 
 logger = logging.getLogger(__name__)
 
 TICK_INTERVAL = 0.5
-
-
-class RoomError(Exception):
-    """A command the room refuses; `code` goes to the client as is."""
-
-    def __init__(self, code: wire.ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomOptions:
-    policy: RoomPolicy
-    reconnect_grace: float = 30.0
-    chat_rate: float = 2.0
-    chat_burst: int = 10
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JoinRoom:
-    grants: Grants
-    entry: wire.Entry
-    deliver: Deliver
-    disconnect: Disconnect
-    viewer_only: bool = False
-    mic: bool = True
-    camera: bool = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResumeSession:
-    resume_token: str
-    deliver: Deliver
-    disconnect: Disconnect
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishOffer:
-    participant_id: ParticipantId
-    sdp: str
-    sources: Mapping[str, wire.Source] | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApplySubscribeAnswer:
-    participant_id: ParticipantId
-    sdp: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunStageCommand:
-    participant_id: ParticipantId
-    request_id: str | None
-    command: sc.Command
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PostChat:
-    participant_id: ParticipantId
-    text: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LeaveRoom:
-    participant_id: ParticipantId
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionLost:
-    """The client's connection dropped without `leave`: keep its place for a while."""
-
-    participant_id: ParticipantId
-    deliver: Deliver  # only the session that is gone may start the grace period
-
-
-Command = (
-    JoinRoom
-    | ResumeSession
-    | PublishOffer
-    | ApplySubscribeAnswer
-    | RunStageCommand
-    | PostChat
-    | LeaveRoom
-    | ConnectionLost
-)
 
 
 @dataclass(frozen=True, slots=True)

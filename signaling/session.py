@@ -20,7 +20,8 @@ from sfu.errors import InvalidStateError, NegotiationError
 from . import protocol as wire
 from .auth import TokenError, verify_token
 from .registry import RoomRegistry
-from .room import (
+from .room import Room
+from .room_commands import (
     ApplySubscribeAnswer,
     ConnectionLost,
     JoinRoom,
@@ -28,7 +29,6 @@ from .room import (
     PostChat,
     PublishOffer,
     ResumeSession,
-    Room,
     RoomError,
     RunStageCommand,
 )

@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from aiortc.mediastreams import MediaStreamTrack
 
 from signaling.client import RemoteTrack, StageClient
-from signaling.room import Member, ParticipantId, Room
+from signaling.members import Member
+from signaling.room import Room
+from signaling.stage.model import ParticipantId
 from tests.server import RunningServer
 
 

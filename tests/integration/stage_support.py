@@ -16,8 +16,9 @@ import pytest
 from sfu.consumer import Consumer
 from sfu.producer import Producer
 from signaling.client import ServerError, StageClient
+from signaling.members import Member
 from signaling.roles import Role
-from signaling.room import Member, Room
+from signaling.room import Room
 from signaling.stage.model import ParticipantId, Person, RoomState
 from tests.integration.helpers import member, poll_until
 from tests.server import RunningServer, running_server
