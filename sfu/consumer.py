@@ -18,7 +18,7 @@ from typing import Any
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
-from .fastpath import AnyFanOut, AnySink
+from .fastpath import AnyFanOut, AnySink, SinkSpec
 from .rtp import rtcp
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId
 
@@ -235,15 +235,15 @@ class Consumer:
         egress = self._egress()
         if egress is None:
             return  # not connected yet; the transport calls again when it is
-        self._sink = self._fanout.add_sink(
+        spec = SinkSpec(
             ssrc=self.ssrc,
             payload_type=self.payload_type,
             mid_element=self._mid_element,
             clock_rate=self._clock_rate,
-            egress=egress,
             initial_sequence=self._initial[0],
             initial_timestamp=self._initial[1],
         )
+        self._sink = self._fanout.add_sink(spec, egress)
         self.ready = True
         self._update_active()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import fanout
@@ -24,6 +25,18 @@ except ImportError:  # not built: no compiler or no OpenSSL headers at install t
 
 def native_available() -> bool:
     return _native is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SinkSpec:
+    """One consumer's stream as its viewer sees it (both fan-outs take the same)."""
+
+    ssrc: int
+    payload_type: int
+    mid_element: bytes  # one-byte RFC 8285 element carrying the viewer's MID
+    clock_rate: int
+    initial_sequence: int
+    initial_timestamp: int
 
 
 class NativeSink:
@@ -103,32 +116,14 @@ class NativeFanOut:
         self.native = _native.FanOut(history=history, max_age=max_age)
         self.sinks: tuple[NativeSink, ...] = ()
 
-    def add_sink(
-        self,
-        *,
-        ssrc: int,
-        payload_type: int,
-        mid_element: bytes,
-        clock_rate: int,
-        egress: Any,
-        initial_sequence: int,
-        initial_timestamp: int,
-    ) -> NativeSink:
-        sink_id = self.native.add(
-            ssrc=ssrc,
-            payload_type=payload_type,
-            mid_element=mid_element,
-            clock_rate=clock_rate,
-            egress=egress,
-            initial_sequence=initial_sequence,
-            initial_timestamp=initial_timestamp,
-        )
+    def add_sink(self, spec: SinkSpec, egress: Any) -> NativeSink:
+        sink_id = self.native.add(egress=egress, **asdict(spec))
         sink = NativeSink(
             self,
             sink_id,
-            ssrc=ssrc,
-            payload_type=payload_type,
-            mid_element=mid_element,
+            ssrc=spec.ssrc,
+            payload_type=spec.payload_type,
+            mid_element=spec.mid_element,
             egress=egress,
         )
         self.sinks = (*self.sinks, sink)
@@ -159,26 +154,8 @@ class NativeFanOut:
 class PythonFanOut(fanout.FanOut):
     native_path = False
 
-    def add_sink(
-        self,
-        *,
-        ssrc: int,
-        payload_type: int,
-        mid_element: bytes,
-        clock_rate: int,
-        egress: Any,
-        initial_sequence: int,
-        initial_timestamp: int,
-    ) -> fanout.Sink:
-        sink = fanout.Sink(
-            ssrc=ssrc,
-            payload_type=payload_type,
-            mid_element=mid_element,
-            clock_rate=clock_rate,
-            egress=egress,
-            initial_sequence=initial_sequence,
-            initial_timestamp=initial_timestamp,
-        )
+    def add_sink(self, spec: SinkSpec, egress: Any) -> fanout.Sink:
+        sink = fanout.Sink(egress=egress, **asdict(spec))
         self.add(sink)
         return sink
 

@@ -40,7 +40,7 @@ def run_both(profile: SrtpProfile, seed: int, steps: int = 3000) -> tuple[list[b
         }
         sink = Sink(egress=CallableEgress(send), **params)
         python.add(sink)
-        pairs.append((sink, native.add_sink(egress=egress, **params)))
+        pairs.append((sink, native.add_sink(fastpath.SinkSpec(**params), egress)))
     seq, timestamp, now = rnd.randrange(65536), rnd.getrandbits(32), 1000.0
     for _ in range(steps):
         roll = rnd.random()

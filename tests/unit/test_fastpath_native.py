@@ -55,10 +55,16 @@ def test_packets_sent_on_a_socket_decrypt_to_the_rewritten_copy(
     master, keys = _keys()
     fan = fastpath.NativeFanOut(history=16, max_age=2.0)
     sink = fan.add_sink(
-        ssrc=0xCAFE, payload_type=100, mid_element=b"\x40" + b"7", clock_rate=90000,
-        egress=_egress(keys, sender.fileno(), receiver.getsockname()),
-        initial_sequence=10, initial_timestamp=5000,
-    )  # fmt: skip
+        fastpath.SinkSpec(
+            ssrc=0xCAFE,
+            payload_type=100,
+            mid_element=b"\x40" + b"7",
+            clock_rate=90000,
+            initial_sequence=10,
+            initial_timestamp=5000,
+        ),
+        _egress(keys, sender.fileno(), receiver.getsockname()),
+    )
     sink.activate(wait_for_key_frame=False)
     data = make_rtp(400, 90000, 0x1111, pt=96, payload=b"hello world")
     fan.native.forward(data, 12, b"", False, 1.0)
@@ -80,9 +86,16 @@ def test_queued_packets_leave_in_one_flush_in_order(
     fan = fastpath.NativeFanOut(history=0, max_age=2.0)
     egress = _egress(keys, sender.fileno(), receiver.getsockname())
     sink = fan.add_sink(
-        ssrc=1, payload_type=111, mid_element=b"", clock_rate=48000, egress=egress,
-        initial_sequence=0, initial_timestamp=0,
-    )  # fmt: skip
+        fastpath.SinkSpec(
+            ssrc=1,
+            payload_type=111,
+            mid_element=b"",
+            clock_rate=48000,
+            initial_sequence=0,
+            initial_timestamp=0,
+        ),
+        egress,
+    )
     sink.activate(wait_for_key_frame=False)
     for seq in range(20):
         fan.native.forward(make_rtp(seq, seq * 960, 1, pt=111), 12, b"", False, 1.0)
@@ -106,9 +119,16 @@ def test_a_send_that_fails_is_counted_as_dropped_not_raised() -> None:
     dead.close()  # the fd is gone: sendmmsg fails with EBADF
     fan = fastpath.NativeFanOut(history=0, max_age=2.0)
     sink = fan.add_sink(
-        ssrc=1, payload_type=111, mid_element=b"", clock_rate=48000, egress=egress,
-        initial_sequence=0, initial_timestamp=0,
-    )  # fmt: skip
+        fastpath.SinkSpec(
+            ssrc=1,
+            payload_type=111,
+            mid_element=b"",
+            clock_rate=48000,
+            initial_sequence=0,
+            initial_timestamp=0,
+        ),
+        egress,
+    )
     sink.activate(wait_for_key_frame=False)
     fan.native.forward(make_rtp(1, 0, 1, pt=111), 12, b"", False, 1.0)
     fastpath._native.flush_all()  # type: ignore[union-attr]
@@ -136,8 +156,15 @@ def test_bad_parameters_are_refused() -> None:
     fan = fastpath.NativeFanOut(history=8, max_age=2.0)
     with pytest.raises(ValueError, match="bad sink parameters"):
         fan.add_sink(
-            ssrc=1, payload_type=200, mid_element=b"", clock_rate=90000,
-            egress=_egress(keys, -1, ("", 0)), initial_sequence=0, initial_timestamp=0,
-        )  # fmt: skip
+            fastpath.SinkSpec(
+                ssrc=1,
+                payload_type=200,
+                mid_element=b"",
+                clock_rate=90000,
+                initial_sequence=0,
+                initial_timestamp=0,
+            ),
+            _egress(keys, -1, ("", 0)),
+        )
     with pytest.raises(KeyError):
         fan.native.activate(99, False)
