@@ -39,6 +39,17 @@ def _egress(keys: SessionKeys, fd: int, address: tuple[str, int]) -> object:
     )  # fmt: skip
 
 
+def _active_audio_fan_out(egress: object) -> fastpath.NativeFanOut:
+    """A fan-out with one active audio sink sending through `egress`."""
+    fan = fastpath.NativeFanOut(history=0, max_age=2.0)
+    spec = fastpath.SinkSpec(
+        ssrc=1, payload_type=111, mid_element=b"", clock_rate=48000,
+        initial_sequence=0, initial_timestamp=0,
+    )  # fmt: skip
+    fan.add_sink(spec, egress).activate(wait_for_key_frame=False)
+    return fan
+
+
 def _receiver_session(master: bytes) -> pylibsrtp.Session:
     policy = pylibsrtp.Policy(
         key=master,
@@ -83,20 +94,8 @@ def test_queued_packets_leave_in_one_flush_in_order(
 ) -> None:
     sender, receiver = link
     master, keys = _keys()
-    fan = fastpath.NativeFanOut(history=0, max_age=2.0)
     egress = _egress(keys, sender.fileno(), receiver.getsockname())
-    sink = fan.add_sink(
-        fastpath.SinkSpec(
-            ssrc=1,
-            payload_type=111,
-            mid_element=b"",
-            clock_rate=48000,
-            initial_sequence=0,
-            initial_timestamp=0,
-        ),
-        egress,
-    )
-    sink.activate(wait_for_key_frame=False)
+    fan = _active_audio_fan_out(egress)
     for seq in range(20):
         fan.native.forward(make_rtp(seq, seq * 960, 1, pt=111), 12, b"", False, 1.0)
     receiver.setblocking(False)
@@ -117,19 +116,7 @@ def test_a_send_that_fails_is_counted_as_dropped_not_raised() -> None:
     fd = dead.fileno()
     egress = _egress(keys, fd, ("127.0.0.1", 9))
     dead.close()  # the fd is gone: sendmmsg fails with EBADF
-    fan = fastpath.NativeFanOut(history=0, max_age=2.0)
-    sink = fan.add_sink(
-        fastpath.SinkSpec(
-            ssrc=1,
-            payload_type=111,
-            mid_element=b"",
-            clock_rate=48000,
-            initial_sequence=0,
-            initial_timestamp=0,
-        ),
-        egress,
-    )
-    sink.activate(wait_for_key_frame=False)
+    fan = _active_audio_fan_out(egress)
     fan.native.forward(make_rtp(1, 0, 1, pt=111), 12, b"", False, 1.0)
     fastpath._native.flush_all()  # type: ignore[union-attr]
     assert egress.stats()[2] == 1  # type: ignore[attr-defined]
