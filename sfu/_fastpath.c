@@ -29,7 +29,8 @@
 #define SEQ_HALF 0x8000
 #define TS_MASK 0xFFFFFFFFu
 
-enum { PROFILE_CM_SHA1_80 = 0, PROFILE_GCM = 1 };
+/* PROFILE_NONE: plain RTP, for pipes between workers of one deployment (no DTLS to key it). */
+enum { PROFILE_CM_SHA1_80 = 0, PROFILE_GCM = 1, PROFILE_NONE = 2 };
 
 /* ------------------------------------------------------------------------ */
 /* Egress: one peer's SRTP sender and socket                                 */
@@ -131,6 +132,7 @@ static int64_t roc_index(EgressObject *self, uint32_t ssrc, uint16_t seq) {
 
 /* Protect `buf[0:len]` in place (header of `header_len`); returns the new length or -1. */
 static Py_ssize_t protect(EgressObject *self, uint8_t *buf, size_t len, size_t header_len) {
+    if (self->profile == PROFILE_NONE) return (Py_ssize_t)len;
     uint32_t ssrc = ((uint32_t)buf[8] << 24) | ((uint32_t)buf[9] << 16) | ((uint32_t)buf[10] << 8) | buf[11];
     uint16_t seq = (uint16_t)((buf[2] << 8) | buf[3]);
     int64_t index = roc_index(self, ssrc, seq);
@@ -221,6 +223,24 @@ static void egress_commit(EgressObject *self, size_t len) {
     self->pending_len[self->pending_count++] = len;
 }
 
+/* Key the cipher (and HMAC for AES-CM) of an SRTP profile; sets a Python error on failure. */
+static int cipher_prepare(EgressObject *self, const EVP_CIPHER *cipher, Py_buffer *key, Py_buffer *salt,
+                          Py_buffer *auth) {
+    self->cipher = EVP_CIPHER_CTX_new();
+    if (self->cipher == NULL || !EVP_EncryptInit_ex(self->cipher, cipher, NULL, key->buf, NULL)) {
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL cipher setup failed"); return -1;
+    }
+    if (self->profile == PROFILE_GCM && !EVP_CIPHER_CTX_ctrl(self->cipher, EVP_CTRL_GCM_SET_IVLEN, 12, NULL)) {
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL GCM setup failed"); return -1;
+    }
+    if (self->profile == PROFILE_CM_SHA1_80 && hmac_prepare(self, auth->buf, (size_t)auth->len) < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL HMAC setup failed"); return -1;
+    }
+    memcpy(self->salt, salt->buf, (size_t)salt->len);
+    self->salt_len = (int)salt->len;
+    return 0;
+}
+
 static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"profile", "key", "salt", "auth_key", "fd", "address", NULL};
     const char *profile;
@@ -239,22 +259,13 @@ static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
         self->profile = PROFILE_GCM;
         cipher = key.len == 32 ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
         if ((key.len != 16 && key.len != 32) || salt.len != 12) { PyErr_SetString(PyExc_ValueError, "bad key sizes"); goto done; }
+    } else if (strcmp(profile, "NONE") == 0) {
+        self->profile = PROFILE_NONE;
     } else {
         PyErr_Format(PyExc_ValueError, "unsupported SRTP profile %s", profile);
         goto done;
     }
-    self->cipher = EVP_CIPHER_CTX_new();
-    if (self->cipher == NULL || !EVP_EncryptInit_ex(self->cipher, cipher, NULL, key.buf, NULL)) {
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL cipher setup failed"); goto done;
-    }
-    if (self->profile == PROFILE_GCM && !EVP_CIPHER_CTX_ctrl(self->cipher, EVP_CTRL_GCM_SET_IVLEN, 12, NULL)) {
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL GCM setup failed"); goto done;
-    }
-    if (self->profile == PROFILE_CM_SHA1_80 && hmac_prepare(self, auth.buf, (size_t)auth.len) < 0) {
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL HMAC setup failed"); goto done;
-    }
-    memcpy(self->salt, salt.buf, (size_t)salt.len);
-    self->salt_len = (int)salt.len;
+    if (self->profile != PROFILE_NONE && cipher_prepare(self, cipher, &key, &salt, &auth) < 0) goto done;
     self->fd = fd;
     if (fd < 0) {
         self->captured = PyList_New(0);

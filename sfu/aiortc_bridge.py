@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from aiortc import (
 from .errors import InvalidStateError
 from .rtp.rtcp import is_rtcp
 from .srtp import SessionKeys, SrtpProfile, SrtpSender
+from .udp import bind_in_range
 
 logger = logging.getLogger(__name__)
 
@@ -397,28 +397,10 @@ async def _bind_in_range(
     port_min: int,
     port_max: int,
 ) -> tuple[asyncio.DatagramTransport, StunProtocol]:
-    """Bind to a free port in the range, starting at a random one to spread load.
-
-    The socket is bound before the event loop sees it: uvloop builds its
-    transport first and leaks it when `local_addr` turns out to be taken.
-    """
-    span = port_max - port_min + 1
-    start = random.randrange(span)
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    last_error: OSError | None = None
-    for i in range(span):
-        port = port_min + (start + i) % span
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            sock.close()
-            last_error = exc
-            continue
-        sock.setblocking(False)
-        transport, protocol = await loop.create_datagram_endpoint(factory, sock=sock)
-        return transport, protocol
-    raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}: {last_error}")
+    """Bind to a free port in the range (see sfu/udp.py)."""
+    sock = bind_in_range(address, port_min, port_max)
+    transport, protocol = await loop.create_datagram_endpoint(factory, sock=sock)
+    return transport, protocol
 
 
 def _ignore(data: bytes) -> None:

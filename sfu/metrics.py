@@ -171,6 +171,15 @@ class MediaCollector(Collector):
             count_value=video.key_frame_waits,
             sum_value=video.key_frame_wait_seconds,
         )
+        pipes = CounterMetricFamily(
+            "stage_sfu_pipe_rtp_packets_total",
+            "RTP packets piped between workers of a room spread over several: out to the "
+            "workers holding its viewers, in from the worker holding its publishers.",
+            labels=["direction"],
+        )
+        pipes.add_metric(["out"], totals.pipes.packets_sent)
+        pipes.add_metric(["in"], totals.pipes.packets_received)
+        yield pipes
         yield CounterMetricFamily(
             "stage_sfu_speaking_changes_total",
             "Speaking state changes detected from RFC 6464 audio levels.",

@@ -21,11 +21,14 @@ from .errors import InvalidStateError, NotFoundError
 from .events import EventSink, SfuEvent
 from .observers.audio_level import AudioLevelObserver
 from .options import WorkerOptions
+from .pipe_transport import PipeTransport
 from .producer import Producer
 from .stats import (
     MediaTotals,
     retire_consumer,
     retire_observer,
+    retire_pipe_consumer,
+    retire_pipe_producer,
     retire_producer,
     retire_transport,
 )
@@ -61,6 +64,7 @@ class Router:
         self._decode_executor = decode_executor
         self.transports: dict[TransportId, WebRtcTransport] = {}
         self.producers: dict[ProducerId, Producer] = {}
+        self.pipes: dict[TransportId, PipeTransport] = {}
         self.observers: list[AudioLevelObserver] = []
         self.sink_errors = 0
         # Counters of closed objects are folded in here (the worker shares one for all).
@@ -91,6 +95,27 @@ class Router:
             raise InvalidStateError(f"router {self.id} closed while creating a transport")
         self.transports[transport.id] = transport
         return transport
+
+    async def create_pipe_transport(self, *, address: str = "127.0.0.1") -> PipeTransport:
+        """A plain RTP pipe to another router (another worker), bound on `address`."""
+        self._check_open()
+        pipe = PipeTransport(
+            transport_id=TransportId(uuid.uuid4().hex),
+            options=self._options,
+            clock=self._clock,
+            sink=self._post,
+            hooks=self,
+        )
+        self.pipes[pipe.id] = pipe
+        try:
+            await pipe.bind(address)
+        except BaseException:
+            pipe.close()
+            raise
+        if self.closed:
+            pipe.close(CloseReason.ROUTER_CLOSED)
+            raise InvalidStateError(f"router {self.id} closed while creating a pipe")
+        return pipe
 
     def create_audio_level_observer(self) -> AudioLevelObserver:
         self._check_open()
@@ -141,6 +166,22 @@ class Router:
         self.transports.pop(transport.id, None)
         retire_transport(self.retired, transport)
 
+    def pipe_producer_added(self, producer: Producer) -> None:
+        self.producers[producer.id] = producer  # ticked like any other: RTCP upstream
+
+    def pipe_producer_closed(self, producer: Producer) -> None:
+        self.producers.pop(producer.id, None)
+        retire_pipe_producer(self.retired, producer)
+
+    def pipe_consumer_closed(self, consumer: Consumer) -> None:
+        producer = self.producers.get(consumer.producer_id)
+        if producer is not None:
+            producer.consumers = tuple(c for c in producer.consumers if c is not consumer)
+        retire_pipe_consumer(self.retired, consumer)
+
+    def pipe_closed(self, pipe: PipeTransport) -> None:
+        self.pipes.pop(pipe.id, None)
+
     def _observer_closed(self, observer: AudioLevelObserver) -> None:
         self.observers.remove(observer)
         retire_observer(self.retired, observer)
@@ -153,6 +194,8 @@ class Router:
         self._ticker.cancel()
         for transport in list(self.transports.values()):
             transport.close(CloseReason.ROUTER_CLOSED)
+        for pipe in list(self.pipes.values()):
+            pipe.close(CloseReason.ROUTER_CLOSED)
         for observer in list(self.observers):
             observer.close()
 

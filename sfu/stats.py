@@ -58,10 +58,20 @@ class TransportTotals:
 
 
 @dataclass(slots=True)
+class PipeTotals:
+    """Traffic between workers (sfu/pipe_transport.py), kept apart from viewers' and
+    publishers' so that piping a stream does not count as serving it twice."""
+
+    packets_sent: int = 0
+    packets_received: int = 0
+
+
+@dataclass(slots=True)
 class MediaTotals:
     audio: StreamTotals = field(default_factory=StreamTotals)
     video: StreamTotals = field(default_factory=StreamTotals)
     transports: TransportTotals = field(default_factory=TransportTotals)
+    pipes: PipeTotals = field(default_factory=PipeTotals)
     speaking_changes: int = 0
 
     def of(self, kind: MediaKind) -> StreamTotals:
@@ -72,6 +82,7 @@ class MediaTotals:
             audio=replace(self.audio),
             video=replace(self.video),
             transports=replace(self.transports),
+            pipes=replace(self.pipes),
             speaking_changes=self.speaking_changes,
         )
 
@@ -121,6 +132,14 @@ def retire_transport(retired: MediaTotals, transport: WebRtcTransport) -> None:
     add_transport(retired.transports, transport)
 
 
+def retire_pipe_producer(retired: MediaTotals, producer: Producer) -> None:
+    retired.pipes.packets_received += producer.packets_received
+
+
+def retire_pipe_consumer(retired: MediaTotals, consumer: Consumer) -> None:
+    retired.pipes.packets_sent += consumer.packets_sent
+
+
 def retire_observer(retired: MediaTotals, observer: AudioLevelObserver) -> None:
     retired.speaking_changes += observer.speaking_changes
 
@@ -135,6 +154,11 @@ def media_totals(retired: MediaTotals, routers: Iterable[Router]) -> MediaTotals
                 add_producer(totals.of(producer.kind), producer)
             for consumer in transport.consumers.values():
                 add_consumer(totals.of(consumer.kind), consumer)
+        for pipe in router.pipes.values():
+            for producer in pipe.producers.values():
+                retire_pipe_producer(totals, producer)
+            for consumer in pipe.consumers.values():
+                retire_pipe_consumer(totals, consumer)
         for observer in router.observers:
             totals.speaking_changes += observer.speaking_changes
     return totals

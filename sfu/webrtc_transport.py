@@ -30,7 +30,7 @@ from .events import EventSink, TransportClosed, TransportStateChanged
 from .fanout import CallableEgress
 from .options import WorkerOptions
 from .producer import Producer
-from .rtp import rtcp
+from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
 from .rtp_parameters import URI_MID, ReceiveParameters
 from .tasks import TaskSet
@@ -514,35 +514,9 @@ class WebRtcTransport:
 
     def _on_rtcp(self, data: bytes) -> None:
         self.rtcp_packets_received += 1
-        for packet in rtcp.parse_compound(data):
-            if isinstance(packet, rtcp.SenderReport):
-                producer = self._producers_by_ssrc.get(packet.ssrc)
-                if producer is not None:
-                    producer.receive_sender_report(packet)
-                self._route_report_blocks(packet.reports)
-            elif isinstance(packet, rtcp.ReceiverReport):
-                self._route_report_blocks(packet.reports)
-            elif isinstance(packet, rtcp.GenericNack):
-                consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
-                if consumer is not None:
-                    consumer.receive_nack(packet.lost)
-            elif isinstance(packet, rtcp.PictureLossIndication):
-                consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
-                if consumer is not None:
-                    consumer.receive_key_frame_request()
-            elif isinstance(packet, rtcp.FullIntraRequest):
-                for ssrc, _ in packet.entries:
-                    consumer = self._consumers_by_ssrc.get(ssrc)
-                    if consumer is not None:
-                        consumer.receive_key_frame_request()
-            elif isinstance(packet, rtcp.Remb):
-                self.remb_bitrate = packet.bitrate_bps
-
-    def _route_report_blocks(self, blocks: tuple[rtcp.ReportBlock, ...]) -> None:
-        for block in blocks:
-            consumer = self._consumers_by_ssrc.get(block.ssrc)
-            if consumer is not None:
-                consumer.receive_report(block)
+        remb = route_rtcp(data, self._producers_by_ssrc, self._consumers_by_ssrc)
+        if remb is not None:
+            self.remb_bitrate = remb
 
     # -- lifecycle ------------------------------------------------------------
     def _on_peer_state(self, state: str) -> None:

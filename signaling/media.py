@@ -53,4 +53,6 @@ def room_options(settings: Settings) -> RoomOptions:
         reconnect_grace=rooms.reconnect_grace,
         chat_rate=rooms.chat_rate,
         chat_burst=rooms.chat_burst,
+        spread_after=rooms.spread_after,
+        pipe_address=settings.media.pipe_address,
     )

@@ -14,7 +14,11 @@ from sfu.types import ProducerId
 from sfu.webrtc_transport import WebRtcTransport
 
 from . import protocol as wire
+from .spread.home import RemoteConsumer, RemoteSubscriber
 from .stage.model import ParticipantId
+
+# A subscribe connection lives on this worker or, in a spread room, on another.
+Subscriber = WebRtcTransport | RemoteSubscriber
 
 Deliver = Callable[[wire.ServerMessage], None]
 Disconnect = Callable[[str], None]
@@ -29,11 +33,11 @@ class Member:
     resume_token: str
     deliver: Deliver | None  # None while disconnected (in the reconnect grace period)
     disconnect: Disconnect | None
-    recv_transport: WebRtcTransport | None = None
+    recv_transport: Subscriber | None = None
     send_transport: WebRtcTransport | None = None
     producers: dict[ProducerId, Producer] = field(default_factory=dict)
     sources: dict[ProducerId, wire.Source] = field(default_factory=dict)
-    consumers: dict[ProducerId, Consumer] = field(default_factory=dict)
+    consumers: dict[ProducerId, Consumer | RemoteConsumer] = field(default_factory=dict)
     refused: set[ProducerId] = field(default_factory=set)  # producers its client rejected
     needs_offer: bool = False
     speaking: bool = False

@@ -11,6 +11,8 @@ from sfu.worker import Worker
 
 from .room import Room
 from .room_commands import RoomOptions
+from .spread import messages as spread_messages
+from .spread.home import Cluster
 from .stats import SignalingStats
 
 logger = logging.getLogger(__name__)
@@ -19,8 +21,16 @@ logger = logging.getLogger(__name__)
 class RoomRegistry:
     """Creates rooms on first join and closes them when the last member leaves."""
 
-    def __init__(self, worker: Worker, *, options: RoomOptions, clock: Clock) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        *,
+        options: RoomOptions,
+        clock: Clock,
+        cluster: Cluster | None = None,
+    ) -> None:
         self._worker = worker
+        self._cluster = cluster
         self._options = options
         self._clock = clock
         self._rooms: dict[str, Room] = {}
@@ -41,9 +51,22 @@ class RoomRegistry:
                 options=self._options,
                 clock=self._clock,
                 on_empty=self._room_empty,
+                cluster=self._cluster,
             )
             self._rooms[name] = room
         return room
+
+    def spread_message(self, message: spread_messages.ToHome) -> None:
+        """A report from another worker about one of our spread rooms."""
+        _, _, name = message.room.partition(":")
+        room = self._rooms.get(name)
+        if room is not None and room.spread_key == message.room:
+            room.post(message)
+
+    def link_lost(self, index: int) -> None:
+        """Another worker went away: its share of every spread room failed."""
+        for room in self._rooms.values():
+            room.link_lost(index)
 
     def _room_empty(self, room: Room) -> None:
         if self._rooms.get(room.name) is room:

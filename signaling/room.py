@@ -26,12 +26,13 @@ from sfu.errors import NegotiationError
 from sfu.observers.audio_level import AudioLevelObserver
 from sfu.router import Router
 from sfu.types import CloseReason, MediaKind, Mid, ProducerId, TransportId
+from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 
 from . import audience, room_media
 from . import permissions as may
 from . import protocol as wire
-from .members import Member
+from .members import Member, Subscriber
 from .room_commands import (
     ApplySubscribeAnswer,
     Command,
@@ -45,6 +46,8 @@ from .room_commands import (
     RoomOptions,
     RunStageCommand,
 )
+from .spread import messages as spread_messages
+from .spread.home import Cluster, RemoteOffer, RemoteSubscriber, RoomSpread
 from .stage import commands as sc
 from .stage import events as ev
 from .stage.machine import StageError, transition
@@ -63,6 +66,11 @@ class _Call:
 
 class _Tick:
     pass
+
+
+# What the room hears besides commands: its router's events, offers made by other
+# workers for its spread subscribers, and those workers' reports.
+_Event = sfu_events.SfuEvent | RemoteOffer | spread_messages.ToHome
 
 
 _STAGE_ERRORS = {
@@ -84,6 +92,7 @@ class Room:
         options: RoomOptions,
         clock: Clock,
         on_empty: Callable[[Room], None],
+        cluster: Cluster | None = None,
     ) -> None:
         self.name = name
         self.closed = False
@@ -93,7 +102,19 @@ class Room:
         self._on_empty = on_empty
         self._router: Router = worker.create_router(sink=self.post)
         self._levels: AudioLevelObserver = self._router.create_audio_level_observer()
-        self._inbox: asyncio.Queue[_Call | sfu_events.SfuEvent | _Tick] = asyncio.Queue()
+        self._spread = (
+            RoomSpread(
+                name=name,
+                router=self._router,
+                cluster=cluster,
+                spread_after=options.spread_after,
+                pipe_address=options.pipe_address,
+                post=self.post,
+            )
+            if cluster is not None and cluster.peers
+            else None
+        )
+        self._inbox: asyncio.Queue[_Call | _Event | _Tick] = asyncio.Queue()
         self._state = RoomState(policy=options.policy)
         self._members: dict[ParticipantId, Member] = {}
         self._owners: dict[ProducerId, Member] = {}
@@ -116,8 +137,16 @@ class Room:
     def state(self) -> RoomState:
         return self._state
 
+    @property
+    def spread_key(self) -> str | None:
+        return self._spread.key if self._spread is not None else None
+
+    def link_lost(self, index: int) -> None:
+        if self._spread is not None:
+            self._spread.link_lost(index)
+
     # -- entry points ---------------------------------------------------------------------
-    def post(self, event: sfu_events.SfuEvent) -> None:
+    def post(self, event: _Event) -> None:
         """The media plane's event sink: enqueue only."""
         if not self.closed:
             self._inbox.put_nowait(event)
@@ -139,6 +168,8 @@ class Room:
             if member.disconnect is not None:
                 member.disconnect("room closed")
         self._worker.close_router(self._router)
+        if self._spread is not None:
+            await self._spread.close()
         for task in (self._ticker, self._task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -182,7 +213,7 @@ class Room:
             case PublishOffer():
                 return await self._publish(command)
             case ApplySubscribeAnswer():
-                return self._subscribe_answer(command)
+                return await self._subscribe_answer(command)
             case RunStageCommand():
                 return self._stage_command(command)
             case PostChat():
@@ -251,7 +282,22 @@ class Room:
         if transport.offer_pending or not member.connected:
             return  # another offer follows once this one is answered
         member.needs_offer = False
+        if isinstance(transport, RemoteSubscriber):
+            transport.request_offer()  # arrives as a RemoteOffer event
+            return
         member.send(wire.SubscribeOffer(sdp=transport.create_offer()))
+
+    async def _new_subscriber(self) -> Subscriber:
+        """A subscribe connection here or, in a spread room, on another worker."""
+        if self._spread is not None:
+            local = sum(
+                1 for m in self._members.values()
+                if isinstance(m.recv_transport, WebRtcTransport)
+            )  # fmt: skip
+            remote = await self._spread.create_subscriber(local)
+            if remote is not None:
+                return remote
+        return await self._router.create_webrtc_transport()
 
     # -- commands ---------------------------------------------------------------------------
     async def _join(self, command: JoinRoom) -> wire.Joined:
@@ -278,7 +324,7 @@ class Room:
             transition(self._state, None, enter, self._clock.now())  # refuse before any I/O
         except StageError as exc:
             raise RoomError(_STAGE_ERRORS[exc.code], exc.message) from None
-        member.recv_transport = await self._router.create_webrtc_transport()
+        member.recv_transport = await self._new_subscriber()
         self._transport_owners[member.recv_transport.id] = member
         self._members[participant_id] = member
         try:
@@ -329,7 +375,7 @@ class Room:
         member.deliver, member.disconnect = command.deliver, command.disconnect
         member.grace_until = None
         member.resume_token = secrets.token_urlsafe(24)  # single use
-        member.recv_transport = await self._router.create_webrtc_transport()
+        member.recv_transport = await self._new_subscriber()
         self._transport_owners[member.recv_transport.id] = member
         person = self._state.people[member.participant_id]
         logger.info("room=%s participant=%s - resumed", self.name, member.participant_id,
@@ -386,13 +432,16 @@ class Room:
             self._announce(member, tracks_changed=True)
         return result.answer
 
-    def _subscribe_answer(self, command: ApplySubscribeAnswer) -> None:
+    async def _subscribe_answer(self, command: ApplySubscribeAnswer) -> None:
         member = self._member(command.participant_id)
         transport = member.recv_transport
         if transport is None or not transport.offer_pending:
             raise RoomError(wire.ErrorCode.CONFLICT, "no subscribe offer is waiting for an answer")
         try:
-            transport.apply_answer(command.sdp)
+            if isinstance(transport, RemoteSubscriber):
+                await transport.apply_answer(command.sdp)
+            else:
+                transport.apply_answer(command.sdp)
         except NegotiationError as exc:
             raise RoomError(wire.ErrorCode.INVALID_SDP, str(exc)) from None
         self._offer_if_needed(member)
@@ -527,8 +576,16 @@ class Room:
                     member.send(wire.CountsChanged(counts=counts))
 
     # -- media events -----------------------------------------------------------------------
-    def _handle_event(self, event: sfu_events.SfuEvent) -> None:
+    def _handle_event(self, event: _Event) -> None:
         match event:
+            case RemoteOffer(transport_id=transport_id, sdp=sdp):
+                owner = self._transport_owners.get(transport_id)
+                transport = owner.recv_transport if owner is not None else None
+                if owner is not None and transport is not None and transport.id == transport_id:
+                    owner.send(wire.SubscribeOffer(sdp=sdp))
+            case spread_messages.SubscriberClosed() | spread_messages.ConsumerClosed():
+                if self._spread is not None:
+                    self._spread.on_message(event)
             case sfu_events.SpeakingChanged(producer_id=producer_id, speaking=speaking):
                 owner = self._owners.get(producer_id)
                 if owner is not None and owner.speaking != speaking:
@@ -544,6 +601,8 @@ class Room:
                 for member in self._members.values():
                     member.send(active)
             case sfu_events.ProducerClosed(producer_id=producer_id):
+                if self._spread is not None:
+                    self._spread.producer_closed(producer_id)
                 owner = self._owners.pop(producer_id, None)
                 if owner is not None and owner.producers.pop(producer_id, None) is not None:
                     owner.sources.pop(producer_id, None)

@@ -27,6 +27,10 @@ class RoomOptions:
     reconnect_grace: float = 30.0
     chat_rate: float = 2.0
     chat_burst: int = 10
+    # With several workers: subscribers kept on the room's own worker before the
+    # rest spread over the others (signaling/spread/), and where pipes bind.
+    spread_after: int = 100
+    pipe_address: str = "127.0.0.1"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

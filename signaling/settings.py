@@ -118,6 +118,7 @@ class MediaSettings(_Section, frozen=True):
     publisher_max_bitrate: Annotated[int, msgspec.Meta(ge=30_000, le=100_000_000)] = 3_000_000
     egress_buffer_limit: Annotated[int, msgspec.Meta(ge=2048, le=64 * 1024 * 1024)] = 262144
     native_fastpath: bool = True
+    pipe_address: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         # Messages are fully qualified; load_settings passes them through unchanged.
@@ -142,6 +143,12 @@ class MediaSettings(_Section, frozen=True):
                     f"media.ice_addresses: {text} is a wildcard, not a reachable address; "
                     "list concrete interface addresses or set media.announced_address"
                 )
+        try:
+            ipaddress.ip_address(self.pipe_address)
+        except ValueError:
+            raise ValueError(
+                f"media.pipe_address: {self.pipe_address!r} is not an IP address"
+            ) from None
         if self.announced_address and not _is_ip_or_hostname(self.announced_address):
             raise ValueError(
                 f"media.announced_address: {self.announced_address!r} is neither an IP "
@@ -171,6 +178,7 @@ class RoomSettings(_Section, frozen=True):
     reconnect_grace: Annotated[float, msgspec.Meta(ge=0.0, le=3600.0)] = 30.0
     chat_rate: Annotated[float, msgspec.Meta(gt=0.0, le=100.0)] = 2.0  # messages/s sustained
     chat_burst: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    spread_after: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 50
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -4,6 +4,7 @@ packets and control calls, collecting what each would put on the wire."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from sfu import fastpath
@@ -11,21 +12,31 @@ from sfu.fanout import CallableEgress, FanOut, Sink
 from sfu.srtp import SessionKeys, SrtpProfile, SrtpSender
 
 
-def run_both(profile: SrtpProfile, seed: int, steps: int = 3000) -> tuple[list[bytes], list[bytes]]:
+def run_both(
+    profile: SrtpProfile | None, seed: int, steps: int = 3000
+) -> tuple[list[bytes], list[bytes]]:
+    """`profile` None: plain RTP, as on a pipe between workers."""
     rnd = random.Random(seed)
-    master = bytes(rnd.getrandbits(8) for _ in range(profile.key_length + profile.salt_length))
-    keys = SessionKeys.from_master(profile, master)
     python_out: list[bytes] = []
-    sender = SrtpSender(keys)
+    protect: Callable[[bytes], bytes]
+    if profile is None:
+        protect = bytes
+        egress = fastpath.native_egress(
+            profile="NONE", key=b"", salt=b"", auth_key=b"", fd=-1, address=("", 0)
+        )
+    else:
+        master = bytes(rnd.getrandbits(8) for _ in range(profile.key_length + profile.salt_length))
+        keys = SessionKeys.from_master(profile, master)
+        protect = SrtpSender(keys).protect
+        egress = fastpath.native_egress(
+            profile=str(profile), key=keys.rtp_key, salt=keys.rtp_salt, auth_key=keys.rtp_auth,
+            fd=-1, address=("", 0),
+        )  # fmt: skip
 
     def send(packet: bytes) -> bool:
-        python_out.append(sender.protect(packet))
+        python_out.append(protect(packet))
         return True
 
-    egress = fastpath.native_egress(
-        profile=str(profile), key=keys.rtp_key, salt=keys.rtp_salt, auth_key=keys.rtp_auth,
-        fd=-1, address=("", 0),
-    )  # fmt: skip
     python = FanOut(history=64, max_age=2.0)
     native = fastpath.NativeFanOut(history=64, max_age=2.0)
     pairs: list[tuple[Sink, Any]] = []

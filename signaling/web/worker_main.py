@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--socket", required=True)
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--peers", required=True, help="every worker's socket, comma-separated")
     args = parser.parse_args()
     settings = msgspec.json.decode(os.environ[SETTINGS_ENV], type=Settings)
     low, high = port_slice(settings, args.index, args.count)
@@ -41,11 +42,11 @@ def main() -> None:
             format=f"%(asctime)s %(levelname)s worker-{args.index} %(name)s %(message)s",
         )
     with asyncio.Runner(loop_factory=loop_factory(settings.server.event_loop)) as runner:
-        runner.run(_run(settings, args.socket))
+        runner.run(_run(settings, args.socket, args.index, args.peers.split(",")))
 
 
-async def _run(settings: Settings, path: str) -> None:
-    app = make_app(settings)
+async def _run(settings: Settings, path: str, index: int, peers: list[str]) -> None:
+    app = make_app(settings, worker_index=index, worker_sockets=peers)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLER_GRACE)
     await runner.setup()
     site = web.UnixSite(runner, path)

@@ -55,8 +55,8 @@ class WorkerPool:
 
     async def start(self) -> None:
         encoded = msgspec.json.encode(self.settings).decode()
-        for index in range(self.count):
-            path = str(Path(self._dir) / f"worker-{index}.sock")
+        paths = [str(Path(self._dir) / f"worker-{index}.sock") for index in range(self.count)]
+        for index, path in enumerate(paths):
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -67,6 +67,8 @@ class WorkerPool:
                 str(index),
                 "--count",
                 str(self.count),
+                "--peers",
+                ",".join(paths),
                 env={**os.environ, SETTINGS_ENV: encoded},
                 stdin=asyncio.subprocess.PIPE,  # closed by us or by our death: the worker exits
             )

@@ -5,63 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import sys
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from signaling.auth import issue_token
 from signaling.client import StageClient
-from signaling.roles import Role
-from signaling.settings import DEV_SECRET
+from tests.integration.front import front, token
 from tests.integration.helpers import receive, remote_track, wait_for_tracks
 from tests.media import PatternTrack, ToneTrack
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@asynccontextmanager
-async def front(workers: int) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "signaling", "serve", "--port", str(port),
-        env={**os.environ, "STAGE_SFU_SERVER_WORKERS": str(workers)},
-    )  # fmt: skip
-    try:
-        async with aiohttp.ClientSession() as http, asyncio.timeout(30):
-            while True:
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)  # the server is starting; nothing to wait on
-        yield port, process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-def _token(room: str, identity: str) -> str:
-    return issue_token(DEV_SECRET, room=room, identity=identity, name=identity,
-                       role=Role.PARTICIPANT, ttl=600, now=time.time())  # fmt: skip
 
 
 @pytest.mark.timeout(90)
@@ -72,9 +25,9 @@ async def test_rooms_spread_over_workers_and_media_flows_from_each() -> None:
         try:
             for room in ("alpha", "beta"):
                 publisher = await StageClient.connect(
-                    url, _token(room, f"{room}-pub"), entry="stage"
+                    url, token(room, f"{room}-pub"), entry="stage"
                 )
-                viewer = await StageClient.connect(url, _token(room, f"{room}-view"))
+                viewer = await StageClient.connect(url, token(room, f"{room}-view"))
                 clients += [publisher, viewer]
                 await publisher.publish([ToneTrack(0.2), PatternTrack()])
                 await wait_for_tracks(viewer, publisher.participant_id)
@@ -110,7 +63,7 @@ async def test_rooms_spread_over_workers_and_media_flows_from_each() -> None:
 def test_routing_reads_the_room_from_join_and_resume() -> None:
     from signaling.web.front import routing_room
 
-    assert routing_room(json.dumps({"type": "join", "token": _token("alpha", "x")})) == "alpha"
+    assert routing_room(json.dumps({"type": "join", "token": token("alpha", "x")})) == "alpha"
     assert routing_room(json.dumps({"type": "join", "token": "x", "room": "beta"})) == "beta"
     assert (
         routing_room(json.dumps({"type": "resume", "room": "gamma", "resume_token": "t"}))

@@ -15,7 +15,7 @@ def test_the_native_fan_out_was_built() -> None:
     assert fastpath.native_available()
 
 
-@pytest.mark.parametrize("profile", list(SrtpProfile))
+@pytest.mark.parametrize("profile", [*SrtpProfile, None], ids=[*map(str, SrtpProfile), "plain"])
 @pytest.mark.parametrize("seed", range(4))
 def test_native_and_python_packets_are_byte_identical(profile: SrtpProfile, seed: int) -> None:
     python, native = run_both(profile, seed)

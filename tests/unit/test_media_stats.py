@@ -157,6 +157,7 @@ class FakeTransport:
 @dataclass
 class FakeRouter:
     transports: dict[str, FakeTransport] = field(default_factory=dict)
+    pipes: dict[str, Any] = field(default_factory=dict)
     observers: list[Any] = field(default_factory=list)
 
 
