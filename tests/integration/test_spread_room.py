@@ -6,8 +6,11 @@ wherever its media lives."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Callable
 
+import aiohttp
 import pytest
 
 from signaling.client import StageClient
@@ -109,4 +112,34 @@ async def test_far_viewers_ask_for_key_frames_and_the_far_side_follows_the_room(
             await near.wait_event(lambda e: e["type"] == "participant_left", timeout=10)
         finally:
             for client in (publisher, *viewers):
+                await client.close()
+
+
+@pytest.mark.timeout(120)
+async def test_when_a_worker_holding_viewers_dies_they_are_told_and_the_rest_carry_on() -> None:
+    async with front(2, SPREAD_FROM_THE_FIRST) as (port, _):
+        url = f"ws://127.0.0.1:{port}/ws"
+        publisher = await StageClient.connect(url, token("big", "pub"), entry="stage")
+        far = await StageClient.connect(url, token("big", "far"))
+        near = await StageClient.connect(url, token("big", "near"))
+        try:
+            await publisher.publish([ToneTrack(0.2), PatternTrack()])
+            for viewer in (far, near):
+                await wait_for_tracks(viewer, publisher.participant_id)
+            transports = _by_worker(await worker_samples(port, "stage_sfu_transports"))
+            edge = min(transports, key=lambda w: transports[w])
+            health_url = f"http://127.0.0.1:{port}/healthz"
+            async with aiohttp.ClientSession() as http, http.get(health_url) as response:
+                health = await response.json()
+            pid = next(w["pid"] for w in health["workers"] if str(w["index"]) == edge)
+
+            os.kill(pid, signal.SIGKILL)
+
+            bye = await far.wait_event(lambda e: e["type"] == "bye", timeout=20)
+            assert bye["reason"] == "transport_failed"
+            # The room, its publisher and the viewers on the surviving worker are unaffected.
+            await receive(remote_track(near, publisher.participant_id, "video").track, 10)
+            assert near.close_code is None and publisher.close_code is None
+        finally:
+            for client in (publisher, far, near):
                 await client.close()
