@@ -4,8 +4,10 @@ Scenarios:
   stage-av     A/V publishers on stage (Opus + VP8 640x360) -> N viewers
   stage-audio  audio-only speakers on stage -> N viewers
   join-storm   1 A/V publisher streaming while N viewers join at --rate per second
+  capacity     stage-av sized to saturate a media worker: 1 worker against 2, thin viewers
 
-`--viewers` takes a comma-separated list for a sweep (one fresh server per point).
+`--viewers` takes a comma-separated list for a sweep (one fresh server per point), and
+`--workers` one of server.workers values (each point once per value, with egress ratios).
 `--compare-relay` runs each point again against a naive aiortc MediaRelay server.
 Results go to benchmarks/results/<timestamp>-<scenario>/ (results.json, runs.png,
 scaling.png for sweeps, server and bot logs); see benchmarks/README.md.
@@ -36,6 +38,44 @@ def _viewer_list(text: str) -> list[int]:
     return values
 
 
+def _worker_list(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or any(v < 1 for v in values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError("workers must be distinct positive integers, e.g. 1,2")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+# A sweep from below one media worker's ceiling (~4 us per egress packet with thin
+# receivers: ~250 000 packets/s on a core) to about twice it, on 1 and on 2 workers, from
+# bots cheap enough to leave the server the CPU: 2 rooms (one per worker) x 12 A/V
+# publishers (2 448 packets/s to each viewer, 54 000/s among the publishers) x viewers
+# keeping 1 RTP packet in 64. Few viewers with many streams each: on a small machine a
+# viewer's fixed cost (consent, RTCP) matters more than its packets. See README.md.
+CAPACITY = {
+    "publishers": 12,
+    "viewers": "60,90,120,150,180",
+    "seconds": 20.0,
+    "rate": 40.0,
+    "rooms": 2,
+    "thin_viewers": 64,
+    "workers": "1,2",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -47,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "stage-av": {"publishers": 1, "viewers": "100", "seconds": 30.0, "rate": 20.0},
         "stage-audio": {"publishers": 3, "viewers": "200", "seconds": 30.0, "rate": 20.0},
         "join-storm": {"publishers": 1, "viewers": "100", "seconds": 5.0, "rate": 7.0},
+        "capacity": CAPACITY,
     }
     for name, d in defaults.items():
         sub = scenarios.add_parser(name, help=__doc__.split("\n")[3 + list(defaults).index(name)])
@@ -114,6 +155,39 @@ def _parser() -> argparse.ArgumentParser:
             help="niceness added to viewer bot processes (default %(default)s), so the server "
             "and the publishers get the CPU first; 0 to compete as equals",
         )
+        sub.add_argument(
+            "--rooms",
+            type=_positive,
+            default=d.get("rooms", 1),
+            help="rooms, each with --publishers on stage; viewers are spread evenly "
+            "over them (default %(default)s)",
+        )
+        sub.add_argument(
+            "--workers",
+            type=_worker_list,
+            default=_worker_list(str(d["workers"])) if "workers" in d else None,
+            metavar="LIST",
+            help="server.workers for each run, e.g. 1,2: every point runs once per value "
+            "and reports egress_ratio against the fewest (default %(default)s: "
+            "None = the server's own setting)",
+        )
+        sub.add_argument(
+            "--thin-viewers",
+            type=int,
+            default=d.get("thin_viewers", 0),
+            metavar="N",
+            help="viewers' sockets keep only RTP with sequence number %% N == 0 (a kernel "
+            "filter), so bots cost little; egress then comes from the server's counters. "
+            "0 = off (default %(default)s)",
+        )
+        sub.add_argument(
+            "--pacing-factor",
+            type=_non_negative,
+            default=2.5,
+            metavar="F",
+            help="publishers pace video at F x the clip's bitrate, like Chromium "
+            "(default %(default)s); 0 sends each frame as one burst",
+        )
         sub.add_argument("--out", type=Path, help="output directory")
         sub.add_argument("--sfu-log-level", default="warning")
         sub.add_argument(
@@ -146,19 +220,24 @@ def _source() -> dict[str, Any]:
 
 
 def _specs(args: argparse.Namespace) -> list[RunSpec]:
+    """Per point: each SFU target once per worker count, then the relay (which has none)."""
     audio_only = args.scenario == "stage-audio"
     specs = []
     for viewers in args.viewers:
-        targets = (
-            []
-            if args.no_sfu
-            else {"native": ["sfu"], "python": ["sfu-python"], "both": ["sfu", "sfu-python"]}[
-                args.fanout
-            ]
-        )
+        targets: list[tuple[str, int | None]] = []
+        if not args.no_sfu:
+            for workers in args.workers or [None]:
+                targets.extend(
+                    (target, workers)
+                    for target in {
+                        "native": ["sfu"],
+                        "python": ["sfu-python"],
+                        "both": ["sfu", "sfu-python"],
+                    }[args.fanout]
+                )
         if args.compare_relay or args.no_sfu:
-            targets.append("relay")
-        for target in targets:
+            targets.append(("relay", None))
+        for target, workers in targets:
             count = args.relay_viewers if target == "relay" and args.relay_viewers else viewers
             specs.append(
                 RunSpec(
@@ -176,6 +255,10 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
                     sfu_log_level=args.sfu_log_level,
                     sfu_options=tuple(args.sfu_option),
                     viewers_nice=args.viewers_nice,
+                    rooms=args.rooms,
+                    workers=workers,
+                    thin_viewers=args.thin_viewers if target != "relay" else 0,
+                    pacing_factor=args.pacing_factor,
                 )
             )
     return specs
@@ -193,16 +276,23 @@ async def _main(args: argparse.Namespace) -> int:
         "source": _source(),
         "runs": runs,
         "comparisons": [],
+        "worker_comparisons": [],
+        "worker_capacity": [],
     }
     status = 0
     for i, spec in enumerate(_specs(args)):
+        name = f"{i:02d}-{spec.target}-{spec.viewers}v" + (
+            f"-{spec.workers}w" if spec.workers is not None else ""
+        )
         try:
-            runs.append(await run(spec, out / "logs" / f"{i:02d}-{spec.target}-{spec.viewers}v"))
+            runs.append(await run(spec, out / "logs" / name))
         except RuntimeError as exc:
             sys.stderr.write(f"\nrun {i} ({spec.target}, {spec.viewers} viewers) failed: {exc}\n")
             status = 1
         report.write_json(out / "results.json", payload)
     payload["comparisons"] = report.pair_with_relay(runs)
+    payload["worker_comparisons"] = report.compare_workers(runs)
+    payload["worker_capacity"] = report.worker_capacity(runs)
     report.write_json(out / "results.json", payload)
     if runs:
         try:
@@ -219,6 +309,24 @@ async def _main(args: argparse.Namespace) -> int:
             f"(loss {comparison['loss_pct']['sfu']}% vs {comparison['loss_pct']['relay']}%, "
             f"same loss: {comparison['same_loss']})"
         )
+    for comparison in payload["worker_comparisons"]:
+        base = comparison["runs"][0]
+        for other in comparison["runs"][1:]:
+            print(  # noqa: T201
+                f"{comparison['target']} {comparison['viewers']} viewers: "
+                f"{other['workers']} workers vs {base['workers']}: "
+                f"egress x{other['egress_ratio']} "
+                f"({other['egress_pps']} vs {base['egress_pps']} pkt/s; "
+                f"loss {other['loss_pct']}% vs {base['loss_pct']}%; server kept up: "
+                f"{other['server_kept_up']} vs {base['server_kept_up']})"
+            )
+    for capacity in payload["worker_capacity"]:
+        for count, best in capacity["by_workers"].items():
+            print(  # noqa: T201
+                f"{capacity['target']} {count} workers sustained {best['egress_pps']} pkt/s "
+                f"(at {best['viewers']} of up to {best['highest_viewers_run']} viewers): "
+                f"x{best['capacity_ratio']} of {capacity['base_workers']} worker(s)"
+            )
     for r in runs:
         for error in r["errors"][:5]:
             print(f"  ! {r['target']}: {error[:300]}")  # noqa: T201
@@ -227,7 +335,12 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.thin_viewers < 0:
+        parser.error("--thin-viewers must be 0 (off) or a positive sample interval")
+    if args.thin_viewers and (args.compare_relay or args.no_sfu):
+        parser.error("--thin-viewers measures the SFU from its own counters; the relay has none")
     import uvloop
 
     return uvloop.run(_main(args))

@@ -35,6 +35,7 @@ from sfu.rtp import rtcp
 from signaling.auth import issue_token
 from signaling.roles import Role
 
+from . import thin
 from .media import load_clip
 from .negotiation import SendStreams, publish_offer, remote_endpoint, subscribe_answer
 from .receiver import Receiver
@@ -50,7 +51,8 @@ _CLOSE_TIMEOUT = 3.0
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BotConfig:
     url: str
-    room: str = "bench"
+    room: str = "bench"  # the room's name, or with `rooms` > 1 the prefix of "bench-<n>"
+    rooms: int = 1  # bot `index` joins room index % rooms
     secret: str = ""
     publish_audio: bool = False
     publish_video: bool = False
@@ -66,6 +68,11 @@ class BotConfig:
     stamp: bool = True  # append the send time to payloads (off for the decoding relay)
     sample_every: int = 16
     nice: int = 0  # added to this process's niceness, so the server under test comes first
+    thin_every: int = 0  # > 0: bots receive one RTP packet in this many (benchmarks.thin)
+    pacing_factor: float = 0.0  # publishers pace video at this x the clip's bitrate; 0 = burst
+
+    def room_of(self, index: int) -> str:
+        return self.room if self.rooms <= 1 else f"{self.room}-{index % self.rooms}"
 
 
 @dataclass(slots=True)
@@ -94,6 +101,9 @@ class Bot:
         self.config = config
         self.publishes = config.publish_audio or config.publish_video
         self.name = f"{'speaker' if self.publishes else 'viewer'}{index}"
+        self.room = config.room_of(index)
+        # Publishers receive each other too: with many on stage that is no small load.
+        self.thin_every = config.thin_every
         self._http = http
         self._certificate = certificate
         self._stats = stats
@@ -106,6 +116,7 @@ class Bot:
             samples=stats.latency_us,
             app_samples=stats.app_latency_us,
             on_first_media=self._first_media,
+            every=max(1, self.thin_every),
         )
         self.receiver.first_media_kind = config.first_media
         self._subscriber.on_rtp = self.receiver.on_rtp
@@ -119,6 +130,7 @@ class Bot:
         self.failed = False
         self.published = False
         self.connected = False
+        self.thinned = False  # the socket filter is on
         self.has_media = False
         self.done = False
 
@@ -172,7 +184,7 @@ class Bot:
             return "unused"
         return issue_token(
             self.config.secret,
-            room=self.config.room,
+            room=self.room,
             identity=self.name,
             name=self.name,
             role=Role.PARTICIPANT,
@@ -252,13 +264,15 @@ class Bot:
             self._fail(f"{self.name}: publish connection failed")
             return
         self.published = True
+        clip = load_clip(create=False)
         self.publisher = Publisher(
             peer,
-            load_clip(create=False),
+            clip,
             audio_ssrc=self._streams.audio_ssrc,
             video_ssrc=self._streams.video_ssrc,
             stamp=self.config.stamp,
             deadline=time.monotonic() + self.config.media_seconds,
+            pacing_rate=self.config.pacing_factor * clip.video_bitrate,
         )
         await self.publisher.run()
 
@@ -284,8 +298,14 @@ class Bot:
         pair = peer._connection._nominated.get(1)
         if pair is not None and hasattr(pair.protocol, "media"):
             self.receiver.unprotect = peer._dtls._rx_srtp.unprotect
-            if peer.socket_fd is not None:
-                self.receiver.use_socket(peer.socket_fd)
+            fd = peer.socket_fd
+            if fd is not None:
+                self.receiver.use_socket(fd)
+                if self.thin_every:
+                    thin.thin(fd, self.thin_every)
+                    self.thinned = True
+            elif self.thin_every:
+                self._fail(f"{self.name}: no socket to thin")
             pair.protocol.media = self.receiver.on_datagram
 
     async def _connect(self, peer: PeerConnection, remote: str, *, we_answered: bool) -> bool:
@@ -415,11 +435,12 @@ class BotProcess:
 
     def snapshot(self) -> dict[str, Any]:
         totals = [0] * 6
-        rtcp_packets = 0
+        rtcp_packets = off_sample = 0
         for bot in self.bots:
             for i, value in enumerate(bot.receiver.totals()):
                 totals[i] += value
             rtcp_packets += bot.receiver.rtcp_packets
+            off_sample += bot.receiver.off_sample
         received, expected, size, dupes, frames, videos = totals
         publishers = [bot.publisher for bot in self.bots if bot.publisher is not None]
         out = {
@@ -436,9 +457,16 @@ class BotProcess:
             "video_frames": frames,
             "video_streams": videos,
             "rtcp_received": rtcp_packets,
+            "off_sample": off_sample,
+            "thin_connections": sum(bot.thinned for bot in self.bots),
             "sent": sum(p.packets_sent for p in publishers),
             "key_frame_requests": sum(p.key_frame_requests for p in publishers),
             "key_frames_sent": sum(p.key_frames_sent for p in publishers),
+            # Maxima over the run so far: the pacer's largest burst and longest queueing.
+            "video_max_burst": max((p.pacer.max_burst for p in publishers), default=0),
+            "pacer_max_delay_us": round(
+                max((p.pacer.max_delay for p in publishers), default=0.0) * 1e6
+            ),
             "latency_us": self.stats.latency_us[:],
             "app_latency_us": self.stats.app_latency_us[:],
             "join_ms": self.stats.join_ms[:],

@@ -19,6 +19,7 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -88,8 +89,8 @@ def load_clip(*, create: bool = True) -> MediaClip:
     raw = {"video": [(f.payloads, f.keyframe) for f in clip.video], "audio": list(clip.audio)}
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
-    with partial.open("wb") as f:
-        pickle.dump(raw, f, protocol=pickle.HIGHEST_PROTOCOL)
+    with partial.open("wb") as out:
+        pickle.dump(raw, out, protocol=pickle.HIGHEST_PROTOCOL)
     partial.replace(path)  # atomic: concurrent runs never read half a file
     return clip
 
@@ -103,11 +104,11 @@ def _pattern(index: int, rng: np.random.Generator, grid: tuple[np.ndarray, np.nd
         + 30.0 * np.sin((xx + yy + 10 * index) / 41.0)
         + rng.normal(0.0, 4.0, size=xx.shape)
     )
-    return np.clip(luma, 0, 255).astype(np.uint8).tobytes()
+    return bytes(np.clip(luma, 0, 255).astype(np.uint8).tobytes())
 
 
 def _encode_video() -> list[VideoFrame]:
-    encoder = get_encoder(
+    encoder: Any = get_encoder(  # a Vp8Encoder: the base class has no target_bitrate
         RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     )
     encoder.target_bitrate = VIDEO_BITRATE
@@ -145,7 +146,7 @@ def _packetize(data: bytes, picture_id: int) -> tuple[bytes, ...]:
 
 
 def _encode_audio() -> list[bytes]:
-    encoder = get_encoder(
+    encoder: Any = get_encoder(  # an OpusEncoder: the base class has no codec
         RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
     )
     encoder.codec.bit_rate = AUDIO_BITRATE

@@ -36,15 +36,33 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def _ticks(fields: list[str]) -> int:
+    # fields[11..14] are utime, stime, cutime, cstime (stat(5) fields 14-17)
+    return sum(int(v) for v in fields[11:15])
+
+
 def cpu_seconds(root: int) -> float:
     """utime + stime of the tree, plus what its processes' reaped children used."""
     ticks = 0
     for pid in descendants(root):
         fields = _stat_fields(pid)
         if fields is not None:
-            # fields[11..14] are utime, stime, cutime, cstime (stat(5) fields 14-17)
-            ticks += sum(int(v) for v in fields[11:15])
+            ticks += _ticks(fields)
     return ticks / CLOCK_TICKS
+
+
+def process_cpu(root: int) -> dict[int, tuple[str, float]]:
+    """Per process of the tree: its command line and CPU seconds (as in cpu_seconds)."""
+    out = {}
+    for pid in descendants(root):
+        fields = _stat_fields(pid)
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if fields is not None:
+            out[pid] = (command.decode(errors="replace").strip(), _ticks(fields) / CLOCK_TICKS)
+    return out
 
 
 def rss_bytes(root: int) -> int:

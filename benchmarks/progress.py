@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 _WIDTH = 30
 _LOG_INTERVAL = 5.0
 
 
 class Progress:
-    def __init__(self, label: str, *, stream: object = None) -> None:
+    def __init__(self, label: str, *, stream: TextIO | None = None) -> None:
         self.label = label
         self._stream = stream if stream is not None else sys.stderr
-        self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._tty = self._stream.isatty()
         self._last_log = float("-inf")
         self._started = time.monotonic()
 
@@ -38,5 +39,5 @@ class Progress:
             self._write("\n")
 
     def _write(self, text: str) -> None:
-        self._stream.write(text)  # type: ignore[attr-defined]
-        self._stream.flush()  # type: ignore[attr-defined]
+        self._stream.write(text)
+        self._stream.flush()

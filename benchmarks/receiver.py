@@ -13,6 +13,13 @@ decrypted to read the publisher's send time (the last 8 bytes of the payload,
 Loss is counted per SSRC from sequence gaps: expected = highest extended sequence
 number - first + 1, received = distinct packets seen. Late (reordered) packets still
 count when they arrive, duplicates do not (a one-byte mark per sequence number).
+
+A thin viewer (`sample_every` N > 1, `benchmarks.thin`) has a kernel filter that keeps
+only RTP packets whose sequence number is a multiple of N. It counts only those: expected
+is the number of such sequence numbers from the first to the highest seen, so loss is
+measured on that subsequence. Packets off it that still arrive (queued before the filter
+was attached) are not counted as media, only as `off_sample`; after the filter is on
+there should be none.
 """
 
 from __future__ import annotations
@@ -31,11 +38,41 @@ _TIMESPEC = struct.Struct("@qq")
 _NO_TIMESPEC = bytes(_TIMESPEC.size)
 
 
-class Stream:
-    __slots__ = ("base", "bytes", "duplicates", "frames", "highest", "kind", "marks", "received")
+def sampled_between(first: int, last: int, every: int) -> int:
+    """Extended sequence numbers e in [first, last] with (e mod 2^16) % every == 0.
 
-    def __init__(self, kind: str, seq: int) -> None:
+    Per 16-bit lap: when `every` does not divide 65536 the spacing changes at the wrap.
+    """
+    if last < first:
+        return 0
+    if every <= 1:
+        return last - first + 1
+    total = 0
+    lap = first & ~0xFFFF
+    while lap <= last:
+        low = max(first, lap) - lap
+        high = min(last, lap + 0xFFFF) - lap
+        total += high // every - (low - 1) // every  # multiples of `every` in [low, high]
+        lap += 0x10000
+    return total
+
+
+class Stream:
+    __slots__ = (
+        "base",
+        "bytes",
+        "duplicates",
+        "every",
+        "frames",
+        "highest",
+        "kind",
+        "marks",
+        "received",
+    )
+
+    def __init__(self, kind: str, seq: int, every: int = 1) -> None:
         self.kind = kind
+        self.every = every
         self.base = seq
         self.highest = seq
         self.received = 0
@@ -46,6 +83,8 @@ class Stream:
 
     @property
     def expected(self) -> int:
+        if self.every > 1:
+            return sampled_between(self.base, self.highest, self.every)
         return self.highest - self.base + 1
 
 
@@ -59,11 +98,14 @@ class Receiver:
         samples: list[int],
         app_samples: list[int],
         on_first_media: Callable[[], None],
+        every: int = 1,
     ):
         self.streams: dict[int, Stream] = {}
         self.kinds: dict[int, str] = {}  # ssrc -> kind, from the offers
         self.payload_kinds: dict[int, str] = {}  # payload type -> kind, from the offers
         self.rtcp_packets = 0
+        self.off_sample = 0  # RTP packets off the thin subsequence (not counted as media)
+        self.every = every
         self.first_media_kind = "video"
         self._sample_every = sample_every
         self._countdown = sample_every
@@ -112,11 +154,14 @@ class Receiver:
         except OSError:
             return None
         realtime_offset = time.time_ns() - time.monotonic_ns()
-        return seconds * 1_000_000_000 + nanoseconds - realtime_offset
+        return int(seconds) * 1_000_000_000 + int(nanoseconds) - realtime_offset
 
     def _count(self, data: bytes) -> None:
         ssrc = int.from_bytes(data[8:12], "big")
         seq = (data[2] << 8) | data[3]
+        if seq % self.every:
+            self._off_sample(ssrc, data[1] & 0x7F)
+            return
         stream = self.streams.get(ssrc)
         if stream is None:
             stream = self._new_stream(ssrc, seq, data[1] & 0x7F)
@@ -137,12 +182,23 @@ class Receiver:
             stream.frames += 1
 
     def _new_stream(self, ssrc: int, seq: int, payload_type: int) -> Stream:
-        kind = self.kinds.get(ssrc) or self.payload_kinds.get(payload_type, "video")
-        stream = self.streams[ssrc] = Stream(kind, seq + 0x10000)  # room to go back
+        kind = self._kind(ssrc, payload_type)
+        stream = self.streams[ssrc] = Stream(kind, seq + 0x10000, self.every)  # room to go back
+        self._seen(kind)
+        return stream
+
+    def _off_sample(self, ssrc: int, payload_type: int) -> None:
+        self.off_sample += 1
+        # The join still ends at the first packet of any sequence number.
+        self._seen(self._kind(ssrc, payload_type))
+
+    def _kind(self, ssrc: int, payload_type: int) -> str:
+        return self.kinds.get(ssrc) or self.payload_kinds.get(payload_type, "video")
+
+    def _seen(self, kind: str) -> None:
         if not self._first_seen and kind == self.first_media_kind:
             self._first_seen = True
             self._on_first_media()
-        return stream
 
     def _latency(self, plain: bytes, kernel_ns: int | None) -> None:
         if len(plain) < 12 + STAMP_BYTES:

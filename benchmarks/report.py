@@ -66,7 +66,7 @@ def compare(sfu: dict[str, Any], relay: dict[str, Any]) -> dict[str, Any]:
 
 def pair_with_relay(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each SFU run against the relay run that follows it (the same sweep point)."""
-    comparisons = []
+    comparisons: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     for run in runs:
         if run["target"] != "relay":
@@ -75,6 +75,111 @@ def pair_with_relay(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         comparisons.extend(compare(sfu, run) for sfu in pending)
         pending = []
     return comparisons
+
+
+def _point(run: dict[str, Any], *apart: str) -> str:
+    """What makes runs the same point apart from the worker count (and `apart`)."""
+    ignored = {"workers", *apart}
+    params = {k: v for k, v in run["params"].items() if k not in ignored}
+    return json.dumps([run["target"], params], sort_keys=True, default=str)
+
+
+def compare_workers(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of one point with different worker counts, against the one with 1 worker (or
+    the fewest): sets each run's `egress_ratio` and returns one comparison per point."""
+    points: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run.get("workers") is not None:
+            points.setdefault(_point(run), []).append(run)
+    comparisons = []
+    for group in points.values():
+        if len({r["workers"] for r in group}) < 2:
+            continue
+        base = min(group, key=lambda r: r["workers"])
+        for run in group:
+            run["egress_ratio"] = _ratio(run.get("egress_pps"), base.get("egress_pps"))
+        comparisons.append(
+            {
+                "scenario": base["scenario"],
+                "target": base["target"],
+                "viewers": base["params"]["viewers"],
+                "rooms": base.get("rooms", 1),
+                "thin_viewers": base.get("thin_viewers", 0),
+                "base_workers": base["workers"],
+                "runs": [
+                    {
+                        "workers": r["workers"],
+                        "egress_pps": r.get("egress_pps"),
+                        "egress_ratio": r["egress_ratio"],
+                        "sfu_cpu_util": r.get("sfu_cpu_util"),
+                        "worker_cpu_util": worker_utils(r),
+                        "loss_pct": r.get("loss_pct"),
+                        "server_ingress_loss_pct": r.get("server_ingress_loss_pct"),
+                        "latency_p50_ms": r.get("latency_p50_ms"),
+                        "server_kept_up": r.get("server_kept_up"),
+                        "viewers_receiving": r.get("viewers_receiving"),
+                        "machine_busy_pct": r.get("machine_busy_pct"),
+                    }
+                    for r in sorted(group, key=lambda r: r["workers"])
+                ],
+            }
+        )
+    return comparisons
+
+
+def worker_capacity(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per sweep (runs alike but for viewers and workers) run with several worker counts:
+    the highest egress each worker count sustained while the server kept up
+    (`server_kept_up`), and its ratio to the fewest workers'. An overloaded run does not
+    count: its egress may be anything from the server's ceiling down to a collapse."""
+    sweeps: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run.get("workers") is not None:
+            sweeps.setdefault(_point(run, "viewers", "viewer_processes"), []).append(run)
+    out = []
+    for group in sweeps.values():
+        counts = sorted({r["workers"] for r in group})
+        if len(counts) < 2:
+            continue
+        best: dict[int, dict[str, Any] | None] = {}
+        for count in counts:
+            kept_up = [r for r in group if r["workers"] == count and r.get("server_kept_up")]
+            best[count] = max(kept_up, key=lambda r: r["egress_pps"] or 0, default=None)
+        base = best[counts[0]]
+        out.append(
+            {
+                "target": group[0]["target"],
+                "base_workers": counts[0],
+                "by_workers": {
+                    str(count): {
+                        "egress_pps": run["egress_pps"] if run else None,
+                        "viewers": run["params"]["viewers"] if run else None,
+                        "sfu_cpu_util": run.get("sfu_cpu_util") if run else None,
+                        "highest_viewers_run": max(
+                            r["params"]["viewers"] for r in group if r["workers"] == count
+                        ),
+                        "capacity_ratio": _ratio(
+                            run["egress_pps"] if run else None,
+                            base["egress_pps"] if base else None,
+                        ),
+                    }
+                    for count, run in best.items()
+                },
+            }
+        )
+    return out
+
+
+def worker_utils(run: dict[str, Any]) -> list[float]:
+    """CPU (1.0 = one core) of each media worker, or of the single server process."""
+    processes = run.get("server_processes") or []
+    workers = [p for p in processes if p["role"].startswith("worker")]
+    chosen = workers or [p for p in processes if p["role"] == "server"]
+    return [p["cpu_util"] for p in sorted(chosen, key=lambda p: p["role"])]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -92,7 +197,14 @@ def _spaced(series: list[dict[str, Any]], gap: float = 0.5) -> list[dict[str, An
 
 def _label(run: dict[str, Any]) -> str:
     p = run["params"]
-    return f"{run['target']} {p['publishers']}p x {p['viewers']}v"
+    label = f"{run['target']} {p['publishers']}p x {p['viewers']}v"
+    if run.get("rooms", 1) != 1:
+        label += f" {run['rooms']} rooms"
+    if run.get("workers") is not None:
+        label += f" {run['workers']}w"
+    if run.get("thin_viewers"):
+        label += f" thin/{run['thin_viewers']}"
+    return label
 
 
 def plot(out_dir: Path, runs: Sequence[dict[str, Any]]) -> list[Path]:
@@ -139,7 +251,13 @@ def plot(out_dir: Path, runs: Sequence[dict[str, Any]]) -> list[Path]:
                     color=line.get_color(),
                     marker="o" if len(ordered) < 20 else None,
                 )
-    rate_ax.set(title="egress packets/s (received by bots; shaded: window)", xlabel="s")
+    thin = any(run.get("thin_viewers") for run in runs)
+    rate_ax.set(
+        title="packets/s received by bots"
+        + (" (thin viewers: sampled)" if thin else "")
+        + "; shaded: window",
+        xlabel="s",
+    )
     cpu_ax.set(title="server CPU, % of one core", xlabel="s")
     lat_ax.set(
         title="forwarding latency CDF (publisher send -> viewer receive)", xlabel="ms", xscale="log"
@@ -161,7 +279,9 @@ def plot(out_dir: Path, runs: Sequence[dict[str, Any]]) -> list[Path]:
     by_target: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         by_target.setdefault(run["target"], []).append(run)
-    if any(len({r["params"]["viewers"] for r in rs}) > 1 for rs in by_target.values()):
+    if any(len({r["params"]["viewers"] for r in rs}) > 1 for rs in by_target.values()) and all(
+        len({r.get("workers") for r in rs}) == 1 for rs in by_target.values()
+    ):
         fig, axes = plt.subplots(1, 3, figsize=(14, 4))
         for target, rs in by_target.items():
             rs = sorted(rs, key=lambda r: r["params"]["viewers"])
@@ -183,10 +303,15 @@ def plot(out_dir: Path, runs: Sequence[dict[str, Any]]) -> list[Path]:
 
 _COLUMNS = (
     ("target", "target", "{}"),
+    ("rooms", "rooms", "{}"),
+    ("workers", "workers", "{}"),
+    ("thin", "thin_viewers", "1/{}"),
     ("pubs", "params.publishers", "{}"),
     ("viewers", "viewers_receiving", "{}"),
     ("egress pkt/s", "egress_pps", "{:.0f}"),
+    ("egress x", "egress_ratio", "{:.2f}"),
     ("cpu %", "sfu_cpu_util", "{:.0%}"),
+    ("worker cpu %", "worker_cpu", "{}"),
     ("us/pkt", "cpu_us_per_egress_packet", "{:.2f}"),
     ("kernel us", "kernel_send_us_per_packet", "{:.2f}"),
     ("loss %", "loss_pct", "{:.3f}"),
@@ -198,10 +323,27 @@ _COLUMNS = (
     ("PLI/s", "upstream_pli_per_s", "{:.2f}"),
     ("RSS MB", "rss_mb", "{:.0f}"),
     ("busy %", "machine_busy_pct", "{:.0f}"),
+    ("kept up", "kept_up", "{}"),
 )
 
 
+# Shown only when some run differs from the default: 1 room, no ratio, full viewers.
+_OPTIONAL = {
+    "rooms": 1,
+    "egress_ratio": None,
+    "thin_viewers": 0,
+    "worker_cpu": None,
+    "kept_up": None,
+}
+
+
 def _get(run: dict[str, Any], dotted: str) -> Any:
+    if dotted == "kept_up":
+        kept_up = run.get("server_kept_up")
+        return None if kept_up is None else "yes" if kept_up else "NO"
+    if dotted == "worker_cpu":
+        utils = worker_utils(run)
+        return "/".join(f"{u:.0%}".rstrip("%") for u in utils) if len(utils) > 1 else None
     value: Any = run
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -209,12 +351,19 @@ def _get(run: dict[str, Any], dotted: str) -> Any:
 
 
 def table(runs: Sequence[dict[str, Any]]) -> str:
-    rows = [[title for title, _, _ in _COLUMNS]]
+    columns = [
+        (title, key, fmt)
+        for title, key, fmt in _COLUMNS
+        if key not in _OPTIONAL or any(_get(run, key) != _OPTIONAL[key] for run in runs)
+    ]
+    if all(run.get("workers") is None for run in runs):
+        columns = [c for c in columns if c[1] != "workers"]
+    rows = [[title for title, _, _ in columns]]
     for run in runs:
         row = []
-        for _, key, fmt in _COLUMNS:
+        for _, key, fmt in columns:
             value = _get(run, key)
             row.append("-" if value is None else fmt.format(value))
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)

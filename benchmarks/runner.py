@@ -23,7 +23,7 @@ from typing import Any
 
 from signaling.settings import DEV_SECRET
 
-from . import procstat
+from . import procstat, server_metrics
 from .processes import BotGroup, ServerProcess, sfu_config
 from .progress import Progress
 
@@ -32,6 +32,10 @@ BOT_PORTS = (40000, 59999)
 PUBLISH_TIMEOUT = 30.0  # plus one second per publisher
 JOIN_SLACK = 30.0  # beyond viewers / join_rate
 POLL_INTERVAL = 1.0
+# The server kept up with a run when it accepted nearly all the publishers sent and
+# forwarded without a backlog (loopback forwarding takes about a millisecond when it does).
+KEPT_UP_INGRESS_LOSS_PCT = 1.0
+KEPT_UP_LATENCY_P50_MS = 50.0
 VIEWERS_PER_PROCESS = 75
 MAX_PROCESSES = 4
 
@@ -52,6 +56,19 @@ class RunSpec:
     sfu_log_level: str = "warning"
     sfu_options: tuple[str, ...] = ()  # extra "section.key=value" settings for the SFU
     viewers_nice: int = 5  # viewer bot processes yield the CPU to the server and publishers
+    rooms: int = 1  # `publishers` on stage in each room; viewers spread evenly over rooms
+    workers: int | None = None  # server.workers for this run; None = the server's default
+    thin_viewers: int = 0  # > 0: viewers' sockets keep one RTP packet in this many
+    pacing_factor: float = 2.5  # publishers pace video at this x the clip's bitrate; 0 = burst
+
+    @property
+    def all_publishers(self) -> int:
+        return self.publishers * self.rooms
+
+    @property
+    def measures_server(self) -> bool:
+        """The server under test is ours (it has /metrics and media workers)."""
+        return self.target != "relay"
 
     @property
     def viewer_processes(self) -> int:
@@ -65,11 +82,15 @@ class Sample:
     t: float
     server_cpu: float
     bots_cpu: float
+    bots_cpu_by_group: dict[str, float]
     machine_busy: int
     machine_total: int
     rss: int
-    viewers: dict[str, Any]
-    publishers: dict[str, Any]
+    viewers: dict[str, int]
+    publishers: dict[str, int]
+    # Read at the window's edges only: the server's egress counters, per-process CPU.
+    server_counters: dict[str, float] | None = None
+    server_processes: dict[int, tuple[str, float]] | None = None
 
 
 @dataclass(slots=True)
@@ -98,11 +119,15 @@ _COUNTERS = (
     "key_frames_sent",
     "video_frames",
     "video_streams",
+    "off_sample",
+    "thin_connections",
 )
+_MAXIMA = ("video_max_burst", "pacer_max_delay_us")
 
 
-def _sum(replies: list[dict[str, Any]]) -> dict[str, Any]:
-    return {key: sum(int(r.get(key, 0)) for r in replies) for key in _COUNTERS}
+def _sum(replies: list[dict[str, Any]]) -> dict[str, int]:
+    totals = {key: sum(int(r.get(key, 0)) for r in replies) for key in _COUNTERS}
+    return totals | {key: max((int(r.get(key, 0)) for r in replies), default=0) for key in _MAXIMA}
 
 
 class Run:
@@ -115,9 +140,9 @@ class Run:
             port_max=SFU_PORTS[1],
             stage_capacity=min(100, max(25, spec.publishers)),
             log_level=spec.sfu_log_level,
-            # The patched fan-out only reaches the process it was patched in.
             extra=spec.sfu_options
-            + (("media.native_fastpath=false",) if spec.target == "sfu-python" else ()),
+            + (("media.native_fastpath=false",) if spec.target == "sfu-python" else ())
+            + ((f"server.workers={spec.workers}",) if spec.workers is not None else ()),
         )
         self.server = ServerProcess(spec.target, workdir=workdir, config=config)
         self.publisher_group: BotGroup | None = None
@@ -137,21 +162,25 @@ class Run:
         spec = self.spec
         return {
             "url": self.server.ws_url,
+            "rooms": spec.rooms,
             "secret": "" if spec.target == "relay" else DEV_SECRET,
             "publish_audio": publisher and spec.publish_audio,
             "publish_video": publisher and spec.publish_video,
             "first_media": "video" if spec.publish_video else "audio",
             "indexes": indexes,
             "start_at": start_at,
-            # Publishers 1 s apart: a producer added while a subscribe offer waits for its
-            # answer makes the SFU refuse that answer (see README, "Known SFU issues").
-            "join_rate": spec.join_rate if not publisher else 1.0,
+            # Publishers 1 s apart in each room (index % rooms is the room): a producer added
+            # while a subscribe offer waits for its answer makes the SFU refuse that answer
+            # (see README, "ICE roles and other known interactions").
+            "join_rate": spec.join_rate if not publisher else float(spec.rooms),
             "max_seconds": max_seconds,
             "media_seconds": max_seconds,
             "port_min": ports[0],
             "port_max": ports[1],
             "stamp": spec.target != "relay",
             "nice": 0 if publisher else spec.viewers_nice,
+            "thin_every": spec.thin_viewers,
+            "pacing_factor": spec.pacing_factor,
         }
 
     async def execute(self) -> dict[str, Any]:
@@ -170,7 +199,7 @@ class Run:
                     "publishers",
                     self._bot_config(
                         publisher=True,
-                        indexes=list(range(spec.publishers)),
+                        indexes=list(range(spec.all_publishers)),
                         ports=ranges[0],
                         start_at=time.monotonic(),
                         max_seconds=budget,
@@ -204,7 +233,15 @@ class Run:
         return self._result(*window)
 
     # -- phases ---------------------------------------------------------------------
-    async def _poll(self) -> Sample:
+    async def _poll(self, *, edge: bool = False) -> Sample:
+        """Every bot process's counters and the CPU; at a window `edge` also the server's
+        own egress counters and the CPU of each of its processes."""
+        counters = processes = None
+        if edge and self.spec.measures_server:
+            counters = await server_metrics.scrape(self.server.port)
+            if counters is None:
+                self.collected.errors.append("the server's /metrics did not answer")
+            processes = procstat.process_cpu(self.server.pid)
         groups = ([self.publisher_group] if self.publisher_group else []) + self.viewer_groups
         replies = await asyncio.gather(*(g.stats() for g in groups))
         now = time.monotonic()
@@ -219,16 +256,19 @@ class Run:
                 if error not in self.collected.errors and len(self.collected.errors) < 50:
                     self.collected.errors.append(error)
         busy, total = procstat.machine_ticks()
-        bots_cpu = sum(procstat.cpu_seconds(g.pid) for g in groups if g.process is not None)
+        by_group = {g.name: procstat.cpu_seconds(g.pid) for g in groups if g.process is not None}
         sample = Sample(
             t=now,
             server_cpu=procstat.cpu_seconds(self.server.pid),
-            bots_cpu=bots_cpu,
+            bots_cpu=sum(by_group.values()),
+            bots_cpu_by_group=by_group,
             machine_busy=busy,
             machine_total=total,
             rss=procstat.rss_bytes(self.server.pid),
             viewers=_sum(viewer_replies),
             publishers=_sum(publisher_replies),
+            server_counters=counters,
+            server_processes=processes,
         )
         self.collected.samples.append(sample)
         return sample
@@ -250,7 +290,7 @@ class Run:
         deadline = time.monotonic() + PUBLISH_TIMEOUT + self.spec.publishers
         while time.monotonic() < deadline:
             sample = await self._poll()
-            if sample.publishers["published"] >= self.spec.publishers:
+            if sample.publishers["published"] >= self.spec.all_publishers:
                 return
             if sample.publishers["failed"] or not self.publisher_group.alive:  # type: ignore[union-attr]
                 break
@@ -261,7 +301,7 @@ class Run:
 
     def _all_joined(self, sample: Sample) -> bool:
         v = sample.viewers
-        return v["with_media"] + v["failed"] >= self.spec.viewers
+        return int(v["with_media"]) + int(v["failed"]) >= self.spec.viewers
 
     async def _join(self, start_at: float, join_phase: float) -> Sample:
         deadline = start_at + join_phase
@@ -279,12 +319,12 @@ class Run:
                 raise RuntimeError("every viewer process exited")
             await asyncio.sleep(POLL_INTERVAL)
 
-    async def _measure(self, seconds: float, phase: str) -> Sample:
+    async def _measure(self, seconds: float, phase: str, *, edge: bool = False) -> Sample:
         end = time.monotonic() + seconds
         while True:
             remaining = end - time.monotonic()
             if remaining <= 0:
-                return await self._poll()
+                return await self._poll(edge=edge)
             await asyncio.sleep(min(POLL_INTERVAL, remaining))
             if time.monotonic() < end:
                 self._show(await self._poll(), phase)
@@ -292,15 +332,15 @@ class Run:
     async def _steady(self, start_at: float, join_phase: float) -> tuple[Sample, Sample]:
         await self._join(start_at, join_phase)
         await self._measure(self.spec.warmup, "warm-up")
-        first = await self._poll()
-        last = await self._measure(self.spec.seconds, "measuring")
+        first = await self._poll(edge=True)
+        last = await self._measure(self.spec.seconds, "measuring", edge=True)
         return first, last
 
     async def _storm(self, start_at: float, join_phase: float) -> tuple[Sample, Sample]:
         await asyncio.sleep(max(0.0, start_at - 0.2 - time.monotonic()))
-        first = await self._poll()
+        first = await self._poll(edge=True)
         await self._join(start_at, join_phase)
-        last = await self._measure(self.spec.seconds, "after the storm")
+        last = await self._measure(self.spec.seconds, "after the storm", edge=True)
         return first, last
 
     async def _stop(self) -> None:
@@ -319,11 +359,26 @@ class Run:
         window = last.t - first.t
         dv = {k: last.viewers[k] - first.viewers[k] for k in _COUNTERS}
         dp = {k: last.publishers[k] - first.publishers[k] for k in _COUNTERS}
-        egress = dv["received"] + dp["received"]
+        received = dv["received"] + dp["received"]
         expected = dv["expected"] + dp["expected"]
-        cpu = last.server_cpu - first.server_cpu
         latency = _in_window(collected.latency_us, first.t, last.t)
         app_latency = _in_window(collected.app_latency_us, first.t, last.t)
+        server_egress = server_metrics.egress_between(first.server_counters, last.server_counters)
+        server_ingress = server_metrics.ingress_between(first.server_counters, last.server_counters)
+        ingress_loss = (
+            round(max(0, dp["sent"] - server_ingress) * 100 / dp["sent"], 3)
+            if server_ingress is not None and dp["sent"]
+            else None
+        )
+        latency_p50 = _percentile(latency, 50, scale=1e-3)
+        # Thin viewers count one packet in N: egress is then what the server says it sent.
+        thin = spec.thin_viewers > 0
+        egress = server_egress if thin else received
+        cpu = last.server_cpu - first.server_cpu
+        processes = _processes(
+            first.server_processes, last.server_processes, window, root=self.server.pid
+        )
+        worker_processes = sum(p["role"].startswith("worker") for p in processes)
         joins = sorted(collected.join_ms)
         in_window = [s for s in collected.samples if first.t <= s.t <= last.t]
         busy = last.machine_busy - first.machine_busy
@@ -333,11 +388,36 @@ class Run:
             "scenario": spec.scenario,
             "target": spec.target,
             "params": asdict(spec) | {"viewer_processes": spec.viewer_processes},
+            "rooms": spec.rooms,
+            "workers": spec.workers
+            if spec.workers is not None
+            else (max(1, worker_processes) if processes else None),
+            "thin_viewers": spec.thin_viewers,
+            "pacing_factor": spec.pacing_factor,
             "viewers_receiving": receiving,
             "viewers_failed": last.viewers["failed"],
             "window_seconds": round(window, 3),
             "egress_packets": egress,
-            "egress_pps": round(egress / window, 1) if window else None,
+            "egress_pps": round(egress / window, 1) if window and egress is not None else None,
+            "egress_source": "server_metrics" if thin else "bots",
+            "egress_ratio": None,  # filled in when one point ran with several worker counts
+            "bots_received_packets": received,
+            "viewers_received_packets": dv["received"],
+            "publishers_received_packets": dp["received"],
+            "server_egress_packets": server_egress,
+            "server_ingress_packets": server_ingress,
+            "server_ingress_loss_pct": ingress_loss,
+            "server_kept_up": None
+            if ingress_loss is None
+            else (
+                ingress_loss <= KEPT_UP_INGRESS_LOSS_PCT
+                and (latency_p50 is None or latency_p50 <= KEPT_UP_LATENCY_P50_MS)
+                and not collected.errors
+                and not last.viewers["failed"]
+            ),
+            "off_sample_packets": dv["off_sample"] + dp["off_sample"],
+            "thin_connections": last.viewers["thin_connections"]
+            + last.publishers["thin_connections"],
             "egress_bytes": dv["bytes"],
             "mean_packet_bytes": round(dv["bytes"] / dv["received"], 1) if dv["received"] else None,
             "ingress_packets": dp["sent"],
@@ -346,10 +426,17 @@ class Run:
             "cpu_us_per_egress_packet": round(cpu * 1e6 / egress, 3) if egress else None,
             "kernel_send_us_per_packet": None,  # filled in after the run
             "viewers_per_cpu_second": round(receiving * window / cpu, 1) if cpu else None,
-            "loss_pct": round(max(0, expected - egress) * 100 / expected, 4) if expected else None,
+            "loss_pct": round(max(0, expected - received) * 100 / expected, 4)
+            if expected
+            else None,
             "duplicates": dv["duplicates"] + dp["duplicates"],
-            "video_fps": _fps(dv["video_frames"], last.viewers["video_streams"], window),
-            "latency_p50_ms": _percentile(latency, 50, scale=1e-3),
+            # Thin receivers see too few marker bits to count frames.
+            "video_fps": None
+            if thin
+            else _fps(dv["video_frames"], last.viewers["video_streams"], window),
+            "video_max_burst": last.publishers["video_max_burst"],
+            "pacer_max_delay_ms": round(last.publishers["pacer_max_delay_us"] / 1000, 2),
+            "latency_p50_ms": latency_p50,
             "latency_p99_ms": _percentile(latency, 99, scale=1e-3),
             "latency_samples": len(latency),
             "bot_latency_p50_ms": _percentile(app_latency, 50, scale=1e-3),
@@ -362,7 +449,14 @@ class Run:
             "upstream_pli_total": dp["key_frame_requests"],
             "rss_mb": round(max(s.rss for s in in_window) / 2**20, 1) if in_window else None,
             "bots_cpu_seconds": round(last.bots_cpu - first.bots_cpu, 3),
+            "bots_cpu_util_by_process": {
+                name: round((cpu - first.bots_cpu_by_group.get(name, 0.0)) / window, 3)
+                for name, cpu in last.bots_cpu_by_group.items()
+            }
+            if window
+            else {},
             "machine_busy_pct": round(busy * 100 / total, 1) if total else None,
+            "server_processes": processes,
             "errors": collected.errors[:20],
             "timeseries": [
                 {
@@ -378,6 +472,42 @@ class Run:
             "latency_us_sample": latency[:: max(1, len(latency) // 5000)],
             "join_ms_all": [round(j, 1) for j in joins],
         }
+
+
+def _processes(
+    first: dict[int, tuple[str, float]] | None,
+    last: dict[int, tuple[str, float]] | None,
+    window: float,
+    *,
+    root: int,
+) -> list[dict[str, Any]]:
+    """CPU of each server process in the window: the front (or the single process) and
+    each media worker (`python -m signaling.web.worker_main --index N`)."""
+    if not first or not last:
+        return []
+    roles = {pid: _role(command) for pid, (command, _) in last.items()}
+    single = not any(role.startswith("worker") for role in roles.values())
+    out = []
+    for pid, (command, end) in sorted(last.items()):
+        start = first.get(pid, (command, 0.0))[1]
+        role = roles[pid] or ("other" if pid != root else "server" if single else "front")
+        cpu = end - start
+        out.append(
+            {
+                "pid": pid,
+                "role": role,
+                "cpu_seconds": round(cpu, 3),
+                "cpu_util": round(cpu / window, 3) if window else None,
+            }
+        )
+    return out
+
+
+def _role(command: str) -> str:
+    words = command.split()
+    if "signaling.web.worker_main" in words and "--index" in words[:-1]:
+        return f"worker{words[words.index('--index') + 1]}"
+    return ""
 
 
 def _fps(frames: int, streams: int, window: float) -> float | None:

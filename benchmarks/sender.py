@@ -4,14 +4,19 @@ Per packet the work is a header rewrite (sequence number, timestamp, abs-send-ti
 from a precomputed template, the payload plus an 8-byte send-time stamp, and
 `PeerConnection.send_rtp` (SRTP protect + sendto). Nothing is encoded at run time.
 
-A PLI or FIR from the SFU makes the next frame sent the next cached key frame, right
-away; every one received is counted (the upstream key-frame request rate).
+Video goes through a pacer (`benchmarks.pacer`) at `pacing_rate` bits/s, like
+Chromium's, so a key frame's packets are spread out instead of leaving back to back;
+audio is sent when due, never behind queued video. A PLI or FIR from the SFU makes the
+next frame captured the next cached key frame, right away (it queues behind whatever
+the pacer still holds); every one received is counted (the upstream key-frame request
+rate). The loop sleeps on one timer until the next audio frame, video frame, paced
+packet or sender report is due; a key-frame request or stop() wakes it early.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import math
 import random
 import struct
 import time
@@ -23,6 +28,7 @@ from sfu.rtp_parameters import URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID
 
 from .media import FPS, OPUS_FRAME_MS, MediaClip
 from .negotiation import AUDIO_MID, VIDEO_MID
+from .pacer import LOOKAHEAD, Pacer
 
 _HEADER = struct.Struct("!BBHII")
 _SEQ_TS = struct.Struct("!HI")
@@ -71,6 +77,7 @@ class Publisher:
         video_ssrc: int | None,
         stamp: bool,
         deadline: float,
+        pacing_rate: float = 0.0,
     ) -> None:
         self._peer = peer
         self._clip = clip
@@ -90,8 +97,9 @@ class Publisher:
         self._frame = 0
         self._audio_index = 0
         self._key_frame_wanted = False
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._stopped = False
+        self.pacer = Pacer(pacing_rate)
         self._packet_counts = {ssrc: [0, 0] for ssrc in (audio_ssrc, video_ssrc) if ssrc}
         self.packets_sent = 0
         self.key_frame_requests = 0
@@ -100,42 +108,60 @@ class Publisher:
 
     def stop(self) -> None:
         self._stopped = True
-        self._wake.set()
+        self._wake_up()
 
     async def run(self) -> None:
-        loop_time = time.monotonic
+        loop = asyncio.get_running_loop()
+        clock = time.monotonic
+        pacer = self.pacer
         audio_period = OPUS_FRAME_MS / 1000
         video_period = 1 / FPS
-        now = loop_time()
-        next_audio = now if self._audio is not None else float("inf")
-        next_video = now if self._video is not None else float("inf")
+        now = clock()
+        next_audio = now if self._audio is not None else math.inf
+        next_video = now if self._video is not None else math.inf
         next_report = now + _REPORT_INTERVAL
         while not self._stopped and now < self._deadline:
+            horizon = now + LOOKAHEAD
             if self._key_frame_wanted and self._video is not None:
                 self._key_frame_wanted = False
                 self._jump_to_key_frame()
                 next_video = now
-            if now >= next_audio:
+            if next_audio <= horizon:
                 self._send_audio()
                 next_audio += audio_period
                 if now - next_audio > _MAX_LAG:
                     next_audio = now + audio_period
-            if now >= next_video:
-                self._send_video()
+            if next_video <= horizon:
+                self._capture_video(now)
                 next_video += video_period
                 if now - next_video > _MAX_LAG:
                     next_video = now + video_period
-            if now >= next_report:
+            if pacer.queued:
+                self._send_paced(now)
+            if next_report <= horizon:
                 self._send_sender_reports()
                 next_report = now + _REPORT_INTERVAL
-            delay = min(next_audio, next_video) - loop_time()
+            delay = min(next_audio, next_video, pacer.wake_at, next_report) - clock()
             if delay > 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                await self._sleep(loop, delay)
             else:
-                await asyncio.sleep(0)
-            now = loop_time()
+                await asyncio.sleep(0)  # behind schedule: let the rest of the process run
+            now = clock()
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        """One timer per wake (cheaper than wait_for on an Event, which makes a task)."""
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(delay, _release, waiter)
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _wake_up(self) -> None:
+        if self._waiter is not None:
+            _release(self._waiter)
 
     # -- sending ------------------------------------------------------------------
     def _send(self, track: _Track, payload: bytes, marker: bool, timestamp: int) -> None:
@@ -166,7 +192,8 @@ class Publisher:
         self._send(track, payload, self._audio_index == 1, track.timestamp)
         track.timestamp = (track.timestamp + 48 * OPUS_FRAME_MS) & 0xFFFFFFFF
 
-    def _send_video(self) -> None:
+    def _capture_video(self, now: float) -> None:
+        """The next frame enters the pacer (all due at once when pacing is off)."""
         track = self._video
         assert track is not None
         frames = self._clip.video
@@ -174,10 +201,14 @@ class Publisher:
         self._frame = (self._frame + 1) % len(frames)
         if frame.keyframe:
             self.key_frames_sent += 1
-        last = len(frame.payloads) - 1
-        for i, payload in enumerate(frame.payloads):
-            self._send(track, payload, i == last, track.timestamp)
+        self.pacer.push(frame.payloads, track.timestamp, now)
         track.timestamp = (track.timestamp + 90000 // FPS) & 0xFFFFFFFF
+
+    def _send_paced(self, now: float) -> None:
+        track = self._video
+        assert track is not None
+        for packet in self.pacer.due(now):
+            self._send(track, packet.payload, packet.marker, packet.timestamp)
 
     def _jump_to_key_frame(self) -> None:
         current = self._frame
@@ -226,4 +257,9 @@ class Publisher:
     def _key_frame_request(self) -> None:
         self.key_frame_requests += 1
         self._key_frame_wanted = True
-        self._wake.set()
+        self._wake_up()
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,0 +1,65 @@
+"""The server's own egress counters, from its Prometheus endpoint.
+
+With thin viewers the bots see one packet in N, so what they count is not what the server
+forwarded; the server's counters are. They are read at the window's edges only (a scrape
+costs the server a little CPU, charged to the run): `stage_sfu_rtp_packets_sent_total`
+(every RTP copy queued for a viewer, retransmissions included) minus
+`stage_sfu_socket_packets_dropped_total` (copies the socket then refused), summed over
+kinds and, with several media workers, over the workers the front merges. Ingress,
+`stage_sfu_rtp_packets_received_total`, against what the publishers sent tells whether
+the server kept up: an overloaded worker's sockets overflow (or queue for seconds).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+SENT = "stage_sfu_rtp_packets_sent_total"
+RECEIVED = "stage_sfu_rtp_packets_received_total"
+SOCKET_DROPPED = "stage_sfu_socket_packets_dropped_total"
+PIPED = "stage_sfu_pipe_rtp_packets_total"  # between workers of a spread room, if any
+_TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+def egress_counters(text: str) -> dict[str, float]:
+    """Sums of the egress counters in a /metrics text, by sample name."""
+    totals = {SENT: 0.0, SOCKET_DROPPED: 0.0, RECEIVED: 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+            elif sample.name == PIPED and sample.labels.get("direction") == "out":
+                totals[PIPED] = totals.get(PIPED, 0.0) + sample.value
+    return totals
+
+
+async def scrape(port: int) -> dict[str, float] | None:
+    """The counters now, or None if the server did not answer."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=_TIMEOUT) as http,
+            http.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            if response.status != 200:
+                return None
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return None
+    return egress_counters(text)
+
+
+def egress_between(first: dict[str, float] | None, last: dict[str, float] | None) -> int | None:
+    """RTP packets the server handed to the kernel for viewers between two scrapes."""
+    if first is None or last is None:
+        return None
+    sent = last[SENT] - first[SENT]
+    dropped = last[SOCKET_DROPPED] - first[SOCKET_DROPPED]
+    return round(sent - dropped)
+
+
+def ingress_between(first: dict[str, float] | None, last: dict[str, float] | None) -> int | None:
+    """RTP packets the server accepted from publishers between two scrapes."""
+    if first is None or last is None:
+        return None
+    return round(last[RECEIVED] - first[RECEIVED])
