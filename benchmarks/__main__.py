@@ -16,7 +16,9 @@ scaling.png for sweeps, server and bot logs); see benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
+import signal
 import subprocess
 import sys
 import time
@@ -67,7 +69,7 @@ def _non_negative(text: str) -> float:
 # viewer's fixed cost (consent, RTCP) matters more than its packets. See README.md.
 CAPACITY = {
     "publishers": 12,
-    "viewers": "60,90,120,150,180",
+    "viewers": "60,75,90,120,150,180",
     "seconds": 20.0,
     "rate": 40.0,
     "rooms": 2,
@@ -176,9 +178,9 @@ def _parser() -> argparse.ArgumentParser:
             type=int,
             default=d.get("thin_viewers", 0),
             metavar="N",
-            help="viewers' sockets keep only RTP with sequence number %% N == 0 (a kernel "
-            "filter), so bots cost little; egress then comes from the server's counters. "
-            "0 = off (default %(default)s)",
+            help="every bot's receiving socket (viewers' and publishers') keeps only RTP "
+            "with sequence number %% N == 0 (a kernel filter), so bots cost little; egress "
+            "then comes from the server's counters. 0 = off (default %(default)s)",
         )
         sub.add_argument(
             "--pacing-factor",
@@ -265,6 +267,12 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    # SIGTERM (and SIGINT, which a shell's background job ignores) cancel the run, so the
+    # runs' cleanup stops the server and the bots instead of leaving them behind.
+    task = asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
     out = args.out or RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.scenario}"
     out.mkdir(parents=True, exist_ok=True)
     load_clip()  # encode once before any process needs it
@@ -322,10 +330,12 @@ async def _main(args: argparse.Namespace) -> int:
             )
     for capacity in payload["worker_capacity"]:
         for count, best in capacity["by_workers"].items():
+            sustained, peak = best["sustained"], best["peak"]
             print(  # noqa: T201
-                f"{capacity['target']} {count} workers sustained {best['egress_pps']} pkt/s "
-                f"(at {best['viewers']} of up to {best['highest_viewers_run']} viewers): "
-                f"x{best['capacity_ratio']} of {capacity['base_workers']} worker(s)"
+                f"{capacity['target']} {count} workers: sustained {sustained['egress_pps']} "
+                f"pkt/s (x{sustained['ratio']}, {sustained['viewers']} viewers), peak "
+                f"{peak['egress_pps']} pkt/s (x{peak['ratio']}, {peak['viewers']} viewers, "
+                f"kept up: {peak['kept_up']}) of {capacity['base_workers']} worker(s)"
             )
     for r in runs:
         for error in r["errors"][:5]:
@@ -343,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--thin-viewers measures the SFU from its own counters; the relay has none")
     import uvloop
 
-    return uvloop.run(_main(args))
+    try:
+        return uvloop.run(_main(args))
+    except asyncio.CancelledError:
+        sys.stderr.write("\nstopped: every process this run started was stopped\n")
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+NPROC = os.cpu_count() or 1  # /proc/stat's first line sums every CPU of the machine
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -74,6 +75,16 @@ def rss_bytes(root: int) -> int:
             continue
         total += resident * PAGE_SIZE
     return total
+
+
+def udp_errors() -> tuple[int, int]:
+    """(RcvbufErrors, SndbufErrors) of the machine's UDP since boot, from /proc/net/snmp:
+    datagrams dropped because a socket's receive (send) buffer was full. Loopback has no
+    other place to lose them."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    names, values = (line[1:] for line in lines if line[0] == "Udp:")
+    counters = dict(zip(names, values, strict=True))
+    return int(counters.get("RcvbufErrors", 0)), int(counters.get("SndbufErrors", 0))
 
 
 def machine_ticks() -> tuple[int, int]:

@@ -128,10 +128,15 @@ def compare_workers(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def worker_capacity(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per sweep (runs alike but for viewers and workers) run with several worker counts:
-    the highest egress each worker count sustained while the server kept up
-    (`server_kept_up`), and its ratio to the fewest workers'. An overloaded run does not
-    count: its egress may be anything from the server's ceiling down to a collapse."""
+    """Per sweep (runs alike but for viewers and workers) with several worker counts, for
+    each count and against the fewest:
+
+    * `sustained`: the highest egress of a run the server kept up with (`server_kept_up`),
+      a lower bound of its capacity, as close as the sweep's step below the knee;
+    * `peak`: the highest egress of any run; from an overloaded run (`kept_up` false) it
+      is the ceiling if the server saturated without collapsing, and means nothing if it
+      collapsed (its egress then falls: publishers dropped, ICE consent failed).
+    """
     sweeps: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         if run.get("workers") is not None:
@@ -141,33 +146,46 @@ def worker_capacity(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         counts = sorted({r["workers"] for r in group})
         if len(counts) < 2:
             continue
-        best: dict[int, dict[str, Any] | None] = {}
+        chosen: dict[str, dict[int, dict[str, Any] | None]] = {"sustained": {}, "peak": {}}
         for count in counts:
-            kept_up = [r for r in group if r["workers"] == count and r.get("server_kept_up")]
-            best[count] = max(kept_up, key=lambda r: r["egress_pps"] or 0, default=None)
-        base = best[counts[0]]
+            mine = [r for r in group if r["workers"] == count]
+            for kind, eligible in (
+                ("sustained", [r for r in mine if r.get("server_kept_up")]),
+                ("peak", mine),
+            ):
+                chosen[kind][count] = max(
+                    eligible, key=lambda r: r.get("egress_pps") or 0, default=None
+                )
         out.append(
             {
                 "target": group[0]["target"],
                 "base_workers": counts[0],
                 "by_workers": {
                     str(count): {
-                        "egress_pps": run["egress_pps"] if run else None,
-                        "viewers": run["params"]["viewers"] if run else None,
-                        "sfu_cpu_util": run.get("sfu_cpu_util") if run else None,
                         "highest_viewers_run": max(
                             r["params"]["viewers"] for r in group if r["workers"] == count
                         ),
-                        "capacity_ratio": _ratio(
-                            run["egress_pps"] if run else None,
-                            base["egress_pps"] if base else None,
-                        ),
+                        **{
+                            kind: _capacity(best[count], best[counts[0]])
+                            for kind, best in chosen.items()
+                        },
                     }
-                    for count, run in best.items()
+                    for count in counts
                 },
             }
         )
     return out
+
+
+def _capacity(run: dict[str, Any] | None, base: dict[str, Any] | None) -> dict[str, Any]:
+    pps = run.get("egress_pps") if run else None
+    return {
+        "egress_pps": pps,
+        "ratio": _ratio(pps, base.get("egress_pps") if base else None),
+        "viewers": run["params"]["viewers"] if run else None,
+        "kept_up": run.get("server_kept_up") if run else None,
+        "worker_cpu_util": worker_utils(run) if run else None,
+    }
 
 
 def worker_utils(run: dict[str, Any]) -> list[float]:

@@ -32,9 +32,10 @@ BOT_PORTS = (40000, 59999)
 PUBLISH_TIMEOUT = 30.0  # plus one second per publisher
 JOIN_SLACK = 30.0  # beyond viewers / join_rate
 POLL_INTERVAL = 1.0
-# The server kept up with a run when it accepted nearly all the publishers sent and
-# forwarded without a backlog (loopback forwarding takes about a millisecond when it does).
-KEPT_UP_INGRESS_LOSS_PCT = 1.0
+# The server kept up with a run when it accepted nearly all the publishers sent, dropped
+# next to nothing on the way out, and forwarded without a backlog (loopback forwarding
+# takes about a millisecond when it does).
+KEPT_UP_LOSS_PCT = 1.0
 KEPT_UP_LATENCY_P50_MS = 50.0
 VIEWERS_PER_PROCESS = 75
 MAX_PROCESSES = 4
@@ -85,6 +86,7 @@ class Sample:
     bots_cpu_by_group: dict[str, float]
     machine_busy: int
     machine_total: int
+    udp_errors: tuple[int, int]  # machine-wide receive and send buffer overflows
     rss: int
     viewers: dict[str, int]
     publishers: dict[str, int]
@@ -256,6 +258,7 @@ class Run:
                 if error not in self.collected.errors and len(self.collected.errors) < 50:
                     self.collected.errors.append(error)
         busy, total = procstat.machine_ticks()
+        udp_errors = procstat.udp_errors()
         by_group = {g.name: procstat.cpu_seconds(g.pid) for g in groups if g.process is not None}
         sample = Sample(
             t=now,
@@ -264,6 +267,7 @@ class Run:
             bots_cpu_by_group=by_group,
             machine_busy=busy,
             machine_total=total,
+            udp_errors=udp_errors,
             rss=procstat.rss_bytes(self.server.pid),
             viewers=_sum(viewer_replies),
             publishers=_sum(publisher_replies),
@@ -365,6 +369,14 @@ class Run:
         app_latency = _in_window(collected.app_latency_us, first.t, last.t)
         server_egress = server_metrics.egress_between(first.server_counters, last.server_counters)
         server_ingress = server_metrics.ingress_between(first.server_counters, last.server_counters)
+        server_dropped = server_metrics.dropped_between(first.server_counters, last.server_counters)
+        pipes = server_metrics.pipe_loss_between(first.server_counters, last.server_counters)
+        pipe_loss = round(pipes[1] * 100 / pipes[0], 3) if pipes and pipes[0] else None
+        drop_pct = (
+            round(server_dropped * 100 / (server_egress + server_dropped), 3)
+            if server_dropped is not None and server_egress is not None and server_egress > 0
+            else None
+        )
         ingress_loss = (
             round(max(0, dp["sent"] - server_ingress) * 100 / dp["sent"], 3)
             if server_ingress is not None and dp["sent"]
@@ -407,10 +419,20 @@ class Run:
             "server_egress_packets": server_egress,
             "server_ingress_packets": server_ingress,
             "server_ingress_loss_pct": ingress_loss,
+            "server_dropped_packets": server_dropped,
+            "server_drop_pct": drop_pct,
+            "server_piped_packets": pipes[0] if pipes else None,
+            "server_pipe_loss_pct": pipe_loss,
+            # Machine-wide (other jobs count too): where loopback loses packets. The server's
+            # own overflows also show in its ingress and pipe loss; the rest is the bots'.
+            "udp_rcvbuf_errors": last.udp_errors[0] - first.udp_errors[0],
+            "udp_sndbuf_errors": last.udp_errors[1] - first.udp_errors[1],
             "server_kept_up": None
             if ingress_loss is None
             else (
-                ingress_loss <= KEPT_UP_INGRESS_LOSS_PCT
+                ingress_loss <= KEPT_UP_LOSS_PCT
+                and (drop_pct or 0.0) <= KEPT_UP_LOSS_PCT
+                and (pipe_loss or 0.0) <= KEPT_UP_LOSS_PCT
                 and (latency_p50 is None or latency_p50 <= KEPT_UP_LATENCY_P50_MS)
                 and not collected.errors
                 and not last.viewers["failed"]
@@ -456,6 +478,13 @@ class Run:
             if window
             else {},
             "machine_busy_pct": round(busy * 100 / total, 1) if total else None,
+            # Busy cores not used by the server or the bots: this runner, other jobs.
+            "other_cpu_util": round(
+                busy / total * procstat.NPROC - (cpu + last.bots_cpu - first.bots_cpu) / window,
+                3,
+            )
+            if total and window
+            else None,
             "server_processes": processes,
             "errors": collected.errors[:20],
             "timeseries": [

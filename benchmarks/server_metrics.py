@@ -17,20 +17,26 @@ from prometheus_client.parser import text_string_to_metric_families
 
 SENT = "stage_sfu_rtp_packets_sent_total"
 RECEIVED = "stage_sfu_rtp_packets_received_total"
+DROPPED = "stage_sfu_rtp_packets_dropped_total"  # not sent to a viewer, socket drops included
 SOCKET_DROPPED = "stage_sfu_socket_packets_dropped_total"
-PIPED = "stage_sfu_pipe_rtp_packets_total"  # between workers of a spread room, if any
+# Between the workers of a room spread over several (servers that can), by direction:
+# what the publisher's worker sent and what the viewers' workers received.
+PIPED = "stage_sfu_pipe_rtp_packets_total"
+PIPED_OUT = PIPED + ":out"
+PIPED_IN = PIPED + ":in"
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 def egress_counters(text: str) -> dict[str, float]:
     """Sums of the egress counters in a /metrics text, by sample name."""
-    totals = {SENT: 0.0, SOCKET_DROPPED: 0.0, RECEIVED: 0.0}
+    totals = {SENT: 0.0, SOCKET_DROPPED: 0.0, RECEIVED: 0.0, DROPPED: 0.0}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in totals:
                 totals[sample.name] += sample.value
-            elif sample.name == PIPED and sample.labels.get("direction") == "out":
-                totals[PIPED] = totals.get(PIPED, 0.0) + sample.value
+            elif sample.name == PIPED:
+                key = f"{PIPED}:{sample.labels.get('direction')}"
+                totals[key] = totals.get(key, 0.0) + sample.value
     return totals
 
 
@@ -60,6 +66,30 @@ def egress_between(first: dict[str, float] | None, last: dict[str, float] | None
 
 def ingress_between(first: dict[str, float] | None, last: dict[str, float] | None) -> int | None:
     """RTP packets the server accepted from publishers between two scrapes."""
-    if first is None or last is None:
+    return _between(RECEIVED, first, last)
+
+
+def dropped_between(first: dict[str, float] | None, last: dict[str, float] | None) -> int | None:
+    """RTP copies for viewers the server dropped (socket full, send error, not connected)."""
+    return _between(DROPPED, first, last)
+
+
+def pipe_loss_between(
+    first: dict[str, float] | None, last: dict[str, float] | None
+) -> tuple[int, int] | None:
+    """(sent, lost) on the pipes between workers; None when the server has no pipes.
+
+    A worker that cannot keep up overflows its pipe socket: that loss is nowhere else."""
+    sent = _between(PIPED_OUT, first, last)
+    received = _between(PIPED_IN, first, last)
+    if sent is None or received is None:
         return None
-    return round(last[RECEIVED] - first[RECEIVED])
+    return sent, max(0, sent - received)
+
+
+def _between(
+    name: str, first: dict[str, float] | None, last: dict[str, float] | None
+) -> int | None:
+    if first is None or last is None or name not in first or name not in last:
+        return None
+    return round(last[name] - first[name])

@@ -37,7 +37,7 @@ def test_each_point_gets_its_egress_ratio_against_one_worker() -> None:
     assert comparisons[1]["runs"][0]["worker_cpu_util"] == [0.01]
 
 
-def test_capacity_counts_only_runs_the_server_kept_up_with() -> None:
+def test_sustained_capacity_counts_only_runs_the_server_kept_up_with() -> None:
     runs = [
         _run(10, 1, 1000.0),
         _run(20, 1, 300.0, kept_up=False),  # overloaded: collapsed, not a ceiling
@@ -45,9 +45,16 @@ def test_capacity_counts_only_runs_the_server_kept_up_with() -> None:
         _run(20, 2, 1900.0),
     ]
     (capacity,) = report.worker_capacity(runs)
-    assert capacity["by_workers"]["1"]["egress_pps"] == 1000.0
-    assert capacity["by_workers"]["1"]["highest_viewers_run"] == 20
-    assert capacity["by_workers"]["2"]["capacity_ratio"] == 1.9
+    one, two = capacity["by_workers"]["1"], capacity["by_workers"]["2"]
+    assert one["sustained"]["egress_pps"] == 1000.0 and one["highest_viewers_run"] == 20
+    assert two["sustained"]["ratio"] == 1.9 and two["sustained"]["viewers"] == 20
+    # The peak is the highest run whatever happened in it: here the same.
+    assert one["peak"]["egress_pps"] == 1000.0 and two["peak"]["ratio"] == 1.9
+    runs.append(_run(30, 1, 1200.0, kept_up=False))  # saturated, not collapsed
+    (with_peak,) = report.worker_capacity(runs)
+    assert with_peak["by_workers"]["1"]["peak"]["egress_pps"] == 1200.0
+    assert with_peak["by_workers"]["2"]["peak"]["ratio"] == round(1900 / 1200, 3)
+    assert with_peak["by_workers"]["1"]["sustained"]["egress_pps"] == 1000.0
 
 
 def test_a_single_worker_count_is_no_comparison() -> None:
