@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,6 @@ from .udp import bind_in_range
 
 logger = logging.getLogger(__name__)
 
-_SOCKET_BUFFER = 1 << 21
 CONNECT_TIMEOUT = 30.0  # seconds for ICE and the DTLS handshake together
 
 
@@ -149,10 +147,6 @@ class PeerConnection:
             transport, protocol = await _bind_in_range(
                 loop, lambda: _HostProtocol(connection), address, port_min, port_max
             )
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
             host, port = transport.get_extra_info("sockname")[:2]
             candidate = aioice.Candidate(
                 foundation=candidate_foundation("host", "udp", host),

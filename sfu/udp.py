@@ -5,6 +5,10 @@ from __future__ import annotations
 import random
 import socket
 
+# Media sockets buffer 2 MiB each way: a burst (a key frame to hundreds of viewers, a
+# busy moment of the event loop) waits in the kernel instead of being dropped there.
+SOCKET_BUFFER = 1 << 21
+
 
 def bind_in_range(address: str, port_min: int, port_max: int) -> socket.socket:
     """A non-blocking UDP socket bound to a free port in the range, starting at a
@@ -27,5 +31,7 @@ def bind_in_range(address: str, port_min: int, port_max: int) -> socket.socket:
             last_error = exc
             continue
         sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         return sock
     raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}: {last_error}")

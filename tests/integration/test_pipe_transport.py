@@ -12,6 +12,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from sfu.router import Router
 from sfu.rtp import rtcp
 from sfu.rtp.header import RtpPacketView
 from sfu.types import MediaKind
+from sfu.udp import SOCKET_BUFFER
 from sfu.worker import Worker
 
 PUBLISHER_SSRC = 0x1111
@@ -191,3 +193,13 @@ async def test_datagrams_from_anyone_but_the_connected_end_are_dropped(chain: Ch
         assert chain.mirror.packets_received == 1
     finally:
         stranger.close()
+
+
+@pytest.mark.timeout(30)
+async def test_pipes_buffer_bursts_like_every_media_socket(chain: Chain) -> None:
+    # A busy receiving worker must not lose piped packets in a default-sized buffer.
+    limit = int(Path("/proc/sys/net/core/rmem_max").read_text())  # noqa: ASYNC240 - procfs
+    expected = 2 * min(SOCKET_BUFFER, limit)  # the kernel doubles what it grants
+    for pipe in (chain.source, chain.edge_pipe, chain.out):
+        sock = pipe._transport.get_extra_info("socket")  # type: ignore[union-attr]
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == expected
