@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector
@@ -50,6 +53,16 @@ async def collectors(app: web.Application) -> AsyncIterator[None]:
         buckets=LAG_BUCKETS,
         registry=registry,
     )
+    pauses = Histogram(
+        "stage_sfu_gc_pause_seconds",
+        "Cycle-collector pauses by generation; the event loop (and every packet) waits "
+        "as long. Full collections (generation 2) grow with the live sessions.",
+        ["generation"],
+        buckets=LAG_BUCKETS,
+        registry=registry,
+    )
+    timer = _collection_timer(lambda gen, seconds: pauses.labels(gen).observe(seconds))
+    gc.callbacks.append(timer)
     app[METRICS] = registry
     probe = asyncio.get_running_loop().create_task(
         watch_loop_lag(app[CLOCK], lag.observe), name="event-loop-lag"
@@ -57,9 +70,26 @@ async def collectors(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        gc.callbacks.remove(timer)
         probe.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await probe
+
+
+def _collection_timer(
+    observe: Callable[[str, float], None],
+) -> Callable[[str, dict[str, Any]], None]:
+    """A gc callback timing each collection (called around every one, so it stays tiny)."""
+    started = 0.0
+
+    def timer(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            observe(str(info["generation"]), time.perf_counter() - started)
+
+    return timer
 
 
 async def handle(request: web.Request) -> web.StreamResponse:

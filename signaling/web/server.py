@@ -11,6 +11,7 @@ from aiohttp import web
 from ..settings import EventLoop, Settings
 from .app import make_app
 from .lifecycle import drain
+from .memory import freeze_startup_objects
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ async def _serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
     await site.start()
+    freeze_startup_objects()
     port = runner.addresses[0][1] if runner.addresses else settings.server.port
     logger.info(
         "stage-sfu listening on http://%s:%d (loop %s)",

@@ -15,6 +15,7 @@ from ..logs import json_handler
 from ..settings import LogFormat, Settings
 from .app import make_app
 from .lifecycle import drain
+from .memory import freeze_startup_objects
 from .server import HANDLER_GRACE, loop_factory
 from .workers import SETTINGS_ENV, port_slice
 
@@ -51,6 +52,7 @@ async def _run(settings: Settings, path: str, index: int, peers: list[str]) -> N
     await runner.setup()
     site = web.UnixSite(runner, path)
     await site.start()
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

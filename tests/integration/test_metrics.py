@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import aiohttp
@@ -250,3 +251,7 @@ async def test_process_and_event_loop_metrics_are_exposed(server: RunningServer)
     assert value(samples, "stage_sfu_process_cpu_seconds_total") > 0
     assert value(samples, "stage_sfu_build_info") == 1
     assert value(samples, "stage_sfu_accepting_joins") == 1
+    before = value(samples, "stage_sfu_gc_pause_seconds_count", generation="2")
+    gc.collect()  # a full collection is timed
+    samples = await scrape(server)
+    assert value(samples, "stage_sfu_gc_pause_seconds_count", generation="2") >= before + 1
