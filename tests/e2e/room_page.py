@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.async_api import Locator, expect
 
-from tests.e2e.conftest import Participant
+from tests.e2e.conftest import Participant, poll
 
 UI_TIMEOUT = 10_000
 """Milliseconds for the UI to show what the server said (Playwright's unit)."""
@@ -86,4 +86,28 @@ async def wait_for_preview(who: Participant, dialog: Locator) -> None:
         await dialog.get_attribute("id"),
         timeout=UI_TIMEOUT / 1000,
         what="the camera preview and the microphone meter",
+    )
+
+
+LIVE_VIDEO_TIMEOUT = 20.0
+MORE_FRAMES = 10
+
+
+async def wait_for_live_video(who: Participant, participant_id: str) -> None:
+    """The tile shows video that is decoding: a size, and frames that keep coming."""
+    target = tile(who, participant_id)
+    await expect(target).to_have_attribute("data-video", "on", timeout=LIVE_VIDEO_TIMEOUT * 1000)
+    first = await poll(
+        lambda: tile_video(target),
+        lambda v: v["width"] > 0 and v["frames"] > 0,
+        timeout=LIVE_VIDEO_TIMEOUT,
+        what=f"{who.identity} decoding {participant_id}'s video",
+        describe=who.describe,
+    )
+    await poll(
+        lambda: tile_video(target),
+        lambda v: v["frames"] >= first["frames"] + MORE_FRAMES,
+        timeout=LIVE_VIDEO_TIMEOUT,
+        what=f"{who.identity}: {MORE_FRAMES} more frames of {participant_id} after {first}",
+        describe=who.describe,
     )

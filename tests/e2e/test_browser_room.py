@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import expect
 
 from signaling.roles import Role
-from tests.e2e.conftest import Join, Participant, poll
+from tests.e2e.conftest import Join
 from tests.e2e.room_page import (
     UI_TIMEOUT,
     choose,
@@ -18,41 +18,20 @@ from tests.e2e.room_page import (
     row,
     section_rows,
     tile,
-    tile_video,
     toast,
     tool,
+    wait_for_live_video,
     wait_for_preview,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 MEDIA_TIMEOUT = 20.0
-MORE_FRAMES = 10
 
 
 @pytest.fixture
 def server_overrides() -> Mapping[str, object]:
     return {"rooms.stage_access": "request"}
-
-
-async def wait_for_live_video(who: Participant, participant_id: str) -> None:
-    """The tile shows video that is decoding: a size, and frames that keep coming."""
-    target = tile(who, participant_id)
-    await expect(target).to_have_attribute("data-video", "on", timeout=MEDIA_TIMEOUT * 1000)
-    first = await poll(
-        lambda: tile_video(target),
-        lambda v: v["width"] > 0 and v["frames"] > 0,
-        timeout=MEDIA_TIMEOUT,
-        what=f"{who.identity} decoding {participant_id}'s video",
-        describe=who.describe,
-    )
-    await poll(
-        lambda: tile_video(target),
-        lambda v: v["frames"] >= first["frames"] + MORE_FRAMES,
-        timeout=MEDIA_TIMEOUT,
-        what=f"{who.identity}: {MORE_FRAMES} more frames of {participant_id} after {first}",
-        describe=who.describe,
-    )
 
 
 @pytest.mark.timeout(120)
