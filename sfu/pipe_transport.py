@@ -35,7 +35,7 @@ from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
 from .rtp_parameters import CodecParameters, ReceiveParameters
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
-from .udp import bind_in_range
+from .udp import SOCKET_BUFFER, bind_in_range
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,10 @@ class PipeTransport:
 
     async def bind(self, address: str) -> None:
         network = self._options.network
-        sock = bind_in_range(address, network.port_min, network.port_max)
+        # A pipe carries every stream of a room at once: it gets the larger buffer.
+        sock = bind_in_range(
+            address, network.port_min, network.port_max, receive_buffer=SOCKET_BUFFER
+        )
         host, port = sock.getsockname()[:2]
         self._fd = sock.fileno()
         self._local = (str(host), int(port))

@@ -5,12 +5,17 @@ from __future__ import annotations
 import random
 import socket
 
-# Media sockets buffer 2 MiB each way: a burst (a key frame to hundreds of viewers, a
-# busy moment of the event loop) waits in the kernel instead of being dropped there.
+# Sending, 2 MiB: a key frame to hundreds of viewers waits in the kernel instead of being
+# dropped there. Receiving, what a socket may queue while the event loop is busy: enough
+# for a burst, but bounded in time, because under overload a deep queue only makes every
+# packet late — and ICE consent answers wait behind it until the peer is declared dead.
 SOCKET_BUFFER = 1 << 21
+RECEIVE_BUFFER = 1 << 19  # about 1.4 s of a 3 Mbit/s publisher
 
 
-def bind_in_range(address: str, port_min: int, port_max: int) -> socket.socket:
+def bind_in_range(
+    address: str, port_min: int, port_max: int, *, receive_buffer: int = RECEIVE_BUFFER
+) -> socket.socket:
     """A non-blocking UDP socket bound to a free port in the range, starting at a
     random one to spread load.
 
@@ -31,7 +36,7 @@ def bind_in_range(address: str, port_min: int, port_max: int) -> socket.socket:
             last_error = exc
             continue
         sock.setblocking(False)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         return sock
     raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}: {last_error}")
