@@ -41,7 +41,7 @@ from aiortc import (
 from .errors import InvalidStateError
 from .rtp.rtcp import is_rtcp
 from .srtp import SessionKeys, SrtpProfile, SrtpSender
-from .udp import bind_in_range
+from .udp import LateFilter, bind_in_range
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class PeerConnection:
         self.srtp_profile = ""
         self.dropped_egress = 0
         self.packets_undecryptable = 0
+        self._late_filters: list[LateFilter] = []
         self.srtp_sender: SrtpSender | None = None
         self.closed = False
 
@@ -137,8 +138,10 @@ class PeerConnection:
         port_max: int,
         announced_address: str | None,
         egress_buffer_limit: int,
+        max_ingress_delay: float = 0.0,
     ) -> None:
-        """Bind one UDP socket per address inside [port_min, port_max]."""
+        """Bind one UDP socket per address inside [port_min, port_max]; RTP that waited
+        longer than `max_ingress_delay` in one (0: no limit) is dropped unread."""
         self._egress_limit = egress_buffer_limit
         loop = asyncio.get_running_loop()
         connection = self._connection
@@ -148,6 +151,11 @@ class PeerConnection:
                 loop, lambda: _HostProtocol(connection), address, port_min, port_max
             )
             host, port = transport.get_extra_info("sockname")[:2]
+            sock = transport.get_extra_info("socket")
+            if max_ingress_delay > 0 and sock is not None and isinstance(protocol, _HostProtocol):
+                late = LateFilter(sock.fileno(), max_ingress_delay)
+                protocol.late = late
+                self._late_filters.append(late)
             candidate = aioice.Candidate(
                 foundation=candidate_foundation("host", "udp", host),
                 component=1,
@@ -275,6 +283,11 @@ class PeerConnection:
             self.packets_undecryptable += 1
 
     @property
+    def packets_late(self) -> int:
+        """RTP dropped unread because it waited too long in a socket (see LateFilter)."""
+        return sum(f.dropped for f in self._late_filters)
+
+    @property
     def socket_fd(self) -> int | None:
         transport = self._socket_transport
         sock = transport.get_extra_info("socket") if transport is not None else None
@@ -373,12 +386,16 @@ class _HostProtocol(StunProtocol):
     """
 
     media: Callable[[bytes, tuple[Any, ...]], None] | None = None
+    late: LateFilter | None = None
 
     def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
         if not data:
             return
         media = self.media
         if media is not None and 127 < data[0] < 192:  # type: ignore[operator]
+            late = self.late
+            if late is not None and late.drop(data):  # type: ignore[arg-type]
+                return
             media(data, addr)  # type: ignore[arg-type]
             return
         super().datagram_received(data, addr)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import struct
 import time
 from typing import Protocol
+
+_SIOCGSTAMPNS = 0x8907  # linux/sockios.h: kernel receive time of the last datagram read
+_TIMESPEC = struct.Struct("@qq")
+_EMPTY_TIMESPEC = bytes(_TIMESPEC.size)
 
 
 class Clock(Protocol):
@@ -27,3 +33,14 @@ class MonotonicClock:
 
 
 SYSTEM_CLOCK = MonotonicClock()
+
+
+def kernel_queue_delay(fd: int) -> float | None:
+    """How long the datagram just read from socket `fd` waited in the kernel: now minus
+    its receive timestamp. None when there is none (the first ioctl turns stamping on)."""
+    try:
+        stamp = fcntl.ioctl(fd, _SIOCGSTAMPNS, _EMPTY_TIMESPEC)
+    except OSError:
+        return None
+    seconds, nanoseconds = _TIMESPEC.unpack(stamp)
+    return float(time.time() - seconds - nanoseconds * 1e-9)

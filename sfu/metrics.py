@@ -128,12 +128,14 @@ class MediaCollector(Collector):
         transports = totals.transports
         discarded = CounterMetricFamily(
             "stage_sfu_rtp_packets_discarded_total",
-            "Incoming RTP packets not forwarded: malformed, for an unknown SSRC, or with an "
-            "unexpected payload type (including padding-only probes).",
+            "Incoming RTP packets not forwarded: malformed, for an unknown SSRC, with an "
+            "unexpected payload type (including padding-only probes), or late: queued in a "
+            "socket longer than media.max_ingress_delay while the worker was overloaded.",
             labels=["reason"],
         )
         discarded.add_metric(["malformed"], transports.packets_malformed)
         discarded.add_metric(["unknown_ssrc"], transports.packets_unknown_ssrc)
+        discarded.add_metric(["late"], transports.packets_late + totals.pipes.packets_late)
         discarded.add_metric(["unexpected_payload"], _sum(totals, lambda s: s.packets_discarded))
         yield discarded
         yield CounterMetricFamily(

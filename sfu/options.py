@@ -49,6 +49,8 @@ class MediaOptions:
     audio_level_interval: float = 0.1
     decode_fallback: bool = False
     native_fastpath: bool = True  # use sfu/_fastpath.c when it was built
+    # Incoming RTP that waited longer than this in a socket is dropped unread (0: never).
+    max_ingress_delay: float = 0.25
 
     def __post_init__(self) -> None:
         if self.retransmission_buffer < 16:
@@ -59,6 +61,8 @@ class MediaOptions:
             raise ValueError("key_frame_min_interval: must be >= 0")
         if self.publisher_max_bitrate < 30_000:
             raise ValueError("publisher_max_bitrate: must be >= 30000 bits/s")
+        if self.max_ingress_delay < 0:
+            raise ValueError("max_ingress_delay: must be >= 0")
         if self.audio_level_interval <= 0:
             raise ValueError("audio_level_interval: must be > 0")
 

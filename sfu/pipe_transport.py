@@ -35,7 +35,7 @@ from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
 from .rtp_parameters import CodecParameters, ReceiveParameters
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
-from .udp import SOCKET_BUFFER, bind_in_range
+from .udp import SOCKET_BUFFER, LateFilter, bind_in_range
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class PipeTransport:
         self._fd = -1
         self._local: Address = ("", 0)
         self._egress: Any = None
+        self._late: LateFilter | None = None
         self._producers_by_ssrc: dict[int, Producer] = {}
         self._consumers_by_ssrc: dict[int, Consumer] = {}
         # Counters read at scrape time.
@@ -101,6 +102,8 @@ class PipeTransport:
         host, port = sock.getsockname()[:2]
         self._fd = sock.fileno()
         self._local = (str(host), int(port))
+        delay = self._options.media.max_ingress_delay
+        self._late = LateFilter(self._fd, delay) if delay > 0 else None
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _PipeProtocol(self._on_datagram), sock=sock
@@ -108,6 +111,10 @@ class PipeTransport:
         self._transport = transport
         if self.closed:  # closed while binding
             transport.close()
+
+    @property
+    def packets_late(self) -> int:
+        return self._late.dropped if self._late is not None else 0
 
     @property
     def local_address(self) -> Address:
@@ -229,8 +236,10 @@ class PipeTransport:
         if self.closed or addr is None or (addr[0], addr[1]) != self.remote:
             self.packets_from_strangers += 1
             return
-        if not data or not 127 < data[0] < 192:
+        if len(data) < 2 or not 127 < data[0] < 192:
             self.packets_malformed += 1
+            return
+        if self._late is not None and self._late.drop(data):
             return
         if len(data) > 1 and 191 < data[1] < 224:  # RFC 5761 §4: RTCP packet types 192-223
             self.rtcp_packets_received += 1

@@ -27,6 +27,7 @@ from .stats import (
     MediaTotals,
     retire_consumer,
     retire_observer,
+    retire_pipe,
     retire_pipe_consumer,
     retire_pipe_producer,
     retire_producer,
@@ -181,6 +182,7 @@ class Router:
 
     def pipe_closed(self, pipe: PipeTransport) -> None:
         self.pipes.pop(pipe.id, None)
+        retire_pipe(self.retired, pipe)
 
     def _observer_closed(self, observer: AudioLevelObserver) -> None:
         self.observers.remove(observer)

@@ -17,6 +17,7 @@ from .types import MediaKind
 if TYPE_CHECKING:
     from .consumer import Consumer
     from .observers.audio_level import AudioLevelObserver
+    from .pipe_transport import PipeTransport
     from .producer import Producer
     from .router import Router
     from .webrtc_transport import WebRtcTransport
@@ -54,6 +55,7 @@ class TransportTotals:
     rtcp_packets_received: int = 0
     packets_malformed: int = 0
     packets_unknown_ssrc: int = 0
+    packets_late: int = 0  # waited too long in a socket: dropped unread (overload)
     egress_packets_dropped: int = 0  # socket buffer over its limit, or a send error
 
 
@@ -64,6 +66,7 @@ class PipeTotals:
 
     packets_sent: int = 0
     packets_received: int = 0
+    packets_late: int = 0
 
 
 @dataclass(slots=True)
@@ -116,6 +119,7 @@ def add_transport(into: TransportTotals, transport: WebRtcTransport) -> None:
     into.rtcp_packets_received += transport.rtcp_packets_received
     into.packets_malformed += transport.packets_malformed
     into.packets_unknown_ssrc += transport.packets_unknown_ssrc
+    into.packets_late += transport.packets_late
     into.egress_packets_dropped += transport.dropped_egress_packets
 
 
@@ -140,6 +144,10 @@ def retire_pipe_consumer(retired: MediaTotals, consumer: Consumer) -> None:
     retired.pipes.packets_sent += consumer.packets_sent
 
 
+def retire_pipe(retired: MediaTotals, pipe: PipeTransport) -> None:
+    retired.pipes.packets_late += pipe.packets_late
+
+
 def retire_observer(retired: MediaTotals, observer: AudioLevelObserver) -> None:
     retired.speaking_changes += observer.speaking_changes
 
@@ -155,6 +163,7 @@ def media_totals(retired: MediaTotals, routers: Iterable[Router]) -> MediaTotals
             for consumer in transport.consumers.values():
                 add_consumer(totals.of(consumer.kind), consumer)
         for pipe in router.pipes.values():
+            retire_pipe(totals, pipe)
             for producer in pipe.producers.values():
                 retire_pipe_producer(totals, producer)
             for consumer in pipe.consumers.values():

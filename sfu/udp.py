@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import socket
 
+from .clock import kernel_queue_delay
+
 # Sending, 2 MiB: a key frame to hundreds of viewers waits in the kernel instead of being
 # dropped there. Receiving, what a socket may queue while the event loop is busy: enough
 # for a burst, but bounded in time, because under overload a deep queue only makes every
@@ -40,3 +42,31 @@ def bind_in_range(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         return sock
     raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}: {last_error}")
+
+
+class LateFilter:
+    """Sheds RTP that waited too long in a socket's queue, before any work is spent on it.
+
+    When a worker falls behind, its sockets fill up and every packet comes out late;
+    forwarding them only keeps it behind, and the ICE consent answers queued behind
+    them time out until the peer is declared dead (RFC 7675). Dropping what waited
+    more than `max_delay` (measured from the kernel's receive timestamp, so network
+    delay does not count) costs a syscall and lets the queue drain. RTCP, STUN and
+    DTLS are never dropped here.
+    """
+
+    __slots__ = ("dropped", "fd", "max_delay")
+
+    def __init__(self, fd: int, max_delay: float) -> None:
+        self.fd = fd
+        self.max_delay = max_delay
+        self.dropped = 0
+
+    def drop(self, data: bytes) -> bool:
+        if 191 < data[1] < 224:  # RFC 5761 §4: RTCP
+            return False
+        delay = kernel_queue_delay(self.fd)
+        if delay is None or delay <= self.max_delay:
+            return False
+        self.dropped += 1
+        return True

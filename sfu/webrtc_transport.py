@@ -124,6 +124,7 @@ class WebRtcTransport:
             port_max=network.port_max,
             announced_address=network.announced_address,
             egress_buffer_limit=network.egress_buffer_limit,
+            max_ingress_delay=self._options.media.max_ingress_delay,
         )
 
     @property
@@ -133,6 +134,10 @@ class WebRtcTransport:
     @property
     def srtp_profile(self) -> str:
         return self._peer.srtp_profile
+
+    @property
+    def packets_late(self) -> int:
+        return self._peer.packets_late
 
     @property
     def dropped_egress_packets(self) -> int:

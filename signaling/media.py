@@ -36,6 +36,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
             audio_level_interval=levels.update_interval,
             decode_fallback=levels.decode_fallback,
             native_fastpath=media.native_fastpath,
+            max_ingress_delay=media.max_ingress_delay,
         ),
     )
 

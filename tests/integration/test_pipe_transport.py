@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,3 +204,20 @@ async def test_pipes_buffer_bursts_like_every_media_socket(chain: Chain) -> None
     for pipe in (chain.source, chain.edge_pipe, chain.out):
         sock = pipe._transport.get_extra_info("socket")  # type: ignore[union-attr]
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == expected
+
+
+@pytest.mark.timeout(30)
+async def test_packets_that_waited_too_long_in_the_socket_are_dropped_unread(
+    chain: Chain,
+) -> None:
+    chain.publish(1, KEY_FRAME)
+    await _recv_rtp(chain.viewer)
+    for seq in range(2, 6):
+        chain.publish(seq, DELTA_FRAME)
+    time.sleep(0.4)  # noqa: ASYNC251 - the point: a worker too busy to read its sockets
+    chain.publish(6, KEY_FRAME)
+    fresh = await _recv_rtp(chain.viewer)
+    # The four that queued past media.max_ingress_delay (0.25 s) were never forwarded.
+    assert fresh.data[fresh.payload_start : fresh.payload_end] == KEY_FRAME
+    assert chain.source.packets_late == 4
+    assert chain.producer.packets_received == 2

@@ -151,6 +151,7 @@ class FakeTransport:
     rtcp_packets_received: int = 0
     packets_malformed: int = 0
     packets_unknown_ssrc: int = 0
+    packets_late: int = 0
     dropped_egress_packets: int = 0
 
 
