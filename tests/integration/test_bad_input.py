@@ -21,6 +21,7 @@ from signaling.client import ServerError, StageClient
 from signaling.roles import Role
 from signaling.web.app import WORKER
 from tests.integration.conftest import RunningServer
+from tests.integration.helpers import member, poll_until
 from tests.media import PatternTrack, ToneTrack
 from tests.packets import make_rtp, make_vp8_payload
 from tests.server import running_server
@@ -566,3 +567,25 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return check()
 
     return run
+
+
+# -- overload -------------------------------------------------------------------------
+
+
+async def test_rtp_that_waited_too_long_in_a_socket_is_dropped_unread(
+    server: RunningServer,
+) -> None:
+    async with _stage_and_viewer(server) as (publisher, viewer):
+        assert publisher.publisher is not None
+        (address,) = _candidates(publisher.publisher.remoteDescription.sdp)
+        transport = member(server, publisher.participant_id).send_transport
+        assert transport is not None and transport.packets_late == 0
+        count = await _wait_for_more_video(viewer, 0)
+        rtp = bytes([0x80, 96]) + bytes(10) + b"\x00" * 100  # RTP-shaped; never decrypted
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _ in range(5):
+                sock.sendto(rtp, address)
+            time.sleep(0.4)  # noqa: ASYNC251 - the point: a worker too busy to read
+        # Dropped on their age alone (media.max_ingress_delay 0.25 s), before SRTP.
+        await poll_until(lambda: transport.packets_late >= 5)
+        await _wait_for_more_video(viewer, count, by=20)  # and forwarding goes on
