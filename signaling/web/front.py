@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,13 @@ RELEASE_AFTER = 5.0  # seconds beyond the reconnect grace before an idle room's 
 
 @dataclass
 class Placement:
-    """Room -> worker. New rooms go to the worker holding the fewest sessions;
-    a room keeps its worker while anyone is connected or may still resume."""
+    """Room -> worker. New rooms go to the live worker holding the fewest sessions;
+    a room keeps its worker while anyone is connected or may still resume, unless
+    that worker died (its rooms start over on a live one)."""
 
     count: int
     keep: float
+    alive: Callable[[int], bool] = lambda index: True
     rooms: dict[str, int] = field(default_factory=dict)
     sessions: dict[str, int] = field(default_factory=dict)
     _release: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
@@ -59,8 +61,9 @@ class Placement:
         if timer is not None:
             timer.cancel()
         index = self.rooms.get(room)
-        if index is None:
-            index = min(range(self.count), key=lambda i: (self.load(i), sum(
+        if index is None or not self.alive(index):
+            live = [i for i in range(self.count) if self.alive(i)] or list(range(self.count))
+            index = min(live, key=lambda i: (self.load(i), sum(
                 1 for r in self.rooms.values() if r == i), i))  # fmt: skip
             self.rooms[room] = index
         self.sessions[room] = self.sessions.get(room, 0) + 1
@@ -112,7 +115,9 @@ def make_front_app(settings: Settings, pool: WorkerPool) -> web.Application:
     app[SETTINGS] = settings
     app[POOL] = pool
     app[PLACEMENT] = Placement(
-        count=pool.count, keep=settings.rooms.reconnect_grace + RELEASE_AFTER
+        count=pool.count,
+        keep=settings.rooms.reconnect_grace + RELEASE_AFTER,
+        alive=pool.alive,
     )
     app.cleanup_ctx.append(_workers)
     app.router.add_get("/healthz", healthz)

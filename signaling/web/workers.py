@@ -98,6 +98,9 @@ class WorkerPool:
         with contextlib.suppress(OSError):
             os.rmdir(self._dir)
 
+    def alive(self, index: int) -> bool:
+        return index < len(self.workers) and self.workers[index].process.returncode is None
+
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers]
 

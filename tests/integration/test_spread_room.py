@@ -140,6 +140,9 @@ async def test_when_a_worker_holding_viewers_dies_they_are_told_and_the_rest_car
             # The room, its publisher and the viewers on the surviving worker are unaffected.
             await receive(remote_track(near, publisher.participant_id, "video").track, 10)
             assert near.close_code is None and publisher.close_code is None
+            # New rooms go to the live worker, not to the dead one that holds nobody.
+            newcomer = await StageClient.connect(url, token("fresh", "newcomer"))
+            await newcomer.close()
         finally:
             for client in (publisher, far, near):
                 await client.close()
