@@ -111,7 +111,7 @@ class Room:
                 pipe_address=options.pipe_address,
                 post=self.post,
             )
-            if cluster is not None and cluster.peers
+            if cluster is not None
             else None
         )
         self._inbox: asyncio.Queue[_Call | _Event | _Tick] = asyncio.Queue()

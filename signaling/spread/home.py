@@ -51,7 +51,11 @@ class Cluster(Protocol):
     """This worker's view of the others."""
 
     index: int
-    peers: tuple[int, ...]
+
+    @property
+    def peers(self) -> tuple[int, ...]:
+        """The other workers that may take subscribers now."""
+        ...
 
     async def link(self, index: int) -> Link: ...
 

@@ -25,6 +25,7 @@ from ..spread.home import Link, LinkError, with_id
 logger = logging.getLogger(__name__)
 
 PATH = "/internal/spread"
+RETRY_AFTER = 10.0  # seconds a worker that could not be reached is left out of placement
 Send = Callable[[m.ToHome], None]
 CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 10.0
@@ -134,12 +135,22 @@ class WorkerLinks:
         on_lost: Callable[[int], None],
     ) -> None:
         self.index = index
-        self.peers = tuple(i for i in range(len(socket_paths)) if i != index)
+        self._others = tuple(i for i in range(len(socket_paths)) if i != index)
+        self._down_until: dict[int, float] = {}
         self._paths = socket_paths
         self._on_event = on_event
         self._on_lost = on_lost
         self._links: dict[int, WorkerLink] = {}
         self._connecting: dict[int, asyncio.Future[WorkerLink]] = {}
+
+    @property
+    def peers(self) -> tuple[int, ...]:
+        """The other workers, minus those found unreachable in the last RETRY_AFTER s."""
+        now = asyncio.get_running_loop().time()
+        return tuple(i for i in self._others if self._down_until.get(i, 0.0) <= now)
+
+    def _mark_down(self, index: int) -> None:
+        self._down_until[index] = asyncio.get_running_loop().time() + RETRY_AFTER
 
     async def link(self, index: int) -> Link:
         link = self._links.get(index)
@@ -161,6 +172,7 @@ class WorkerLinks:
             )  # fmt: skip
         except (aiohttp.ClientError, OSError) as exc:
             await session.close()
+            self._mark_down(index)
             raise LinkError(f"worker {index}: cannot connect: {exc}") from None
         link = WorkerLink(index, ws, session, on_event=self._on_event, on_closed=self._lost)
         self._links[index] = link
@@ -169,6 +181,7 @@ class WorkerLinks:
     def _lost(self, link: WorkerLink) -> None:
         if self._links.get(link.index) is link:
             del self._links[link.index]
+            self._mark_down(link.index)
             logger.warning("link to worker %d lost", link.index)
             self._on_lost(link.index)
 
