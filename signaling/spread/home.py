@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +58,14 @@ class Cluster(Protocol):
         ...
 
     async def link(self, index: int) -> Link: ...
+
+    async def loads(self) -> Mapping[int, int]:
+        """Media connections per worker, this one's included (others' may be a second old)."""
+        ...
+
+    def placed(self, index: int) -> None:
+        """A connection was just placed on worker `index` (until its load is read again)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,20 +269,28 @@ class RoomSpread:
     def spawn(self, coro: object, *, name: str) -> None:
         self._tasks.spawn(coro, name=name)  # type: ignore[arg-type]
 
-    def placement(self, local_subscribers: int) -> int:
-        """The worker index for a new subscriber (the home's own index: stay here)."""
+    def placement(self, local_subscribers: int, loads: Mapping[int, int]) -> int:
+        """The worker for a new subscriber of this room (the home's own index: stay here).
+
+        `local_subscribers` counts this room's subscribers at home; `loads` the media
+        connections of every worker (all rooms). Once the room holds `spread_after` at
+        home, a subscriber goes to the least-loaded other worker if that one is lighter
+        than home by more than a tenth of `spread_after` (rooms that already balance
+        the workers are not piped across for a difference of one or two).
+        """
         home = self._cluster.index
-        if not self._cluster.peers or local_subscribers < self._spread_after:
+        peers = [i for i in self._cluster.peers if i in loads]
+        if not peers or local_subscribers < self._spread_after:
             return home
-        load = {home: local_subscribers}
-        for index in self._cluster.peers:
-            edge = self._edges.get(index)
-            load[index] = edge.subscribers if edge is not None else 0
-        return min(load, key=lambda i: (load[i], i != home, i))
+        best = min(peers, key=lambda i: (loads[i], i))
+        margin = self._spread_after // 10
+        return best if loads[best] + margin < loads.get(home, 0) else home
 
     async def create_subscriber(self, local_subscribers: int) -> RemoteSubscriber | None:
         """A subscriber on another worker, or None to create it here."""
-        index = self.placement(local_subscribers)
+        if self.closed or local_subscribers < self._spread_after or not self._cluster.peers:
+            return None
+        index = self.placement(local_subscribers, await self._cluster.loads())
         if index == self._cluster.index or self.closed:
             return None
         try:
@@ -292,6 +308,7 @@ class RoomSpread:
                            reply.error)  # fmt: skip
             return None
         edge.subscribers += 1
+        self._cluster.placed(index)
         self._subscribers[subscriber.id] = subscriber
         return subscriber
 

@@ -73,6 +73,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
             sockets,
             on_event=lambda message: app[REGISTRY].spread_message(message),
             on_lost=lambda lost: app[REGISTRY].link_lost(lost),
+            local_load=lambda: http.media_connections(worker),
         )
         app[LINKS] = links
     app[REGISTRY] = RoomRegistry(

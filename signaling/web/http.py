@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from sfu.clock import SYSTEM_CLOCK
+from sfu.worker import Worker
 
 from .. import __version__
 from ..auth import MAX_NAME_LENGTH, MAX_ROOM_LENGTH, issue_token
@@ -20,7 +21,7 @@ DEV_TOKEN_MAX_BODY = 4096
 
 
 async def healthz(request: web.Request) -> web.Response:
-    from .app import REGISTRY, SESSIONS
+    from .app import REGISTRY, SESSIONS, WORKER
 
     registry = request.app[REGISTRY]
     return web.json_response(
@@ -29,8 +30,15 @@ async def healthz(request: web.Request) -> web.Response:
             "version": __version__,
             "rooms": len(registry.rooms),
             "connections": len(request.app[SESSIONS]),
+            # WebRTC connections of any room, spread rooms' viewers included: the load
+            # other workers compare when placing viewers (signaling/spread/).
+            "media_connections": media_connections(request.app[WORKER]),
         }
     )
+
+
+def media_connections(worker: Worker) -> int:
+    return sum(len(router.transports) for router in worker.routers.values())
 
 
 async def index(request: web.Request) -> web.StreamResponse:

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 PATH = "/internal/spread"
 RETRY_AFTER = 10.0  # seconds a worker that could not be reached is left out of placement
+LOAD_MAX_AGE = 1.0  # seconds the other workers' loads are reused before asking again
 Send = Callable[[m.ToHome], None]
 CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 10.0
@@ -133,8 +134,12 @@ class WorkerLinks:
         *,
         on_event: Callable[[m.ToHome], None],
         on_lost: Callable[[int], None],
+        local_load: Callable[[], int],
     ) -> None:
         self.index = index
+        self._local_load = local_load
+        self._loads: dict[int, int] = {}
+        self._loads_at = -LOAD_MAX_AGE
         self._others = tuple(i for i in range(len(socket_paths)) if i != index)
         self._down_until: dict[int, float] = {}
         self._paths = socket_paths
@@ -148,6 +153,35 @@ class WorkerLinks:
         """The other workers, minus those found unreachable in the last RETRY_AFTER s."""
         now = asyncio.get_running_loop().time()
         return tuple(i for i in self._others if self._down_until.get(i, 0.0) <= now)
+
+    async def loads(self) -> dict[int, int]:
+        now = asyncio.get_running_loop().time()
+        if now - self._loads_at >= LOAD_MAX_AGE:
+            self._loads_at = now
+            peers = self.peers
+            found = await asyncio.gather(*(self._load_of(i) for i in peers))
+            self._loads = {i: n for i, n in zip(peers, found, strict=True) if n is not None}
+        return {**self._loads, self.index: self._local_load()}
+
+    def placed(self, index: int) -> None:
+        if index in self._loads:
+            self._loads[index] += 1
+
+    async def _load_of(self, index: int) -> int | None:
+        """A worker's media connections, from its /healthz; None (and left out) if silent."""
+        try:
+            connector = aiohttp.UnixConnector(path=self._paths[index])
+            async with (
+                aiohttp.ClientSession(connector=connector) as session,
+                session.get(
+                    "http://worker/healthz", timeout=aiohttp.ClientTimeout(total=1.0)
+                ) as response,
+            ):
+                state = await response.json()
+            return int(state["media_connections"])
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError, TypeError):
+            self._mark_down(index)
+            return None
 
     def _mark_down(self, index: int) -> None:
         self._down_until[index] = asyncio.get_running_loop().time() + RETRY_AFTER

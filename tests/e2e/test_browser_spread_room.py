@@ -53,6 +53,7 @@ async def test_a_browser_on_the_other_worker_decodes_the_stage(
     for viewer in (far, near):
         await wait_for_live_video(viewer, host_id)
     transports = await worker_samples(server.port, "stage_sfu_transports")
-    # home: the host's two connections and one viewer's; the other worker: one viewer's
-    assert sorted(transports.values()) == [1.0, 3.0]
+    # The first viewer always goes to the other worker (home already holds the host's
+    # connection); where the second goes depends on whether the host published by then.
+    assert sum(transports.values()) == 4 and min(transports.values()) >= 1
     await far.screenshot("spread-room-far-viewer.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -22,6 +23,12 @@ class FakeCluster:
     async def link(self, index: int) -> Link:
         raise AssertionError("placement alone never links")
 
+    async def loads(self) -> Mapping[int, int]:
+        raise AssertionError("placement is given the loads")
+
+    def placed(self, index: int) -> None:
+        pass
+
 
 def spread(cluster: FakeCluster, spread_after: int) -> RoomSpread:
     return RoomSpread(
@@ -30,42 +37,48 @@ def spread(cluster: FakeCluster, spread_after: int) -> RoomSpread:
     )  # fmt: skip
 
 
-def place(room: RoomSpread, cluster: FakeCluster, count: int) -> list[int]:
-    """Place `count` subscribers in turn, counting each where it went."""
-    local, remote = 0, {i: 0 for i in cluster.others}
+def place(room: RoomSpread, loads: dict[int, int], count: int, local: int = 0) -> list[int]:
+    """Place `count` subscribers of one room in turn (`local` of it already at home, on
+    worker 0), each adding to its worker's load."""
     chosen = []
     for _ in range(count):
-        index = room.placement(local)
+        index = room.placement(local, loads)
         chosen.append(index)
-        if index == cluster.index:
-            local += 1
-        else:
-            remote[index] += 1
-            room._edges[index] = type("Edge", (), {"subscribers": remote[index]})()  # type: ignore[assignment]
+        loads[index] += 1
+        local += index == 0
     return chosen
 
 
 def test_the_first_subscribers_stay_home_until_the_threshold() -> None:
-    cluster = FakeCluster()
-    assert place(spread(cluster, 3), cluster, 3) == [0, 0, 0]
-
-
-def test_after_the_threshold_each_goes_where_the_room_has_fewest() -> None:
-    cluster = FakeCluster()
-    chosen = place(spread(cluster, 2), cluster, 8)
-    assert chosen[:2] == [0, 0]
-    assert chosen[2:6] == [1, 2, 1, 2]  # the others catch up with home's two
-    assert sorted(chosen[6:]) == [0, 1]  # then all take turns, home first on ties
-    assert {i: chosen.count(i) for i in (0, 1, 2)} == {0: 3, 1: 3, 2: 2}
+    room = spread(FakeCluster(), 3)
+    assert place(room, {0: 500, 1: 0, 2: 0}, 3) == [0, 0, 0]  # however busy home is
 
 
 def test_zero_spreads_from_the_first_and_ties_stay_home() -> None:
-    cluster = FakeCluster(others=(1,))
-    assert place(spread(cluster, 0), cluster, 4) == [0, 1, 0, 1]
+    room = spread(FakeCluster(others=(1,)), 0)
+    assert place(room, {0: 0, 1: 0}, 4) == [0, 1, 0, 1]
+
+
+def test_a_growing_room_fills_the_lighter_workers_until_they_even_out() -> None:
+    room = spread(FakeCluster(), 50)
+    loads = {0: 0, 1: 0, 2: 0}
+    chosen = place(room, loads, 200)
+    assert chosen[:50] == [0] * 50
+    # Past the threshold, a worker is chosen only when lighter than home by more than
+    # a tenth of it: the loads end up within that margin of each other.
+    assert max(loads.values()) - min(loads.values()) <= 50 // 10 + 1
+    assert sum(loads.values()) == 200
+
+
+def test_rooms_that_already_balance_the_workers_are_not_piped_across() -> None:
+    # Two busy workers, one room each, about even: a small difference keeps viewers home.
+    room = spread(FakeCluster(others=(1,)), 50)
+    assert place(room, {0: 103, 1: 100}, 1, local=60) == [0]
+    assert place(room, {0: 103, 1: 90}, 1, local=60) == [1]  # a real difference spreads
 
 
 @pytest.mark.parametrize("down", [{1}, {1, 2}])
 def test_unreachable_workers_are_left_out(down: set[int]) -> None:
-    cluster = FakeCluster(down=down)
-    chosen = place(spread(cluster, 0), cluster, 6)
+    room = spread(FakeCluster(down=down), 0)
+    chosen = place(room, {0: 10, 1: 0, 2: 0}, 6)
     assert not set(chosen) & down
