@@ -275,16 +275,18 @@ class RoomSpread:
         `local_subscribers` counts this room's subscribers at home; `loads` the media
         connections of every worker (all rooms). Once the room holds `spread_after` at
         home, a subscriber goes to the least-loaded other worker if that one is lighter
-        than home by more than a tenth of `spread_after` (rooms that already balance
-        the workers are not piped across for a difference of one or two).
+        than home by more than a tenth of home's load (or of `spread_after`): rooms that
+        already balance the workers are not piped across for the few connections the
+        others' slightly stale loads may be off by.
         """
         home = self._cluster.index
         peers = [i for i in self._cluster.peers if i in loads]
         if not peers or local_subscribers < self._spread_after:
             return home
         best = min(peers, key=lambda i: (loads[i], i))
-        margin = self._spread_after // 10
-        return best if loads[best] + margin < loads.get(home, 0) else home
+        own = loads.get(home, 0)
+        margin = max(self._spread_after, own) // 10
+        return best if loads[best] + margin < own else home
 
     async def create_subscriber(self, local_subscribers: int) -> RemoteSubscriber | None:
         """A subscriber on another worker, or None to create it here."""

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 PATH = "/internal/spread"
 RETRY_AFTER = 10.0  # seconds a worker that could not be reached is left out of placement
-LOAD_MAX_AGE = 1.0  # seconds the other workers' loads are reused before asking again
+LOAD_MAX_AGE = 0.25  # seconds the other workers' loads are reused before asking again
 Send = Callable[[m.ToHome], None]
 CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 10.0

@@ -65,8 +65,8 @@ def test_a_growing_room_fills_the_lighter_workers_until_they_even_out() -> None:
     chosen = place(room, loads, 200)
     assert chosen[:50] == [0] * 50
     # Past the threshold, a worker is chosen only when lighter than home by more than
-    # a tenth of it: the loads end up within that margin of each other.
-    assert max(loads.values()) - min(loads.values()) <= 50 // 10 + 1
+    # a tenth of home's load: the loads end up within that margin of each other.
+    assert max(loads.values()) - min(loads.values()) <= loads[0] // 10 + 1
     assert sum(loads.values()) == 200
 
 
