@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import uuid
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import fastpath, ortc
@@ -50,12 +50,10 @@ class PipeHooks(Protocol):
     def pipe_closed(self, pipe: PipeTransport) -> None: ...
 
 
-class _PipeProtocol(asyncio.DatagramProtocol):
-    def __init__(self, receive: Callable[[bytes, Any], None]) -> None:
-        self.receive = receive
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.receive(data, addr)
+# Datagrams read per wake-up at most. The event loop's own datagram transports read a
+# few dozen per socket per turn; a pipe carries all of a room's streams in one socket,
+# so on a busy worker that fair share left it behind its rooms' publishers.
+_READ_BATCH = 1024
 
 
 class PipeTransport:
@@ -79,7 +77,7 @@ class PipeTransport:
         self._clock = clock
         self._sink = sink
         self._hooks = hooks
-        self._transport: asyncio.DatagramTransport | None = None
+        self._socket: socket.socket | None = None
         self._fd = -1
         self._local: Address = ("", 0)
         self._egress: Any = None
@@ -93,6 +91,20 @@ class PipeTransport:
         self.packets_unknown_ssrc = 0
         self.packets_from_strangers = 0
 
+    def _read(self) -> None:
+        """Drain the socket (up to a batch) whenever it is readable."""
+        sock = self._socket
+        for _ in range(_READ_BATCH):
+            if sock is None or self.closed:
+                return
+            try:
+                data, addr = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP port unreachable from a peer that went away
+                continue
+            self._on_datagram(data, addr)
+
     async def bind(self, address: str) -> None:
         network = self._options.network
         # A pipe carries every stream of a room at once: it gets the larger buffer.
@@ -104,13 +116,12 @@ class PipeTransport:
         self._local = (str(host), int(port))
         delay = self._options.media.max_ingress_delay
         self._late = LateFilter(self._fd, delay) if delay > 0 else None
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _PipeProtocol(self._on_datagram), sock=sock
-        )
-        self._transport = transport
-        if self.closed:  # closed while binding
-            transport.close()
+        if self.closed:  # closed before binding finished
+            sock.close()
+            return
+        self._socket = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._fd, self._read)
 
     @property
     def packets_late(self) -> int:
@@ -166,7 +177,7 @@ class PipeTransport:
         return consumer
 
     def _sink_egress(self) -> Any:
-        if self._egress is None and self.remote is not None and self._transport is not None:
+        if self._egress is None and self.remote is not None and self._socket is not None:
             if self._options.media.native_fastpath and fastpath.native_available():
                 self._egress = fastpath.native_egress(
                     profile="NONE", key=b"", salt=b"", auth_key=b"", fd=self._fd,
@@ -257,10 +268,13 @@ class PipeTransport:
         producer.receive_rtp(view)
 
     def _send(self, data: bytes) -> bool:
-        transport = self._transport
-        if transport is None or self.remote is None or self.closed:
+        sock = self._socket
+        if sock is None or self.remote is None or self.closed:
             return False
-        transport.sendto(data, self.remote)
+        try:
+            sock.sendto(data, self.remote)
+        except OSError:  # full (a stalled peer worker) or unreachable: dropped
+            return False
         return True
 
     # -- lifecycle ----------------------------------------------------------------
@@ -274,8 +288,10 @@ class PipeTransport:
             consumer.close(CloseReason.TRANSPORT_CLOSED)
         if self._egress is not None and hasattr(self._egress, "close"):
             self._egress.close()  # the native sender stops using the socket first
-        if self._transport is not None:
-            self._transport.close()
+        if self._socket is not None:
+            self._loop.remove_reader(self._fd)
+            self._socket.close()
+            self._socket = None
         self._hooks.pipe_closed(self)
         self._sink(TransportClosed(transport_id=self.id, reason=reason))
 

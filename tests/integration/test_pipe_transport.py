@@ -92,11 +92,12 @@ async def _pipe_pair(a: Router, b: Router) -> tuple[PipeTransport, PipeTransport
     return pa, pb
 
 
-@pytest.fixture
-async def chain() -> AsyncIterator[Chain]:
+@pytest.fixture(params=[True, False], ids=["native", "python"])
+async def chain(request: pytest.FixtureRequest) -> AsyncIterator[Chain]:
     options = WorkerOptions(
         network=NetworkOptions(port_min=35000, port_max=35999),
-        media=MediaOptions(key_frame_min_interval=0.0),  # every request goes up at once
+        # Every key-frame request goes up at once; both fan-outs send on pipes.
+        media=MediaOptions(key_frame_min_interval=0.0, native_fastpath=request.param),
     )
     home, edge = Worker(options), Worker(options)
     a, b = home.create_router(sink=lambda e: None), edge.create_router(sink=lambda e: None)
@@ -202,7 +203,8 @@ async def test_pipes_buffer_bursts_like_every_media_socket(chain: Chain) -> None
     limit = int(Path("/proc/sys/net/core/rmem_max").read_text())  # noqa: ASYNC240 - procfs
     expected = 2 * min(SOCKET_BUFFER, limit)  # the kernel doubles what it grants
     for pipe in (chain.source, chain.edge_pipe, chain.out):
-        sock = pipe._transport.get_extra_info("socket")  # type: ignore[union-attr]
+        sock = pipe._socket
+        assert sock is not None
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == expected
 
 
