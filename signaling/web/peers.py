@@ -29,7 +29,7 @@ RETRY_AFTER = 10.0  # seconds a worker that could not be reached is left out of 
 LOAD_MAX_AGE = 0.25  # seconds the other workers' loads are reused before asking again
 Send = Callable[[m.ToHome], None]
 CONNECT_TIMEOUT = 5.0
-REQUEST_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 3.0  # a healthy worker answers in milliseconds; a room waits at most this
 
 
 class WorkerLink:
