@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sfu.types import MediaKind
-
 from . import permissions as may
 from . import protocol as wire
+from . import room_media
 from .members import Member
 from .stage import events as ev
 from .stage.model import ParticipantId, Person, Poll, RoomPolicy, RoomState, StageStatus
@@ -37,7 +36,7 @@ def describe(person: Person, member: Member | None) -> wire.Participant:
                 wire.Track(
                     track_id=producer.track_id,
                     kind=producer.kind,
-                    source=source if source else _default_source(producer.kind),
+                    source=source if source else room_media.default_source(producer.kind),
                 )
             )
     return wire.Participant(
@@ -60,8 +59,33 @@ def describe(person: Person, member: Member | None) -> wire.Participant:
     )
 
 
-def _default_source(kind: str) -> str:
-    return wire.Source.MICROPHONE if kind == MediaKind.AUDIO else wire.Source.CAMERA
+def joined(
+    room: str,
+    state: RoomState,
+    members: Mapping[ParticipantId, Member],
+    member: Member,
+    *,
+    entry: wire.Entry,
+) -> wire.Joined:
+    """The answer to a join or resume: the room as this member may see it."""
+    person = state.people[member.participant_id]
+    return wire.Joined(
+        id=None,
+        protocol=wire.PROTOCOL_VERSION,
+        participant_id=member.participant_id,
+        room=room,
+        role=person.role,
+        entry=entry,
+        resume_token=member.resume_token,
+        you=describe(person, member),
+        entries=may.entries(person, state.policy),
+        policy=policy(state.policy),
+        counts=counts(state),
+        participants=visible_participants(state, members, person),
+        polls=[
+            poll_info(poll, with_results=may.is_moderator(person)) for poll in state.polls.values()
+        ],
+    )
 
 
 def counts(state: RoomState) -> wire.Counts:

@@ -55,6 +55,16 @@ class Member:
         if self.deliver is not None:
             self.deliver(message)
 
+    def take_chat_token(self, now: float, rate: float, burst: int) -> bool:
+        """Token bucket: `burst` messages at once, `rate` per second sustained."""
+        allowance = min(float(burst), self.chat_allowance + (now - self.chat_checked_at) * rate)
+        self.chat_checked_at = now
+        if allowance < 1.0:
+            self.chat_allowance = allowance
+            return False
+        self.chat_allowance = allowance - 1.0
+        return True
+
     def remember(self, request_id: str, ok: bool, outcome: Any) -> None:
         self.replies[request_id] = (ok, outcome)
         while len(self.replies) > REPLY_MEMORY:

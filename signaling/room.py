@@ -338,27 +338,9 @@ class Room:
         return self._joined(member, entry=command.entry)
 
     def _joined(self, member: Member, *, entry: wire.Entry) -> wire.Joined:
-        state = self._state
-        person = state.people[member.participant_id]
+        person = self._state.people[member.participant_id]
         member.full_view = audience.full_view(person)
-        return wire.Joined(
-            id=None,
-            protocol=wire.PROTOCOL_VERSION,
-            participant_id=member.participant_id,
-            room=self.name,
-            role=person.role,
-            entry=entry,
-            resume_token=member.resume_token,
-            you=audience.describe(person, member),
-            entries=may.entries(person, state.policy),
-            policy=audience.policy(state.policy),
-            counts=audience.counts(state),
-            participants=audience.visible_participants(state, self._members, person),
-            polls=[
-                audience.poll_info(poll, with_results=may.is_moderator(person))
-                for poll in state.polls.values()
-            ],
-        )
+        return audience.joined(self.name, self._state, self._members, member, entry=entry)
 
     async def _resume(self, command: ResumeSession) -> wire.Joined:
         member = next(
@@ -401,8 +383,8 @@ class Room:
         sources = dict(command.sources or {})
 
         def admit(mid: Mid, kind: MediaKind) -> None:
-            source = sources.get(mid) or _default_source(kind)
-            if _kind_of(source) is not kind:
+            source = sources.get(mid) or room_media.default_source(kind)
+            if room_media.kind_of(source) is not kind:
                 raise NegotiationError(f"m-section {mid}: {source} is not {kind}")
             if source not in allowed:
                 raise RoomError(wire.ErrorCode.FORBIDDEN, f"you may not publish {source} now")
@@ -417,9 +399,9 @@ class Room:
             raise RoomError(wire.ErrorCode.INVALID_SDP, str(exc)) from None
         for producer in result.added:
             member.producers[producer.id] = producer
-            member.sources[producer.id] = sources.get(producer.parameters.mid) or _default_source(
-                producer.kind
-            )
+            member.sources[producer.id] = sources.get(
+                producer.parameters.mid
+            ) or room_media.default_source(producer.kind)
             self._owners[producer.id] = member
             if member.sources[producer.id] is wire.Source.MICROPHONE:
                 self._levels.add_producer(producer)
@@ -467,17 +449,9 @@ class Room:
     def _chat(self, command: PostChat) -> None:
         member = self._member(command.participant_id)
         person = self._state.people[member.participant_id]
-        now = self._clock.now()
         options = self._options
-        allowance = min(
-            float(options.chat_burst),
-            member.chat_allowance + (now - member.chat_checked_at) * options.chat_rate,
-        )
-        member.chat_checked_at = now
-        if allowance < 1.0:
-            member.chat_allowance = allowance
+        if not member.take_chat_token(self._clock.now(), options.chat_rate, options.chat_burst):
             raise RoomError(wire.ErrorCode.RATE_LIMITED, "too many chat messages; slow down")
-        member.chat_allowance = allowance - 1.0
         message = wire.ChatMessage(
             participant_id=person.participant_id, name=person.name, text=command.text,
             at=time.time(),
@@ -638,12 +612,3 @@ class Room:
         if member is None:
             raise RoomError(wire.ErrorCode.NOT_JOINED, "not in this room")
         return member
-
-
-def _default_source(kind: MediaKind) -> wire.Source:
-    return wire.Source.MICROPHONE if kind is MediaKind.AUDIO else wire.Source.CAMERA
-
-
-def _kind_of(source: wire.Source) -> MediaKind:
-    audio = source in (wire.Source.MICROPHONE, wire.Source.SCREEN_AUDIO)
-    return MediaKind.AUDIO if audio else MediaKind.VIDEO

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sfu.producer import Producer
-from sfu.types import ProducerId
+from sfu.types import MediaKind, ProducerId
 
 from . import permissions as may
 from . import protocol as wire
@@ -20,6 +20,16 @@ from .stage.model import Person
 
 _STAGE_SOURCES = frozenset({wire.Source.MICROPHONE, wire.Source.CAMERA})
 _CONTENT_SOURCES = frozenset({wire.Source.SCREEN, wire.Source.SCREEN_AUDIO})
+
+
+def default_source(kind: MediaKind) -> wire.Source:
+    """What a track is when the client did not say: its microphone or its camera."""
+    return wire.Source.MICROPHONE if kind is MediaKind.AUDIO else wire.Source.CAMERA
+
+
+def kind_of(source: wire.Source) -> MediaKind:
+    audio = source in (wire.Source.MICROPHONE, wire.Source.SCREEN_AUDIO)
+    return MediaKind.AUDIO if audio else MediaKind.VIDEO
 
 
 def grants(person: Person) -> frozenset[wire.Source]:
