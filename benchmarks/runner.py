@@ -423,6 +423,7 @@ class Run:
             "server_drop_pct": drop_pct,
             "server_piped_packets": pipes[0] if pipes else None,
             "server_pipe_loss_pct": pipe_loss,
+            **server_metrics.stalls_between(first.server_counters, last.server_counters),
             # Machine-wide (other jobs count too): where loopback loses packets. The server's
             # own overflows also show in its ingress and pipe loss; the rest is the bots'.
             "udp_rcvbuf_errors": last.udp_errors[0] - first.udp_errors[0],

@@ -24,6 +24,13 @@ SOCKET_DROPPED = "stage_sfu_socket_packets_dropped_total"
 PIPED = "stage_sfu_pipe_rtp_packets_total"
 PIPED_OUT = PIPED + ":out"
 PIPED_IN = PIPED + ":in"
+# Where a server's own stalls show (summed over workers): event-loop lag probes (one per
+# worker every 0.25 s) and how many were 5 ms or more late; cycle-collector pauses.
+LAG = "stage_sfu_event_loop_lag_seconds"
+LAG_PROBES = LAG + "_count"
+LAG_WITHIN_5MS = LAG + ":le_0.005"
+GC_SECONDS = "stage_sfu_gc_pause_seconds_sum"
+GC_FULL = "stage_sfu_gc_pause_seconds_count:2"
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -37,6 +44,15 @@ def egress_counters(text: str) -> dict[str, float]:
             elif sample.name == PIPED:
                 key = f"{PIPED}:{sample.labels.get('direction')}"
                 totals[key] = totals.get(key, 0.0) + sample.value
+            elif sample.name in (LAG_PROBES, GC_SECONDS):
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+            elif sample.name == LAG + "_bucket" and sample.labels.get("le") == "0.005":
+                totals[LAG_WITHIN_5MS] = totals.get(LAG_WITHIN_5MS, 0.0) + sample.value
+            elif (
+                sample.name == "stage_sfu_gc_pause_seconds_count"
+                and sample.labels.get("generation") == "2"
+            ):
+                totals[GC_FULL] = totals.get(GC_FULL, 0.0) + sample.value
     return totals
 
 
@@ -85,6 +101,28 @@ def pipe_loss_between(
     if sent is None or received is None:
         return None
     return sent, max(0, sent - received)
+
+
+def stalls_between(
+    first: dict[str, float] | None, last: dict[str, float] | None
+) -> dict[str, float | int | None]:
+    """The server's own stalls in the window: % of loop-lag probes ≥ 5 ms late, total
+    cycle-collector pause time and full collections (None when not exported)."""
+    probes = _between(LAG_PROBES, first, last)
+    within = _between(LAG_WITHIN_5MS, first, last)
+    gc_seconds = (
+        last[GC_SECONDS] - first[GC_SECONDS]
+        if first and last and GC_SECONDS in first and GC_SECONDS in last
+        else None
+    )
+    return {
+        "server_loop_lag_probes": probes,
+        "server_loop_lag_over_5ms_pct": round((probes - within) * 100 / probes, 2)
+        if probes and within is not None
+        else None,
+        "server_gc_pause_ms": round(gc_seconds * 1000, 1) if gc_seconds is not None else None,
+        "server_gc_full_collections": _between(GC_FULL, first, last),
+    }
 
 
 def _between(

@@ -51,3 +51,48 @@ def test_a_server_without_pipes_or_an_unanswered_scrape_gives_none() -> None:
     assert server_metrics.pipe_loss_between(counters, counters) is None
     assert server_metrics.egress_between(None, counters) is None
     assert server_metrics.egress_between(counters, counters) == 0
+
+
+STALLS = """\
+# HELP stage_sfu_event_loop_lag_seconds Lag.
+# TYPE stage_sfu_event_loop_lag_seconds histogram
+stage_sfu_event_loop_lag_seconds_bucket{le="0.001",worker="0"} {a0}
+stage_sfu_event_loop_lag_seconds_bucket{le="0.005",worker="0"} {b0}
+stage_sfu_event_loop_lag_seconds_bucket{le="+Inf",worker="0"} {n0}
+stage_sfu_event_loop_lag_seconds_count{worker="0"} {n0}
+stage_sfu_event_loop_lag_seconds_sum{worker="0"} 1.0
+stage_sfu_event_loop_lag_seconds_bucket{le="0.001",worker="1"} {a1}
+stage_sfu_event_loop_lag_seconds_bucket{le="0.005",worker="1"} {b1}
+stage_sfu_event_loop_lag_seconds_bucket{le="+Inf",worker="1"} {n1}
+stage_sfu_event_loop_lag_seconds_count{worker="1"} {n1}
+stage_sfu_event_loop_lag_seconds_sum{worker="1"} 1.0
+# HELP stage_sfu_gc_pause_seconds Pauses.
+# TYPE stage_sfu_gc_pause_seconds histogram
+stage_sfu_gc_pause_seconds_count{generation="0",worker="0"} 900.0
+stage_sfu_gc_pause_seconds_sum{generation="0",worker="0"} {g0}
+stage_sfu_gc_pause_seconds_count{generation="2",worker="0"} {f0}
+stage_sfu_gc_pause_seconds_sum{generation="2",worker="0"} {g2}
+"""
+
+
+def _stalls(**values: float) -> dict[str, float]:
+    text = STALLS
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return server_metrics.egress_counters(text)
+
+
+def test_stalls_are_the_late_lag_probes_and_collector_pauses_in_the_window() -> None:
+    first = _stalls(a0=10, b0=18, n0=20, a1=5, b1=20, n1=20, g0=0.5, f0=1, g2=0.03)
+    last = _stalls(a0=80, b0=110, n0=120, a1=90, b1=118, n1=120, g0=0.6, f0=3, g2=0.09)
+    stalls = server_metrics.stalls_between(first, last)
+    # 200 probes in the window; 8 + 2 of them 5 ms late or more.
+    assert stalls["server_loop_lag_probes"] == 200
+    assert stalls["server_loop_lag_over_5ms_pct"] == 5.0
+    assert stalls["server_gc_pause_ms"] == 160.0  # (0.1 + 0.06) s over all generations
+    assert stalls["server_gc_full_collections"] == 2
+
+
+def test_stalls_are_unknown_for_a_server_without_them() -> None:
+    counters = server_metrics.egress_counters(BEFORE)
+    assert set(server_metrics.stalls_between(counters, counters).values()) == {None}
