@@ -34,7 +34,7 @@ from .producer import Producer
 from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
 from .rtp_parameters import CodecParameters, ReceiveParameters
-from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
+from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId, new_ssrc
 from .udp import SOCKET_BUFFER, LateFilter, bind_in_range
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class PipeTransport:
             consumer_id=ConsumerId(uuid.uuid4().hex),
             producer_id=producer.id,
             kind=producer.kind,
-            ssrc=self._new_ssrc(),
+            ssrc=new_ssrc(self._consumers_by_ssrc),
             payload_type=codec.payload_type,
             clock_rate=codec.clock_rate,
             mid=Mid(""),
@@ -294,12 +294,6 @@ class PipeTransport:
             self._socket = None
         self._hooks.pipe_closed(self)
         self._sink(TransportClosed(transport_id=self.id, reason=reason))
-
-    def _new_ssrc(self) -> int:
-        while True:
-            ssrc = random.getrandbits(32)
-            if ssrc and ssrc not in self._consumers_by_ssrc:
-                return ssrc
 
     def _check_open(self) -> None:
         if self.closed:

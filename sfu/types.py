@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Container
 from enum import StrEnum
 from typing import NewType
 
@@ -12,6 +14,14 @@ ConsumerId = NewType("ConsumerId", str)
 ObserverId = NewType("ObserverId", str)
 Mid = NewType("Mid", str)
 Ssrc = NewType("Ssrc", int)
+
+
+def new_ssrc(taken: Container[int]) -> int:
+    """A random non-zero SSRC not in `taken` (RFC 3550 §8: chosen at random)."""
+    while True:
+        ssrc = random.getrandbits(32)
+        if ssrc and ssrc not in taken:
+            return ssrc
 
 
 class MediaKind(StrEnum):

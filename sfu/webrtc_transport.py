@@ -34,7 +34,16 @@ from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
 from .rtp_parameters import URI_MID, ReceiveParameters
 from .tasks import TaskSet
-from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId, TransportState
+from .types import (
+    CloseReason,
+    ConsumerId,
+    MediaKind,
+    Mid,
+    ProducerId,
+    TransportId,
+    TransportState,
+    new_ssrc,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +253,7 @@ class WebRtcTransport:
         mid = Mid(str(self._next_mid))
         self._next_mid += 1
         codec = ortc.consumer_codec(producer.parameters.codec)
-        ssrc = self._new_ssrc()
+        ssrc = new_ssrc(self._consumers_by_ssrc)
         consumer = Consumer(
             consumer_id=ConsumerId(uuid.uuid4().hex),
             producer_id=producer.id,
@@ -547,12 +556,6 @@ class WebRtcTransport:
         if state != self.state:
             self.state = state
             self._sink(TransportStateChanged(transport_id=self.id, state=state))
-
-    def _new_ssrc(self) -> int:
-        while True:
-            ssrc = random.getrandbits(32)
-            if ssrc and ssrc not in self._consumers_by_ssrc:
-                return ssrc
 
     def _check_open(self) -> None:
         if self.closed:
