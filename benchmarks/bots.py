@@ -429,9 +429,17 @@ class BotProcess:
                 return
 
     async def _report_loop(self) -> None:
+        """Every bot's RR once per interval, one at a time across it: independent
+        browsers' reports arrive spread out (RFC 3550 §6.3.5 randomises each interval),
+        not as one burst from a hundred viewers that would queue the media behind it."""
         while True:
-            await asyncio.sleep(_REPORT_INTERVAL)
-            for bot in self.bots:
+            bots = list(self.bots)
+            if not bots:
+                await asyncio.sleep(_REPORT_INTERVAL)
+                continue
+            pause = _REPORT_INTERVAL / len(bots)
+            for bot in bots:
+                await asyncio.sleep(pause)
                 bot.send_receiver_report()
 
     def snapshot(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
 from .fastpath import AnyFanOut, AnySink, SinkSpec
+from .report_schedule import phase_of
 from .rtp import rtcp
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 _RETRANSMIT_MIN_INTERVAL = 0.05
 _RETRANSMIT_MEMORY = 2048
+_REPORTS_REMEMBERED = 4  # a viewer's RR names the last SR it got: ours of up to ~4 s ago
 
 
 class Consumer:
@@ -93,6 +95,8 @@ class Consumer:
         self.fraction_lost = 0
         self.packets_lost = 0  # the viewer's cumulative loss, from its receiver reports
         self.round_trip_time: float | None = None
+        self.report_phase = phase_of(ssrc)  # where in each second our SR goes out
+        self._reports_sent: dict[int, float] = {}  # NTP middle 32 bits -> our send time
         # Time from becoming active to the first forwarded key frame (video), per
         # epoch; collected lazily from the sink (it notes when the frame went out).
         self._key_frame_wait: float | None = None
@@ -193,30 +197,38 @@ class Consumer:
         self.fraction_lost = block.fraction_lost
         if block.packets_lost > self.packets_lost:  # kept monotonic for counters
             self.packets_lost = block.packets_lost
-        if block.last_sr:
-            # RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s units.
-            arrival = rtcp.ntp_middle_32(rtcp.ntp_from_unix(self._clock.wall()))
-            rtt = (arrival - block.last_sr - block.delay_since_last_sr) & 0xFFFFFFFF
-            if rtt < 0x80000000:
-                self.round_trip_time = rtt / 65536.0
+        sent = self._reports_sent.get(block.last_sr) if block.last_sr else None
+        if sent is not None:
+            # RFC 3550 §6.4.1: RTT = A - LSR - DLSR; LSR names one of our SRs, whose
+            # send time we kept, so no clock but ours is involved.
+            rtt = self._clock.now() - sent - block.delay_since_last_sr / 65536.0
+            if rtt >= 0:
+                self.round_trip_time = rtt
 
-    def on_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
-        """Translate the publisher's SR into ours so the viewer keeps lip sync."""
+    def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int, elapsed: float) -> None:
+        """Our SR for the viewer, from the publisher's last SR carried `elapsed` seconds
+        forward on both clocks (a true NTP/RTP pair, so the viewer keeps lip sync), then
+        mapped onto our timeline."""
         sink = self._sink
         if not self._active or sink is None:
             return
         packets, _, payload_bytes, _ = self._counters()
         if not packets:
             return
-        timestamp = sink.output_timestamp(rtp_timestamp)
+        carried = (rtp_timestamp + round(elapsed * self._clock_rate)) & 0xFFFF_FFFF
+        timestamp = sink.output_timestamp(carried)
         if timestamp is None:
             return
+        ntp = (ntp_timestamp + round(elapsed * 0x1_0000_0000)) & 0xFFFF_FFFF_FFFF_FFFF
+        self._reports_sent[rtcp.ntp_middle_32(ntp)] = self._clock.now()
+        if len(self._reports_sent) > _REPORTS_REMEMBERED:
+            del self._reports_sent[next(iter(self._reports_sent))]
         self._send_rtcp(
             rtcp.compound(
                 (
                     rtcp.SenderReport(
                         ssrc=self.ssrc,
-                        ntp_timestamp=ntp_timestamp,
+                        ntp_timestamp=ntp,
                         rtp_timestamp=timestamp,
                         packet_count=packets & 0xFFFFFFFF,
                         octet_count=payload_bytes & 0xFFFFFFFF,

@@ -19,6 +19,7 @@ from .events import EventSink, ProducerClosed
 from .fastpath import AnyFanOut, create_fanout
 from .keyframes import KeyFrameRequestThrottle
 from .options import MediaOptions
+from .report_schedule import ReportSchedule
 from .rtp import rtcp
 from .rtp.codecs import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
 from .rtp.header import RtpPacketView, audio_level, iter_extensions, rewrite
@@ -107,6 +108,12 @@ class Producer:
             max_age=options.retransmission_max_age,
         )
         self._next_report = 0.0
+        # The publisher's last SR (NTP, RTP, our arrival time); each consumer carries it
+        # forward to its own report time, spread over the second (sfu/report_schedule.py).
+        self._sender_report: tuple[int, int, float] | None = None
+        self._consumer_reports: ReportSchedule[Consumer] = ReportSchedule(
+            lambda consumer: consumer.report_phase, _REPORT_INTERVAL
+        )
         # Counters read at scrape time; plain ints on the hot path.
         self.packets_received = 0
         self.bytes_received = 0
@@ -201,8 +208,7 @@ class Producer:
     def receive_sender_report(self, report: rtcp.SenderReport) -> None:
         now = self._clock.now()
         self._stats.sender_report_received(rtcp.ntp_middle_32(report.ntp_timestamp), now)
-        for consumer in self.consumers:
-            consumer.on_sender_report(report.ntp_timestamp, report.rtp_timestamp)
+        self._sender_report = (report.ntp_timestamp, report.rtp_timestamp, now)
 
     def request_key_frame(self) -> None:
         """Ask the publisher for a key frame, at most once per interval (deferred otherwise)."""
@@ -212,9 +218,15 @@ class Producer:
             self._send_pli(self.ssrc)
 
     def tick(self, now: float) -> None:
-        """Periodic upstream RTCP: deferred PLIs, NACKs, and once a second RR + REMB."""
+        """Periodic RTCP: upstream deferred PLIs, NACKs, and once a second RR + REMB;
+        downstream this tick's share of the consumers' sender reports."""
         if self.closed or self.ssrc is None:
             return
+        reporting = self._consumer_reports.due(self.consumers, now)
+        if self._sender_report is not None:
+            ntp, rtp_timestamp, received = self._sender_report
+            for consumer in reporting:
+                consumer.send_sender_report(ntp, rtp_timestamp, now - received)
         for ssrc in self._throttle.due(now):
             self._send_pli(ssrc)
         if self._nack is not None:

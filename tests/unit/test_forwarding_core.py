@@ -627,24 +627,59 @@ def _sender_report(rtp_timestamp: int, ntp: int = 0xE000_0000_8000_0000) -> rtcp
     )
 
 
-def test_sender_report_is_rewritten_to_the_viewers_ssrc_and_timeline() -> None:
+TICK = 1 / 64  # about the router's 20 ms, but exact in binary: 64 ticks are 1 s exactly
+
+
+def _reports_after(h: Harness, seconds: float) -> None:
+    """The producer's periodic ticks over `seconds`, as the router runs them."""
+    for _ in range(round(seconds / TICK)):
+        h.clock.advance(TICK)
+        h.producer.tick(h.clock.now())
+
+
+def test_sender_report_is_the_publishers_carried_forward_onto_the_viewers_timeline() -> None:
     h = Harness(MediaKind.AUDIO)
     viewer = h.add_viewer(ssrc=0xABCD_0001, initial_timestamp=0xFFFF_FF00)
     for i in range(3):
         h.audio(10 + i, 5_000 + i * AUDIO_FRAME)
     first = viewer.packets[0]
     offset = (first.timestamp - 5_000) & 0xFFFF_FFFF
+    h.producer.tick(h.clock.now())
+    received = h.clock.now()
 
     h.producer.receive_sender_report(_sender_report(rtp_timestamp=7_000, ntp=0x1234_5678_9ABC))
+    assert rtcp_of(viewer.rtcp.sent, rtcp.SenderReport) == []  # not in the SR's own callback
+    _reports_after(h, 1.0)
 
     (report,) = rtcp_of(viewer.rtcp.sent, rtcp.SenderReport)
+    elapsed = viewer.rtcp.times[-1] - received
+    assert 0 < elapsed <= 1.0
     assert report.ssrc == 0xABCD_0001
-    assert report.rtp_timestamp == (7_000 + offset) & 0xFFFF_FFFF
-    assert report.ntp_timestamp == 0x1234_5678_9ABC
+    assert report.rtp_timestamp == (7_000 + round(elapsed * 48_000) + offset) & 0xFFFF_FFFF
+    assert report.ntp_timestamp == 0x1234_5678_9ABC + round(elapsed * 0x1_0000_0000)
     assert report.packet_count == 3
     assert report.octet_count == 3 * len(b"opus")
     (sdes,) = rtcp_of(viewer.rtcp.sent, rtcp.SourceDescription)
     assert sdes.chunks == ((0xABCD_0001, "stream-1"),)
+
+
+def test_sender_reports_are_spread_over_the_second_once_per_viewer() -> None:
+    h = Harness(MediaKind.AUDIO)
+    viewers = [h.add_viewer(ssrc=0x5000_0000 + 7919 * i) for i in range(200)]
+    h.audio(10, 5_000)
+    h.producer.tick(h.clock.now())
+    h.producer.receive_sender_report(_sender_report(rtp_timestamp=7_000))
+
+    per_tick = []
+    for _ in range(64):
+        before = sum(len(v.rtcp.sent) for v in viewers)
+        _reports_after(h, TICK)
+        per_tick.append(sum(len(v.rtcp.sent) for v in viewers) - before)
+
+    assert all(len(rtcp_of(v.rtcp.sent, rtcp.SenderReport)) == 1 for v in viewers)
+    assert max(per_tick) <= 12  # about 3 per tick; all 200 in one callback before
+    _reports_after(h, 1.0)
+    assert all(len(rtcp_of(v.rtcp.sent, rtcp.SenderReport)) == 2 for v in viewers)
 
 
 def test_sender_report_follows_the_offset_of_a_new_source() -> None:
@@ -656,21 +691,74 @@ def test_sender_report_follows_the_offset_of_a_new_source() -> None:
     viewer.consumer.resume()
     h.audio(40_000, 9_999_000)
     offset = (viewer.packets[-1].timestamp - 9_999_000) & 0xFFFF_FFFF
+    h.producer.tick(h.clock.now())
+    received = h.clock.now()
 
     h.producer.receive_sender_report(_sender_report(rtp_timestamp=9_999_960))
+    _reports_after(h, 1.0)
 
     (report,) = rtcp_of(viewer.rtcp.sent, rtcp.SenderReport)
-    assert report.rtp_timestamp == (9_999_960 + offset) & 0xFFFF_FFFF
+    elapsed = viewer.rtcp.times[-1] - received
+    assert report.rtp_timestamp == (9_999_960 + round(elapsed * 48_000) + offset) & 0xFFFF_FFFF
 
 
 def test_no_sender_report_reaches_a_viewer_that_has_no_media_yet() -> None:
     h = Harness(MediaKind.VIDEO)
     viewer = h.add_viewer()
     h.video(1, 0)  # not a key frame: the viewer is still waiting
+    h.producer.tick(h.clock.now())
 
     h.producer.receive_sender_report(_sender_report(rtp_timestamp=0))
+    _reports_after(h, 2.0)
 
     assert viewer.rtcp.sent == []
+
+
+def test_round_trip_time_is_measured_from_our_own_report_send_time() -> None:
+    h = Harness(MediaKind.AUDIO)
+    viewer = h.add_viewer()
+    h.audio(10, 5_000)
+    h.producer.tick(h.clock.now())
+    h.producer.receive_sender_report(_sender_report(rtp_timestamp=7_000))
+    _reports_after(h, 1.0)
+    (report,) = rtcp_of(viewer.rtcp.sent, rtcp.SenderReport)
+    sent_at = viewer.rtcp.times[-1]
+    h.clock.advance(0.08)  # the viewer held our SR for 50 ms of this
+
+    viewer.consumer.receive_report(
+        rtcp.ReportBlock(
+            ssrc=viewer.consumer.ssrc,
+            fraction_lost=0,
+            packets_lost=0,
+            highest_sequence=0,
+            jitter=0,
+            last_sr=rtcp.ntp_middle_32(report.ntp_timestamp),
+            delay_since_last_sr=round(0.05 * 65536),
+        )
+    )
+
+    expected = h.clock.now() - sent_at - 0.05
+    assert viewer.consumer.round_trip_time == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_report_naming_no_sr_of_ours_gives_no_round_trip_time() -> None:
+    h = Harness(MediaKind.AUDIO)
+    viewer = h.add_viewer()
+    h.audio(10, 5_000)
+
+    viewer.consumer.receive_report(
+        rtcp.ReportBlock(
+            ssrc=viewer.consumer.ssrc,
+            fraction_lost=0,
+            packets_lost=0,
+            highest_sequence=0,
+            jitter=0,
+            last_sr=0x1234_5678,
+            delay_since_last_sr=0,
+        )
+    )
+
+    assert viewer.consumer.round_trip_time is None
 
 
 # -- RTX from the publisher ---------------------------------------------------------
