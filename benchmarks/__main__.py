@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import importlib.util
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ from typing import Any
 from . import procstat, report
 from .media import load_clip
 from .processes import REPO
-from .runner import RunSpec, run
+from .runner import RunSpec, measure_kernel_send, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -301,6 +302,12 @@ async def _main(args: argparse.Namespace) -> int:
     payload["comparisons"] = report.pair_with_relay(runs)
     payload["worker_comparisons"] = report.compare_workers(runs)
     payload["worker_capacity"] = report.worker_capacity(runs)
+    most_workers = max((r["workers"] or 1 for r in runs if r.get("workers")), default=1)
+    if most_workers > 1:
+        size = round(statistics.fmean(r["mean_packet_bytes"] or 1000 for r in runs))
+        payload["machine_send_scaling"] = await measure_kernel_send(
+            size, "--parallel", str(most_workers)
+        )
     report.write_json(out / "results.json", payload)
     if runs:
         try:
@@ -328,6 +335,13 @@ async def _main(args: argparse.Namespace) -> int:
                 f"loss {other['loss_pct']}% vs {base['loss_pct']}%; server kept up: "
                 f"{other['server_kept_up']} vs {base['server_kept_up']})"
             )
+    scaling = payload.get("machine_send_scaling")
+    if scaling:
+        print(  # noqa: T201
+            f"the machine's bare kernel send: {scaling['processes']} processes at once "
+            f"x{scaling['ratio']} of one ({scaling['parallel_pps']} vs {scaling['single_pps']} "
+            "pkt/s), the ceiling for the workers' ratio"
+        )
     for capacity in payload["worker_capacity"]:
         for count, best in capacity["by_workers"].items():
             sustained, peak = best["sustained"], best["peak"]

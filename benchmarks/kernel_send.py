@@ -8,6 +8,12 @@ egress to the bots, so the sink is read by a forked child whose CPU is not count
 `dropped_us_per_packet` is the same loop to a sink that is never read (the kernel drops
 at the full socket queue: no wake-ups). Either is a floor for any forwarder that makes
 one `sendto` per egress packet, in any language.
+
+`--parallel N` measures instead how the machine's send path scales: packets per second
+of wall time from one sending process alone, then from N at once (each to its own sink,
+never read, so only the senders run). Their ratio is the ceiling any N-worker forwarder
+could reach against one on this machine: shared caches, memory bandwidth or virtual CPUs
+that are siblings on the host all show here.
 """
 
 from __future__ import annotations
@@ -74,12 +80,69 @@ def measure(size: int, count: int, max_seconds: float, *, read: bool) -> dict[st
     }
 
 
+def _send_rate(size: int, seconds: float) -> float:
+    """Datagrams per wall second to a sink nobody reads, for `seconds`."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sink.bind(("127.0.0.1", 0))
+        address = sink.getsockname()
+        payload = os.urandom(size)
+        sendto = sender.sendto
+        for _ in range(2000):  # fill the sink's queue: from here on every send is dropped there
+            sendto(payload, address)
+        sent = 0
+        start = time.monotonic()
+        deadline = start + seconds
+        while time.monotonic() < deadline:
+            for _ in range(1000):
+                sendto(payload, address)
+            sent += 1000
+        return sent / (time.monotonic() - start)
+    finally:
+        sink.close()
+        sender.close()
+
+
+def scaling(size: int, processes: int, seconds: float) -> dict[str, float | int]:
+    """Send rate of one process alone and of `processes` forked ones at the same time."""
+    single = _send_rate(size, seconds)
+    children = []
+    for _ in range(processes):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            os.write(write_end, json.dumps(_send_rate(size, seconds)).encode())
+            os._exit(0)
+        os.close(write_end)
+        children.append((pid, read_end))
+    together = 0.0
+    for pid, read_end in children:
+        with os.fdopen(read_end, "rb") as pipe:
+            together += float(json.loads(pipe.read() or b"0"))
+        os.waitpid(pid, 0)  # bounded: each child stops after `seconds`
+    return {
+        "size": size,
+        "processes": processes,
+        "seconds": seconds,
+        "single_pps": round(single),
+        "parallel_pps": round(together),
+        "ratio": round(together / single, 3) if single else 0.0,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=1100)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--max-seconds", type=float, default=10.0)
+    parser.add_argument("--parallel", type=int, default=0, help="measure scaling to N senders")
     args = parser.parse_args(argv)
+    if args.parallel > 0:
+        seconds = min(args.max_seconds, 3.0)
+        sys.stdout.write(json.dumps(scaling(args.size, args.parallel, seconds)) + "\n")
+        return
     result = measure(args.size, args.count, args.max_seconds, read=True)
     dropped = measure(args.size, args.count, args.max_seconds, read=False)
     result["dropped_us_per_packet"] = dropped["us_per_packet"]

@@ -558,13 +558,15 @@ def _percentile(values: list[float] | list[int], q: float, *, scale: float = 1.0
     return round(cut * scale, 3)
 
 
-async def measure_kernel_send(size: int) -> dict[str, Any] | None:
+async def measure_kernel_send(size: int, *options: str) -> dict[str, Any] | None:
+    """`python -m benchmarks.kernel_send` in its own process (see there for `options`)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "benchmarks.kernel_send",
         "--size",
         str(size),
+        *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
