@@ -5,6 +5,14 @@ places every room on one worker: a client's WebSocket is relayed to the worker
 that holds its room, decided by the room named in its first `join` or
 `resume`. Media never passes through here: ICE candidates point straight at
 the worker's own UDP ports. Health and metrics aggregate the workers'.
+
+When a worker dies, the pool (workers.py) starts it again. Its clients' WebSockets
+close with 1012 (service restart): their sessions died with the worker. While it is
+down its rooms are placed anew on a live worker at their next `join` or `resume`;
+once it is back, a room still mapped to it stays there. Either way the worker that
+gets a `resume` knows nothing of the session and answers `resume_failed`, and the
+client joins again. Nobody is sent to a worker that is not up; with none up, a
+client is closed with 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -23,20 +31,23 @@ import aiohttp
 import jwt
 from aiohttp import WSMsgType, web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from .. import __version__
+from ..session import CLOSE_TRY_AGAIN_LATER
 from ..settings import Settings
 from . import http
 from .app import SETTINGS, STATIC_DIR
 from .server import HANDLER_GRACE
-from .workers import WorkerPool
+from .workers import WorkerPool, WorkerState
 
 logger = logging.getLogger(__name__)
 
 POOL = web.AppKey("pool", WorkerPool)
 WORKER_URL = "http://worker"
+CLOSE_WORKER_UNAVAILABLE = 1011  # the room's worker refused the relay (it just died)
+CLOSE_WORKER_GONE = 1012  # "service restart": the worker holding the session exited
 RELEASE_AFTER = 5.0  # seconds beyond the reconnect grace before an idle room's place is forgotten
 
 
@@ -44,7 +55,7 @@ RELEASE_AFTER = 5.0  # seconds beyond the reconnect grace before an idle room's 
 class Placement:
     """Room -> worker. New rooms go to the live worker holding the fewest sessions;
     a room keeps its worker while anyone is connected or may still resume, unless
-    that worker died (its rooms start over on a live one)."""
+    that worker is down (its rooms start over on a live one)."""
 
     count: int
     keep: float
@@ -56,16 +67,20 @@ class Placement:
     def load(self, index: int) -> int:
         return sum(n for room, n in self.sessions.items() if self.rooms.get(room) == index)
 
-    def enter(self, room: str) -> int:
-        timer = self._release.pop(room, None)
-        if timer is not None:
-            timer.cancel()
+    def enter(self, room: str) -> int | None:
+        """The worker for a new session of `room`; None when no worker is up (then
+        nothing is counted and `exit` is not due)."""
         index = self.rooms.get(room)
         if index is None or not self.alive(index):
-            live = [i for i in range(self.count) if self.alive(i)] or list(range(self.count))
+            live = [i for i in range(self.count) if self.alive(i)]
+            if not live:
+                return None
             index = min(live, key=lambda i: (self.load(i), sum(
                 1 for r in self.rooms.values() if r == i), i))  # fmt: skip
             self.rooms[room] = index
+        timer = self._release.pop(room, None)
+        if timer is not None:
+            timer.cancel()
         self.sessions[room] = self.sessions.get(room, 0) + 1
         return index
 
@@ -148,14 +163,7 @@ async def _get(app: web.Application, index: int, path: str) -> tuple[int, str]:
 
 async def healthz(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    workers: list[dict[str, Any]] = []
-    for worker in pool.workers:
-        try:
-            status, body = await _get(request.app, worker.index, "/healthz")
-            state = json.loads(body)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            status, state = 503, {"status": "unreachable"}
-        workers.append({"index": worker.index, "pid": worker.process.pid, "http": status, **state})
+    workers = [await _worker_health(request.app, index) for index in range(pool.count)]
     ok = all(w["http"] == 200 and w.get("status") == "ok" for w in workers)
     return web.json_response(
         {
@@ -169,6 +177,22 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def _worker_health(app: web.Application, index: int) -> dict[str, Any]:
+    """One worker's /healthz, with its pid and restarts; a worker that is not up is
+    not asked (its status is `restarting`, or `stopped` while the server stops)."""
+    pool = app[POOL]
+    found: dict[str, Any] = {"index": index, "pid": pool.pid(index),
+                             "restarts": pool.workers[index].restarts}  # fmt: skip
+    state = pool.state(index)
+    if state is not WorkerState.UP:
+        return {**found, "http": 503, "status": str(state)}
+    try:
+        status, body = await _get(app, index, "/healthz")
+        return {**found, "http": status, **json.loads(body)}
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return {**found, "http": 503, "status": "unreachable"}
+
+
 class _Merged:
     """The workers' metric families, each sample labelled with its worker."""
 
@@ -179,9 +203,29 @@ class _Merged:
         return self._families
 
 
+class _Restarts:
+    """The front's own counter: processes started for each worker after it exited."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> list[Metric]:
+        family = CounterMetricFamily(
+            "stage_sfu_worker_restarts",
+            "Times a media worker was started again after its process exited.",
+            labels=["worker"],
+        )
+        for worker in self._pool.workers:
+            family.add_metric([str(worker.index)], worker.restarts)
+        return [family]
+
+
 async def metrics(request: web.Request) -> web.Response:
+    pool = request.app[POOL]
     merged: dict[str, Metric] = {}
-    for worker in request.app[POOL].workers:
+    for worker in pool.workers:
+        if not pool.alive(worker.index):
+            continue
         try:
             status, text = await _get(request.app, worker.index, "/metrics")
         except (aiohttp.ClientError, TimeoutError):
@@ -199,6 +243,7 @@ async def metrics(request: web.Request) -> web.Response:
                 )  # fmt: skip
     registry = CollectorRegistry()
     registry.register(_Merged(list(merged.values())))
+    registry.register(_Restarts(pool))
     return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
 
 
@@ -221,6 +266,10 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
         room = ""  # never joined: a worker answers these frames as it would any
     placement = request.app[PLACEMENT]
     index = placement.enter(room)
+    if index is None:
+        logger.warning("room=%s - no media worker is up", room)
+        await client.close(code=CLOSE_TRY_AGAIN_LATER, message=b"no media worker available")
+        return client
     worker = request.app[POOL].workers[index]
     connector = aiohttp.UnixConnector(path=worker.socket_path)
     session = aiohttp.ClientSession(connector=connector)
@@ -234,7 +283,7 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
         await _pump(client, upstream)
     except aiohttp.ClientError as exc:
         logger.warning("room=%s - worker %d unreachable: %s", room, index, exc)
-        await client.close(code=1011, message=b"worker unavailable")
+        await client.close(code=CLOSE_WORKER_UNAVAILABLE, message=b"worker unavailable")
     finally:
         placement.exit(room)
         await session.close()
@@ -243,13 +292,20 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
 
 async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
     async def down() -> None:
-        async for message in upstream:
+        while True:
+            message = await upstream.receive()
             if message.type == WSMsgType.TEXT:
                 await client.send_str(message.data)
             elif message.type == WSMsgType.BINARY:
                 await client.send_bytes(message.data)
-        # The worker closed: pass its code on (bye, kicks, shutdown).
-        await client.close(code=upstream.close_code or 1000, message=b"")
+            elif message.type == WSMsgType.CLOSE:
+                # The worker closed: pass its code on (bye, kicks, shutdown).
+                await client.close(code=message.data, message=b"")
+                return
+            elif message.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                # Gone without a close frame: the worker died, and the session with it.
+                await client.close(code=CLOSE_WORKER_GONE, message=b"media worker gone")
+                return
 
     async def up() -> None:
         async for message in client:

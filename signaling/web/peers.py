@@ -102,6 +102,9 @@ class WorkerLink:
                     self._on_event(decoded)
         finally:
             self._closed()
+            # Lost (the other worker died): nobody calls close(), so release here.
+            await self._ws.close()
+            await self._session.close()
 
     def _closed(self) -> None:
         if self.closed:

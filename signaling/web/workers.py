@@ -1,6 +1,12 @@
 """Media worker processes: one per core, each a complete server (rooms, media,
 signaling) listening on its own Unix socket, with its own slice of the UDP
 port range. The front process (signaling/web/front.py) places rooms on them.
+
+The pool supervises its workers: one whose process exits while the pool runs (a
+crash, SIGKILL, the OOM killer) is started again with the same index, socket,
+port slice and peers after `restart_delay`. From its exit until the new process
+listens, `alive` is False, so nothing is placed on it. `stop` ends supervision
+before it stops the workers, so a worker exiting during shutdown stays down.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import msgspec
+
+from sfu.clock import SYSTEM_CLOCK, Clock
 
 from ..settings import Settings
 
@@ -23,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 SETTINGS_ENV = "STAGE_SFU_WORKER_SETTINGS"
 START_TIMEOUT = 20.0
+FIRST_RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 30.0
+STABLE_AFTER = 60.0  # seconds up after which an exit is a new failure, not one more in a row
 
 
 def worker_count(settings: Settings) -> int:
@@ -39,52 +51,150 @@ def port_slice(settings: Settings, index: int, count: int) -> tuple[int, int]:
     return start, end
 
 
+def restart_delay(previous: float | None, uptime: float) -> float:
+    """Seconds to wait before starting again a worker that exited `uptime` seconds after
+    it was started; `previous` is the delay that preceded that start (None: none did).
+
+    FIRST_RESTART_DELAY after a worker that ran STABLE_AFTER seconds or more (or the
+    first time), doubling for each quick exit in a row up to MAX_RESTART_DELAY: a worker
+    that crashes as it starts costs a start every 30 s, not a core.
+    """
+    if previous is None or uptime >= STABLE_AFTER:
+        return FIRST_RESTART_DELAY
+    return min(previous * 2, MAX_RESTART_DELAY)
+
+
+def describe_exit(returncode: int) -> str:
+    """'exited with code 3' or 'killed by SIGKILL', from a process's return code."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        return f"killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"killed by signal {-returncode}"
+
+
+class WorkerState(StrEnum):
+    UP = "up"  # its process runs and listened once started
+    RESTARTING = "restarting"  # exited: waiting out its delay, or started but not listening yet
+    STOPPED = "stopped"  # exited while the pool stops
+
+
+class WorkerStartError(RuntimeError):
+    """A worker process exited before it listened."""
+
+
 @dataclass
 class WorkerProcess:
     index: int
     socket_path: str
     process: asyncio.subprocess.Process
+    started_at: float  # clock time of the current process's start
+    listening: bool = False  # the current process has accepted a connection
+    restarts: int = 0  # processes started after an exit
+    delay: float | None = None  # the restart delay before the current process; None: none
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, count: int) -> None:
+    def __init__(self, settings: Settings, count: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
         self.count = count
         self.workers: list[WorkerProcess] = []
+        self.stopping = False
+        self._clock = clock
         self._dir = tempfile.mkdtemp(prefix="stage-sfu-")
+        self._paths = [str(Path(self._dir) / f"worker-{index}.sock") for index in range(count)]
+        self._supervisors: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        encoded = msgspec.json.encode(self.settings).decode()
-        paths = [str(Path(self._dir) / f"worker-{index}.sock") for index in range(self.count)]
-        for index, path in enumerate(paths):
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "signaling.web.worker_main",
-                "--socket",
-                path,
-                "--index",
-                str(index),
-                "--count",
-                str(self.count),
-                "--peers",
-                ",".join(paths),
-                env={**os.environ, SETTINGS_ENV: encoded},
-                stdin=asyncio.subprocess.PIPE,  # closed by us or by our death: the worker exits
-            )
-            self.workers.append(WorkerProcess(index=index, socket_path=path, process=process))
+        for index, path in enumerate(self._paths):
+            process = await self._spawn(index)
+            self.workers.append(WorkerProcess(index, path, process, started_at=self._clock.now()))
         async with asyncio.timeout(START_TIMEOUT):
             for worker in self.workers:
                 await _until_listening(worker)
-        logger.info("%d media workers started: pids %s", self.count,
-                    [w.process.pid for w in self.workers])  # fmt: skip
+                worker.listening = True
+        loop = asyncio.get_running_loop()
+        self._supervisors = [
+            loop.create_task(self._supervise(worker), name=f"supervise-worker-{worker.index}")
+            for worker in self.workers
+        ]
+        logger.info("%d media workers started: pids %s", self.count, self.pids())
+
+    async def _spawn(self, index: int) -> asyncio.subprocess.Process:
+        path = self._paths[index]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a dead worker's socket only refuses; the new one binds afresh
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "signaling.web.worker_main",
+            "--socket",
+            path,
+            "--index",
+            str(index),
+            "--count",
+            str(self.count),
+            "--peers",
+            ",".join(self._paths),
+            env={**os.environ, SETTINGS_ENV: msgspec.json.encode(self.settings).decode()},
+            stdin=asyncio.subprocess.PIPE,  # closed by us or by our death: the worker exits
+        )
+
+    async def _supervise(self, worker: WorkerProcess) -> None:
+        """Owned by the pool, cancelled by `stop`: start `worker` again whenever it exits."""
+        while True:
+            returncode = await worker.process.wait()
+            worker.listening = False
+            _release(worker.process)
+            uptime = self._clock.now() - worker.started_at
+            delay = restart_delay(worker.delay, uptime)
+            logger.warning("worker %d - pid %d %s after %.1f s; restarting in %.1f s",
+                           worker.index, worker.process.pid, describe_exit(returncode), uptime,
+                           delay)  # fmt: skip
+            await self._start_again(worker, delay)
+
+    async def _start_again(self, worker: WorkerProcess, delay: float) -> None:
+        """A new process after `delay`; it listens, or the supervisor sees it exit next."""
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                worker.process = await self._spawn(worker.index)
+                break
+            except OSError as exc:  # out of memory or processes, for now
+                delay = restart_delay(delay, uptime=0.0)
+                logger.warning("worker %d - cannot start (%s); trying again in %.1f s",
+                               worker.index, exc, delay)  # fmt: skip
+        worker.delay = delay
+        worker.started_at = self._clock.now()
+        worker.restarts += 1
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                await _until_listening(worker)
+        except WorkerStartError:
+            return
+        except TimeoutError:
+            logger.warning("worker %d - pid %d not listening after %.0f s; killing it",
+                           worker.index, worker.process.pid, START_TIMEOUT)  # fmt: skip
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.kill()
+            return
+        worker.listening = True
+        logger.info("worker %d - restarted: pid %d (restart %d)", worker.index,
+                    worker.process.pid, worker.restarts)  # fmt: skip
 
     async def stop(self, timeout: float) -> None:
-        """SIGTERM every worker (each drains), then wait; kill what is left."""
+        """End supervision, then SIGTERM every worker (each drains) and wait; kill what is
+        left. A worker still starting holds nobody: it is killed at once."""
+        self.stopping = True
+        for task in self._supervisors:
+            task.cancel()
+        for task in self._supervisors:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._supervisors.clear()
         for worker in self.workers:
-            if worker.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    worker.process.send_signal(signal.SIGTERM)
+            _ask_to_stop(worker)
         for worker in self.workers:
             try:
                 await asyncio.wait_for(worker.process.wait(), timeout)
@@ -98,18 +208,45 @@ class WorkerPool:
         with contextlib.suppress(OSError):
             os.rmdir(self._dir)
 
+    def state(self, index: int) -> WorkerState:
+        worker = self.workers[index]
+        if worker.listening and worker.process.returncode is None:
+            return WorkerState.UP
+        return WorkerState.STOPPED if self.stopping else WorkerState.RESTARTING
+
     def alive(self, index: int) -> bool:
-        return index < len(self.workers) and self.workers[index].process.returncode is None
+        return index < len(self.workers) and self.state(index) is WorkerState.UP
+
+    def pid(self, index: int) -> int | None:
+        """The worker's running process (possibly still starting); None between processes."""
+        process = self.workers[index].process
+        return process.pid if process.returncode is None else None
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers]
+
+
+def _ask_to_stop(worker: WorkerProcess) -> None:
+    """SIGTERM a worker that listens (it drains); SIGKILL one still starting."""
+    if worker.process.returncode is not None:
+        return
+    if not worker.listening:
+        logger.info("worker %d - pid %d still starting: killed", worker.index, worker.process.pid)
+    with contextlib.suppress(ProcessLookupError):
+        worker.process.send_signal(signal.SIGTERM if worker.listening else signal.SIGKILL)
+
+
+def _release(process: asyncio.subprocess.Process) -> None:
+    """Close the pipe to an exited worker, so its transport is finished and freed."""
+    if process.stdin is not None:
+        process.stdin.close()
 
 
 async def _until_listening(worker: WorkerProcess) -> None:
     """Bounded by the caller: connect to the worker's socket until it accepts."""
     while True:
         if worker.process.returncode is not None:
-            raise RuntimeError(f"worker {worker.index} exited at start")
+            raise WorkerStartError(f"worker {worker.index} exited at start")
         try:
             _, writer = await asyncio.open_unix_connection(worker.socket_path)
         except OSError:

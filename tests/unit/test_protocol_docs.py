@@ -38,7 +38,7 @@ from signaling.stage.model import (
     StageAccess,
     StageStatus,
 )
-from signaling.web import ws
+from signaling.web import front, ws
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
@@ -481,6 +481,8 @@ def test_every_close_code_the_server_uses_is_in_the_close_code_table() -> None:
         session.CLOSE_POLICY,
         session.CLOSE_TRY_AGAIN_LATER,
         1009,  # aiohttp's MESSAGE_TOO_BIG for frames over the hard limit
+        front.CLOSE_WORKER_UNAVAILABLE,
+        front.CLOSE_WORKER_GONE,
     }
     documented = {int(row[0]) for row in _table_rows(_section_text(CLOSE_SECTION))[1:]}
     assert documented == used
