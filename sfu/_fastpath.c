@@ -57,12 +57,14 @@ typedef struct {
     uint8_t (*pending)[MAX_PACKET];
     size_t pending_len[BATCH];
     int pending_count;
-    int dirty;                /* listed in the module's flush list */
+    int dirty;                /* listed in one of the module's flush lists */
+    int first;                /* flushed before the others (a pipe: more viewers wait on it) */
     PyObject *captured;       /* list of bytes in capture mode */
     unsigned long long packets_sent, packets_dropped, bytes_sent;
 } EgressObject;
 
 static PyObject *dirty_list = NULL; /* egresses with queued packets */
+static PyObject *dirty_first = NULL; /* those of them flushed first */
 
 static int hmac_prepare(EgressObject *self, const uint8_t *key, size_t key_len) {
     uint8_t pad[64];
@@ -213,7 +215,7 @@ static uint8_t *egress_slot(EgressObject *self) {
     }
     if (self->pending_count == BATCH && egress_flush(self) < 0) return NULL;
     if (!self->dirty) {
-        if (PyList_Append(dirty_list, (PyObject *)self) < 0) return NULL;
+        if (PyList_Append(self->first ? dirty_first : dirty_list, (PyObject *)self) < 0) return NULL;
         self->dirty = 1;
     }
     return self->pending[self->pending_count];
@@ -242,13 +244,15 @@ static int cipher_prepare(EgressObject *self, const EVP_CIPHER *cipher, Py_buffe
 }
 
 static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"profile", "key", "salt", "auth_key", "fd", "address", NULL};
+    static char *kwlist[] = {"profile", "key", "salt", "auth_key", "fd", "address", "first", NULL};
     const char *profile;
     Py_buffer key, salt, auth;
-    int fd;
+    int fd, first = 0;
     PyObject *address;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*y*y*iO", kwlist, &profile, &key, &salt, &auth, &fd, &address))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*y*y*iO|p", kwlist, &profile, &key, &salt, &auth, &fd,
+                                     &address, &first))
         return -1;
+    self->first = first;
     int rc = -1;
     const EVP_CIPHER *cipher = NULL;
     if (strcmp(profile, "SRTP_AES128_CM_SHA1_80") == 0) {
@@ -731,11 +735,13 @@ static PyTypeObject FanOutType = {
 
 /* ------------------------------------------------------------------------ */
 
-static PyObject *flush_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
-    Py_ssize_t n = PyList_GET_SIZE(dirty_list);
-    PyObject *batch = dirty_list;
-    dirty_list = PyList_New(0);
-    if (dirty_list == NULL) { dirty_list = batch; return NULL; }
+/* Flush one list of dirty egresses (replaced by a fresh one first: a flush may not add). */
+static int flush_list(PyObject **list) {
+    PyObject *batch = *list;
+    PyObject *fresh = PyList_New(0);
+    if (fresh == NULL) return -1;
+    *list = fresh;
+    Py_ssize_t n = PyList_GET_SIZE(batch);
     int failed = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         EgressObject *e = (EgressObject *)PyList_GET_ITEM(batch, i);
@@ -743,12 +749,19 @@ static PyObject *flush_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(igno
         if (!failed && egress_flush(e) < 0) failed = 1;
     }
     Py_DECREF(batch);
-    if (failed) return NULL;
-    return PyLong_FromSsize_t(n);
+    return failed ? -1 : (int)(n > INT_MAX ? INT_MAX : n);
+}
+
+static PyObject *flush_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
+    /* Pipes first: another worker starts its own fan-out while we do ours. */
+    int first = flush_list(&dirty_first);
+    int rest = first < 0 ? -1 : flush_list(&dirty_list);
+    if (first < 0 || rest < 0) return NULL;
+    return PyLong_FromLong((long)first + rest);
 }
 
 static PyObject *pending_count(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
-    return PyLong_FromSsize_t(PyList_GET_SIZE(dirty_list));
+    return PyLong_FromSsize_t(PyList_GET_SIZE(dirty_list) + PyList_GET_SIZE(dirty_first));
 }
 
 static PyMethodDef module_methods[] = {
@@ -767,7 +780,8 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     dirty_list = PyList_New(0);
-    if (dirty_list == NULL) { Py_DECREF(m); return NULL; }
+    dirty_first = PyList_New(0);
+    if (dirty_list == NULL || dirty_first == NULL) { Py_DECREF(m); return NULL; }
     Py_INCREF(&EgressType);
     Py_INCREF(&FanOutType);
     if (PyModule_AddObject(m, "Egress", (PyObject *)&EgressType) < 0 ||

@@ -171,13 +171,22 @@ def create_fanout(*, native: bool, history: int, max_age: float) -> AnyFanOut:
 
 
 def native_egress(
-    *, profile: str, key: bytes, salt: bytes, auth_key: bytes, fd: int, address: tuple[str, int]
+    *,
+    profile: str,
+    key: bytes,
+    salt: bytes,
+    auth_key: bytes,
+    fd: int,
+    address: tuple[str, int],
+    first: bool = False,
 ) -> Any:
-    """A native sender for one peer (fd -1: capture packets, for tests)."""
+    """A native sender for one peer (fd -1: capture packets, for tests); a `first` one is
+    flushed before the others in each loop iteration."""
     assert _native is not None
     return _native.Egress(
-        profile=profile, key=key, salt=salt, auth_key=auth_key, fd=fd, address=address
-    )
+        profile=profile, key=key, salt=salt, auth_key=auth_key, fd=fd, address=address,
+        first=first,
+    )  # fmt: skip
 
 
 _flush_scheduled = False

@@ -179,9 +179,11 @@ class PipeTransport:
     def _sink_egress(self) -> Any:
         if self._egress is None and self.remote is not None and self._socket is not None:
             if self._options.media.native_fastpath and fastpath.native_available():
+                # Flushed before the viewers' egresses: the far worker's viewers wait
+                # for the pipe, so it starts its fan-out while this one does its own.
                 self._egress = fastpath.native_egress(
                     profile="NONE", key=b"", salt=b"", auth_key=b"", fd=self._fd,
-                    address=self.remote,
+                    address=self.remote, first=True,
                 )  # fmt: skip
             else:
                 self._egress = CallableEgress(self._send)

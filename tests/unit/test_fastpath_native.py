@@ -110,6 +110,26 @@ def test_queued_packets_leave_in_one_flush_in_order(
     assert (sent, dropped) == (20, 0)
 
 
+def test_an_egress_marked_first_leaves_before_those_queued_earlier(
+    link: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = link
+    address = receiver.getsockname()
+    plain = {"profile": "NONE", "key": b"", "salt": b"", "auth_key": b"", "fd": sender.fileno()}
+    viewer = fastpath.native_egress(**plain, address=address)  # type: ignore[arg-type]
+    pipe = fastpath.native_egress(**plain, address=address, first=True)  # type: ignore[arg-type]
+    for egress, payload in ((viewer, b"to a viewer"), (pipe, b"down the pipe")):
+        fan = _active_audio_fan_out(egress)
+        fan.native.forward(make_rtp(7, 960, 1, pt=111, payload=payload), 12, b"", False, 1.0)
+    assert fastpath._native.pending() == 2  # type: ignore[union-attr]
+
+    assert fastpath._native.flush_all() == 2  # type: ignore[union-attr]
+
+    arrivals = [parse_rtp(receiver.recv(2048)).payload for _ in range(2)]
+    assert arrivals == [b"down the pipe", b"to a viewer"]
+    assert fastpath._native.pending() == 0  # type: ignore[union-attr]
+
+
 def test_a_send_that_fails_is_counted_as_dropped_not_raised() -> None:
     _, keys = _keys()
     dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
