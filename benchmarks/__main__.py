@@ -154,9 +154,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--viewers-nice",
             type=int,
-            default=5,
-            help="niceness added to viewer bot processes (default %(default)s), so the server "
-            "and the publishers get the CPU first; 0 to compete as equals",
+            default=19,
+            help="niceness added to viewer bot processes, which then also run SCHED_BATCH "
+            "(default %(default)s): they stand in for remote browsers and take the CPU the "
+            "server and the publishers leave; 0 to compete as equals",
         )
         sub.add_argument(
             "--rooms",

@@ -508,7 +508,11 @@ def main(argv: list[str] | None = None) -> None:
     raw["indexes"] = tuple(raw.get("indexes", ()))
     config = BotConfig(**raw)
     if config.nice:
+        # Viewers stand in for remote browsers: they take the CPU the server leaves. Lower
+        # priority, and SCHED_BATCH so their wake-ups (one per packet the server sends)
+        # never preempt the server in the middle of a fan-out.
         os.nice(config.nice)
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Bots live for a bounded run, so their cycle collector stays off: a collection
     # pause in a publisher (50 ms and more were measured) would release its paced

@@ -56,7 +56,7 @@ class RunSpec:
     storm: bool = False
     sfu_log_level: str = "warning"
     sfu_options: tuple[str, ...] = ()  # extra "section.key=value" settings for the SFU
-    viewers_nice: int = 5  # viewer bot processes yield the CPU to the server and publishers
+    viewers_nice: int = 19  # viewer bot processes yield the CPU to the server and publishers
     rooms: int = 1  # `publishers` on stage in each room; viewers spread evenly over rooms
     workers: int | None = None  # server.workers for this run; None = the server's default
     thin_viewers: int = 0  # > 0: viewers' sockets keep one RTP packet in this many
