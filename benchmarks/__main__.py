@@ -176,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
             "None = the server's own setting)",
         )
         sub.add_argument(
+            "--viewers-per-worker",
+            action="store_true",
+            help="--viewers counts per media worker: a run with N workers (--workers) has "
+            "N times as many, so every worker count is offered the same load per worker",
+        )
+        sub.add_argument(
             "--thin-viewers",
             type=int,
             default=d.get("thin_viewers", 0),
@@ -243,6 +249,8 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
             targets.append(("relay", None))
         for target, workers in targets:
             count = args.relay_viewers if target == "relay" and args.relay_viewers else viewers
+            if args.viewers_per_worker and workers:
+                count = viewers * workers
             specs.append(
                 RunSpec(
                     scenario=args.scenario,
