@@ -223,3 +223,39 @@ async def test_packets_that_waited_too_long_in_the_socket_are_dropped_unread(
     assert fresh.data[fresh.payload_start : fresh.payload_end] == KEY_FRAME
     assert chain.source.packets_late == 4
     assert chain.producer.packets_received == 2
+
+
+async def _sender_report(sock: socket.socket, ssrc: int) -> rtcp.SenderReport:
+    """The next sender report about `ssrc` (bounded by the caller); RTP is skipped."""
+    while True:
+        data = await _recv(sock)
+        if 191 < data[1] < 224:
+            for packet in rtcp.parse_compound(data):
+                if isinstance(packet, rtcp.SenderReport) and packet.ssrc == ssrc:
+                    return packet
+
+
+@pytest.mark.timeout(30)
+async def test_the_publishers_sender_report_reaches_the_far_viewer_as_a_true_pair(
+    chain: Chain,
+) -> None:
+    chain.publish(2, KEY_FRAME)
+    first = await _recv_rtp(chain.viewer)
+    offset = (first.timestamp - 2 * 3000) & 0xFFFF_FFFF  # both hops' timeline offsets
+    ntp, rtp_timestamp = rtcp.ntp_from_unix(time.time()), 6000 + 90_000
+    report = rtcp.SenderReport(
+        ssrc=PUBLISHER_SSRC, ntp_timestamp=ntp, rtp_timestamp=rtp_timestamp,
+        packet_count=1, octet_count=45,
+    )  # fmt: skip
+    chain.publisher.sendto(rtcp.serialize(report), chain.source.local_address)
+
+    async with asyncio.timeout(10):  # one hop per second at most, each at its own phase
+        ours = await _sender_report(chain.viewer, chain.consumer.ssrc)
+
+    # Carried forward on both clocks: as much time on the RTP clock as on the NTP one
+    # (to within the pipe's transit, which neither hop counts).
+    elapsed = ((ours.ntp_timestamp - ntp) & 0xFFFF_FFFF_FFFF_FFFF) / 0x1_0000_0000
+    assert 0 <= elapsed < 3
+    carried = (ours.rtp_timestamp - offset - rtp_timestamp) & 0xFFFF_FFFF
+    assert abs(carried / 90_000 - elapsed) < 0.005
+    assert ours.packet_count == 1
