@@ -92,6 +92,10 @@ class ServerSettings(_Section, frozen=True):
     """Media worker processes; 0 = one per core, 1 = everything in one process."""
     drain_timeout: Annotated[float, msgspec.Meta(gt=0.0, le=3600.0)] = 8.0
     """Shutdown budget; below Docker's default 10 s stop timeout, so the drain can finish."""
+    # Liveness of media workers (workers > 1): a hung one is killed, then restarted.
+    worker_probe_interval: Annotated[float, msgspec.Meta(gt=0.0, le=600.0)] = 2.0
+    worker_probe_timeout: Annotated[float, msgspec.Meta(gt=0.0, le=600.0)] = 3.0
+    worker_probe_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
 
 
 class AuthSettings(_Section, frozen=True):

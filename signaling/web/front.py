@@ -6,7 +6,8 @@ that holds its room, decided by the room named in its first `join` or
 `resume`. Media never passes through here: ICE candidates point straight at
 the worker's own UDP ports. Health and metrics aggregate the workers'.
 
-When a worker dies, the pool (workers.py) starts it again. Its clients' WebSockets
+When a worker dies, the pool (workers.py) starts it again; one that hangs, the pool
+kills, and it is started again the same way. Its clients' WebSockets
 close with 1012 (service restart): their sessions died with the worker. While it is
 down its rooms are placed anew on a live worker at their next `join` or `resume`;
 once it is back, a room still mapped to it stays there. Either way the worker that
@@ -40,12 +41,11 @@ from ..settings import Settings
 from . import http
 from .app import SETTINGS, STATIC_DIR
 from .server import HANDLER_GRACE
-from .workers import WorkerPool, WorkerState
+from .workers import WORKER_URL, WorkerPool, WorkerProcess, WorkerState, worker_get
 
 logger = logging.getLogger(__name__)
 
 POOL = web.AppKey("pool", WorkerPool)
-WORKER_URL = "http://worker"
 CLOSE_WORKER_UNAVAILABLE = 1011  # the room's worker refused the relay (it just died)
 CLOSE_WORKER_GONE = 1012  # "service restart": the worker holding the session exited
 RELEASE_AFTER = 5.0  # seconds beyond the reconnect grace before an idle room's place is forgotten
@@ -153,12 +153,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _get(app: web.Application, index: int, path: str) -> tuple[int, str]:
-    connector = aiohttp.UnixConnector(path=app[POOL].workers[index].socket_path)
-    async with (
-        aiohttp.ClientSession(connector=connector) as session,
-        session.get(WORKER_URL + path, timeout=aiohttp.ClientTimeout(total=5)) as response,
-    ):
-        return response.status, await response.text()
+    return await worker_get(app[POOL].workers[index].socket_path, path, timeout=5.0)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -178,11 +173,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def _worker_health(app: web.Application, index: int) -> dict[str, Any]:
-    """One worker's /healthz, with its pid and restarts; a worker that is not up is
-    not asked (its status is `restarting`, or `stopped` while the server stops)."""
+    """One worker's /healthz, with its pid, restarts and hangs; a worker that is not up
+    is not asked (its status is `unresponsive` after a failed probe, `restarting`, or
+    `stopped` while the server stops)."""
     pool = app[POOL]
+    worker = pool.workers[index]
     found: dict[str, Any] = {"index": index, "pid": pool.pid(index),
-                             "restarts": pool.workers[index].restarts}  # fmt: skip
+                             "restarts": worker.restarts, "hangs": worker.hangs}  # fmt: skip
     state = pool.state(index)
     if state is not WorkerState.UP:
         return {**found, "http": 503, "status": str(state)}
@@ -203,21 +200,30 @@ class _Merged:
         return self._families
 
 
-class _Restarts:
-    """The front's own counter: processes started for each worker after it exited."""
+_SUPERVISION: tuple[tuple[str, str, Callable[[WorkerProcess], int]], ...] = (
+    ("stage_sfu_worker_restarts", "Times a media worker was started again after its process "
+     "exited.", lambda worker: worker.restarts),
+    ("stage_sfu_worker_probes", "Liveness probes sent to a media worker.",
+     lambda worker: worker.probes),
+    ("stage_sfu_worker_hangs", "Media worker processes killed because they stopped answering "
+     "liveness probes.", lambda worker: worker.hangs),
+)  # fmt: skip
+
+
+class _Supervision:
+    """The front's own counters, per worker: restarts, liveness probes and hangs."""
 
     def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
 
     def collect(self) -> list[Metric]:
-        family = CounterMetricFamily(
-            "stage_sfu_worker_restarts",
-            "Times a media worker was started again after its process exited.",
-            labels=["worker"],
-        )
-        for worker in self._pool.workers:
-            family.add_metric([str(worker.index)], worker.restarts)
-        return [family]
+        families: list[Metric] = []
+        for name, documentation, count in _SUPERVISION:
+            family = CounterMetricFamily(name, documentation, labels=["worker"])
+            for worker in self._pool.workers:
+                family.add_metric([str(worker.index)], count(worker))
+            families.append(family)
+        return families
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -243,7 +249,7 @@ async def metrics(request: web.Request) -> web.Response:
                 )  # fmt: skip
     registry = CollectorRegistry()
     registry.register(_Merged(list(merged.values())))
-    registry.register(_Restarts(pool))
+    registry.register(_Supervision(pool))
     return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
 
 

@@ -7,12 +7,18 @@ crash, SIGKILL, the OOM killer) is started again with the same index, socket,
 port slice and peers after `restart_delay`. From its exit until the new process
 listens, `alive` is False, so nothing is placed on it. `stop` ends supervision
 before it stops the workers, so a worker exiting during shutdown stays down.
+
+It also ends workers that hang without exiting (a deadlock, a wedged event loop,
+SIGSTOP): while a worker listens, the pool GETs its /healthz every
+`server.worker_probe_interval`; after `server.worker_probe_failures` failed probes in a
+row it SIGKILLs the process, and the supervisor restarts it as after a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+import aiohttp
 import msgspec
 
 from sfu.clock import SYSTEM_CLOCK, Clock
@@ -31,6 +38,7 @@ from ..settings import Settings
 logger = logging.getLogger(__name__)
 
 SETTINGS_ENV = "STAGE_SFU_WORKER_SETTINGS"
+WORKER_URL = "http://worker"  # the host is a placeholder: requests go over the Unix socket
 START_TIMEOUT = 20.0
 FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
@@ -76,6 +84,7 @@ def describe_exit(returncode: int) -> str:
 
 class WorkerState(StrEnum):
     UP = "up"  # its process runs and listened once started
+    UNRESPONSIVE = "unresponsive"  # up, but failed its last probe: killed if it keeps failing
     RESTARTING = "restarting"  # exited: waiting out its delay, or started but not listening yet
     STOPPED = "stopped"  # exited while the pool stops
 
@@ -93,6 +102,9 @@ class WorkerProcess:
     listening: bool = False  # the current process has accepted a connection
     restarts: int = 0  # processes started after an exit
     delay: float | None = None  # the restart delay before the current process; None: none
+    probes: int = 0  # liveness probes sent, over all its processes
+    missed: int = 0  # the current process's failed probes in a row
+    hangs: int = 0  # processes killed because they stopped answering probes
 
 
 class WorkerPool:
@@ -144,8 +156,9 @@ class WorkerPool:
     async def _supervise(self, worker: WorkerProcess) -> None:
         """Owned by the pool, cancelled by `stop`: start `worker` again whenever it exits."""
         while True:
-            returncode = await worker.process.wait()
+            returncode = await self._watch(worker)
             worker.listening = False
+            worker.missed = 0  # the next process starts with a clean record
             _release(worker.process)
             uptime = self._clock.now() - worker.started_at
             delay = restart_delay(worker.delay, uptime)
@@ -153,6 +166,34 @@ class WorkerPool:
                            worker.index, worker.process.pid, describe_exit(returncode), uptime,
                            delay)  # fmt: skip
             await self._start_again(worker, delay)
+
+    async def _watch(self, worker: WorkerProcess) -> int:
+        """The current process's return code, probing it while it runs: the watchdog
+        lives exactly as long as the process, so a restarting worker is never probed."""
+        watchdog = asyncio.create_task(self._watchdog(worker), name=f"watchdog-{worker.index}")
+        try:
+            return await worker.process.wait()
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    async def _watchdog(self, worker: WorkerProcess) -> None:
+        """Owned by `_watch`: SIGKILL the process once it fails `worker_probe_failures`
+        probes in a row. Killing, not SIGTERM: a hung process would not drain anyway."""
+        server = self.settings.server
+        while worker.missed < server.worker_probe_failures:
+            await asyncio.sleep(server.worker_probe_interval)
+            if not worker.listening:
+                continue  # still starting (or never will): the start timeout covers it
+            answered = await _probe(worker.socket_path, server.worker_probe_timeout)
+            worker.probes += 1
+            worker.missed = 0 if answered else worker.missed + 1
+        logger.warning("worker %d - pid %d failed %d probes in a row (hung); killing it",
+                       worker.index, worker.process.pid, worker.missed)  # fmt: skip
+        worker.hangs += 1
+        with contextlib.suppress(ProcessLookupError):
+            worker.process.kill()
 
     async def _start_again(self, worker: WorkerProcess, delay: float) -> None:
         """A new process after `delay`; it listens, or the supervisor sees it exit next."""
@@ -211,11 +252,14 @@ class WorkerPool:
     def state(self, index: int) -> WorkerState:
         worker = self.workers[index]
         if worker.listening and worker.process.returncode is None:
-            return WorkerState.UP
+            return WorkerState.UNRESPONSIVE if worker.missed else WorkerState.UP
         return WorkerState.STOPPED if self.stopping else WorkerState.RESTARTING
 
     def alive(self, index: int) -> bool:
-        return index < len(self.workers) and self.state(index) is WorkerState.UP
+        """The worker holds its rooms: up, even if its last probe failed (moving its rooms
+        while their sessions may still live there would split them)."""
+        holding = (WorkerState.UP, WorkerState.UNRESPONSIVE)
+        return index < len(self.workers) and self.state(index) in holding
 
     def pid(self, index: int) -> int | None:
         """The worker's running process (possibly still starting); None between processes."""
@@ -240,6 +284,39 @@ def _release(process: asyncio.subprocess.Process) -> None:
     """Close the pipe to an exited worker, so its transport is finished and freed."""
     if process.stdin is not None:
         process.stdin.close()
+
+
+def responsive(status: int, body: str) -> bool:
+    """A worker's /healthz answer shows it alive: 200, or the 503 of one draining (it
+    is shutting down on purpose and exits by itself within its drain timeout)."""
+    if status == 200:
+        return True
+    if status != 503:
+        return False
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("status") == "draining"
+
+
+async def worker_get(socket_path: str, path: str, timeout: float) -> tuple[int, str]:
+    """GET `path` from the worker listening at `socket_path`: (status, body). Raises
+    aiohttp.ClientError (OSError included) or TimeoutError after `timeout` seconds."""
+    connector = aiohttp.UnixConnector(path=socket_path)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(WORKER_URL + path, timeout=aiohttp.ClientTimeout(total=timeout)) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def _probe(socket_path: str, timeout: float) -> bool:
+    """One liveness probe: the worker's /healthz answered, and showed it alive, in time."""
+    try:
+        return responsive(*await worker_get(socket_path, "/healthz", timeout))
+    except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError):
+        return False
 
 
 async def _until_listening(worker: WorkerProcess) -> None:

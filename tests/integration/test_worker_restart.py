@@ -1,6 +1,7 @@
 """The front starts a media worker again when its process dies: placement skips it
 while it is down, health and metrics show it, and it takes rooms (and spreads them
-over the other workers, and takes theirs) once it is back."""
+over the other workers, and takes theirs) once it is back. A worker that hangs
+without exiting is killed by the front's watchdog, then started again the same way."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ from tests.integration.helpers import receive, remote_track, wait_for_tracks
 from tests.media import PatternTrack, ToneTrack
 
 SPREAD_FROM_THE_FIRST = {"STAGE_SFU_ROOMS_SPREAD_AFTER": "0"}
+QUICK_PROBES = {  # a hang is found within about 4 s instead of 15
+    "STAGE_SFU_SERVER_WORKER_PROBE_INTERVAL": "0.2",
+    "STAGE_SFU_SERVER_WORKER_PROBE_TIMEOUT": "1.0",
+    "STAGE_SFU_SERVER_WORKER_PROBE_FAILURES": "3",
+}
 Health = dict[str, Any]
 
 
@@ -75,9 +81,17 @@ def _started_again(index: int, old_pid: int) -> Callable[[Health], bool]:
     return check
 
 
-async def _restarts(port: int) -> dict[str, float]:
-    samples = await worker_samples(port, "stage_sfu_worker_restarts_total")
+async def _per_worker(port: int, name: str) -> dict[str, float]:
+    samples = await worker_samples(port, name)
     return {worker: value for (worker, _), value in samples.items()}
+
+
+async def _restarts(port: int) -> dict[str, float]:
+    return await _per_worker(port, "stage_sfu_worker_restarts_total")
+
+
+async def _hangs(port: int) -> dict[str, float]:
+    return await _per_worker(port, "stage_sfu_worker_hangs_total")
 
 
 def _running(pid: int) -> bool:
@@ -87,6 +101,15 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _child_of(pid: int, parent: int) -> bool:
+    """`pid` still runs as a child of `parent`: safe to signal, it is not a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return _running(pid) and int(stat.rsplit(")", 1)[1].split()[1]) == parent
 
 
 @pytest.mark.timeout(120)
@@ -217,3 +240,44 @@ async def _viewer_on(url: str, port: int, worker: int, publisher: str) -> StageC
                 return viewer
             await viewer.leave()
             await asyncio.sleep(1.0)  # the room's worker retries a lost one after a while
+
+
+@pytest.mark.timeout(120)
+async def test_a_hung_worker_is_killed_and_started_again() -> None:
+    async with front(2, QUICK_PROBES) as (port, process):
+        hung = _worker(await _health(port), 1)["pid"]
+        os.kill(hung, signal.SIGSTOP)  # alive to the kernel, silent to everyone else
+        try:
+            health = await _until_health(port, _back(1, hung))
+
+            assert (_worker(health, 1)["hangs"], _worker(health, 1)["restarts"]) == (1, 1)
+            assert await _hangs(port) == {"0": 0, "1": 1}
+            assert await _restarts(port) == {"0": 0, "1": 1}
+            assert not _running(hung)  # killed (SIGKILL ends a stopped process) and reaped
+        finally:
+            if _child_of(hung, process.pid):
+                os.kill(hung, signal.SIGKILL)
+        url = f"ws://127.0.0.1:{port}/ws"
+        await (await StageClient.connect(url, token("after", "someone"))).close()
+
+
+@pytest.mark.timeout(120)
+async def test_the_watchdog_leaves_healthy_workers_alone_and_stops_with_the_server() -> None:
+    async with front(2, QUICK_PROBES) as (port, process):
+        health = await _health(port)
+        pids = [_worker(health, index)["pid"] for index in (0, 1)]
+        # Twice as many probes each as the failures in a row that would get one killed.
+        probes = "stage_sfu_worker_probes_total"
+        async with asyncio.timeout(30):
+            while min((await _per_worker(port, probes)).values()) < 6:  # noqa: ASYNC110 - metrics announce nothing
+                await asyncio.sleep(0.1)
+
+        assert await _hangs(port) == {"0": 0, "1": 0}
+        assert await _restarts(port) == {"0": 0, "1": 0}
+        health = await _health(port)
+        assert [_worker(health, index)["pid"] for index in (0, 1)] == pids
+
+        process.send_signal(signal.SIGTERM)  # the probes stop with supervision, then workers
+
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+        assert [pid for pid in pids if _running(pid)] == []

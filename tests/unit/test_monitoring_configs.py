@@ -23,7 +23,11 @@ PROMETHEUS = ROOT / "configs" / "prometheus.yml"
 OPERATING = ROOT / "docs" / "operating.md"
 METRIC = re.compile(r"\bstage_sfu_[a-z0-9_]+")
 # Served by the front process of several workers only, not by the one-process server here.
-FRONT_ONLY = {"stage_sfu_worker_restarts_total"}
+FRONT_ONLY = {
+    "stage_sfu_worker_restarts_total",
+    "stage_sfu_worker_hangs_total",
+    "stage_sfu_worker_probes_total",
+}
 SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_count", "_sum", "_created"),
