@@ -53,13 +53,15 @@ RELEASE_AFTER = 5.0  # seconds beyond the reconnect grace before an idle room's 
 
 @dataclass
 class Placement:
-    """Room -> worker. New rooms go to the live worker holding the fewest sessions;
-    a room keeps its worker while anyone is connected or may still resume, unless
-    that worker is down (its rooms start over on a live one)."""
+    """Room -> worker. New rooms go to the live worker holding the fewest sessions,
+    preferring those that answered their last probe; a room keeps its worker while
+    anyone is connected or may still resume, unless that worker is down (its rooms
+    start over on a live one)."""
 
     count: int
     keep: float
     alive: Callable[[int], bool] = lambda index: True
+    answering: Callable[[int], bool] = lambda index: True
     rooms: dict[str, int] = field(default_factory=dict)
     sessions: dict[str, int] = field(default_factory=dict)
     _release: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
@@ -75,6 +77,9 @@ class Placement:
             live = [i for i in range(self.count) if self.alive(i)]
             if not live:
                 return None
+            # A worker that missed its last probe keeps its rooms but gets no new one
+            # while another answers: it may be about to be killed as hung.
+            live = [i for i in live if self.answering(i)] or live
             index = min(live, key=lambda i: (self.load(i), sum(
                 1 for r in self.rooms.values() if r == i), i))  # fmt: skip
             self.rooms[room] = index
@@ -133,6 +138,7 @@ def make_front_app(settings: Settings, pool: WorkerPool) -> web.Application:
         count=pool.count,
         keep=settings.rooms.reconnect_grace + RELEASE_AFTER,
         alive=pool.alive,
+        answering=lambda index: pool.state(index) is WorkerState.UP,
     )
     app.cleanup_ctx.append(_workers)
     app.router.add_get("/healthz", healthz)

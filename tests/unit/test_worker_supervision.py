@@ -74,3 +74,18 @@ def test_nobody_is_placed_while_no_worker_is_up() -> None:
     down.discard(1)
     assert rooms.enter("a") == 1
     assert rooms.sessions == {"a": 1}
+
+
+def test_a_worker_that_missed_its_probe_keeps_its_rooms_but_gets_no_new_one() -> None:
+    silent = {0}
+    rooms = Placement(count=2, keep=60.0, answering=lambda index: index not in silent)
+    rooms.rooms["held"] = 0
+
+    assert rooms.enter("held") == 0  # its sessions may still be running there
+    assert [rooms.enter(f"new{i}") for i in range(3)] == [1, 1, 1]
+
+
+def test_when_no_worker_answers_new_rooms_still_go_to_one_that_is_up() -> None:
+    rooms = Placement(count=2, keep=60.0, answering=lambda index: False)
+
+    assert rooms.enter("a") == 0
