@@ -104,29 +104,30 @@ class Consumer:
         self._key_frame_wait_total = 0.0
 
     # -- what the sink counted ------------------------------------------------
-    def _counters(self) -> tuple[int, int, int, int]:
+    def counters(self) -> tuple[int, int, int, int]:
+        """(packets, bytes, payload bytes, dropped) sent to the viewer, in one read."""
         if self._final is not None:
             return self._final
         sink = self._sink
         if sink is None:
             return (0, 0, 0, 0)
-        return (sink.packets_sent, sink.bytes_sent, sink.payload_bytes_sent, sink.packets_dropped)
+        return sink.counters()
 
     @property
     def packets_sent(self) -> int:
-        return self._counters()[0]
+        return self.counters()[0]
 
     @property
     def bytes_sent(self) -> int:
-        return self._counters()[1]
+        return self.counters()[1]
 
     @property
     def payload_bytes_sent(self) -> int:
-        return self._counters()[2]
+        return self.counters()[2]
 
     @property
     def packets_dropped(self) -> int:
-        return self._counters()[3]
+        return self.counters()[3]
 
     @property
     def active(self) -> bool:
@@ -212,7 +213,7 @@ class Consumer:
         sink = self._sink
         if not self._active or sink is None:
             return
-        packets, _, payload_bytes, _ = self._counters()
+        packets, _, payload_bytes, _ = self.counters()
         if not packets:
             return
         carried = (rtp_timestamp + round(elapsed * self._clock_rate)) & 0xFFFF_FFFF
@@ -284,7 +285,7 @@ class Consumer:
         self._active = False
         if self._sink is not None:
             self._collect_key_frame_wait()
-            self._final = self._counters()
+            self._final = self.counters()
             self._fanout.remove(self._sink)  # type: ignore[arg-type]
             self._sink = None
         if self.on_close is not None:

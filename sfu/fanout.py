@@ -94,6 +94,10 @@ class Sink:
     def input_sequence(self, out_seq: int) -> int | None:
         return self.sequencer.input_sequence(out_seq)
 
+    def counters(self) -> tuple[int, int, int, int]:
+        """(packets, bytes, payload bytes, dropped) sent so far, in one read."""
+        return (self.packets_sent, self.bytes_sent, self.payload_bytes_sent, self.packets_dropped)
+
 
 class _Slot:
     __slots__ = ("arrival", "data", "ext_body", "payload_start", "seq")

@@ -79,6 +79,12 @@ class NativeSink:
         info: tuple[int, int, float | None, int, int, int, int] = self._fanout.native.info(self._id)
         return info
 
+    def counters(self) -> tuple[int, int, int, int]:
+        """(packets, bytes, payload bytes, dropped) sent so far, in one native call: a
+        scrape reads them for every consumer, so four calls each would stall the loop."""
+        info = self._info()
+        return (info[3], info[4], info[5], info[6])
+
     @property
     def active(self) -> bool:
         return bool(self._info()[0])

@@ -102,9 +102,10 @@ def add_producer(into: StreamTotals, producer: Producer) -> None:
 
 
 def add_consumer(into: StreamTotals, consumer: Consumer) -> None:
-    into.packets_sent += consumer.packets_sent
-    into.bytes_sent += consumer.bytes_sent
-    into.packets_dropped += consumer.packets_dropped
+    packets, size, _, dropped = consumer.counters()
+    into.packets_sent += packets
+    into.bytes_sent += size
+    into.packets_dropped += dropped
     into.packets_lost_reported += consumer.packets_lost
     into.nacks_received += consumer.nacks_received
     into.retransmissions_sent += consumer.retransmissions_sent
