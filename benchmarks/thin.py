@@ -4,7 +4,9 @@ A viewer bot costs about as much CPU per packet as the server (the receive path 
 wake-ups), so on a small machine the bots, not the server, would set the ceiling. With
 `--thin-viewers N` each viewer's UDP socket keeps only RTP packets whose (clear) sequence
 number is a multiple of N, plus everything that is not RTP: STUN (ICE consent), DTLS,
-RTCP (RFC 7983 demultiplexing by the first byte, RFC 5761 for RTCP vs RTP). Dropped
+RTCP (RFC 7983 demultiplexing by the first byte, RFC 5761 for RTCP vs RTP) except sender
+reports, which a viewer receives for every stream every second and a bot has no use for
+(publishers never receive any; their PLIs, NACKs and receiver reports stay). Dropped
 packets never reach the socket's queue, so the bot is neither woken nor charged for them.
 
 Offsets: for a UDP socket the filter sees the datagram from the UDP header on (the
@@ -30,6 +32,7 @@ MOD_K = 0x94  # A %= k
 RET_K = 0x06  # keep k bytes (0 drops)
 
 KEEP = 0xFFFFFFFF
+RTCP_SENDER_REPORT = 200  # RFC 3550 §6.4.1 packet type
 _INSTRUCTION = struct.Struct("@HBBI")
 _PROGRAM = struct.Struct("@HP")  # struct sock_fprog: length, pointer to the instructions
 
@@ -37,22 +40,23 @@ Instruction = tuple[int, int, int, int]  # code, jump if true, jump if false, k
 
 
 def program(every: int, *, payload: int = UDP_HEADER) -> list[Instruction]:
-    """Keep non-RTP and RTP with sequence number % `every` == 0; drop the rest."""
+    """Keep non-RTP, RTCP but sender reports, and RTP with sequence number % `every` == 0."""
     if every < 1:
         raise ValueError("every must be >= 1")
-    # Jumps count instructions to skip after the current one; 10 = keep, 9 = drop.
+    # Jumps count instructions to skip after the current one; 11 = keep, 10 = drop.
     return [
         (LD_B_ABS, 0, 0, payload),  # 0: first byte
-        (JGE_K, 0, 8, 128),  # 1: < 128: STUN, DTLS, TURN channels... -> keep
-        (JGE_K, 7, 0, 192),  # 2: >= 192: not RTP/RTCP -> keep
+        (JGE_K, 0, 9, 128),  # 1: < 128: STUN, DTLS, TURN channels... -> keep
+        (JGE_K, 8, 0, 192),  # 2: >= 192: not RTP/RTCP -> keep
         (LD_B_ABS, 0, 0, payload + 1),  # 3: marker bit + payload type
-        (JGE_K, 0, 1, 192),  # 4
-        (JGE_K, 0, 4, 224),  # 5: 192..223 is RTCP (RFC 5761 §4) -> keep
-        (LD_H_ABS, 0, 0, payload + 2),  # 6: sequence number
-        (MOD_K, 0, 0, every),  # 7
-        (JEQ_K, 1, 0, 0),  # 8: a multiple of `every` -> keep
-        (RET_K, 0, 0, 0),  # 9: drop
-        (RET_K, 0, 0, KEEP),  # 10: keep
+        (JGE_K, 0, 2, 192),  # 4: < 192: RTP -> 7
+        (JGE_K, 1, 0, 224),  # 5: >= 224: RTP -> 7; 192..223 is RTCP (RFC 5761 §4)
+        (JEQ_K, 3, 4, RTCP_SENDER_REPORT),  # 6: RTCP that starts with an SR -> drop, else keep
+        (LD_H_ABS, 0, 0, payload + 2),  # 7: sequence number
+        (MOD_K, 0, 0, every),  # 8
+        (JEQ_K, 1, 0, 0),  # 9: a multiple of `every` -> keep
+        (RET_K, 0, 0, 0),  # 10: drop
+        (RET_K, 0, 0, KEEP),  # 11: keep
     ]
 
 

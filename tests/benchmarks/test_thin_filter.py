@@ -94,7 +94,6 @@ def test_the_thin_filter_keeps_every_nth_rtp_packet_and_all_the_rest() -> None:
         b"\x01\x01\x00\x00" + bytes(16),  # STUN success response
         bytes([22, 0xFE, 0xFD]) + bytes(10),  # DTLS handshake
         bytes([23, 0xFE, 0xFD]) + bytes(10),  # DTLS application data
-        b"\x80\xc8\x00\x06" + bytes(24),  # RTCP sender report (PT 200)
         b"\x81\xc9\x00\x07" + bytes(28),  # RTCP receiver report (PT 201)
         b"\x81\xcd\x00\x02" + bytes(8),  # RTCP transport feedback (PT 205)
         b"\x81\xce\x00\x02" + bytes(8),  # RTCP PLI (PT 206)
@@ -107,6 +106,16 @@ def test_the_thin_filter_keeps_every_nth_rtp_packet_and_all_the_rest() -> None:
     kept_rtp = [k for k in kept if k in rtp]
     assert [struct.unpack("!H", k[2:4])[0] for k in kept_rtp] == [0, 4, 8, 65532, 8]
     assert [k for k in kept if k not in rtp] == others
+
+
+def test_the_thin_filter_drops_sender_reports_whatever_follows_them() -> None:
+    sender_report = b"\x80\xc8\x00\x06" + bytes(24)  # RTCP SR (PT 200), no report blocks
+    sdes = b"\x81\xca\x00\x02" + bytes(8)  # SDES (PT 202) after it, as in a compound
+    receiver_report = b"\x81\xc9\x00\x07" + bytes(28)
+    with _pair() as (receiver, sender):
+        thin.thin(receiver, 4)
+        kept = _deliver(receiver, sender, [sender_report, sender_report + sdes, receiver_report])
+    assert kept == [receiver_report]
 
 
 @pytest.mark.parametrize("every", [1, 3])
