@@ -311,8 +311,9 @@ async def _main(args: argparse.Namespace) -> int:
     payload["comparisons"] = report.pair_with_relay(runs)
     payload["worker_comparisons"] = report.compare_workers(runs)
     payload["worker_capacity"] = report.worker_capacity(runs)
-    most_workers = max((r["workers"] or 1 for r in runs if r.get("workers")), default=1)
-    if most_workers > 1:
+    worker_counts = {r["workers"] for r in runs if r.get("workers")}
+    most_workers = max(worker_counts, default=1)
+    if len(worker_counts) > 1:  # a comparison of worker counts: show the machine's ceiling
         size = round(statistics.fmean(r["mean_packet_bytes"] or 1000 for r in runs))
         payload["machine_send_scaling"] = await measure_kernel_send(
             size, "--parallel", str(most_workers)
