@@ -159,12 +159,18 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _get(app: web.Application, index: int, path: str) -> tuple[int, str]:
-    return await worker_get(app[POOL].workers[index].socket_path, path, timeout=5.0)
+    """A GET to one worker, given as long as a liveness probe: a worker slower than
+    that is reported, not waited for."""
+    timeout = app[SETTINGS].server.worker_probe_timeout
+    return await worker_get(app[POOL].workers[index].socket_path, path, timeout=timeout)
 
 
 async def healthz(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    workers = [await _worker_health(request.app, index) for index in range(pool.count)]
+    # All at once: one hung worker costs the answer one timeout, not one per worker.
+    workers = await asyncio.gather(
+        *(_worker_health(request.app, index) for index in range(pool.count))
+    )
     ok = all(w["http"] == 200 and w.get("status") == "ok" for w in workers)
     return web.json_response(
         {
@@ -235,13 +241,17 @@ class _Supervision:
 async def metrics(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     merged: dict[str, Metric] = {}
-    for worker in pool.workers:
-        if not pool.alive(worker.index):
+    live = [worker for worker in pool.workers if pool.alive(worker.index)]
+    answers = await asyncio.gather(
+        *(_get(request.app, worker.index, "/metrics") for worker in live),
+        return_exceptions=True,
+    )
+    for worker, answer in zip(live, answers, strict=True):
+        if isinstance(answer, (aiohttp.ClientError, TimeoutError)):
             continue
-        try:
-            status, text = await _get(request.app, worker.index, "/metrics")
-        except (aiohttp.ClientError, TimeoutError):
-            continue
+        if isinstance(answer, BaseException):
+            raise answer
+        status, text = answer
         if status != 200:
             continue
         for family in text_string_to_metric_families(text):

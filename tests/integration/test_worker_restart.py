@@ -281,3 +281,25 @@ async def test_the_watchdog_leaves_healthy_workers_alone_and_stops_with_the_serv
 
         assert await asyncio.wait_for(process.wait(), 20) == 0
         assert [pid for pid in pids if _running(pid)] == []
+
+
+@pytest.mark.timeout(120)
+async def test_a_silent_worker_is_reported_not_waited_for_by_health_and_metrics() -> None:
+    no_watchdog_yet = {
+        "STAGE_SFU_SERVER_WORKER_PROBE_INTERVAL": "300",
+        "STAGE_SFU_SERVER_WORKER_PROBE_TIMEOUT": "1.0",
+    }
+    async with front(2, no_watchdog_yet) as (port, _):
+        silent = _worker(await _health(port), 1)["pid"]
+        os.kill(silent, signal.SIGSTOP)
+        try:
+            health = await _health(port)
+            samples = await worker_samples(port, "stage_sfu_routers")
+        finally:
+            os.kill(silent, signal.SIGCONT)
+
+        assert health["status"] == "degraded"
+        assert _worker(health, 0)["status"] == "ok"
+        assert _worker(health, 1)["status"] == "unreachable"
+        assert {worker for worker, _ in samples} == {"0"}  # the other worker's metrics came
+        assert (await _health(port))["status"] == "ok"
