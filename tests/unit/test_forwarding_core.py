@@ -714,6 +714,19 @@ def test_no_sender_report_reaches_a_viewer_that_has_no_media_yet() -> None:
     assert viewer.rtcp.sent == []
 
 
+def _receiver_report(viewer: Viewer, last_sr: int, *, held: float) -> rtcp.ReportBlock:
+    """The viewer's report block naming SR `last_sr`, received `held` seconds before."""
+    return rtcp.ReportBlock(
+        ssrc=viewer.consumer.ssrc,
+        fraction_lost=0,
+        packets_lost=0,
+        highest_sequence=0,
+        jitter=0,
+        last_sr=last_sr,
+        delay_since_last_sr=round(held * 65536),
+    )
+
+
 def test_round_trip_time_is_measured_from_our_own_report_send_time() -> None:
     h = Harness(MediaKind.AUDIO)
     viewer = h.add_viewer()
@@ -726,15 +739,7 @@ def test_round_trip_time_is_measured_from_our_own_report_send_time() -> None:
     h.clock.advance(0.08)  # the viewer held our SR for 50 ms of this
 
     viewer.consumer.receive_report(
-        rtcp.ReportBlock(
-            ssrc=viewer.consumer.ssrc,
-            fraction_lost=0,
-            packets_lost=0,
-            highest_sequence=0,
-            jitter=0,
-            last_sr=rtcp.ntp_middle_32(report.ntp_timestamp),
-            delay_since_last_sr=round(0.05 * 65536),
-        )
+        _receiver_report(viewer, rtcp.ntp_middle_32(report.ntp_timestamp), held=0.05)
     )
 
     expected = h.clock.now() - sent_at - 0.05
@@ -746,17 +751,7 @@ def test_a_report_naming_no_sr_of_ours_gives_no_round_trip_time() -> None:
     viewer = h.add_viewer()
     h.audio(10, 5_000)
 
-    viewer.consumer.receive_report(
-        rtcp.ReportBlock(
-            ssrc=viewer.consumer.ssrc,
-            fraction_lost=0,
-            packets_lost=0,
-            highest_sequence=0,
-            jitter=0,
-            last_sr=0x1234_5678,
-            delay_since_last_sr=0,
-        )
-    )
+    viewer.consumer.receive_report(_receiver_report(viewer, 0x1234_5678, held=0.0))
 
     assert viewer.consumer.round_trip_time is None
 
