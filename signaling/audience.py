@@ -277,3 +277,39 @@ class Router:
                 member.send(wire.Poll(poll=poll_info(poll, with_results=may.is_moderator(person))))
         else:  # a vote: results go to hosts and moderators only
             self.moderators(wire.Poll(poll=poll_info(poll, with_results=True)))
+
+
+def tell(
+    old: RoomState,
+    new: RoomState,
+    events: tuple[ev.StageEvent, ...],
+    members: Mapping[ParticipantId, Member],
+    now: float,
+) -> None:
+    """After a stage change: route its events to their audiences, then bring each
+    member's view up to date (a full list for those who now see everyone, counts for
+    those who no longer do, the queues for new moderators)."""
+    router = Router(old, new, members, now)
+    router.route(events)
+    entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
+    for pid, member in members.items():
+        person = new.people.get(pid)
+        if person is None:
+            continue
+        full = full_view(person)
+        if pid in entered:  # `joined` carries their first view; queues come apart
+            member.full_view = full
+            if may.is_moderator(person):
+                member.send(router.queues())
+            continue
+        if full and not member.full_view:
+            member.send(wire.Snapshot(
+                participants=visible_participants(new, members, person), counts=counts(new),
+            ))  # fmt: skip
+        elif member.full_view and not full:
+            member.send(wire.CountsChanged(counts=counts(new)))  # no stale numbers
+        before = old.people.get(pid)
+        promoted = before is not None and not may.is_moderator(before)
+        if may.is_moderator(person) and (promoted or not member.full_view):
+            member.send(router.queues())
+        member.full_view = full

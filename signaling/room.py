@@ -245,31 +245,7 @@ class Room:
             if person is not None:
                 room_media.enforce(member, person)
         self._sync_media()
-        router = audience.Router(old, new, self._members, now)
-        router.route(events)
-        entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
-        for pid, member in self._members.items():
-            person = new.people.get(pid)
-            if person is None:
-                continue
-            full = audience.full_view(person)
-            if pid in entered:  # `joined` carries their first view; queues come apart
-                member.full_view = full
-                if may.is_moderator(person):
-                    member.send(router.queues())
-                continue
-            if full and not member.full_view:
-                member.send(wire.Snapshot(
-                    participants=audience.visible_participants(new, self._members, person),
-                    counts=audience.counts(new),
-                ))  # fmt: skip
-            elif member.full_view and not full:
-                member.send(wire.CountsChanged(counts=audience.counts(new)))  # no stale numbers
-            before = old.people.get(pid)
-            promoted = before is not None and not may.is_moderator(before)
-            if may.is_moderator(person) and (promoted or not member.full_view):
-                member.send(router.queues())
-            member.full_view = full
+        audience.tell(old, new, events, self._members, now)
 
     def _sync_media(self) -> None:
         for member in room_media.sync_subscriptions(self._members.values()):
