@@ -40,6 +40,7 @@ from . import thin
 from .media import load_clip
 from .negotiation import SendStreams, publish_offer, remote_endpoint, subscribe_answer
 from .receiver import Receiver
+from .send_clock import SendClock
 from .sender import Publisher
 
 logger = logging.getLogger("benchmarks.bots")
@@ -97,6 +98,7 @@ class Bot:
         http: aiohttp.ClientSession,
         certificate: Certificate,
         stats: ProcessStats,
+        send_clock: SendClock,
     ) -> None:
         self.index = index
         self.config = config
@@ -108,6 +110,7 @@ class Bot:
         self._http = http
         self._certificate = certificate
         self._stats = stats
+        self._send_clock = send_clock
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._subscriber = PeerConnection(certificate)
         self._publisher_peer: PeerConnection | None = None
@@ -275,7 +278,7 @@ class Bot:
             deadline=time.monotonic() + self.config.media_seconds,
             pacing_rate=self.config.pacing_factor * clip.video_bitrate,
         )
-        await self.publisher.run()
+        await self.publisher.run(self._send_clock)
 
     async def _answer(self, offer: str) -> None:
         answer, kinds, payload_kinds = subscribe_answer(
@@ -378,6 +381,7 @@ class BotProcess:
     def __init__(self, config: BotConfig) -> None:
         self.config = config
         self.stats = ProcessStats()
+        self.send_clock = SendClock()  # one timer for all of this process's publishers
         self.bots: list[Bot] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -397,7 +401,14 @@ class BotProcess:
                         await asyncio.wait_for(self._stopping.wait(), at - time.monotonic())
                 if self._stopping.is_set():
                     break
-                bot = Bot(index, config, http=http, certificate=certificate, stats=self.stats)
+                bot = Bot(
+                    index,
+                    config,
+                    http=http,
+                    certificate=certificate,
+                    stats=self.stats,
+                    send_clock=self.send_clock,
+                )
                 self.bots.append(bot)
                 self._tasks.append(asyncio.get_running_loop().create_task(bot.run()))
             with contextlib.suppress(TimeoutError):

@@ -9,17 +9,18 @@ Chromium's, so a key frame's packets are spread out instead of leaving back to b
 audio is sent when due, never behind queued video. A PLI or FIR from the SFU makes the
 next frame captured the next cached key frame, right away (it queues behind whatever
 the pacer still holds); every one received is counted (the upstream key-frame request
-rate). The loop sleeps on one timer until the next audio frame, video frame, paced
-packet or sender report is due; a key-frame request or stop() wakes it early.
+rate). A send clock (`benchmarks.send_clock`), shared by the process's publishers,
+serves each one when its next audio frame, video frame, paced packet or sender report
+is due; a key-frame request or stop() wakes the clock early.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import struct
 import time
+from collections.abc import Callable
 
 from sfu.aiortc_bridge import PeerConnection
 from sfu.ortc import EXTENSION_IDS, PAYLOAD_TYPES
@@ -29,6 +30,7 @@ from sfu.rtp_parameters import URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID
 from .media import FPS, OPUS_FRAME_MS, MediaClip
 from .negotiation import AUDIO_MID, VIDEO_MID
 from .pacer import LOOKAHEAD, Pacer
+from .send_clock import SendClock
 
 _HEADER = struct.Struct("!BBHII")
 _SEQ_TS = struct.Struct("!HI")
@@ -97,8 +99,9 @@ class Publisher:
         self._frame = 0
         self._audio_index = 0
         self._key_frame_wanted = False
-        self._waiter: asyncio.Future[None] | None = None
         self._stopped = False
+        self._next_audio = self._next_video = self._next_report = math.inf
+        self.wake: Callable[[], None] = _nothing  # the clock's, once it drives us
         self.pacer = Pacer(pacing_rate)
         self._packet_counts = {ssrc: [0, 0] for ssrc in (audio_ssrc, video_ssrc) if ssrc}
         self.packets_sent = 0
@@ -108,60 +111,56 @@ class Publisher:
 
     def stop(self) -> None:
         self._stopped = True
-        self._wake_up()
+        self.wake()
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        clock = time.monotonic
-        pacer = self.pacer
-        audio_period = OPUS_FRAME_MS / 1000
-        video_period = 1 / FPS
-        now = clock()
-        next_audio = now if self._audio is not None else math.inf
-        next_video = now if self._video is not None else math.inf
-        next_report = now + _REPORT_INTERVAL
-        while not self._stopped and now < self._deadline:
-            horizon = now + LOOKAHEAD
-            if self._key_frame_wanted and self._video is not None:
-                self._key_frame_wanted = False
-                self._jump_to_key_frame()
-                next_video = now
-            if next_audio <= horizon:
-                self._send_audio()
-                next_audio += audio_period
-                if now - next_audio > _MAX_LAG:
-                    next_audio = now + audio_period
-            if next_video <= horizon:
-                self._capture_video(now)
-                next_video += video_period
-                if now - next_video > _MAX_LAG:
-                    next_video = now + video_period
-            if pacer.queued:
-                self._send_paced(now)
-            if next_report <= horizon:
-                self._send_sender_reports()
-                next_report = now + _REPORT_INTERVAL
-            delay = min(next_audio, next_video, pacer.wake_at, next_report) - clock()
-            if delay > 0:
-                await self._sleep(loop, delay)
-            else:
-                await asyncio.sleep(0)  # behind schedule: let the rest of the process run
-            now = clock()
+    async def run(self, clock: SendClock | None = None) -> None:
+        """Send until stopped or the deadline, on the process's shared `clock` (or a
+        clock of its own)."""
+        await (clock or SendClock()).drive(self)
 
-    async def _sleep(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
-        """One timer per wake (cheaper than wait_for on an Event, which makes a task)."""
-        waiter: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(delay, _release, waiter)
-        self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
+    # -- driven by the send clock ---------------------------------------------------
+    def start(self, now: float) -> None:
+        self._next_audio = now if self._audio is not None else math.inf
+        self._next_video = now if self._video is not None else math.inf
+        self._next_report = now + _REPORT_INTERVAL
 
-    def _wake_up(self) -> None:
-        if self._waiter is not None:
-            _release(self._waiter)
+    @property
+    def wake_at(self) -> float:
+        if self._stopped or self._key_frame_wanted:
+            return -math.inf
+        return min(
+            self._next_audio,
+            self._next_video,
+            self.pacer.wake_at,
+            self._next_report,
+            self._deadline,
+        )
+
+    def service(self, now: float) -> bool:
+        """Send everything due within LOOKAHEAD of `now`; False once finished."""
+        if self._stopped or now >= self._deadline:
+            return False
+        horizon = now + LOOKAHEAD
+        if self._key_frame_wanted and self._video is not None:
+            self._key_frame_wanted = False
+            self._jump_to_key_frame()
+            self._next_video = now
+        if self._next_audio <= horizon:
+            self._send_audio()
+            self._next_audio += OPUS_FRAME_MS / 1000
+            if now - self._next_audio > _MAX_LAG:
+                self._next_audio = now + OPUS_FRAME_MS / 1000
+        if self._next_video <= horizon:
+            self._capture_video(now)
+            self._next_video += 1 / FPS
+            if now - self._next_video > _MAX_LAG:
+                self._next_video = now + 1 / FPS
+        if self.pacer.queued:
+            self._send_paced(now)
+        if self._next_report <= horizon:
+            self._send_sender_reports()
+            self._next_report = now + _REPORT_INTERVAL
+        return True
 
     # -- sending ------------------------------------------------------------------
     def _send(self, track: _Track, payload: bytes, marker: bool, timestamp: int) -> None:
@@ -257,9 +256,8 @@ class Publisher:
     def _key_frame_request(self) -> None:
         self.key_frame_requests += 1
         self._key_frame_wanted = True
-        self._wake_up()
+        self.wake()
 
 
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+def _nothing() -> None:
+    pass

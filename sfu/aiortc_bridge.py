@@ -38,6 +38,7 @@ from aiortc import (
     RTCIceTransport,
 )
 
+from . import fastpath
 from .errors import InvalidStateError
 from .rtp.rtcp import is_rtcp
 from .srtp import SessionKeys, SrtpProfile, SrtpSender
@@ -92,7 +93,8 @@ class PeerConnection:
     "closed".
     """
 
-    def __init__(self, certificate: Certificate) -> None:
+    def __init__(self, certificate: Certificate, *, native_srtp: bool = True) -> None:
+        self._native_srtp = native_srtp  # protect RTP in sfu/_fastpath.c when it was built
         self._gatherer = RTCIceGatherer(iceServers=[])  # no STUN: host candidates only
         self._connection: aioice.Connection = self._gatherer._connection
         self._ice = RTCIceTransport(self._gatherer)
@@ -248,10 +250,10 @@ class PeerConnection:
         self.srtp_profile = profile.decode() if isinstance(profile, bytes) else str(profile)
         # RTP we send is protected by our own sender (identical to libsrtp's output,
         # and shareable with the native fan-out); RTCP stays with aiortc's session.
-        self.srtp_sender = SrtpSender(SessionKeys.from_master(
-            SrtpProfile(self.srtp_profile), self._export_tx_master(ssl)
-        ))  # fmt: skip
-        self._protect = self.srtp_sender.protect
+        keys = SessionKeys.from_master(SrtpProfile(self.srtp_profile), self._export_tx_master(ssl))
+        self.srtp_sender = SrtpSender(keys)
+        native = fastpath.rtp_protector(keys) if self._native_srtp else None
+        self._protect = native or self.srtp_sender.protect
         self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
         if isinstance(pair.protocol, _HostProtocol):
             pair.protocol.media = self._receive_media

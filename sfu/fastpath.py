@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import fanout
+from .srtp import SessionKeys
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +195,23 @@ def native_egress(
         profile=profile, key=key, salt=salt, auth_key=auth_key, fd=fd, address=address,
         first=first,
     )  # fmt: skip
+
+
+def rtp_protector(keys: SessionKeys) -> Callable[[bytes], bytes] | None:
+    """A native SRTP protect for one sender's keys (byte-identical to SrtpSender's),
+    or None when the extension was not built."""
+    if _native is None:
+        return None
+    egress = native_egress(
+        profile=str(keys.profile),
+        key=keys.rtp_key,
+        salt=keys.rtp_salt,
+        auth_key=keys.rtp_auth,
+        fd=-1,  # never sends: only its protect is used
+        address=("0.0.0.0", 0),
+    )
+    protect: Callable[[bytes], bytes] = egress.protect
+    return protect
 
 
 _flush_scheduled = False

@@ -100,7 +100,8 @@ class WebRtcTransport:
         self._sink = sink
         self._tasks = tasks
         self._hooks = hooks
-        self._peer = PeerConnection(certificate)
+        # The pure-Python path (native_fastpath off) stays pure Python end to end.
+        self._peer = PeerConnection(certificate, native_srtp=options.media.native_fastpath)
         self._egress: Any = None
         self._peer.on_rtp = self._on_rtp
         self._peer.on_rtcp = self._on_rtcp
