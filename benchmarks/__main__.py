@@ -66,15 +66,16 @@ def _non_negative(text: str) -> float:
 # receivers: ~250 000 packets/s on a core) to about twice it, on 1 and on 2 workers, from
 # bots cheap enough to leave the server the CPU: 2 rooms (one per worker) x 12 A/V
 # publishers (2 448 packets/s to each viewer, 54 000/s among the publishers) x viewers
-# keeping 1 RTP packet in 64. Few viewers with many streams each: on a small machine a
-# viewer's fixed cost (consent, RTCP) matters more than its packets. See README.md.
+# keeping 1 RTP packet in 256 (still ~10 samples a second per viewer). Few viewers with
+# many streams each: on a small machine a viewer's fixed cost (consent, RTCP) matters
+# more than its packets. See README.md.
 CAPACITY = {
     "publishers": 12,
     "viewers": "60,75,90,120,150,180",
     "seconds": 20.0,
     "rate": 40.0,
     "rooms": 2,
-    "thin_viewers": 64,
+    "thin_viewers": 256,
     "workers": "1,2",
 }
 
