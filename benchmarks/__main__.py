@@ -192,6 +192,15 @@ def _parser() -> argparse.ArgumentParser:
             "then comes from the server's counters. 0 = off (default %(default)s)",
         )
         sub.add_argument(
+            "--chat-rate",
+            type=_non_negative,
+            default=0.0,
+            metavar="R",
+            help="the publishers post R chat lines a second in each room, in turn, while "
+            "the run lasts: every line is a broadcast to the whole room (as a speaking or "
+            "active-speaker change is); SFU only (default %(default)s)",
+        )
+        sub.add_argument(
             "--pacing-factor",
             type=_non_negative,
             default=2.5,
@@ -272,6 +281,7 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
                     workers=workers,
                     thin_viewers=args.thin_viewers if target != "relay" else 0,
                     pacing_factor=args.pacing_factor,
+                    chat_rate=args.chat_rate if target != "relay" else 0.0,
                 )
             )
     return specs

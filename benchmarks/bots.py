@@ -72,6 +72,7 @@ class BotConfig:
     nice: int = 0  # added to this process's niceness, so the server under test comes first
     thin_every: int = 0  # > 0: bots receive one RTP packet in this many (benchmarks.thin)
     pacing_factor: float = 0.0  # publishers pace video at this x the clip's bitrate; 0 = burst
+    chat_rate: float = 0.0  # chat lines a second in each room, posted by this process's bots
 
     def room_of(self, index: int) -> str:
         return self.room if self.rooms <= 1 else f"{self.room}-{index % self.rooms}"
@@ -126,6 +127,8 @@ class Bot:
         self._subscriber.on_rtp = self.receiver.on_rtp
         self._tasks: set[asyncio.Task[Any]] = set()
         self._requests = 0
+        self.chat_sent = 0
+        self.chat_received = 0
         self._join_sent_ns = 0
         self._rtcp_ssrc = random.getrandbits(32) or 1
         self._streams = SendStreams(audio_ssrc=None, video_ssrc=None, cname=self.name)
@@ -219,6 +222,16 @@ class Bot:
         assert self._ws is not None
         await self._ws.send_str(json.dumps(message))
 
+    def post_chat(self) -> bool:
+        """One chat line to the room (a broadcast to every member); False if not in it."""
+        ws = self._ws
+        if not self.joined or self.failed or ws is None or ws.closed:
+            return False
+        self.chat_sent += 1
+        line = f"{self.name} says {self.chat_sent}"
+        self._spawn(self._send({"type": "chat", "id": f"c{self.chat_sent}", "text": line}))
+        return True
+
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "joined":
@@ -234,6 +247,8 @@ class Bot:
             # role): checks sent earlier can meet an SFU transport that still has aioice's
             # default role and make both sides controlling (see README, "ICE roles").
             self._spawn(self._connect_subscriber(self._first_offer))
+        elif kind == "chat":
+            self.chat_received += 1
         elif kind == "error":
             text = f"{self.name}: {message.get('code')}: {message.get('message')}"
             if message.get("id") in ("join", "publish"):
@@ -393,6 +408,7 @@ class BotProcess:
         certificate = Certificate()
         commands = asyncio.get_running_loop().create_task(self._read_commands())
         reports = asyncio.get_running_loop().create_task(self._report_loop())
+        chat = asyncio.get_running_loop().create_task(self._chat_loop())
         try:
             for index in config.indexes:
                 at = config.start_at + index / config.join_rate
@@ -415,6 +431,7 @@ class BotProcess:
                 await asyncio.wait_for(self._stopping.wait(), max(0.0, deadline - time.monotonic()))
         finally:
             reports.cancel()
+            chat.cancel()
             await asyncio.gather(*(bot.stop() for bot in self.bots), return_exceptions=True)
             for task in self._tasks:
                 task.cancel()
@@ -453,6 +470,20 @@ class BotProcess:
                 await asyncio.sleep(pause)
                 bot.send_receiver_report()
 
+    async def _chat_loop(self) -> None:
+        """`chat_rate` lines a second per room, posted by the bots in turn."""
+        if self.config.chat_rate <= 0:
+            return
+        pause = 1.0 / (self.config.chat_rate * max(1, self.config.rooms))
+        turn = 0
+        while True:
+            await asyncio.sleep(pause)
+            bots = self.bots
+            for _ in range(len(bots)):
+                turn = (turn + 1) % len(bots)
+                if bots[turn].post_chat():
+                    break
+
     def snapshot(self) -> dict[str, Any]:
         totals = [0] * 6
         rtcp_packets = off_sample = 0
@@ -480,6 +511,8 @@ class BotProcess:
             "off_sample": off_sample,
             "thin_connections": sum(bot.thinned for bot in self.bots),
             "sent": sum(p.packets_sent for p in publishers),
+            "chat_sent": sum(bot.chat_sent for bot in self.bots),
+            "chat_received": sum(bot.chat_received for bot in self.bots),
             "key_frame_requests": sum(p.key_frame_requests for p in publishers),
             "key_frames_sent": sum(p.key_frames_sent for p in publishers),
             # Maxima over the run so far: the pacer's largest burst and longest queueing.

@@ -61,6 +61,7 @@ class RunSpec:
     workers: int | None = None  # server.workers for this run; None = the server's default
     thin_viewers: int = 0  # > 0: viewers' sockets keep one RTP packet in this many
     pacing_factor: float = 2.5  # publishers pace video at this x the clip's bitrate; 0 = burst
+    chat_rate: float = 0.0  # chat lines a second in each room, posted by its publishers
 
     @property
     def all_publishers(self) -> int:
@@ -123,6 +124,8 @@ _COUNTERS = (
     "video_streams",
     "off_sample",
     "thin_connections",
+    "chat_sent",
+    "chat_received",
 )
 _MAXIMA = ("video_max_burst", "pacer_max_delay_us")
 
@@ -183,6 +186,7 @@ class Run:
             "nice": 0 if publisher else spec.viewers_nice,
             "thin_every": spec.thin_viewers,
             "pacing_factor": spec.pacing_factor,
+            "chat_rate": spec.chat_rate if publisher else 0.0,
         }
 
     async def execute(self) -> dict[str, Any]:
@@ -406,6 +410,12 @@ class Run:
             else (max(1, worker_processes) if processes else None),
             "thin_viewers": spec.thin_viewers,
             "pacing_factor": spec.pacing_factor,
+            "chat_rate": spec.chat_rate,
+            # Chat lines posted, and chat messages every member received (the broadcasts).
+            "chat_lines_per_s": round(dp["chat_sent"] / window, 2) if window else None,
+            "chat_deliveries_per_s": (
+                round((dp["chat_received"] + dv["chat_received"]) / window, 1) if window else None
+            ),
             "viewers_receiving": receiving,
             "viewers_failed": last.viewers["failed"],
             "window_seconds": round(window, 3),

@@ -45,11 +45,11 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
 @pytest.fixture(scope="module")
 def spread(tmp_path_factory: pytest.TempPathFactory) -> Results:
     """Two rooms of two publishers, once on one worker and once on two, thin viewers,
-    and publishers that send each frame as one burst (no pacing)."""
+    publishers that send each frame as one burst (no pacing) and chat a line a second."""
     return _bench(
         tmp_path_factory.mktemp("spread"),
         *("--publishers", "2", "--rooms", "2", "--viewers", "4", "--workers", "1,2"),
-        *("--thin-viewers", str(THIN), "--pacing-factor", "0"),
+        *("--thin-viewers", str(THIN), "--pacing-factor", "0", "--chat-rate", "1"),
         *("--seconds", "3", "--warmup", "0.5"),
     )
 
@@ -119,6 +119,9 @@ def test_one_point_runs_once_per_worker_count_with_egress_ratios(spread: Results
         assert run["rooms"] == 2 and run["params"]["rooms"] == 2
         assert run["viewers_receiving"] == 4 and not run["errors"]
         assert run["egress_ratio"] > 0
+        # A line a second in each room, each a broadcast to its 4 members.
+        assert run["chat_rate"] == 1.0 and run["chat_lines_per_s"] > 0
+        assert 3 <= run["chat_deliveries_per_s"] / run["chat_lines_per_s"] <= 5
         roles = sorted(p["role"] for p in run["server_processes"])
         assert roles == (["server"] if run["workers"] == 1 else ["front", "worker0", "worker1"])
     assert runs[0]["egress_ratio"] == 1.0
