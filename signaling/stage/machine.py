@@ -7,111 +7,41 @@ caller keeps the old state, so a refusal never changes anything.
 from __future__ import annotations
 
 from dataclasses import replace
-from enum import StrEnum
-from types import MappingProxyType
 from typing import assert_never
 
 from .. import permissions as may
 from ..roles import Role
 from . import commands as c
 from . import events as ev
+from .devices import chosen, device_state, force_off, set_device, turned_off, with_device
+from .draft import Draft, Refusal, StageError, require
 from .model import (
-    Device,
     DeviceState,
     FullStagePolicy,
     Invitation,
     ParticipantId,
     Person,
-    Poll,
     RoomMode,
     RoomState,
     StageAccess,
     StageStatus,
 )
+from .polls import MAX_POLL_OPTIONS, MAX_POLL_TEXT, close_poll, create_poll, vote
 
-MAX_POLL_OPTIONS = 10
-MAX_POLL_TEXT = 300
-
-
-class Refusal(StrEnum):
-    FORBIDDEN = "forbidden"
-    CONFLICT = "conflict"
-    NOT_FOUND = "not_found"
-    STAGE_FULL = "stage_full"
-    BANNED = "banned"
-    INVALID = "invalid_argument"
-
-
-class StageError(Exception):
-    def __init__(self, code: Refusal, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+# re-exported: callers import the refusals and the poll limits from here
+__all__ = ["MAX_POLL_OPTIONS", "MAX_POLL_TEXT", "Refusal", "StageError", "transition"]
 
 
 def transition(
     state: RoomState, actor: ParticipantId | None, command: c.Command, now: float
 ) -> tuple[RoomState, tuple[ev.StageEvent, ...]]:
     """Apply one command by `actor` (None for the system) at time `now`."""
-    draft = _Draft(state, now)
+    draft = Draft(state, now)
     _apply(draft, actor, command)
     return draft.build()
 
 
-class _Draft:
-    """A working copy; the input state is never touched."""
-
-    def __init__(self, state: RoomState, now: float) -> None:
-        self.now = now
-        self.policy = state.policy
-        self.people = dict(state.people)
-        self.banned = state.banned
-        self.polls = dict(state.polls)
-        self.seq = state.next_seq
-        self.events: list[ev.StageEvent] = []
-        self._changed: list[ParticipantId] = []
-
-    def person(self, participant_id: ParticipantId | None) -> Person:
-        person = self.people.get(participant_id) if participant_id is not None else None
-        if person is None:
-            raise StageError(Refusal.NOT_FOUND, f"participant {participant_id} is not in the room")
-        return person
-
-    def put(self, person: Person) -> Person:
-        self.people[person.participant_id] = person
-        if person.participant_id not in self._changed:
-            self._changed.append(person.participant_id)
-        return person
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq - 1
-
-    def emit(self, event: ev.StageEvent) -> None:
-        self.events.append(event)
-
-    @property
-    def stage_count(self) -> int:
-        return sum(1 for p in self.people.values() if p.status is StageStatus.ON_STAGE)
-
-    def build(self) -> tuple[RoomState, tuple[ev.StageEvent, ...]]:
-        entered = {e.participant_id for e in self.events if isinstance(e, ev.PersonEntered)}
-        changed = tuple(
-            ev.PersonChanged(pid)
-            for pid in self._changed
-            if pid in self.people and pid not in entered  # news of arrival says it all
-        )
-        state = RoomState(
-            policy=self.policy,
-            people=MappingProxyType(self.people),
-            banned=self.banned,
-            polls=MappingProxyType(self.polls),
-            next_seq=self.seq,
-        )
-        return state, changed + tuple(self.events)
-
-
-def _apply(d: _Draft, actor_id: ParticipantId | None, command: c.Command) -> None:
+def _apply(d: Draft, actor_id: ParticipantId | None, command: c.Command) -> None:
     match command:
         case c.Enter():
             _enter(d, command)
@@ -128,7 +58,7 @@ def _apply(d: _Draft, actor_id: ParticipantId | None, command: c.Command) -> Non
             _apply_by(d, actor, command)
 
 
-def _apply_by(d: _Draft, actor: Person, command: c.Command) -> None:
+def _apply_by(d: Draft, actor: Person, command: c.Command) -> None:
     match command:
         case c.JoinStage():
             _join_stage(d, actor, command.mic_on, command.camera_on)
@@ -137,9 +67,7 @@ def _apply_by(d: _Draft, actor: Person, command: c.Command) -> None:
         case c.RequestStage():
             _request_stage(d, actor)
         case c.CancelRequest():
-            _require(
-                actor.status is StageStatus.REQUESTED, Refusal.CONFLICT, "no request to cancel"
-            )
+            require(actor.status is StageStatus.REQUESTED, Refusal.CONFLICT, "no request to cancel")
             d.put(_to(actor, StageStatus.VIEWER))
             d.emit(ev.QueuesChanged())
         case c.AcceptInvitation():
@@ -149,7 +77,7 @@ def _apply_by(d: _Draft, actor: Person, command: c.Command) -> None:
             d.put(_to(actor, StageStatus.VIEWER))
             d.emit(ev.InvitationEnded(actor.participant_id, invitation.by, ev.EndReason.DECLINED))
         case c.SetDevice():
-            _set_device(d, actor, command.device, command.on)
+            set_device(d, actor, command.device, command.on)
         case c.RaiseHand():
             if actor.hand is None:
                 d.put(replace(actor, hand=d.next_seq(), hand_at=d.now))
@@ -160,30 +88,30 @@ def _apply_by(d: _Draft, actor: Person, command: c.Command) -> None:
             _moderator(actor)
             _lower_hand(d, d.person(target))
         case c.Vote():
-            _vote(d, actor, command)
+            vote(d, actor, command)
         case _:
             _moderator(actor)
             _moderate(d, actor, command)
 
 
-def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
+def _moderate(d: Draft, actor: Person, command: c.Command) -> None:
     match command:
         case c.ApproveRequest(target=target, revision=revision):
             person = _target_at(d, target, revision)
-            _require(person.status is StageStatus.REQUESTED, Refusal.CONFLICT, "no pending request")
+            require(person.status is StageStatus.REQUESTED, Refusal.CONFLICT, "no pending request")
             _invite(d, actor, person, approved_request=True)
         case c.DeclineRequest(target=target, revision=revision):
             person = _target_at(d, target, revision)
-            _require(person.status is StageStatus.REQUESTED, Refusal.CONFLICT, "no pending request")
+            require(person.status is StageStatus.REQUESTED, Refusal.CONFLICT, "no pending request")
             d.put(_to(person, StageStatus.VIEWER))
             d.emit(ev.RequestDeclined(person.participant_id))
             d.emit(ev.QueuesChanged())
         case c.Invite(target=target, revision=revision):
             person = _target_at(d, target, revision)
-            _require(person.participant_id != actor.participant_id, Refusal.CONFLICT,
-                     "join the stage instead of inviting yourself")  # fmt: skip
-            _require(may.may_be_invited(person), Refusal.FORBIDDEN, "this participant only watches")
-            _require(
+            require(person.participant_id != actor.participant_id, Refusal.CONFLICT,
+                    "join the stage instead of inviting yourself")  # fmt: skip
+            require(may.may_be_invited(person), Refusal.FORBIDDEN, "this participant only watches")
+            require(
                 person.status in (StageStatus.VIEWER, StageStatus.REQUESTED),
                 Refusal.CONFLICT,
                 f"cannot invite someone who is {person.status}",
@@ -191,14 +119,14 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
             _invite(d, actor, person, approved_request=person.status is StageStatus.REQUESTED)
         case c.RevokeInvitation(target=target, revision=revision):
             person = _target_at(d, target, revision)
-            _require(person.status is StageStatus.INVITED and person.invitation is not None,
-                     Refusal.CONFLICT, "no pending invitation")  # fmt: skip
+            require(person.status is StageStatus.INVITED and person.invitation is not None,
+                    Refusal.CONFLICT, "no pending invitation")  # fmt: skip
             inviter = person.invitation.by if person.invitation else actor.participant_id
             d.put(_to(person, StageStatus.VIEWER))
             d.emit(ev.InvitationEnded(person.participant_id, inviter, ev.EndReason.REVOKED))
         case c.RemoveFromStage(target=target, revision=revision):
             person = _target_at(d, target, revision)
-            _require(
+            require(
                 person.status in (StageStatus.ON_STAGE, StageStatus.QUEUED),
                 Refusal.CONFLICT,
                 "not on stage",
@@ -207,22 +135,24 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
             _fill_seats(d)
         case c.Mute(target=target, device=device, lock=lock):
             person = d.person(target)
-            _require(person.participant_id != actor.participant_id, Refusal.CONFLICT,
-                     "turn your own devices off with set_device")  # fmt: skip
-            _require(person.on_stage, Refusal.CONFLICT, "not on stage")
-            _force_off(d, actor, person, device, lock)
+            require(person.participant_id != actor.participant_id, Refusal.CONFLICT,
+                    "turn your own devices off with set_device")  # fmt: skip
+            require(person.on_stage, Refusal.CONFLICT, "not on stage")
+            force_off(d, actor, person, device, lock)
         case c.Unlock(target=target, device=device):
             person = d.person(target)
-            _require(_device(person, device) is DeviceState.LOCKED, Refusal.CONFLICT, "not locked")
+            require(
+                device_state(person, device) is DeviceState.LOCKED, Refusal.CONFLICT, "not locked"
+            )
             # never turns it on; off the stage a device is only off or locked
             unlocked = DeviceState.MUTED if person.on_stage else DeviceState.OFF
-            updated = d.put(_with_device(person, device, unlocked))
+            updated = d.put(with_device(person, device, unlocked))
             d.emit(ev.DeviceForced(updated.participant_id, device, unlocked,
                                    actor.participant_id))  # fmt: skip
         case c.MuteAll(device=device, lock=lock):
             for person in list(d.people.values()):
                 if person.on_stage and person.participant_id != actor.participant_id:
-                    _force_off(d, actor, person, device, lock)
+                    force_off(d, actor, person, device, lock)
         case c.LowerAllHands():
             for person in list(d.people.values()):
                 if person.hand is not None:
@@ -237,9 +167,9 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
             _purge_requests_if_closed(d)
             d.emit(ev.PolicyChanged())
         case c.SetCapacity(capacity=capacity, full_policy=full_policy):
-            _require(1 <= capacity <= 100, Refusal.INVALID, "capacity must be 1..100")
-            _require(capacity >= d.stage_count, Refusal.CONFLICT,
-                     f"{d.stage_count} people are on stage; remove some first")  # fmt: skip
+            require(1 <= capacity <= 100, Refusal.INVALID, "capacity must be 1..100")
+            require(capacity >= d.stage_count, Refusal.CONFLICT,
+                    f"{d.stage_count} people are on stage; remove some first")  # fmt: skip
             d.policy = replace(d.policy, capacity=capacity, full_policy=full_policy)
             if full_policy is not FullStagePolicy.QUEUE:
                 dropped = [p for p in d.people.values() if p.status is StageStatus.QUEUED]
@@ -251,8 +181,8 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
             d.emit(ev.PolicyChanged())
         case c.SetRole(target=target, role=role):
             person = _rights_target(d, actor, target)
-            _require(may.may_grant_role(actor, role), Refusal.FORBIDDEN,
-                     f"a {actor.role} cannot grant the {role} role")  # fmt: skip
+            require(may.may_grant_role(actor, role), Refusal.FORBIDDEN,
+                    f"a {actor.role} cannot grant the {role} role")  # fmt: skip
             d.put(replace(person, role=role))
         case c.SetSpeaker(target=target, speaker=speaker):
             person = _rights_target(d, actor, target)
@@ -267,8 +197,8 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
             # actor may remove (so nobody bans themselves through another session)
             sessions = [p for p in d.people.values() if p.identity == person.identity]
             for session in sessions:
-                _require(may.may_change_rights_of(actor, session), Refusal.FORBIDDEN,
-                         f"a {actor.role} cannot remove a {session.role}")  # fmt: skip
+                require(may.may_change_rights_of(actor, session), Refusal.FORBIDDEN,
+                        f"a {actor.role} cannot remove a {session.role}")  # fmt: skip
             d.banned = d.banned | {person.identity}
             for session in sessions:
                 current = d.people.get(session.participant_id)
@@ -276,14 +206,9 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
                     d.emit(ev.Kicked(current.participant_id))
                     _exit(d, current, kicked=True)
         case c.CreatePoll():
-            _create_poll(d, actor, command)
+            create_poll(d, actor, command)
         case c.ClosePoll(poll_id=poll_id):
-            poll = d.polls.get(poll_id)
-            _require(poll is not None, Refusal.NOT_FOUND, f"no poll {poll_id}")
-            assert poll is not None
-            _require(not poll.closed, Refusal.CONFLICT, "the poll is already closed")
-            d.polls[poll_id] = replace(poll, closed=True)
-            d.emit(ev.PollChanged(poll_id))
+            close_poll(d, poll_id)
         case (
             c.Enter() | c.Exit() | c.Expire() | c.Spoke() | c.JoinStage() | c.LeaveStage()
             | c.RequestStage() | c.CancelRequest() | c.AcceptInvitation()
@@ -295,9 +220,9 @@ def _moderate(d: _Draft, actor: Person, command: c.Command) -> None:
 
 
 # -- entering and leaving the room ------------------------------------------------------
-def _enter(d: _Draft, command: c.Enter) -> None:
-    _require(command.identity not in d.banned, Refusal.BANNED, "removed from this room")
-    _require(command.participant_id not in d.people, Refusal.CONFLICT, "already in the room")
+def _enter(d: Draft, command: c.Enter) -> None:
+    require(command.identity not in d.banned, Refusal.BANNED, "removed from this room")
+    require(command.participant_id not in d.people, Refusal.CONFLICT, "already in the room")
     person = Person(
         participant_id=command.participant_id,
         identity=command.identity,
@@ -307,7 +232,7 @@ def _enter(d: _Draft, command: c.Enter) -> None:
         viewer_only=command.viewer_only,
     )
     if command.on_stage:
-        _require(may.may_self_join(person, d.policy), Refusal.FORBIDDEN, _why_not_join(person, d))
+        require(may.may_self_join(person, d.policy), Refusal.FORBIDDEN, _why_not_join(person, d))
         d.people[person.participant_id] = person
         _seat(d, person, command.mic_on, command.camera_on)
     else:
@@ -315,7 +240,7 @@ def _enter(d: _Draft, command: c.Enter) -> None:
     d.emit(ev.PersonEntered(person.participant_id))
 
 
-def _exit(d: _Draft, person: Person, *, kicked: bool) -> None:
+def _exit(d: Draft, person: Person, *, kicked: bool) -> None:
     if person.status is StageStatus.INVITED and person.invitation is not None:
         d.emit(ev.InvitationEnded(person.participant_id, person.invitation.by, ev.EndReason.LEFT))
     if person.hand is not None or person.request is not None or person.queued is not None:
@@ -327,7 +252,7 @@ def _exit(d: _Draft, person: Person, *, kicked: bool) -> None:
         _fill_seats(d)
 
 
-def _expire(d: _Draft) -> None:
+def _expire(d: Draft) -> None:
     for person in list(d.people.values()):
         invitation = person.invitation
         if (
@@ -340,12 +265,10 @@ def _expire(d: _Draft) -> None:
 
 
 # -- the stage ------------------------------------------------------------------------------
-def _join_stage(d: _Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
-    _require(person.status is not StageStatus.ON_STAGE, Refusal.CONFLICT, "already on stage")
-    _require(
-        person.status is not StageStatus.QUEUED, Refusal.CONFLICT, "already waiting for a seat"
-    )
-    _require(may.may_self_join(person, d.policy), Refusal.FORBIDDEN, _why_not_join(person, d))
+def _join_stage(d: Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
+    require(person.status is not StageStatus.ON_STAGE, Refusal.CONFLICT, "already on stage")
+    require(person.status is not StageStatus.QUEUED, Refusal.CONFLICT, "already waiting for a seat")
+    require(may.may_self_join(person, d.policy), Refusal.FORBIDDEN, _why_not_join(person, d))
     if person.status is StageStatus.INVITED and person.invitation is not None:
         d.emit(
             ev.InvitationEnded(person.participant_id, person.invitation.by, ev.EndReason.ACCEPTED)
@@ -355,7 +278,7 @@ def _join_stage(d: _Draft, person: Person, mic_on: bool, camera_on: bool) -> Non
     _seat(d, person, mic_on, camera_on)
 
 
-def _why_not_join(person: Person, d: _Draft) -> str:
+def _why_not_join(person: Person, d: Draft) -> str:
     if person.viewer_only:
         return "this client joined as viewer-only"
     if d.policy.mode is RoomMode.PANEL:
@@ -365,19 +288,19 @@ def _why_not_join(person: Person, d: _Draft) -> str:
     return "stage access is by invitation only"
 
 
-def _request_stage(d: _Draft, person: Person) -> None:
+def _request_stage(d: Draft, person: Person) -> None:
     if person.status in (StageStatus.REQUESTED, StageStatus.INVITED):
         return  # idempotent; an invitation already answers the request
-    _require(person.status is StageStatus.VIEWER, Refusal.CONFLICT, f"already {person.status}")
-    _require(not may.may_self_join(person, d.policy), Refusal.CONFLICT,
-             "you may join the stage directly")  # fmt: skip
-    _require(may.may_request(person, d.policy), Refusal.FORBIDDEN, _why_not_join(person, d))
+    require(person.status is StageStatus.VIEWER, Refusal.CONFLICT, f"already {person.status}")
+    require(not may.may_self_join(person, d.policy), Refusal.CONFLICT,
+            "you may join the stage directly")  # fmt: skip
+    require(may.may_request(person, d.policy), Refusal.FORBIDDEN, _why_not_join(person, d))
     seq = d.next_seq()
     d.put(replace(_to(person, StageStatus.REQUESTED), request=seq, request_at=d.now))
     d.emit(ev.QueuesChanged())
 
 
-def _invite(d: _Draft, actor: Person, person: Person, *, approved_request: bool) -> None:
+def _invite(d: Draft, actor: Person, person: Person, *, approved_request: bool) -> None:
     invited = _to(person, StageStatus.INVITED)
     invitation = Invitation(
         by=actor.participant_id,
@@ -395,28 +318,28 @@ def _invite(d: _Draft, actor: Person, person: Person, *, approved_request: bool)
 
 def _current_invitation(person: Person, revision: int) -> Invitation:
     invitation = person.invitation
-    _require(
+    require(
         person.status is StageStatus.INVITED and invitation is not None,
         Refusal.CONFLICT,
         "no pending invitation (it was revoked, expired or answered)",
     )
     assert invitation is not None
-    _require(revision == person.revision, Refusal.CONFLICT,
-             "that invitation is no longer current")  # fmt: skip
+    require(revision == person.revision, Refusal.CONFLICT,
+            "that invitation is no longer current")  # fmt: skip
     return invitation
 
 
-def _accept(d: _Draft, person: Person, command: c.AcceptInvitation) -> None:
+def _accept(d: Draft, person: Person, command: c.AcceptInvitation) -> None:
     invitation = _current_invitation(person, command.revision)
     # Expire may not have run yet; past the deadline (as Expire counts it) it is over
-    _require(d.now < invitation.expires_at, Refusal.CONFLICT, "that invitation expired")
+    require(d.now < invitation.expires_at, Refusal.CONFLICT, "that invitation expired")
     _seat(d, person, command.mic_on, command.camera_on)
     seated = d.people[person.participant_id]
     reason = ev.EndReason.ACCEPTED if seated.on_stage else ev.EndReason.STAGE_FULL
     d.emit(ev.InvitationEnded(person.participant_id, invitation.by, reason))
 
 
-def _seat(d: _Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
+def _seat(d: Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
     """Put a person on stage, applying the full-stage policy; raises STAGE_FULL."""
     policy = d.policy
     if d.stage_count >= policy.capacity:
@@ -434,8 +357,8 @@ def _seat(d: _Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
                 queued,
                 queued=d.next_seq(),
                 queued_at=d.now,
-                mic=_chosen(person.mic, mic_on),
-                camera=_chosen(person.camera, camera_on),
+                mic=chosen(person.mic, mic_on),
+                camera=chosen(person.camera, camera_on),
             ))  # fmt: skip
             d.emit(ev.QueuesChanged())
             return
@@ -445,8 +368,8 @@ def _seat(d: _Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
     d.put(replace(
         seated,
         on_stage_since=d.now,
-        mic=_chosen(person.mic, mic_on),
-        camera=_chosen(person.camera, camera_on),
+        mic=chosen(person.mic, mic_on),
+        camera=chosen(person.camera, camera_on),
         hand=None,  # being brought on stage answers a raised hand
         hand_at=None,
     ))  # fmt: skip
@@ -454,7 +377,7 @@ def _seat(d: _Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
         d.emit(ev.QueuesChanged())
 
 
-def _fill_seats(d: _Draft) -> None:
+def _fill_seats(d: Draft) -> None:
     """Free seats go to the seat queue, first come first served."""
     while d.stage_count < d.policy.capacity:
         waiting = sorted(
@@ -468,14 +391,14 @@ def _fill_seats(d: _Draft) -> None:
         d.emit(ev.QueuesChanged())
 
 
-def _leave_stage(d: _Draft, person: Person) -> None:
-    _require(person.status in (StageStatus.ON_STAGE, StageStatus.QUEUED), Refusal.CONFLICT,
-             "not on stage")  # fmt: skip
+def _leave_stage(d: Draft, person: Person) -> None:
+    require(person.status in (StageStatus.ON_STAGE, StageStatus.QUEUED), Refusal.CONFLICT,
+            "not on stage")  # fmt: skip
     _off_stage(d, person, ev.StageExitReason.LEFT)
     _fill_seats(d)
 
 
-def _off_stage(d: _Draft, person: Person, reason: ev.StageExitReason) -> None:
+def _off_stage(d: Draft, person: Person, reason: ev.StageExitReason) -> None:
     was_queued = person.status is StageStatus.QUEUED
     d.put(_to(person, StageStatus.VIEWER))
     if was_queued:
@@ -484,7 +407,7 @@ def _off_stage(d: _Draft, person: Person, reason: ev.StageExitReason) -> None:
         d.emit(ev.LeftStage(person.participant_id, reason))
 
 
-def _purge_requests_if_closed(d: _Draft) -> None:
+def _purge_requests_if_closed(d: Draft) -> None:
     if d.policy.stage_access is StageAccess.REQUEST and d.policy.mode is RoomMode.INTERACTIVE:
         return
     for person in list(d.people.values()):
@@ -507,106 +430,25 @@ def _to(person: Person, status: StageStatus) -> Person:
         queued_at=None,
         invitation=None,
         on_stage_since=person.on_stage_since if status is StageStatus.ON_STAGE else None,
-        mic=_off(person.mic) if off else person.mic,
-        camera=_off(person.camera) if off else person.camera,
+        mic=turned_off(person.mic) if off else person.mic,
+        camera=turned_off(person.camera) if off else person.camera,
     )
 
 
-# -- devices ----------------------------------------------------------------------------------
-def _off(state: DeviceState) -> DeviceState:
-    return DeviceState.LOCKED if state is DeviceState.LOCKED else DeviceState.OFF
-
-
-def _chosen(current: DeviceState, on: bool) -> DeviceState:
-    if current is DeviceState.LOCKED:
-        return DeviceState.LOCKED  # a lock outlives leaving and rejoining the stage
-    return DeviceState.ON if on else DeviceState.OFF
-
-
-def _device(person: Person, device: Device) -> DeviceState:
-    return person.mic if device is Device.MIC else person.camera
-
-
-def _with_device(person: Person, device: Device, state: DeviceState) -> Person:
-    return replace(person, mic=state) if device is Device.MIC else replace(person, camera=state)
-
-
-def _set_device(d: _Draft, person: Person, device: Device, on: bool) -> None:
-    _require(person.on_stage, Refusal.CONFLICT, "join the stage to use your mic or camera")
-    current = _device(person, device)
-    if on:
-        _require(current is not DeviceState.LOCKED, Refusal.FORBIDDEN,
-                 f"your {device} is locked by a moderator")  # fmt: skip
-        new = DeviceState.ON
-    else:
-        new = _off(current)
-    if new is not current:
-        d.put(_with_device(person, device, new))
-
-
-def _force_off(d: _Draft, actor: Person, person: Person, device: Device, lock: bool) -> None:
-    current = _device(person, device)
-    if lock:
-        new = DeviceState.LOCKED
-    elif current is DeviceState.ON:
-        new = DeviceState.MUTED
-    else:
-        new = current  # already off; a soft mute never unlocks
-    if new is not current:
-        d.put(_with_device(person, device, new))
-        d.emit(ev.DeviceForced(person.participant_id, device, new, actor.participant_id))
-
-
-def _lower_hand(d: _Draft, person: Person) -> None:
+def _lower_hand(d: Draft, person: Person) -> None:
     if person.hand is not None:
         d.put(replace(person, hand=None, hand_at=None))
         d.emit(ev.QueuesChanged())
 
 
-# -- polls ------------------------------------------------------------------------------------
-def _create_poll(d: _Draft, actor: Person, command: c.CreatePoll) -> None:
-    _require(command.poll_id not in d.polls, Refusal.CONFLICT, "a poll with this id exists")
-    _require(0 < len(command.question) <= MAX_POLL_TEXT, Refusal.INVALID,
-             f"the question must be 1..{MAX_POLL_TEXT} characters")  # fmt: skip
-    _require(2 <= len(command.options) <= MAX_POLL_OPTIONS, Refusal.INVALID,
-             f"a poll needs 2..{MAX_POLL_OPTIONS} options")  # fmt: skip
-    _require(all(0 < len(o) <= MAX_POLL_TEXT for o in command.options), Refusal.INVALID,
-             "options must be non-empty")  # fmt: skip
-    d.polls[command.poll_id] = Poll(
-        poll_id=command.poll_id,
-        question=command.question,
-        options=command.options,
-        created_by=actor.participant_id,
-    )
-    d.emit(ev.PollChanged(command.poll_id))
-
-
-def _vote(d: _Draft, person: Person, command: c.Vote) -> None:
-    poll = d.polls.get(command.poll_id)
-    _require(poll is not None, Refusal.NOT_FOUND, f"no poll {command.poll_id}")
-    assert poll is not None
-    _require(not poll.closed, Refusal.CONFLICT, "the poll is closed")
-    _require(0 <= command.option < len(poll.options), Refusal.INVALID, "no such option")
-    _require(person.identity not in poll.votes, Refusal.CONFLICT, "you already voted")
-    votes = dict(poll.votes)
-    votes[person.identity] = command.option
-    d.polls[poll.poll_id] = replace(poll, votes=MappingProxyType(votes))
-    d.emit(ev.PollChanged(poll.poll_id))
-
-
 # -- guards -----------------------------------------------------------------------------------
-def _require(condition: bool, code: Refusal, message: str) -> None:
-    if not condition:
-        raise StageError(code, message)
-
-
 def _moderator(actor: Person) -> None:
-    _require(may.is_moderator(actor), Refusal.FORBIDDEN, "only hosts and moderators may do this")
+    require(may.is_moderator(actor), Refusal.FORBIDDEN, "only hosts and moderators may do this")
 
 
-def _target_at(d: _Draft, target: ParticipantId, revision: int) -> Person:
+def _target_at(d: Draft, target: ParticipantId, revision: int) -> Person:
     person = d.person(target)
-    _require(
+    require(
         person.revision == revision,
         Refusal.CONFLICT,
         f"{person.name}'s stage state changed (revision {person.revision}, not {revision})",
@@ -614,8 +456,8 @@ def _target_at(d: _Draft, target: ParticipantId, revision: int) -> Person:
     return person
 
 
-def _rights_target(d: _Draft, actor: Person, target: ParticipantId) -> Person:
+def _rights_target(d: Draft, actor: Person, target: ParticipantId) -> Person:
     person = d.person(target)
-    _require(may.may_change_rights_of(actor, person), Refusal.FORBIDDEN,
-             f"a {actor.role} cannot change this for a {person.role}")  # fmt: skip
+    require(may.may_change_rights_of(actor, person), Refusal.FORBIDDEN,
+            f"a {actor.role} cannot change this for a {person.role}")  # fmt: skip
     return person
