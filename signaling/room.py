@@ -20,16 +20,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sfu import events as sfu_events
 from sfu.clock import Clock
-from sfu.errors import NegotiationError
 from sfu.observers.audio_level import AudioLevelObserver
 from sfu.router import Router
-from sfu.types import CloseReason, MediaKind, Mid, ProducerId, TransportId
-from sfu.webrtc_transport import WebRtcTransport
+from sfu.types import ProducerId, TransportId
 from sfu.worker import Worker
 
-from . import audience, room_media
+from . import audience, room_media, room_sfu
 from . import permissions as may
 from . import protocol as wire
 from .members import Member, Subscriber
@@ -46,8 +43,7 @@ from .room_commands import (
     RoomOptions,
     RunStageCommand,
 )
-from .spread import messages as spread_messages
-from .spread.home import Cluster, RemoteOffer, RemoteSubscriber, RoomSpread
+from .spread.home import Cluster, RoomSpread
 from .stage import commands as sc
 from .stage import events as ev
 from .stage.machine import StageError, transition
@@ -66,11 +62,6 @@ class _Call:
 
 class _Tick:
     pass
-
-
-# What the room hears besides commands: its router's events, offers made by other
-# workers for its spread subscribers, and those workers' reports.
-_Event = sfu_events.SfuEvent | RemoteOffer | spread_messages.ToHome
 
 
 _STAGE_ERRORS = {
@@ -114,7 +105,7 @@ class Room:
             if cluster is not None
             else None
         )
-        self._inbox: asyncio.Queue[_Call | _Event | _Tick] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_Call | room_sfu.Event | _Tick] = asyncio.Queue()
         self._state = RoomState(policy=options.policy)
         self._members: dict[ParticipantId, Member] = {}
         self._owners: dict[ProducerId, Member] = {}
@@ -146,7 +137,7 @@ class Room:
             self._spread.link_lost(index)
 
     # -- entry points ---------------------------------------------------------------------
-    def post(self, event: _Event) -> None:
+    def post(self, event: room_sfu.Event) -> None:
         """The media plane's event sink: enqueue only."""
         if not self.closed:
             self._inbox.put_nowait(event)
@@ -249,31 +240,10 @@ class Room:
 
     def _sync_media(self) -> None:
         for member in room_media.sync_subscriptions(self._members.values()):
-            self._offer_if_needed(member)
-
-    def _offer_if_needed(self, member: Member) -> None:
-        transport = member.recv_transport
-        if transport is None or transport.closed or not member.needs_offer:
-            return
-        if transport.offer_pending or not member.connected:
-            return  # another offer follows once this one is answered
-        member.needs_offer = False
-        if isinstance(transport, RemoteSubscriber):
-            transport.request_offer()  # arrives as a RemoteOffer event
-            return
-        member.send(wire.SubscribeOffer(sdp=transport.create_offer()))
+            room_sfu.offer_if_needed(member)
 
     async def _new_subscriber(self) -> Subscriber:
-        """A subscribe connection here or, in a spread room, on another worker."""
-        if self._spread is not None:
-            local = sum(
-                1 for m in self._members.values()
-                if isinstance(m.recv_transport, WebRtcTransport)
-            )  # fmt: skip
-            remote = await self._spread.create_subscriber(local)
-            if remote is not None:
-                return remote
-        return await self._router.create_webrtc_transport()
+        return await room_sfu.new_subscriber(self._router, self._spread, self._members.values())
 
     # -- commands ---------------------------------------------------------------------------
     async def _join(self, command: JoinRoom) -> wire.Joined:
@@ -351,58 +321,17 @@ class Room:
     async def _publish(self, command: PublishOffer) -> str:
         member = self._member(command.participant_id)
         person = self._state.people[member.participant_id]
-        allowed = room_media.grants(person)
-        if not allowed:
-            raise RoomError(
-                wire.ErrorCode.FORBIDDEN, "viewers cannot publish; join the stage first"
-            )
-        sources = dict(command.sources or {})
-
-        def admit(mid: Mid, kind: MediaKind) -> None:
-            source = sources.get(mid) or room_media.default_source(kind)
-            if room_media.kind_of(source) is not kind:
-                raise NegotiationError(f"m-section {mid}: {source} is not {kind}")
-            if source not in allowed:
-                raise RoomError(wire.ErrorCode.FORBIDDEN, f"you may not publish {source} now")
-
-        if member.send_transport is None:
-            transport = await self._router.create_webrtc_transport(stream_id=member.participant_id)
-            member.send_transport = transport
-            self._transport_owners[transport.id] = member
-        try:
-            result = member.send_transport.apply_offer(command.sdp, admit=admit)
-        except NegotiationError as exc:
-            raise RoomError(wire.ErrorCode.INVALID_SDP, str(exc)) from None
-        for producer in result.added:
-            member.producers[producer.id] = producer
-            member.sources[producer.id] = sources.get(
-                producer.parameters.mid
-            ) or room_media.default_source(producer.kind)
-            self._owners[producer.id] = member
-            if member.sources[producer.id] is wire.Source.MICROPHONE:
-                self._levels.add_producer(producer)
-        for producer_id in result.removed:
-            member.producers.pop(producer_id, None)
-            member.sources.pop(producer_id, None)
-        room_media.enforce(member, person)  # e.g. muted at publish time: paused at once
+        answer, tracks_changed = await room_sfu.publish(
+            member, person, command, router=self._router, levels=self._levels,
+            owners=self._owners, transport_owners=self._transport_owners,
+        )  # fmt: skip
         self._sync_media()
-        if result.added or result.removed:
+        if tracks_changed:
             self._announce(member, tracks_changed=True)
-        return result.answer
+        return answer
 
     async def _subscribe_answer(self, command: ApplySubscribeAnswer) -> None:
-        member = self._member(command.participant_id)
-        transport = member.recv_transport
-        if transport is None or not transport.offer_pending:
-            raise RoomError(wire.ErrorCode.CONFLICT, "no subscribe offer is waiting for an answer")
-        try:
-            if isinstance(transport, RemoteSubscriber):
-                await transport.apply_answer(command.sdp)
-            else:
-                transport.apply_answer(command.sdp)
-        except NegotiationError as exc:
-            raise RoomError(wire.ErrorCode.INVALID_SDP, str(exc)) from None
-        self._offer_if_needed(member)
+        await room_sfu.apply_answer(self._member(command.participant_id), command.sdp)
 
     def _stage_command(self, command: RunStageCommand) -> None:
         member = self._member(command.participant_id)
@@ -526,58 +455,15 @@ class Room:
                     member.send(wire.CountsChanged(counts=counts))
 
     # -- media events -----------------------------------------------------------------------
-    def _handle_event(self, event: _Event) -> None:
-        match event:
-            case RemoteOffer(transport_id=transport_id, sdp=sdp):
-                owner = self._transport_owners.get(transport_id)
-                transport = owner.recv_transport if owner is not None else None
-                if owner is not None and transport is not None and transport.id == transport_id:
-                    owner.send(wire.SubscribeOffer(sdp=sdp))
-            case spread_messages.SubscriberClosed() | spread_messages.ConsumerClosed():
-                if self._spread is not None:
-                    self._spread.on_message(event)
-            case sfu_events.SpeakingChanged(producer_id=producer_id, speaking=speaking):
-                owner = self._owners.get(producer_id)
-                if owner is not None and owner.speaking != speaking:
-                    owner.speaking = speaking
-                    with contextlib.suppress(RoomError):
-                        self._apply(None, sc.Spoke(participant_id=owner.participant_id))
-                    message = wire.Speaking(participant_id=owner.participant_id, speaking=speaking)
-                    for member in self._members.values():
-                        member.send(message)
-            case sfu_events.ActiveSpeakerChanged(producer_id=producer_id):
-                owner = self._owners.get(producer_id) if producer_id else None
-                active = wire.ActiveSpeaker(participant_id=owner.participant_id if owner else None)
-                for member in self._members.values():
-                    member.send(active)
-            case sfu_events.ProducerClosed(producer_id=producer_id):
-                if self._spread is not None:
-                    self._spread.producer_closed(producer_id)
-                owner = self._owners.pop(producer_id, None)
-                if owner is not None and owner.producers.pop(producer_id, None) is not None:
-                    owner.sources.pop(producer_id, None)
-                    self._sync_media()
-                    self._announce(owner, tracks_changed=True)
-            case sfu_events.ConsumerClosed(producer_id=producer_id, reason=reason):
-                for member in self._members.values():
-                    consumer = member.consumers.get(producer_id)
-                    if consumer is not None and consumer.closed:
-                        del member.consumers[producer_id]
-                        if reason == CloseReason.REJECTED_BY_PEER:
-                            # e.g. a codec it cannot decode; its answer already removed it
-                            member.refused.add(producer_id)
-                        else:
-                            member.needs_offer = True
-                            self._offer_if_needed(member)
-            case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
-                owner = self._transport_owners.pop(transport_id, None)
-                if owner is not None and reason == CloseReason.CONNECTION_FAILED:
-                    owner.send(wire.Bye(reason="transport_failed"))
-                    if owner.disconnect is not None:
-                        owner.disconnect("media connection failed")
-                    self._exit(owner)
-            case _:
-                pass
+    def _handle_event(self, event: room_sfu.Event) -> None:
+        room_sfu.on_event(
+            event, self._members, self._spread, self._owners, self._transport_owners,
+            apply=self._apply, tracks_changed=self._tracks_changed, remove=self._exit,
+        )  # fmt: skip
+
+    def _tracks_changed(self, member: Member) -> None:
+        self._sync_media()
+        self._announce(member, tracks_changed=True)
 
     def _ids(self, participant_id: ParticipantId | None = None) -> dict[str, str | None]:
         """Log record fields (`extra=`): structured logs carry the ids on their own."""
