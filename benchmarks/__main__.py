@@ -5,6 +5,8 @@ Scenarios:
   stage-audio  audio-only speakers on stage -> N viewers
   join-storm   1 A/V publisher streaming while N viewers join at --rate per second
   capacity     stage-av sized to saturate a media worker: 1 worker against 2, thin viewers
+  soak         one room with stage changes, viewer churn, chat and polls for --minutes,
+               the server's memory, descriptors and objects sampled (benchmarks/soak.py)
 
 `--viewers` takes a comma-separated list for a sweep (one fresh server per point), and
 `--workers` one of server.workers values (each point once per value, with egress ratios).
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import procstat, report
+from . import procstat, report, soak
 from .media import load_clip
 from .processes import REPO
 from .runner import RunSpec, measure_kernel_send, run
@@ -217,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
             metavar="SECTION.KEY=VALUE",
             help="extra SFU setting for the temporary config (repeatable)",
         )
+    soak.add_parser(scenarios)
     return parser
 
 
@@ -298,6 +301,13 @@ async def _main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     load_clip()  # encode once before any process needs it
     machine = procstat.machine()
+    if args.scenario == "soak":
+        header = {
+            "command": ["python", "-m", "benchmarks", *sys.argv[1:]],
+            "machine": machine,
+            "source": _source(),
+        }
+        return await soak.main(args, out, header)
     runs: list[dict[str, Any]] = []
     payload: dict[str, Any] = {
         "command": ["python", "-m", "benchmarks", *sys.argv[1:]],
@@ -382,9 +392,11 @@ async def _main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.thin_viewers < 0:
+    if args.scenario == "soak":
+        pass
+    elif args.thin_viewers < 0:
         parser.error("--thin-viewers must be 0 (off) or a positive sample interval")
-    if args.thin_viewers and (args.compare_relay or args.no_sfu):
+    elif args.thin_viewers and (args.compare_relay or args.no_sfu):
         parser.error("--thin-viewers measures the SFU from its own counters; the relay has none")
     import uvloop
 

@@ -155,11 +155,20 @@ class ServerProcess:
 
 
 class BotGroup:
-    """One bot process (`python -m benchmarks.bots`), driven over stdin/stdout."""
+    """One bot process (`python -m benchmarks.bots`, or another `module` answering the
+    same `stats` and `stop` commands), driven over stdin/stdout."""
 
-    def __init__(self, name: str, config: dict[str, Any], *, workdir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: dict[str, Any],
+        *,
+        workdir: Path,
+        module: str = "benchmarks.bots",
+    ) -> None:
         self.name = name
         self.config = config
+        self.module = module  # the bot program: benchmarks.bots, or one driven the same way
         self.log_path = workdir / f"bots-{name}.log"
         self.process: asyncio.subprocess.Process | None = None
         self.last: dict[str, Any] = {}
@@ -180,7 +189,7 @@ class BotGroup:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "benchmarks.bots",
+            self.module,
             json.dumps(self.config),
             cwd=REPO,
             env=_env(),

@@ -77,6 +77,19 @@ def rss_bytes(root: int) -> int:
     return total
 
 
+def process_status(pid: int) -> dict[str, int] | None:
+    """One process's resident memory (VmRSS, bytes), threads and open descriptors, from
+    /proc/<pid>/status and /proc/<pid>/fd; None once it is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    rss_kb = int(fields.get("VmRSS", "0 kB").split()[0])
+    return {"rss": rss_kb * 1024, "threads": int(fields.get("Threads", "0")), "fds": fds}
+
+
 def udp_errors() -> tuple[int, int]:
     """(RcvbufErrors, SndbufErrors) of the machine's UDP since boot, from /proc/net/snmp:
     datagrams dropped because a socket's receive (send) buffer was full. Loopback has no

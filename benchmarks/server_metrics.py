@@ -12,6 +12,8 @@ the server kept up: an overloaded worker's sockets overflow (or queue for second
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -56,8 +58,31 @@ def egress_counters(text: str) -> dict[str, float]:
     return totals
 
 
-async def scrape(port: int) -> dict[str, float] | None:
-    """The counters now, or None if the server did not answer."""
+def totals(text: str, names: Iterable[str]) -> dict[str, float]:
+    """Sample `names` of a /metrics text, each summed over its labels (kinds, statuses,
+    the front's `worker` label); a name the text does not hold is left out."""
+    wanted = set(names)
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                out[sample.name] = out.get(sample.name, 0.0) + sample.value
+    return out
+
+
+def by_label(text: str, name: str, label: str) -> dict[str, float]:
+    """Sample `name` of a /metrics text summed per value of one `label`."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                key = sample.labels.get(label, "")
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+async def scrape_text(port: int) -> str | None:
+    """The /metrics text now, or None if the server did not answer."""
     try:
         async with (
             aiohttp.ClientSession(timeout=_TIMEOUT) as http,
@@ -65,10 +90,15 @@ async def scrape(port: int) -> dict[str, float] | None:
         ):
             if response.status != 200:
                 return None
-            text = await response.text()
+            return await response.text()
     except (aiohttp.ClientError, TimeoutError, OSError):
         return None
-    return egress_counters(text)
+
+
+async def scrape(port: int) -> dict[str, float] | None:
+    """The counters now, or None if the server did not answer."""
+    text = await scrape_text(port)
+    return None if text is None else egress_counters(text)
 
 
 def egress_between(first: dict[str, float] | None, last: dict[str, float] | None) -> int | None:
