@@ -20,9 +20,9 @@ from . import protocol as wire
 from .registry import RoomRegistry
 from .roles import Role
 from .stage.model import StageStatus
-from .stats import JOIN_BUCKETS, Buckets
+from .stats import JOIN_BUCKETS, Buckets, SignalingStats
 
-__all__ = ["SignalingCollector"]
+__all__ = ["SignalingCollector", "TrafficCollector"]
 
 _Family = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
 _JOIN_KINDS = ("join", "resume")
@@ -38,7 +38,7 @@ class SignalingCollector(Collector):
     def collect(self) -> Iterator[_Family]:
         registry = self._registry
         yield from self._rooms(registry)
-        yield from self._traffic(registry)
+        yield from TrafficCollector(registry.stats).collect()
 
     def _rooms(self, registry: RoomRegistry) -> Iterator[_Family]:
         people = {(role, status): 0 for role in Role for status in StageStatus}
@@ -76,8 +76,17 @@ class SignalingCollector(Collector):
             value=1 if registry.accepting else 0,
         )
 
-    def _traffic(self, registry: RoomRegistry) -> Iterator[_Family]:
-        stats = registry.stats
+
+
+class TrafficCollector(Collector):
+    """Messages, errors, refusals and join latency from one `SignalingStats` (a worker's
+    sessions, or the front's answers to connections that have not joined)."""
+
+    def __init__(self, stats: SignalingStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[_Family]:
+        stats = self._stats
         messages = CounterMetricFamily(
             "stage_sfu_signaling_messages_total",
             "Signaling messages by direction (in: from clients, out: to clients) and type.",

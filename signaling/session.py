@@ -67,6 +67,7 @@ class Session:
         self._room: Room | None = None
         self._participant_id: ParticipantId | None = None
         self._joining = False
+        self._logged_bad_input = False
         self._stats = registry.stats
         self.closed = False
         self.close_code = CLOSE_NORMAL
@@ -117,26 +118,44 @@ class Session:
         request_id: str | None = None
         kind: str | None = None
         try:
-            limit = self._settings.server.max_message_bytes
-            size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "replace"))
-            if size > limit:
-                raise wire.ProtocolError(
-                    wire.ErrorCode.MESSAGE_TOO_LARGE,
-                    f"frames are limited to {limit} bytes",
-                )
+            wire.check_frame_size(frame, self._settings.server.max_message_bytes)
             message = wire.decode_client(frame)
             request_id = message.id
             kind = _message_type(message)
             self._stats.messages_received[kind] += 1
+            if self._participant_id is None:
+                answer = wire.answer_unjoined(message)
+                if answer is not None:
+                    self._answer(kind, answer)
+                    return
             reply = await self._dispatch(message)
             if reply is not None:
                 self.deliver(reply)
         except Exception as exc:
-            error = _error_reply(exc, request_id)
+            error = _error_reply(exc, request_id, log=self._log_once(exc))
             self._stats.errors[error.code.value] += 1
             if kind is not None and error.code is not wire.ErrorCode.INTERNAL:
                 self._stats.rejected[(kind, error.code.value)] += 1
             self.deliver(error)
+
+    def _answer(self, kind: str, answer: wire.Answer) -> None:
+        for reply in answer.replies:
+            if isinstance(reply, wire.Error):
+                self._stats.errors[reply.code.value] += 1
+                self._stats.rejected[(kind, reply.code.value)] += 1
+            self.deliver(reply)
+        if answer.close is not None:
+            code, reason = answer.close
+            self.disconnect(reason, code=code)
+
+    def _log_once(self, exc: Exception) -> bool:
+        """Whether to log `exc`: the first bad frame or internal error of a connection
+        is logged, later ones only counted, so a client cannot flood the log."""
+        if not isinstance(exc, wire.ProtocolError) and _is_expected(exc):
+            return False
+        first = not self._logged_bad_input
+        self._logged_bad_input = True
+        return first
 
     async def _dispatch(self, message: wire.ClientMessage) -> wire.ServerMessage | None:
         match message:
@@ -160,7 +179,7 @@ class Session:
                 room, participant_id = self._joined()
                 await room.call(PostChat(participant_id=participant_id, text=text))
                 return wire.Ack(id=message.id)
-            case wire.Leave():
+            case wire.Leave():  # a joined connection's; before joining see answer_unjoined
                 await self.leave()
                 self.deliver(wire.Ack(id=message.id))
                 self.deliver(wire.Bye(reason="left"))
@@ -247,7 +266,7 @@ class Session:
 
     def _joined(self) -> tuple[Room, ParticipantId]:
         if self._room is None or self._participant_id is None:
-            raise RoomError(wire.ErrorCode.NOT_JOINED, "join a room first")
+            raise RoomError(wire.ErrorCode.NOT_JOINED, wire.NOT_JOINED_MESSAGE)
         return self._room, self._participant_id
 
     async def leave(self) -> None:
@@ -271,13 +290,22 @@ def _message_type(message: wire.ClientMessage | wire.ServerMessage) -> str:
     return str(type(message).__struct_config__.tag)
 
 
-def _error_reply(exc: Exception, request_id: str | None) -> wire.Error:
-    """Map any exception to a wire error, in exactly one place."""
+def _is_expected(exc: Exception) -> bool:
+    """A refusal the protocol defines (not a defect of ours)."""
+    return isinstance(exc, (RoomError, TokenError, NegotiationError, InvalidStateError))
+
+
+def _error_reply(exc: Exception, request_id: str | None, *, log: bool = True) -> wire.Error:
+    """Map any exception to a wire error, in exactly one place. `log` says whether a bad
+    frame or an internal error is worth a log line (see Session._log_once)."""
     code: wire.ErrorCode
     match exc:
         case wire.ProtocolError():
             code, message = exc.code, exc.message
             request_id = request_id or exc.request_id
+            if log:
+                logger.info("bad frame (%s: %s); further ones on this connection are not logged",
+                            code, message)  # fmt: skip
         case RoomError():
             code, message = exc.code, exc.message
         case TokenError():
@@ -287,6 +315,9 @@ def _error_reply(exc: Exception, request_id: str | None) -> wire.Error:
         case InvalidStateError():
             code, message = wire.ErrorCode.CONFLICT, str(exc)
         case _:
-            logger.exception("internal error handling a request")
+            if log:
+                logger.exception("internal error handling a request")
+            else:
+                logger.debug("internal error handling a request: %r", exc)
             code, message = wire.ErrorCode.INTERNAL, "internal server error"
     return wire.Error(id=request_id, code=code, message=message)

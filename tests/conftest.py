@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import uvloop
 
-from tests.server import RunningServer, running_server
+from signaling.settings import load_settings
+from tests.integration.front import front
+from tests.server import Endpoint, FrontServer, RunningServer, running_server
 
 
 class _TestLoop(uvloop.Loop):  # type: ignore[misc]
@@ -34,3 +36,16 @@ async def server() -> AsyncIterator[RunningServer]:
     """A real server on loopback, in the test's (function-scoped) event loop."""
     async with running_server() as running:
         yield running
+
+
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+async def any_server(request: pytest.FixtureRequest) -> AsyncIterator[Endpoint]:
+    """The same protocol test against one worker (in-process) and against the default
+    deployment, a front relaying to two worker processes: the answers must not differ."""
+    if request.param == 1:
+        async with running_server() as running:
+            yield running
+        return
+    async with front(request.param) as (port, _):
+        settings = load_settings(overrides={"server.port": port}, env={})
+        yield FrontServer(settings=settings, port=port, workers=request.param)

@@ -17,9 +17,10 @@ from signaling.web.app import REGISTRY, make_app
 
 
 @dataclass
-class RunningServer:
+class Endpoint:
+    """A server reachable on 127.0.0.1:`port`, whatever runs it; tokens for it."""
+
     settings: Settings
-    app: web.Application
     port: int
 
     @property
@@ -29,10 +30,6 @@ class RunningServer:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def registry(self) -> RoomRegistry:
-        return self.app[REGISTRY]
 
     def token(
         self,
@@ -52,6 +49,24 @@ class RunningServer:
             ttl=ttl,
             now=time.time(),
         )
+
+
+@dataclass
+class RunningServer(Endpoint):
+    """A server in the test's own event loop, so tests can also look inside it."""
+
+    app: web.Application
+
+    @property
+    def registry(self) -> RoomRegistry:
+        return self.app[REGISTRY]
+
+
+@dataclass
+class FrontServer(Endpoint):
+    """The deployment default: a front process relaying to several media workers."""
+
+    workers: int
 
 
 @asynccontextmanager

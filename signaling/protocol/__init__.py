@@ -11,10 +11,13 @@ from .codec import CLIENT_TYPES, PROTOCOL_VERSION, decode_client, encode
 from .errors import ErrorCode, ProtocolError
 from .server import *  # noqa: F403
 from .server import ServerMessage
+from .unjoined import NOT_JOINED_MESSAGE, Answer, answer_unjoined, check_frame_size
 
 __all__ = [
     "CLIENT_TYPES",
+    "NOT_JOINED_MESSAGE",
     "PROTOCOL_VERSION",
+    "Answer",
     "ClientMessage",
     "Entry",
     "ErrorCode",
@@ -22,6 +25,8 @@ __all__ = [
     "ServerMessage",
     "Source",
     "StageRequest",
+    "answer_unjoined",
+    "check_frame_size",
     "decode_client",
     "encode",
 ]

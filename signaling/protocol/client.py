@@ -14,7 +14,15 @@ from ..stage.model import Device, FullStagePolicy, Permission, RoomMode, StageAc
 RequestId = Annotated[str, msgspec.Meta(max_length=64)]
 Sdp = Annotated[str, msgspec.Meta(max_length=65536)]
 Target = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Revision = Annotated[int, msgspec.Meta(ge=0)]
+# JSON numbers beyond 2**53 - 1 are not exact in JavaScript; no counter of ours gets there.
+MAX_INTEGER = 2**53 - 1
+Revision = Annotated[int, msgspec.Meta(ge=0, le=MAX_INTEGER)]
+CHAT_MAX_UTF16 = 2000
+
+
+def utf16_length(text: str) -> int:
+    """Length as browsers count it (`String.length`, `maxlength`): UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 class Entry(StrEnum):
@@ -112,12 +120,17 @@ class LowerHand(_Request, tag="lower_hand"):
 
 
 class Chat(_Request, tag="chat"):
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    # The code-point bound is a cheap first cut; the limit is counted in UTF-16 units.
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=CHAT_MAX_UTF16)]
+
+    def __post_init__(self) -> None:
+        if utf16_length(self.text) > CHAT_MAX_UTF16:
+            raise ValueError(f"chat text is limited to {CHAT_MAX_UTF16} UTF-16 code units")
 
 
 class Vote(_Request, tag="vote"):
     poll_id: Annotated[str, msgspec.Meta(max_length=64)]
-    option: Annotated[int, msgspec.Meta(ge=0)]
+    option: Annotated[int, msgspec.Meta(ge=0, le=MAX_INTEGER)]
 
 
 # -- moderation ---------------------------------------------------------------------

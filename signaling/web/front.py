@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,11 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from .. import __version__
+from .. import protocol as wire
+from ..metrics import TrafficCollector
 from ..session import CLOSE_TRY_AGAIN_LATER
 from ..settings import Settings
+from ..stats import SignalingStats
 from . import http
 from .app import SETTINGS, STATIC_DIR
 from .server import HANDLER_GRACE
@@ -105,29 +108,69 @@ class Placement:
 
 
 PLACEMENT = web.AppKey("placement", Placement)
+# The front's own signaling counters: what it answered to connections before `join`.
+STATS = web.AppKey("stats", SignalingStats)
 
 
-def routing_room(frame: str | bytes) -> str | None:
-    """The room a `join` or `resume` is for; None for anything else (or garbage)."""
-    try:
-        message = json.loads(frame)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(message, dict) or message.get("type") not in ("join", "resume"):
-        return None
-    room = message.get("room")
-    if isinstance(room, str) and room:
-        return room[:128]
-    token = message.get("token")
-    if isinstance(token, str):
+def routing_room(message: wire.Join | wire.Resume) -> str:
+    """The room a `join` or `resume` is for ("" for a join without a usable token: any
+    worker refuses it the same way)."""
+    if message.room:
+        return message.room
+    if isinstance(message, wire.Join) and message.token is not None:
         try:
             # Routing only: the worker verifies the signature, expiry and room.
-            claims = jwt.decode(token, options={"verify_signature": False})
+            claims = jwt.decode(message.token, options={"verify_signature": False})
         except jwt.PyJWTError:
             return ""
         if isinstance(claims, dict) and isinstance(claims.get("room"), str):
             return str(claims["room"])[:128]
-    return ""  # a join without a usable token: any worker refuses it the same way
+    return ""
+
+
+async def _until_joining(
+    client: web.WebSocketResponse, limit: int, stats: SignalingStats
+) -> tuple[str | bytes, str] | None:
+    """Answer what the client sends before `join` or `resume` exactly as a worker's
+    session would (signaling.protocol.unjoined); return that frame and its room, or
+    None once the connection is over."""
+    async for received in client:
+        if received.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        frame: str | bytes = received.data
+        try:
+            wire.check_frame_size(frame, limit)
+            message = wire.decode_client(frame)
+        except wire.ProtocolError as exc:
+            stats.errors[exc.code.value] += 1
+            await _send(
+                client, wire.Error(id=exc.request_id, code=exc.code, message=exc.message), stats
+            )
+            continue
+        kind = str(type(message).__struct_config__.tag)
+        answer = wire.answer_unjoined(message)
+        if answer is None:
+            assert isinstance(message, (wire.Join, wire.Resume))
+            return frame, routing_room(message)
+        stats.messages_received[kind] += 1
+        for reply in answer.replies:
+            if isinstance(reply, wire.Error):
+                stats.errors[reply.code.value] += 1
+                stats.rejected[(kind, reply.code.value)] += 1
+            await _send(client, reply, stats)
+        if answer.close is not None:
+            code, reason = answer.close
+            await client.close(code=code, message=reason.encode())
+            return None
+    return None
+
+
+async def _send(
+    client: web.WebSocketResponse, message: wire.ServerMessage, stats: SignalingStats
+) -> None:
+    stats.messages_sent[str(type(message).__struct_config__.tag)] += 1
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await client.send_str(wire.encode(message))
 
 
 def make_front_app(settings: Settings, pool: WorkerPool) -> web.Application:
@@ -140,6 +183,7 @@ def make_front_app(settings: Settings, pool: WorkerPool) -> web.Application:
         alive=pool.alive,
         answering=lambda index: pool.state(index) is WorkerState.UP,
     )
+    app[STATS] = SignalingStats()
     app.cleanup_ctx.append(_workers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -246,23 +290,24 @@ async def metrics(request: web.Request) -> web.Response:
         *(_get(request.app, worker.index, "/metrics") for worker in live),
         return_exceptions=True,
     )
+    def add(families: Iterable[Metric], worker: str) -> None:
+        for family in families:
+            target = merged.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type, family.unit)
+            )
+            for sample in family.samples:
+                target.add_sample(sample.name, {**sample.labels, "worker": worker},
+                                  sample.value, sample.timestamp)  # fmt: skip
+
     for worker, answer in zip(live, answers, strict=True):
         if isinstance(answer, (aiohttp.ClientError, TimeoutError)):
             continue
         if isinstance(answer, BaseException):
             raise answer
         status, text = answer
-        if status != 200:
-            continue
-        for family in text_string_to_metric_families(text):
-            target = merged.setdefault(
-                family.name, Metric(family.name, family.documentation, family.type, family.unit)
-            )
-            for sample in family.samples:
-                target.add_sample(
-                    sample.name, {**sample.labels, "worker": str(worker.index)}, sample.value,
-                    sample.timestamp,
-                )  # fmt: skip
+        if status == 200:
+            add(text_string_to_metric_families(text), str(worker.index))
+    add(TrafficCollector(request.app[STATS]).collect(), "front")
     registry = CollectorRegistry()
     registry.register(_Merged(list(merged.values())))
     registry.register(_Supervision(pool))
@@ -275,17 +320,10 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
     limit = settings.server.max_message_bytes * 4
     client = web.WebSocketResponse(max_msg_size=limit, heartbeat=20.0)
     await client.prepare(request)
-    early: list[str | bytes] = []
-    room: str | None = None
-    async for message in client:
-        if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            continue
-        early.append(message.data)
-        room = routing_room(message.data)
-        if room is not None or len(early) > 16:
-            break
-    if room is None:
-        room = ""  # never joined: a worker answers these frames as it would any
+    first = await _until_joining(client, settings.server.max_message_bytes, request.app[STATS])
+    if first is None:
+        return client
+    frame, room = first
     placement = request.app[PLACEMENT]
     index = placement.enter(room)
     if index is None:
@@ -297,11 +335,10 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
     session = aiohttp.ClientSession(connector=connector)
     try:
         upstream = await session.ws_connect(WORKER_URL + "/ws", max_msg_size=limit)
-        for frame in early:
-            if isinstance(frame, str):
-                await upstream.send_str(frame)
-            else:
-                await upstream.send_bytes(frame)
+        if isinstance(frame, str):
+            await upstream.send_str(frame)
+        else:
+            await upstream.send_bytes(frame)
         await _pump(client, upstream)
     except aiohttp.ClientError as exc:
         logger.warning("room=%s - worker %d unreachable: %s", room, index, exc)
@@ -313,6 +350,12 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """Relay both ways until the worker ends the session, or the client goes away.
+
+    Only the worker's side ends a session that the client did not end: after `leave`,
+    its last frames (`ack`, `bye`) and close code must reach the client even while the
+    client still sends (frames the worker no longer takes are dropped here)."""
+
     async def down() -> None:
         while True:
             message = await upstream.receive()
@@ -331,19 +374,27 @@ async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocket
 
     async def up() -> None:
         async for message in client:
-            if message.type == WSMsgType.TEXT:
-                await upstream.send_str(message.data)
-            elif message.type == WSMsgType.BINARY:
-                await upstream.send_bytes(message.data)
+            if upstream.closed:
+                continue  # the worker ended the session; down() is passing that on
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                if message.type == WSMsgType.TEXT:
+                    await upstream.send_str(message.data)
+                elif message.type == WSMsgType.BINARY:
+                    await upstream.send_bytes(message.data)
+        # The client went away (or down() closed it): the worker hears of it.
         await upstream.close()
 
-    tasks = [asyncio.ensure_future(down()), asyncio.ensure_future(up())]
+    downward = asyncio.ensure_future(down())
+    upward = asyncio.ensure_future(up())
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((downward, upward), return_when=asyncio.FIRST_COMPLETED)
+        if not downward.done():
+            # The client left: let the worker's close come back, bounded.
+            await asyncio.wait((downward,), timeout=HANDLER_GRACE)
     finally:
-        for task in tasks:
+        for task in (downward, upward):
             task.cancel()
-        for task in tasks:
+        for task in (downward, upward):
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await task
         await upstream.close()

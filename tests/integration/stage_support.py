@@ -5,12 +5,10 @@ and media (what the SFU really forwards, not what clients are told)."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
 import pytest
 
 from sfu.consumer import Consumer
@@ -192,34 +190,3 @@ def capture_on_delivery(
 
     found.deliver = deliver
     return seen
-
-
-# -- a bare WebSocket, for what StageClient.connect does not allow ----------------------------
-class RawSocket:
-    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
-        self._session = session
-        self._ws = ws
-
-    @classmethod
-    async def open(cls, server: RunningServer) -> RawSocket:
-        session = aiohttp.ClientSession()
-        try:
-            ws = await session.ws_connect(server.ws_url)
-        except BaseException:
-            await session.close()
-            raise
-        return cls(session, ws)
-
-    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send `message` (with an id) and return the frame that answers it."""
-        await self._ws.send_str(json.dumps(message))
-        while True:
-            frame = await self._ws.receive(timeout=WAIT)
-            assert frame.type == aiohttp.WSMsgType.TEXT, frame
-            data: dict[str, Any] = json.loads(frame.data)
-            if data.get("id") == message["id"]:
-                return data
-
-    async def close(self) -> None:
-        await self._ws.close()
-        await self._session.close()

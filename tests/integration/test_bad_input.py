@@ -24,56 +24,8 @@ from tests.integration.conftest import RunningServer
 from tests.integration.helpers import member, poll_until
 from tests.media import PatternTrack, ToneTrack
 from tests.packets import make_rtp, make_vp8_payload
-from tests.server import running_server
-
-WAIT = 15.0
-
-
-class RawSocket:
-    """A bare WebSocket speaking the protocol by hand, for what StageClient never sends."""
-
-    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
-        self.session = session
-        self.ws = ws
-        self.events: list[dict[str, Any]] = []
-
-    async def send(self, frame: str) -> None:
-        await self.ws.send_str(frame)
-
-    async def receive(self) -> dict[str, Any]:
-        message = await self.ws.receive(timeout=WAIT)
-        if message.type != aiohttp.WSMsgType.TEXT:
-            raise ConnectionError(f"connection ended: {message.type.name} {message.data!r}")
-        data: dict[str, Any] = json.loads(message.data)
-        return data
-
-    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send `message` (it must carry an id) and return the frame answering it."""
-        await self.send(json.dumps(message))
-        while True:
-            data = await self.receive()
-            if data.get("id") == message["id"]:
-                return data
-            self.events.append(data)
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await self.session.close()
-
-
-@asynccontextmanager
-async def raw_socket(server: RunningServer) -> AsyncIterator[RawSocket]:
-    session = aiohttp.ClientSession()
-    try:
-        ws = await session.ws_connect(server.ws_url, max_msg_size=1 << 22)
-    except BaseException:
-        await session.close()
-        raise
-    raw = RawSocket(session, ws)
-    try:
-        yield raw
-    finally:
-        await raw.close()
+from tests.raw_socket import WAIT, raw_socket
+from tests.server import Endpoint, running_server
 
 
 def _errors(client: StageClient) -> list[dict[str, Any]]:
@@ -120,7 +72,32 @@ def _producer_count(server: RunningServer) -> int:
         pytest.param("", "bad_message", None, id="empty-frame"),
         pytest.param('{"type": "frobnicate", "id": "u1"}', "unknown_type", "u1", id="unknown"),
         pytest.param('{"id": "u2"}', "unknown_type", "u2", id="no-type"),
-        pytest.param('{"type": 5, "id": "u3"}', "bad_message", None, id="numeric-type"),
+        pytest.param('{"type": 5, "id": "u3"}', "bad_message", "u3", id="numeric-type"),
+        pytest.param('{"id": "u4", "type": null}', "bad_message", "u4", id="null-type"),
+        pytest.param(
+            '{"type": "ping", "id": "n1", "x": ' + "[" * 2000 + "]" * 2000 + "}",
+            "bad_message", "n1", id="nested-2000",
+        ),
+        pytest.param(
+            '{"type": "chat", "id": "n2", "text": ' + "[" * 60_000, "bad_message", "n2",
+            id="nested-unterminated",
+        ),
+        pytest.param(
+            '{"x": ' + '{"a": ' * 3000 + "1" + "}" * 3001, "bad_message", None,
+            id="nested-objects-before-the-id",
+        ),
+        pytest.param(
+            '{"type": "invite", "id": "r1", "target": "x", "revision": ' + "9" * 3000 + "}",
+            "bad_message", "r1", id="revision-thousands-of-digits",
+        ),
+        pytest.param(
+            '{"type": "vote", "id": "r2", "poll_id": "p", "option": 9007199254740992}',
+            "bad_message", "r2", id="option-beyond-2**53",
+        ),
+        pytest.param(
+            '{"type": "chat", "id": "c1", "text": "' + "\\ud83d\\ude00" * 1001 + '"}',
+            "bad_message", "c1", id="chat-2002-utf16-units",
+        ),
         pytest.param('{"type": "publish", "id": "m1"}', "bad_message", "m1", id="publish-no-sdp"),
         pytest.param(
             '{"type": "subscribe_answer", "id": "m2"}', "bad_message", "m2", id="answer-no-sdp"
@@ -144,9 +121,9 @@ def _producer_count(server: RunningServer) -> int:
     ],
 )
 async def test_malformed_frame_gets_an_error_and_the_connection_stays_usable(
-    server: RunningServer, frame: str, code: str, request_id: str | None
+    any_server: Endpoint, frame: str, code: str, request_id: str | None
 ) -> None:
-    client = await StageClient.connect(server.ws_url, server.token("bob"))
+    client = await StageClient.connect(any_server.ws_url, any_server.token("bob"))
     try:
         error = await _raw_error(client, frame)
 
@@ -160,10 +137,10 @@ async def test_malformed_frame_gets_an_error_and_the_connection_stays_usable(
 
 
 async def test_oversized_frame_gets_message_too_large_and_the_connection_stays_usable(
-    server: RunningServer,
+    any_server: Endpoint,
 ) -> None:
-    limit = server.settings.server.max_message_bytes
-    client = await StageClient.connect(server.ws_url, server.token("bob"))
+    limit = any_server.settings.server.max_message_bytes
+    client = await StageClient.connect(any_server.ws_url, any_server.token("bob"))
     try:
         frame = json.dumps({"type": "publish", "id": "big", "sdp": "x" * (limit + 1000)})
         assert limit < len(frame) < 4 * limit
@@ -177,10 +154,10 @@ async def test_oversized_frame_gets_message_too_large_and_the_connection_stays_u
 
 
 async def test_frame_a_byte_over_the_limit_is_refused_and_one_at_the_limit_is_read(
-    server: RunningServer,
+    any_server: Endpoint,
 ) -> None:
-    limit = server.settings.server.max_message_bytes
-    client = await StageClient.connect(server.ws_url, server.token("bob"))
+    limit = any_server.settings.server.max_message_bytes
+    client = await StageClient.connect(any_server.ws_url, any_server.token("bob"))
     try:
         head = '{"type": "ping", "id": "edge", "pad": "'
         at_limit = head + "x" * (limit - len(head) - 2) + '"}'
@@ -196,12 +173,12 @@ async def test_frame_a_byte_over_the_limit_is_refused_and_one_at_the_limit_is_re
 
 
 async def test_frame_beyond_four_times_the_limit_closes_only_that_connection(
-    server: RunningServer,
+    any_server: Endpoint,
 ) -> None:
-    limit = server.settings.server.max_message_bytes
-    bystander = await StageClient.connect(server.ws_url, server.token("bob"))
+    limit = any_server.settings.server.max_message_bytes
+    bystander = await StageClient.connect(any_server.ws_url, any_server.token("bob"))
     try:
-        async with raw_socket(server) as raw:
+        async with raw_socket(any_server) as raw:
             await raw.send(json.dumps({"type": "ping", "id": "huge", "pad": "x" * (4 * limit)}))
             message = await raw.ws.receive(timeout=WAIT)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from signaling.roles import Role
 from signaling.stage.model import DeviceState
 from tests.integration.stage_support import (
-    RawSocket,
     becomes,
     forwarding,
     person,
@@ -18,6 +17,7 @@ from tests.integration.stage_support import (
     until_forwarding,
 )
 from tests.media import ToneTrack
+from tests.raw_socket import RawSocket
 
 
 async def test_the_owner_toggles_the_mic_and_the_sfu_pauses_and_resumes_it() -> None:

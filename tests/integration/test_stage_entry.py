@@ -6,7 +6,6 @@ from __future__ import annotations
 from signaling.roles import Role
 from signaling.stage.model import StageStatus
 from tests.integration.stage_support import (
-    RawSocket,
     becomes,
     person,
     producer,
@@ -18,6 +17,7 @@ from tests.integration.stage_support import (
     until_forwarding,
 )
 from tests.media import ToneTrack
+from tests.raw_socket import RawSocket
 
 
 async def test_entries_offered_follow_role_policy_and_viewer_only() -> None:

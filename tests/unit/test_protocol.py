@@ -486,11 +486,65 @@ def test_strings_at_their_limits_are_accepted() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", "", "[]", '"ping"', "null", '{"type": "ping"', '{"type": 5, "id": "1"}'],
+    ["not json", "", "[]", '"ping"', "null", '{"type": "ping"'],
 )
-def test_anything_but_a_json_object_with_a_string_type_is_bad_message(text: str) -> None:
+def test_anything_but_a_json_object_is_bad_message(text: str) -> None:
     error = refused(text)
     assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, None)
+
+
+@pytest.mark.parametrize("kind", ["5", "null", "[]", '{"a": 1}', "true", "1.5"])
+def test_a_type_that_is_not_a_string_is_bad_message_with_the_id_echoed(kind: str) -> None:
+    error = refused(f'{{"type": {kind}, "id": "1"}}')
+    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "1")
+
+
+@pytest.mark.parametrize(
+    ("text", "request_id"),
+    [
+        ('{"type": "ping", "id": "a", "x": ' + "[" * 5000 + "]" * 5000 + "}", "a"),
+        ('{"id": "b", "type": "chat", "text": ' + "[" * 5000, "b"),
+        ('{"id": "c", "x": ' + '{"k": ' * 5000 + "0" + "}" * 5001, "c"),
+        ('{"x": ' + "[" * 5000 + "]" * 5000 + ', "id": "late"}', None),
+        ('{"x": {"id": "inner"}, "y": ' + "[" * 5000 + "]" * 5000 + "}", None),
+        ('{"x": "\\"id\\"", "y": ' + "[" * 5000 + "]" * 5000 + "}", None),
+        ('{"id": 7, "x": ' + "[" * 5000 + "]" * 5000 + "}", None),
+    ],
+)
+def test_nesting_too_deep_is_bad_message_with_a_leading_id_echoed(
+    text: str, request_id: str | None
+) -> None:
+    error = refused(text)
+    assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, request_id)
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("a" * 2000, True),
+        ("\U0001F600" * 1000, True),  # 2 UTF-16 units each
+        ("\U0001F600" * 1000 + "a", False),
+        ("é" * 2000, True),  # one unit each, two UTF-8 bytes
+    ],
+)
+def test_chat_length_is_counted_in_utf16_code_units(text: str, accepted: bool) -> None:
+    encoded = json.dumps({"type": "chat", "id": "c", "text": text})
+    if accepted:
+        assert isinstance(wire.decode_client(encoded), wire.Chat)
+    else:
+        error = refused(encoded)
+        assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "c")
+        assert "UTF-16" in error.message
+
+
+@pytest.mark.parametrize("field", ["revision", "option"])
+def test_integers_beyond_2_53_are_bad_message(field: str) -> None:
+    base = {"type": "vote", "poll_id": "p"} if field == "option" else {
+        "type": "invite", "target": "t"}  # fmt: skip
+    assert wire.decode_client(json.dumps({**base, field: 2**53 - 1}))
+    for huge in (2**53, 10**3000):
+        error = refused(json.dumps({**base, "id": "n", field: huge}))
+        assert (error.code, error.request_id) == (wire.ErrorCode.BAD_MESSAGE, "n")
 
 
 def test_invalid_utf8_is_bad_message() -> None:
