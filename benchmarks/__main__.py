@@ -5,6 +5,8 @@ Scenarios:
   stage-audio  audio-only speakers on stage -> N viewers
   join-storm   1 A/V publisher streaming while N viewers join at --rate per second
   capacity     stage-av sized to saturate a media worker: 1 worker against 2, thin viewers
+  bad-viewers  a stalled and a lossy viewer beside N viewers, against the same room without
+               them (benchmarks/bad_viewers.py)
   soak         one room with stage changes, viewer churn, chat and polls for --minutes,
                the server's memory, descriptors and objects sampled (benchmarks/soak.py)
 
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import procstat, report, soak
+from . import bad_viewers, procstat, report, soak
 from .media import load_clip
 from .processes import REPO
 from .runner import RunSpec, measure_kernel_send, run
@@ -219,6 +221,7 @@ def _parser() -> argparse.ArgumentParser:
             metavar="SECTION.KEY=VALUE",
             help="extra SFU setting for the temporary config (repeatable)",
         )
+    bad_viewers.add_parser(scenarios)
     soak.add_parser(scenarios)
     return parser
 
@@ -301,13 +304,14 @@ async def _main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     load_clip()  # encode once before any process needs it
     machine = procstat.machine()
-    if args.scenario == "soak":
+    if args.scenario in ("soak", "bad-viewers"):
         header = {
             "command": ["python", "-m", "benchmarks", *sys.argv[1:]],
             "machine": machine,
             "source": _source(),
         }
-        return await soak.main(args, out, header)
+        scenario = soak if args.scenario == "soak" else bad_viewers
+        return await scenario.main(args, out, header)
     runs: list[dict[str, Any]] = []
     payload: dict[str, Any] = {
         "command": ["python", "-m", "benchmarks", *sys.argv[1:]],
@@ -392,7 +396,7 @@ async def _main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.scenario == "soak":
+    if args.scenario in ("soak", "bad-viewers"):
         pass
     elif args.thin_viewers < 0:
         parser.error("--thin-viewers must be 0 (off) or a positive sample interval")

@@ -393,6 +393,8 @@ class Bot:
 
 
 class BotProcess:
+    bot_class: type[Bot] = Bot  # the participants this process runs
+
     def __init__(self, config: BotConfig) -> None:
         self.config = config
         self.stats = ProcessStats()
@@ -417,7 +419,7 @@ class BotProcess:
                         await asyncio.wait_for(self._stopping.wait(), at - time.monotonic())
                 if self._stopping.is_set():
                     break
-                bot = Bot(
+                bot = self.bot_class(
                     index,
                     config,
                     http=http,
