@@ -256,7 +256,7 @@ def tables(runs: list[dict[str, Any]], comparison: dict[str, Any]) -> str:
         lines.append(
             f"{r['variant']:>9} {f('loss_pct'):>7} {f('latency_p50_ms'):>7} "
             f"{f('latency_p99_ms'):>7} {f('bot_latency_p99_ms'):>8} {f('video_fps'):>6} "
-            f"{f('egress_pps'):>12} {f('sfu_cpu_util'):>10} {r.get('udp_rcvbuf_errors'):>12}"
+            f"{f('egress_pps'):>12} {f('sfu_cpu_util'):>10} {r.get('udp_rcvbuf_errors', '-')!s:>12}"
         )
     lines.append("")
     lines.append("server, per second in the window (bad - baseline = the bad viewers' share):")
