@@ -51,6 +51,16 @@ class BadBot(Bot):
         self.plis_sent = 0
         self._last_pli = 0.0
         self._media = asyncio.Event()
+        self.stalled_at = 0.0
+        self.bye_reason: str | None = None
+        self.bye_after_stall: float | None = None  # seconds from the stall to the server's bye
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "bye" and self.bye_reason is None:
+            self.bye_reason = str(message.get("reason"))
+            if self.stalled:
+                self.bye_after_stall = round(time.monotonic() - self.stalled_at, 1)
+        await super()._dispatch(message)
 
     def _first_media(self) -> None:
         super()._first_media()
@@ -99,6 +109,7 @@ class BadBot(Bot):
             return
         transport.pause_reading()
         self.stalled = True
+        self.stalled_at = time.monotonic()
 
     async def _retry_loop(self) -> None:
         while True:
@@ -131,8 +142,19 @@ class BadBotProcess(BotProcess):
         out = super().snapshot()
         bots = [b for b in self.bots if isinstance(b, BadBot)]
         trackers = [t for b in bots for t in b.trackers.values()]
+        by_kind = {"audio": [0, 0], "video": [0, 0]}
+        for bot in bots:
+            for stream in bot.receiver.streams.values():
+                counts = by_kind.setdefault(stream.kind, [0, 0])
+                counts[0] += stream.received
+                counts[1] += stream.expected
         out |= {
             "mode": BadBot.mode,
+            "by_kind": by_kind,  # kind -> [received, expected], cumulative
+            "bye_reason": next((b.bye_reason for b in bots if b.bye_reason), None),
+            "bye_after_stall_s": next(
+                (b.bye_after_stall for b in bots if b.bye_after_stall is not None), None
+            ),
             "stalled": sum(b.stalled for b in bots),
             "filtered": sum(b.filtered for b in bots),
             "nacks_sent": sum(b.nacks_sent for b in bots),

@@ -25,6 +25,7 @@ from . import report, server_metrics
 from .processes import BotGroup
 from .runner import PUBLISH_TIMEOUT, Run, RunSpec, Sample, measure_kernel_send
 
+STALL_WATCH = 60.0  # seconds after the window to wait for the stalled viewer's bye
 BAD_PORTS = (35000, 39999)  # between the SFU's range and the other bots'
 # Counters read at the window's edges, summed over labels and workers, by short name.
 COUNTERS = {
@@ -83,12 +84,16 @@ def window_deltas(
 class BadViewersRun(Run):
     """A stage-av run, plus (unless `bad` is None) the bad viewers in processes of their own."""
 
-    def __init__(self, spec: RunSpec, workdir: Path, bad: BadSpec | None) -> None:
+    def __init__(
+        self, spec: RunSpec, workdir: Path, bad: BadSpec | None, *, stall_watch: float = STALL_WATCH
+    ) -> None:
         super().__init__(spec, workdir)
         self.bad = bad
+        self.stall_watch = stall_watch
         self.bad_groups: list[BotGroup] = []
         self.edge_metrics: list[tuple[float, dict[str, float] | None]] = []
         self.edge_bad: list[dict[str, dict[str, Any]]] = []
+        self.stalled_fate: dict[str, Any] | None = None
 
     async def _steady(self, start_at: float, join_phase: float) -> tuple[Sample, Sample]:
         if self.bad is not None:
@@ -123,8 +128,27 @@ class BadViewersRun(Run):
         return await super()._poll(edge=edge)
 
     async def _stop(self) -> None:
+        await self._watch_stalled()
         await asyncio.gather(*(g.stop() for g in self.bad_groups), return_exceptions=True)
         await super()._stop()
+
+    async def _watch_stalled(self) -> None:
+        """After the window: how long the server keeps a viewer that reads nothing (ICE
+        consent, RFC 7675, expires after 30 s). Waits up to `stall_watch` seconds for its
+        `bye`; nothing is measured meanwhile."""
+        group = next((g for g in self.bad_groups if g.name == "stalled"), None)
+        if group is None or not self.edge_bad:
+            return
+        deadline = asyncio.get_running_loop().time() + self.stall_watch
+        while asyncio.get_running_loop().time() < deadline:
+            reply = await group.stats()
+            if reply.get("bye_reason") or not reply.get("stalled") or not group.alive:
+                break
+            self.progress.update(1.0, "waiting for the server to send the stalled viewer away")
+            await asyncio.sleep(1.0)
+        self.stalled_fate = {
+            key: group.last.get(key) for key in ("bye_reason", "bye_after_stall_s", "failed")
+        }
 
     def _result(self, first: Sample, last: Sample) -> dict[str, Any]:
         result = super()._result(first, last)
@@ -140,8 +164,18 @@ class BadViewersRun(Run):
                 before = start.get(name, {})
                 received = int(reply.get("received", 0)) - int(before.get("received", 0))
                 expected = int(reply.get("expected", 0)) - int(before.get("expected", 0))
+                kinds = {}
+                for kind in ("video", "audio"):
+                    r1, e1 = reply.get("by_kind", {}).get(kind, (0, 0))
+                    r0, e0 = before.get("by_kind", {}).get(kind, (0, 0))
+                    kinds[f"{kind}_loss_pct_in_window"] = (
+                        round(max(0, (e1 - e0) - (r1 - r0)) * 100 / (e1 - e0), 2)
+                        if e1 > e0
+                        else None
+                    )
                 bad[name] = {
                     "received_in_window": received,
+                    **kinds,
                     "loss_pct_in_window": round(max(0, expected - received) * 100 / expected, 2)
                     if expected > 0
                     else None,
@@ -158,10 +192,14 @@ class BadViewersRun(Run):
                             "recovered_packets",
                             "given_up_packets",
                             "plis_sent",
+                            "bye_reason",
+                            "bye_after_stall_s",
                         )
                     },
                     "errors": reply.get("errors", [])[:5],
                 }
+        if "stalled" in bad and self.stalled_fate is not None:
+            bad["stalled"]["after_the_window"] = self.stalled_fate
         result["bad_viewers"] = bad
         return result
 
@@ -199,6 +237,12 @@ def add_parser(scenarios: Any) -> None:
     sub.add_argument("--viewers-nice", type=int, default=19)
     sub.add_argument("--loss", type=float, default=0.3, help="the lossy viewer's RTP loss")
     sub.add_argument("--stall-after", type=float, default=1.0, help="s of media before the stall")
+    sub.add_argument(
+        "--stall-watch",
+        type=float,
+        default=STALL_WATCH,
+        help="s after the window to wait for the server to send the stalled viewer away",
+    )
     sub.add_argument("--no-stalled", action="store_true", help="only the lossy viewer")
     sub.add_argument("--no-lossy", action="store_true", help="only the stalled viewer")
     sub.add_argument("--pairs", type=int, default=1, help="baseline/bad pairs, alternating")
@@ -291,7 +335,7 @@ async def main(args: Any, out: Path, payload: dict[str, Any]) -> int:
     for pair in range(max(1, args.pairs)):
         for variant, extra in (("baseline", None), ("bad", bad)):
             name = f"{pair:02d}-{variant}-{spec.viewers}v"
-            measured = BadViewersRun(spec, out / "logs" / name, extra)
+            measured = BadViewersRun(spec, out / "logs" / name, extra, stall_watch=args.stall_watch)
             try:
                 result = await measured.execute()
             except RuntimeError as exc:

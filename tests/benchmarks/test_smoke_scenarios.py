@@ -30,7 +30,18 @@ def _bench(out: Path, scenario: str, *options: str) -> Results:
 @pytest.mark.integration
 @pytest.mark.timeout(200)
 def test_bad_viewers_measures_both_variants_and_the_bad_viewers(tmp_path: Path) -> None:
-    results = _bench(tmp_path, "bad-viewers", "--viewers", "2", "--seconds", "3", "--warmup", "0.5")
+    results = _bench(
+        tmp_path,
+        "bad-viewers",
+        "--viewers",
+        "2",
+        "--seconds",
+        "3",
+        "--warmup",
+        "0.5",
+        "--stall-watch",
+        "0",
+    )
     baseline, bad = results["runs"]
     assert (baseline["variant"], bad["variant"]) == ("baseline", "bad")
     for run in (baseline, bad):
