@@ -39,6 +39,7 @@ from .room_commands import (
     PostChat,
     PublishOffer,
     ResumeSession,
+    RoomClosed,
     RoomError,
     RoomOptions,
     RunStageCommand,
@@ -87,6 +88,7 @@ class Room:
     ) -> None:
         self.name = name
         self.closed = False
+        self._emptied = False  # the last member left: closing, commands get RoomClosed
         self._worker = worker
         self._options = options
         self._clock = clock
@@ -143,9 +145,10 @@ class Room:
             self._inbox.put_nowait(event)
 
     async def call(self, command: Command) -> Any:
-        """Run one command in the room's task and return its result (or raise)."""
-        if self.closed:
-            raise RoomError(wire.ErrorCode.CONFLICT, "the room is closed")
+        """Run one command in the room's task and return its result (or raise; RoomClosed
+        once the room has emptied, even for a command queued before that)."""
+        if self.closed or self._emptied:
+            raise RoomClosed()
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait(_Call(command, reply))
         return await reply
@@ -165,13 +168,20 @@ class Room:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        while not self._inbox.empty():  # callers still waiting get an answer
+            item = self._inbox.get_nowait()
+            if isinstance(item, _Call) and not item.reply.done():
+                item.reply.set_exception(RoomClosed())
 
     # -- the actor loop -------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
             item = await self._inbox.get()
             if isinstance(item, _Call):
-                if item.reply.cancelled():
+                if item.reply.done():
+                    continue
+                if self._emptied:  # queued before the last member left
+                    item.reply.set_exception(RoomClosed())
                     continue
                 try:
                     result = await self._handle(item.command)
@@ -397,6 +407,7 @@ class Room:
             self._apply(None, sc.Exit(participant_id=member.participant_id))
         self._forget(member)
         if not self._members:
+            self._emptied = True
             self._on_empty(self)
 
     def _forget(self, member: Member) -> None:

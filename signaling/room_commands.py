@@ -21,6 +21,14 @@ class RoomError(Exception):
         self.message = message
 
 
+class RoomClosed(RoomError):
+    """The room closed (its last member left) before it ran the command. A join is
+    then retried in a new room of the same name: joins never fail for this."""
+
+    def __init__(self) -> None:
+        super().__init__(wire.ErrorCode.CONFLICT, "the room is closed")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoomOptions:
     policy: RoomPolicy

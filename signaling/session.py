@@ -29,6 +29,7 @@ from .room_commands import (
     PostChat,
     PublishOffer,
     ResumeSession,
+    RoomClosed,
     RoomError,
     RunStageCommand,
 )
@@ -39,6 +40,7 @@ from .translate import stage_command
 logger = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 256
+ROOM_CLOSED_RETRIES = 3
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
@@ -246,9 +248,27 @@ class Session:
         self._joining = True
         started = self._clock.now()
         try:
-            room = self._registry.get_or_create(name)
-            entering = command(room)
-            joined: wire.Joined = await room.call(entering)
+            for attempt in range(1, ROOM_CLOSED_RETRIES + 1):
+                room = self._registry.get_or_create(name)
+                entering = command(room)
+                try:
+                    joined: wire.Joined = await room.call(entering)
+                    break
+                except (RoomClosed, InvalidStateError) as exc:
+                    # Its last member left while we queued (the registry has already let
+                    # go of it, so the next get_or_create makes a fresh room), or the
+                    # server is closing rooms under us.
+                    if not (isinstance(exc, RoomClosed) or room.closed):
+                        raise
+                    if not self._registry.accepting:
+                        raise RoomError(wire.ErrorCode.SHUTTING_DOWN,
+                                        "the server is shutting down") from None  # fmt: skip
+                    if isinstance(entering, ResumeSession):
+                        raise RoomError(wire.ErrorCode.RESUME_FAILED,
+                                        "unknown or expired resume token") from None  # fmt: skip
+                    if attempt == ROOM_CLOSED_RETRIES:
+                        raise RoomError(wire.ErrorCode.SHUTTING_DOWN,
+                                        "the room keeps closing; try again") from None  # fmt: skip
         finally:
             self._joining = False
         kind = "resume" if isinstance(entering, ResumeSession) else "join"

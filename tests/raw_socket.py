@@ -47,6 +47,10 @@ class RawSocket:
     async def request_frame(self, frame: str, request_id: str) -> dict[str, Any]:
         """Send `frame` as is and return the frame answering `request_id`."""
         await self.send(frame)
+        return await self.answer(request_id)
+
+    async def answer(self, request_id: str) -> dict[str, Any]:
+        """The next frame answering `request_id` (frames before it go to `events`)."""
         while True:
             data = await self.receive()
             if data.get("id") == request_id:

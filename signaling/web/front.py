@@ -352,11 +352,12 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
 async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
     """Relay both ways until the worker ends the session, or the client goes away.
 
-    Only the worker's side ends a session that the client did not end: after `leave`,
-    its last frames (`ack`, `bye`) and close code must reach the client even while the
-    client still sends (frames the worker no longer takes are dropped here)."""
+    When the worker ends it (after `leave`, a kick, shutdown), its last frames and close
+    code reach the client even while the client still sends: the client's side stops
+    being read before the close handshake, so the handshake reads (and drops) what the
+    client sent meanwhile instead of resetting a connection with unread data."""
 
-    async def down() -> None:
+    async def down() -> tuple[int, bytes]:
         while True:
             message = await upstream.receive()
             if message.type == WSMsgType.TEXT:
@@ -364,32 +365,31 @@ async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocket
             elif message.type == WSMsgType.BINARY:
                 await client.send_bytes(message.data)
             elif message.type == WSMsgType.CLOSE:
-                # The worker closed: pass its code on (bye, kicks, shutdown).
-                await client.close(code=message.data, message=b"")
-                return
+                return message.data, b""  # the worker closed: bye, kicks, shutdown
             elif message.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 # Gone without a close frame: the worker died, and the session with it.
-                await client.close(code=CLOSE_WORKER_GONE, message=b"media worker gone")
-                return
+                return CLOSE_WORKER_GONE, b"media worker gone"
 
     async def up() -> None:
         async for message in client:
-            if upstream.closed:
-                continue  # the worker ended the session; down() is passing that on
             with contextlib.suppress(ConnectionError, RuntimeError):
                 if message.type == WSMsgType.TEXT:
                     await upstream.send_str(message.data)
                 elif message.type == WSMsgType.BINARY:
                     await upstream.send_bytes(message.data)
-        # The client went away (or down() closed it): the worker hears of it.
-        await upstream.close()
 
     downward = asyncio.ensure_future(down())
     upward = asyncio.ensure_future(up())
     try:
         await asyncio.wait((downward, upward), return_when=asyncio.FIRST_COMPLETED)
-        if not downward.done():
-            # The client left: let the worker's close come back, bounded.
+        if downward.done() and not downward.cancelled() and downward.exception() is None:
+            upward.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upward
+            code, reason = downward.result()
+            await client.close(code=code, message=reason)
+        else:  # the client went away: the worker hears of it
+            await upstream.close()
             await asyncio.wait((downward,), timeout=HANDLER_GRACE)
     finally:
         for task in (downward, upward):

@@ -4,6 +4,8 @@ order, and a clean close."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -84,8 +86,9 @@ async def test_leave_then_more_frames_still_ends_with_ack_bye_and_a_normal_close
         async with raw_socket(any_server) as raw:
             await raw.request({"type": "join", "id": "j", "token": any_server.token(f"p{attempt}")})
             await raw.send(json.dumps({"type": "leave", "id": "l"}))
-            for n in range(20):  # the worker has stopped reading by now
-                await raw.send(json.dumps({"type": "ping", "id": f"late{n}"}))
+            with contextlib.suppress(ConnectionError):  # the server may close first
+                for n in range(20):  # the worker has stopped reading by now
+                    await raw.send(json.dumps({"type": "ping", "id": f"late{n}"}))
 
             assert await _closed_with(raw) == 1000
             after_leave = raw.events[[e.get("id") for e in raw.events].index("l"):]
@@ -124,3 +127,26 @@ async def test_bad_frames_are_logged_once_per_connection(
     logged = [r for r in caplog.records if r.levelno >= logging.INFO and "bad frame" in r.message]
     assert len(logged) == 1
     assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_join_racing_the_last_member_out_of_the_room_always_joins(
+    any_server: Endpoint,
+) -> None:
+    outcomes: list[str] = []
+    for attempt in range(30):
+        room = f"race-{attempt}"
+        async with raw_socket(any_server) as last, raw_socket(any_server) as newcomer:
+            token = any_server.token("last", room=room)
+            await last.request({"type": "join", "id": "j", "token": token})
+            leave = json.dumps({"type": "leave", "id": "l"})
+            join = json.dumps({"type": "join", "id": "j",
+                               "token": any_server.token("new", room=room)})  # fmt: skip
+            # Both frames at once: the join lands while the room is being torn down.
+            await asyncio.gather(last.send(leave), newcomer.send(join))
+
+            reply = await newcomer.answer("j")
+            outcomes.append(reply.get("code") or reply["type"])
+            if reply["type"] == "joined":
+                assert (await newcomer.request({"type": "ping", "id": "p2"}))["type"] == "pong"
+
+    assert outcomes == ["joined"] * 30

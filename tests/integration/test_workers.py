@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from signaling import protocol as wire
 from signaling.client import StageClient
 from tests.integration.front import front, token
 from tests.integration.helpers import receive, remote_track, wait_for_tracks
@@ -63,12 +64,13 @@ async def test_rooms_spread_over_workers_and_media_flows_from_each() -> None:
 def test_routing_reads_the_room_from_join_and_resume() -> None:
     from signaling.web.front import routing_room
 
-    assert routing_room(json.dumps({"type": "join", "token": token("alpha", "x")})) == "alpha"
-    assert routing_room(json.dumps({"type": "join", "token": "x", "room": "beta"})) == "beta"
-    assert (
-        routing_room(json.dumps({"type": "resume", "room": "gamma", "resume_token": "t"}))
-        == "gamma"
-    )
-    assert routing_room(json.dumps({"type": "join", "token": "garbage"})) == ""
-    assert routing_room(json.dumps({"type": "ping"})) is None
-    assert routing_room("not json") is None
+    def room_of(message: dict[str, object]) -> str:
+        decoded = wire.decode_client(json.dumps(message))
+        assert isinstance(decoded, (wire.Join, wire.Resume))
+        return routing_room(decoded)
+
+    assert room_of({"type": "join", "token": token("alpha", "x")}) == "alpha"
+    assert room_of({"type": "join", "token": "x", "room": "beta"}) == "beta"
+    assert room_of({"type": "resume", "room": "gamma", "resume_token": "t"}) == "gamma"
+    assert room_of({"type": "join", "token": "garbage"}) == ""
+    assert room_of({"type": "join"}) == ""
