@@ -26,10 +26,12 @@ MESSAGE_TYPES: tuple[str, ...] = tuple(sorted(CLIENT_TYPES))
 class MessageFactory:
     """Builds `{"type": ..., ...}` dicts with plausible values for one room."""
 
-    def __init__(self, rng: random.Random, knowledge: Knowledge, rooms: tuple[str, ...]) -> None:
+    def __init__(
+        self, rng: random.Random, knowledge: Knowledge, rooms: Callable[[], tuple[str, ...]]
+    ) -> None:
         self.rng = rng
         self.knowledge = knowledge
-        self.rooms = rooms
+        self.rooms = rooms  # the rooms in use now
         self._identities = 0
         self._builders: dict[str, Callable[[], Message]] = {
             "join": self.join,
@@ -88,7 +90,7 @@ class MessageFactory:
         return f"fuzz{self.rng.getrandbits(32):08x}{self._identities}"
 
     def join(self, role: Role | None = None, room: str | None = None) -> Message:
-        room = room or self.rng.choice(self.rooms)
+        room = room or self.rng.choice(self.rooms())
         message: Message = {
             "token": accounts.token(room, self.identity(), role or Role(self._pick(Role))),
             "entry": self._pick(Entry),
@@ -128,7 +130,7 @@ class MessageFactory:
         if known is not None and self.rng.random() < 0.3:
             return {"room": known[1], "resume_token": known[0]}
         return {
-            "room": self.rng.choice(self.rooms),
+            "room": self.rng.choice(self.rooms()),
             "resume_token": f"{self.rng.getrandbits(128):x}",
         }
 

@@ -3,6 +3,8 @@ budget, check the server's health, its workers and its log, and stop it."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from .ws_mutations import DEFAULT_MAX_MESSAGE_BYTES
 
 # What the session logs when it answers "internal": the same defect as the reply.
 INTERNAL_REPLY_LOG = "internal error handling a request"
+PROGRESS_EVERY = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +128,7 @@ async def _fuzz_and_check(
         _, healthz_before = await server.health(http)
     result.rss_before_kib = server.rss_kib()
     started = time.monotonic()
+    progress = asyncio.get_running_loop().create_task(_progress(result.findings, started))
     ws_inputs = round(config.inputs * config.ws_share)
     ws = WsCampaign(
         url=server.ws_url,
@@ -146,6 +150,7 @@ async def _fuzz_and_check(
     )
     await udp.run()
     result.fuzz_seconds = time.monotonic() - started
+    progress.cancel()
     result.forwarded_to_viewer, result.media_sessions = udp.forwarded, udp.sessions
     result.rss_after_kib = server.rss_kib()
     result.health = await health.check(server.ws_url, f"health-{config.seed}")
@@ -153,6 +158,18 @@ async def _fuzz_and_check(
         status, result.healthz_after = await server.health(http)
     result.crashes = _crashes(server, healthz_before, result.healthz_after, status)
     _late_log_problems(log, result, final=False)
+
+
+async def _progress(findings: Findings, started: float) -> None:
+    """A line on stderr every PROGRESS_EVERY seconds, for long runs."""
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY)
+        elapsed = time.monotonic() - started
+        sent = findings.total_sent
+        sys.stderr.write(
+            f"[fuzz] {elapsed:.0f} s: {sent} inputs ({sent / elapsed:.0f}/s), "
+            f"{len(findings.problems)} distinct problems\n"
+        )
 
 
 def _late_log_problems(log: ServerLog, result: RunResult, *, final: bool) -> None:

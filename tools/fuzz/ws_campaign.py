@@ -24,7 +24,11 @@ from .server_log import ServerLog
 from .ws_mutations import HARD_FACTOR, WsMutator, dumps
 from .ws_socket import FuzzSocket
 
-ROOMS = ("fuzz-a", "fuzz-b", "fuzz-c")
+ROOMS = ("a", "b", "c")
+# Sessions go to a new set of rooms after this many: a participant who drops stays in
+# the room for the reconnect grace (30 s), and every join then lists them all, so rooms
+# that only grow would slow a long run down to the pace of ever longer member lists.
+SESSIONS_PER_ROOM_SET = 60
 CONNECTIONS = 6  # sessions running at once
 SYNC_TIMEOUT = 15.0  # a batch's round trip; far above what a healthy server needs
 PREJOIN_TIMEOUT = 3.0  # a ping before join; paid only while that defect is unseen
@@ -61,6 +65,11 @@ class WsCampaign:
         self.log = log
         self.max_message_bytes = max_message_bytes
         self.knowledge = Knowledge()
+        self.sessions = 0
+
+    def rooms(self) -> tuple[str, ...]:
+        generation = self.sessions // SESSIONS_PER_ROOM_SET
+        return tuple(f"fuzz-{generation}-{name}" for name in ROOMS)
 
     async def run(self) -> None:
         async with aiohttp.ClientSession() as http:
@@ -70,8 +79,10 @@ class WsCampaign:
 
     async def _connection_loop(self, http: aiohttp.ClientSession, slot: int) -> None:
         rng = random.Random(f"{self.seed}:ws:{slot}")
-        mutator = WsMutator(rng, MessageFactory(rng, self.knowledge, ROOMS), self.max_message_bytes)
+        factory = MessageFactory(rng, self.knowledge, self.rooms)
+        mutator = WsMutator(rng, factory, self.max_message_bytes)
         while not self.budget.spent:
+            self.sessions += 1
             await _Session(self, http, rng, mutator).run()
 
     # -- tallies shared by the sessions --------------------------------------------------
