@@ -54,6 +54,8 @@ def room_options(settings: Settings) -> RoomOptions:
         reconnect_grace=rooms.reconnect_grace,
         chat_rate=rooms.chat_rate,
         chat_burst=rooms.chat_burst,
+        command_rate=rooms.command_rate,
+        command_burst=rooms.command_burst,
         spread_after=rooms.spread_after,
         pipe_address=settings.media.pipe_address,
     )

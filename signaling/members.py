@@ -44,8 +44,6 @@ class Member:
     full_view: bool = False  # receives every participant's changes, not just the stage's
     grace_until: float | None = None
     replies: OrderedDict[str, tuple[bool, Any]] = field(default_factory=OrderedDict)
-    chat_allowance: float = 0.0
-    chat_checked_at: float = 0.0
 
     @property
     def connected(self) -> bool:
@@ -54,16 +52,6 @@ class Member:
     def send(self, message: wire.ServerMessage) -> None:
         if self.deliver is not None:
             self.deliver(message)
-
-    def take_chat_token(self, now: float, rate: float, burst: int) -> bool:
-        """Token bucket: `burst` messages at once, `rate` per second sustained."""
-        allowance = min(float(burst), self.chat_allowance + (now - self.chat_checked_at) * rate)
-        self.chat_checked_at = now
-        if allowance < 1.0:
-            self.chat_allowance = allowance
-            return False
-        self.chat_allowance = allowance - 1.0
-        return True
 
     def remember(self, request_id: str, ok: bool, outcome: Any) -> None:
         self.replies[request_id] = (ok, outcome)

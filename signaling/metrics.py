@@ -116,6 +116,16 @@ class TrafficCollector(Collector):
             rejected.add_metric([command, reason], count)
         yield rejected
 
+        coalesced = CounterMetricFamily(
+            "stage_sfu_events_coalesced_total",
+            "State updates (participant_updated, queues, poll results, speaking, counts, ...) "
+            "replaced by a newer one for the same subject before reaching a client, by type.",
+            labels=["type"],
+        )
+        for kind, count in sorted(stats.coalesced.items()):
+            coalesced.add_metric([kind], count)
+        yield coalesced
+
         joins = HistogramMetricFamily(
             "stage_sfu_join_duration_seconds",
             "Time the server took to admit a join or resume (room entry and media transport).",

@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -29,6 +30,7 @@ from sfu.worker import Worker
 from . import audience, room_media, room_sfu
 from . import permissions as may
 from . import protocol as wire
+from .budget import Budget, TokenBucket
 from .members import Member, Subscriber
 from .room_commands import (
     ApplySubscribeAnswer,
@@ -38,6 +40,7 @@ from .room_commands import (
     LeaveRoom,
     PostChat,
     PublishOffer,
+    RateLimited,
     ResumeSession,
     RoomClosed,
     RoomError,
@@ -112,6 +115,8 @@ class Room:
         self._members: dict[ParticipantId, Member] = {}
         self._owners: dict[ProducerId, Member] = {}
         self._transport_owners: dict[TransportId, Member] = {}
+        self._budgets: dict[str, Budget] = {}  # identity -> its rate limits here
+        self._connections_of: Counter[str] = Counter()  # identity -> members
         self._counts_sent: wire.Counts | None = None
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name=f"room-{name}")
@@ -212,12 +217,15 @@ class Room:
             case ResumeSession():
                 return await self._resume(command)
             case PublishOffer():
+                self._spend(command.participant_id, "publish")
                 return await self._publish(command)
-            case ApplySubscribeAnswer():
+            case ApplySubscribeAnswer():  # answers our own offers: bounded by them
                 return await self._subscribe_answer(command)
             case RunStageCommand():
+                self._spend(command.participant_id, "command")
                 return self._stage_command(command)
             case PostChat():
+                self._spend(command.participant_id, "chat")
                 return self._chat(command)
             case LeaveRoom():
                 return self._leave(command.participant_id)
@@ -283,6 +291,7 @@ class Room:
         member.recv_transport = await self._new_subscriber()
         self._transport_owners[member.recv_transport.id] = member
         self._members[participant_id] = member
+        self._connections_of[member.identity] += 1
         try:
             self._apply(None, enter)
         except RoomError:
@@ -364,9 +373,6 @@ class Room:
     def _chat(self, command: PostChat) -> None:
         member = self._member(command.participant_id)
         person = self._state.people[member.participant_id]
-        options = self._options
-        if not member.take_chat_token(self._clock.now(), options.chat_rate, options.chat_burst):
-            raise RoomError(wire.ErrorCode.RATE_LIMITED, "too many chat messages; slow down")
         message = wire.ChatMessage(
             participant_id=person.participant_id, name=person.name, text=command.text,
             at=time.time(),
@@ -410,8 +416,32 @@ class Room:
             self._emptied = True
             self._on_empty(self)
 
+    def _spend(self, participant_id: ParticipantId, kind: str) -> None:
+        """Charge a command to its sender's identity; RateLimited (nothing else
+        happens) when the identity is over its budget (docs/operating.md, Limits)."""
+        identity = self._member(participant_id).identity
+        budget = self._budgets.get(identity)
+        if budget is None:
+            options = self._options
+            budget = self._budgets[identity] = Budget(
+                commands=TokenBucket(options.command_rate, options.command_burst),
+                chat=TokenBucket(options.chat_rate, options.chat_burst),
+            )
+        now = self._clock.now()
+        wait = budget.commands.take(now)
+        if wait > 0:
+            raise RateLimited(f"too many commands; retry in {wait:.1f} s", wait)
+        if kind == "chat":
+            wait = budget.chat.take(now)
+            if wait > 0:
+                raise RateLimited(f"too many chat messages; retry in {wait:.1f} s", wait)
+
     def _forget(self, member: Member) -> None:
-        self._members.pop(member.participant_id, None)
+        if self._members.pop(member.participant_id, None) is not None:
+            self._connections_of[member.identity] -= 1
+            if self._connections_of[member.identity] <= 0:
+                del self._connections_of[member.identity]
+                self._budgets.pop(member.identity, None)
         for producer_id in [p for p, owner in self._owners.items() if owner is member]:
             del self._owners[producer_id]
         for transport_id in [t for t, owner in self._transport_owners.items() if owner is member]:

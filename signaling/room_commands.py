@@ -21,6 +21,14 @@ class RoomError(Exception):
         self.message = message
 
 
+class RateLimited(RoomError):
+    """Over a per-identity budget; `retry_after` seconds until one more is allowed."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(wire.ErrorCode.RATE_LIMITED, message)
+        self.retry_after = retry_after
+
+
 class RoomClosed(RoomError):
     """The room closed (its last member left) before it ran the command. A join is
     then retried in a new room of the same name: joins never fail for this."""
@@ -35,6 +43,8 @@ class RoomOptions:
     reconnect_grace: float = 30.0
     chat_rate: float = 2.0
     chat_burst: int = 10
+    command_rate: float = 20.0
+    command_burst: int = 40
     # With several workers: subscribers kept on the room's own worker before the
     # rest spread over the others (signaling/spread/), and where pipes bind.
     spread_after: int = 100

@@ -8,10 +8,10 @@ protocol so this module stays free of the web framework.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from sfu.clock import Clock
@@ -19,6 +19,7 @@ from sfu.errors import InvalidStateError, NegotiationError
 
 from . import protocol as wire
 from .auth import TokenError, verify_token
+from .outbox import Outbox
 from .registry import RoomRegistry
 from .room import Room
 from .room_commands import (
@@ -28,6 +29,7 @@ from .room_commands import (
     LeaveRoom,
     PostChat,
     PublishOffer,
+    RateLimited,
     ResumeSession,
     RoomClosed,
     RoomError,
@@ -40,6 +42,7 @@ from .translate import stage_command
 logger = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 256
+COALESCE_WINDOW = 0.1  # seconds: at most ~10 updates a second per subject per recipient
 ROOM_CLOSED_RETRIES = 3
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -65,7 +68,7 @@ class Session:
         self._registry = registry
         self._settings = settings
         self._clock = clock
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self._outbox = Outbox(limit=OUTBOX_LIMIT, window=COALESCE_WINDOW, now=clock.now)
         self._room: Room | None = None
         self._participant_id: ParticipantId | None = None
         self._joining = False
@@ -81,30 +84,31 @@ class Session:
 
     # -- outbound -----------------------------------------------------------------
     def deliver(self, message: wire.ServerMessage) -> None:
-        """Queue a message; a client that cannot keep up is disconnected, not buffered."""
+        """Queue a message; a client that cannot keep up is disconnected, not buffered.
+        State updates coalesce per recipient (signaling/outbox.py), so only the
+        client's own slowness, never another's flood, fills its backlog."""
         if self.closed:
             return
-        self._stats.messages_sent[_message_type(message)] += 1
-        try:
-            self._outbox.put_nowait(wire.encode(message))
-        except asyncio.QueueFull:
+        kind = _message_type(message)
+        self._stats.messages_sent[kind] += 1
+        coalesced = self._outbox.coalesced
+        queued = self._outbox.put(wire.encode(message), _coalescing_key(message))
+        if self._outbox.coalesced != coalesced:
+            self._stats.coalesced[kind] += self._outbox.coalesced - coalesced
+        if not queued:
             logger.warning("participant=%s - outbox full, disconnecting", self._participant_id,
                            extra=self._log_ids())  # fmt: skip
-            self.disconnect("too slow to receive messages", code=CLOSE_TRY_AGAIN_LATER)
+            # What was queued is moot: the close goes out at once.
+            self.disconnect("too slow to receive messages", code=CLOSE_TRY_AGAIN_LATER,
+                            discard=True)  # fmt: skip
 
-    def disconnect(self, message: str, *, code: int = CLOSE_POLICY) -> None:
+    def disconnect(self, message: str, *, code: int = CLOSE_POLICY, discard: bool = False) -> None:
         if self.closed:
             return
         self.closed = True
         self.close_code = code
         self.close_message = message
-        try:
-            self._outbox.put_nowait(None)
-        except asyncio.QueueFull:
-            # Make room for the close marker: what was queued is moot now.
-            while not self._outbox.empty():
-                self._outbox.get_nowait()
-            self._outbox.put_nowait(None)
+        self._outbox.finish(discard=discard)
 
     async def run_writer(self) -> None:
         """Send queued frames until disconnect(); then close the connection."""
@@ -306,6 +310,21 @@ class Session:
                 await room.call(ConnectionLost(participant_id=participant_id, deliver=self.deliver))
 
 
+def _coalescing_key(message: wire.ServerMessage) -> Hashable | None:
+    """The state a message describes, when a later message about it replaces it."""
+    match message:
+        case wire.ParticipantUpdated(participant=participant):
+            return ("participant_updated", participant.participant_id)
+        case wire.Speaking(participant_id=participant_id):
+            return ("speaking", participant_id)
+        case wire.Poll(poll=poll):
+            return ("poll", poll.poll_id)
+        case wire.Queues() | wire.CountsChanged() | wire.ActiveSpeaker() | wire.PolicyChanged():
+            return type(message)
+        case _:
+            return None
+
+
 def _message_type(message: wire.ClientMessage | wire.ServerMessage) -> str:
     return str(type(message).__struct_config__.tag)
 
@@ -326,6 +345,9 @@ def _error_reply(exc: Exception, request_id: str | None, *, log: bool = True) ->
             if log:
                 logger.info("bad frame (%s: %s); further ones on this connection are not logged",
                             code, message)  # fmt: skip
+        case RateLimited():
+            return wire.Error(id=request_id, code=exc.code, message=exc.message,
+                              retry_after=math.ceil(exc.retry_after * 1000) / 1000)  # fmt: skip
         case RoomError():
             code, message = exc.code, exc.message
         case TokenError():

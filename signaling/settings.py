@@ -183,6 +183,9 @@ class RoomSettings(_Section, frozen=True):
     reconnect_grace: Annotated[float, msgspec.Meta(ge=0.0, le=3600.0)] = 30.0
     chat_rate: Annotated[float, msgspec.Meta(gt=0.0, le=100.0)] = 2.0  # messages/s sustained
     chat_burst: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    # Every command but join, resume, leave, ping and subscribe_answer, per identity.
+    command_rate: Annotated[float, msgspec.Meta(gt=0.0, le=1000.0)] = 20.0
+    command_burst: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 40
     spread_after: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 50
 
 

@@ -49,6 +49,7 @@ class SignalingStats:
     messages_sent: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)  # by wire error code
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # (command, reason)
+    coalesced: Counter[str] = field(default_factory=Counter)  # by type: replaced before sent
     joins: dict[str, Buckets] = field(default_factory=dict)  # "join" / "resume" -> seconds
 
     def joined(self, kind: str, seconds: float) -> None:

@@ -199,6 +199,8 @@ class Error(_Event, tag="error"):
     id: str | None
     code: ErrorCode
     message: str
+    # rate_limited only: seconds until the same command would be accepted.
+    retry_after: float | msgspec.UnsetType = msgspec.UNSET
 
 
 class Bye(_Event, tag="bye"):
