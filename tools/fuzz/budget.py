@@ -21,3 +21,7 @@ class Budget:
         granted = min(wanted, self.left)
         self.left -= granted
         return granted
+
+    def give_back(self, unused: int) -> None:
+        """Return inputs that were claimed but could not be sent (the socket had closed)."""
+        self.left += unused

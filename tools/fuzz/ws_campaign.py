@@ -230,6 +230,8 @@ class _Session:
     async def _send_counted(self, sock: FuzzSocket, frame: Frame) -> bool:
         sent = await sock.send(frame)
         self.c.findings.sent["ws"] += sent
+        if not sent:
+            self.c.budget.give_back(1)
         return sent
 
     def _count_answers(self, sock: FuzzSocket, batch: Batch, expected_before: int) -> None:
