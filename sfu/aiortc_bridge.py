@@ -281,7 +281,7 @@ class PeerConnection:
                 self.on_rtcp(rx.unprotect_rtcp(data))
             else:
                 self.on_rtp(rx.unprotect(data))
-        except pylibsrtp.Error:
+        except (pylibsrtp.Error, ValueError):  # ValueError: longer than libsrtp's buffer
             self.packets_undecryptable += 1
 
     @property

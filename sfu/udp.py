@@ -63,7 +63,7 @@ class LateFilter:
         self.dropped = 0
 
     def drop(self, data: bytes) -> bool:
-        if 191 < data[1] < 224:  # RFC 5761 §4: RTCP
+        if len(data) < 2 or 191 < data[1] < 224:  # RFC 5761 §4: RTCP; too short: not ours
             return False
         delay = kernel_queue_delay(self.fd)
         if delay is None or delay <= self.max_delay:

@@ -54,6 +54,8 @@ class ServerError(Exception):
         super().__init__(f"{error.get('code')}: {error.get('message')}")
         self.code = str(error.get("code"))
         self.message = str(error.get("message"))
+        retry_after = error.get("retry_after")  # rate_limited: seconds to wait
+        self.retry_after = float(retry_after) if isinstance(retry_after, (int, float)) else None
 
 
 @dataclass(eq=False)

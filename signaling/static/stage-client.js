@@ -141,7 +141,7 @@ export class StageClient extends EventTarget {
     if (waiter) {
       this.pending.delete(message.id);
       if (message.type === "error") {
-        waiter.reject(Object.assign(new Error(message.message), { code: message.code }));
+        waiter.reject(Object.assign(new Error(message.message), { code: message.code, retryAfter: message.retry_after }));
       } else {
         waiter.resolve(message);
       }
