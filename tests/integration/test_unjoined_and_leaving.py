@@ -14,8 +14,10 @@ import aiohttp
 import pytest
 
 from signaling.roles import Role
+from signaling.settings import load_settings
+from tests.integration.front import front, worker_samples
 from tests.raw_socket import WAIT, RawSocket, raw_socket
-from tests.server import Endpoint, RunningServer
+from tests.server import Endpoint, FrontServer, RunningServer
 
 NESTED = '{"type": "ping", "id": "deep", "x": ' + "[" * 2000 + "]" * 2000 + "}"
 
@@ -150,3 +152,19 @@ async def test_a_join_racing_the_last_member_out_of_the_room_always_joins(
                 assert (await newcomer.request({"type": "ping", "id": "p2"}))["type"] == "pong"
 
     assert outcomes == ["joined"] * 30
+
+
+async def test_the_front_counts_what_it_answers_before_join() -> None:
+    async with front(2) as (port, _):
+        settings = load_settings(overrides={"server.port": port}, env={})
+        async with raw_socket(FrontServer(settings=settings, port=port, workers=2)) as raw:
+            for n in range(3):
+                await raw.request({"type": "ping", "id": f"p{n}"})
+            await raw.request({"type": "chat", "id": "c", "text": "too early"})
+
+        received = await worker_samples(port, "stage_sfu_signaling_messages_total")
+        rejected = await worker_samples(port, "stage_sfu_commands_rejected_total")
+
+    assert received[("front", (("direction", "in"), ("type", "ping")))] == 3
+    assert received[("front", (("direction", "out"), ("type", "pong")))] == 3
+    assert rejected[("front", (("command", "chat"), ("reason", "not_joined")))] == 1
