@@ -308,9 +308,12 @@ class Room:
         return audience.joined(self.name, self._state, self._members, member, entry=entry)
 
     async def _resume(self, command: ResumeSession) -> wire.Joined:
+        # Bytes: compare_digest refuses str with non-ASCII characters, and a client may
+        # send any string.
+        presented = command.resume_token.encode()
         member = next(
             (m for m in self._members.values() if secrets.compare_digest(
-                m.resume_token, command.resume_token)),
+                m.resume_token.encode(), presented)),
             None,
         )  # fmt: skip
         if member is None:

@@ -168,3 +168,19 @@ async def test_the_front_counts_what_it_answers_before_join() -> None:
     assert received[("front", (("direction", "in"), ("type", "ping")))] == 3
     assert received[("front", (("direction", "out"), ("type", "pong")))] == 3
     assert rejected[("front", (("command", "chat"), ("reason", "not_joined")))] == 1
+
+
+@pytest.mark.parametrize(
+    "resume_token", ["é", "\u0000", "🙂" * 10, "x" * 128], ids=["accent", "nul", "emoji", "longest"]
+)
+async def test_a_resume_with_any_unknown_token_is_resume_failed(
+    any_server: Endpoint, resume_token: str
+) -> None:
+    async with raw_socket(any_server) as member, raw_socket(any_server) as stranger:
+        await member.request({"type": "join", "id": "j", "token": any_server.token("member")})
+
+        reply = await stranger.request(
+            {"type": "resume", "id": "r", "room": "demo", "resume_token": resume_token}
+        )
+
+        assert (reply["type"], reply["code"]) == ("error", "resume_failed")
