@@ -4,7 +4,8 @@ The room (`bench`): `--publishers` on stage for the whole run (A/V, `benchmarks.
 `--viewers` watching for the whole run (their loss and latency show whether the media
 stayed healthy), and `benchmarks.soak_bots` for the movement: a host opening and closing
 polls that everyone votes in, `--hoppers` people leaving and returning to the stage
-(`leave_stage`, `join_stage`, a new `publish`), a viewer joining every `--churn-every`
+(`leave_stage`, `join_stage`, a new `publish`), `--quiet-hoppers` taking and leaving the
+stage with microphone and camera off (no tracks), a viewer joining every `--churn-every`
 seconds and leaving after `--viewer-lifetime`, and `--chat-rate` chat lines a second.
 
 Every `--sample-seconds` (10) the runner reads, for the server and each of its processes
@@ -65,9 +66,12 @@ class SoakSpec:
     minutes: float = 10.0
     publishers: int = 2
     viewers: int = 6
-    hoppers: int = 2
-    stage_seconds: float = 30.0
-    off_stage_seconds: float = 15.0
+    hoppers: int = 1
+    stage_seconds: float = 100.0
+    off_stage_seconds: float = 40.0
+    quiet_hoppers: int = 2
+    quiet_stage_seconds: float = 20.0
+    quiet_off_stage_seconds: float = 10.0
     churn_every: float = 8.0
     viewer_lifetime: float = 40.0
     chat_rate: float = 1.0
@@ -158,6 +162,9 @@ class Soak:
                     "hoppers": spec.hoppers,
                     "stage_seconds": spec.stage_seconds,
                     "off_stage_seconds": spec.off_stage_seconds,
+                    "quiet_hoppers": spec.quiet_hoppers,
+                    "quiet_stage_seconds": spec.quiet_stage_seconds,
+                    "quiet_off_stage_seconds": spec.quiet_off_stage_seconds,
                     "churn_every": spec.churn_every,
                     "viewer_lifetime": spec.viewer_lifetime,
                     "chat_rate": spec.chat_rate,
@@ -405,6 +412,11 @@ def add_parser(scenarios: Any) -> None:
     sub.add_argument("--hoppers", type=int, default=d.hoppers, help="on and off the stage")
     sub.add_argument("--stage-seconds", type=float, default=d.stage_seconds)
     sub.add_argument("--off-stage-seconds", type=float, default=d.off_stage_seconds)
+    sub.add_argument(
+        "--quiet-hoppers", type=int, default=d.quiet_hoppers, help="on stage without tracks"
+    )
+    sub.add_argument("--quiet-stage-seconds", type=float, default=d.quiet_stage_seconds)
+    sub.add_argument("--quiet-off-stage-seconds", type=float, default=d.quiet_off_stage_seconds)
     sub.add_argument("--churn-every", type=float, default=d.churn_every, help="s between joins")
     sub.add_argument("--viewer-lifetime", type=float, default=d.viewer_lifetime)
     sub.add_argument("--chat-rate", type=float, default=d.chat_rate, help="lines/s in the room")
@@ -425,6 +437,9 @@ def spec_from(args: Any) -> SoakSpec:
         hoppers=args.hoppers,
         stage_seconds=args.stage_seconds,
         off_stage_seconds=args.off_stage_seconds,
+        quiet_hoppers=args.quiet_hoppers,
+        quiet_stage_seconds=args.quiet_stage_seconds,
+        quiet_off_stage_seconds=args.quiet_off_stage_seconds,
         churn_every=args.churn_every,
         viewer_lifetime=args.viewer_lifetime,
         chat_rate=args.chat_rate,

@@ -11,7 +11,13 @@ and stops by itself at `max_seconds` or when stdin closes. Every participant is 
 * **hoppers** join straight onto the stage and publish A/V; after `stage_seconds` they
   `leave_stage` (their tracks end), sit in the audience for `off_stage_seconds`, then
   `join_stage` and `publish` a new offer from the same connection, as the protocol says
-  a client returning to the stage does; and so on;
+  a client returning to the stage does; and so on. Each return adds two tracks, so two
+  m-sections to every other member's subscribe SDP for the rest of their session (they
+  are never reused): keep returns under ~40 per long-lived member's session, or its
+  subscribe offer outgrows the server's 64 KiB SDP limit (see README, "Soak");
+* **quiet hoppers** enter as viewers and take the stage with microphone and camera off
+  (`join_stage`) for `quiet_stage_seconds`, then `leave_stage` for
+  `quiet_off_stage_seconds`, and so on: stage changes without new tracks;
 * **churn viewers**: one joins every `churn_every` seconds and `leave`s after
   `viewer_lifetime` seconds (each a new identity, each with its own media connection);
 * **chat**: `chat_rate` lines a second from the members of this process, in turn.
@@ -48,15 +54,19 @@ logger = logging.getLogger("benchmarks.soak_bots")
 
 HOST_INDEX = 900_000
 HOPPER_INDEX = 910_000
+QUIET_INDEX = 920_000
 CHURN_INDEX = 1_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SoakConfig:
     bots: dict[str, Any]  # a BotConfig's fields (url, room, secret, ports, max_seconds...)
-    hoppers: int = 2
-    stage_seconds: float = 30.0
-    off_stage_seconds: float = 15.0
+    hoppers: int = 1
+    stage_seconds: float = 100.0
+    off_stage_seconds: float = 40.0
+    quiet_hoppers: int = 2
+    quiet_stage_seconds: float = 20.0
+    quiet_off_stage_seconds: float = 10.0
     churn_every: float = 8.0
     viewer_lifetime: float = 40.0
     chat_rate: float = 1.0
@@ -90,6 +100,7 @@ class SoakBot(Bot):
         self.role = role
         self.counters = counters
         self.leaving = False
+        self.quiet = False  # takes the stage with microphone and camera off, never publishes
         self.on_stage = False
         self.open_poll: str | None = None
         self._voted: set[str] = set()
@@ -142,7 +153,8 @@ class SoakBot(Bot):
             if ident.startswith("join_stage-"):
                 self.counters.stage_joins += 1
                 self.on_stage = True
-                await self._publish()
+                if not self.quiet:
+                    await self._publish()
                 return
             if ident.startswith("leave_stage-"):
                 self.counters.stage_leaves += 1
@@ -211,6 +223,7 @@ class SoakProcess:
             loop.create_task(self._chat_loop()),
             loop.create_task(self._report_loop()),
             *(loop.create_task(self._hopper_loop(i)) for i in range(config.hoppers)),
+            *(loop.create_task(self._quiet_loop(i)) for i in range(config.quiet_hoppers)),
         ]
         try:
             with contextlib.suppress(TimeoutError):
@@ -300,6 +313,29 @@ class SoakProcess:
             await asyncio.sleep(self.config.off_stage_seconds)
             bot.command("join_stage")
             await asyncio.sleep(2.0)
+
+    async def _quiet_loop(self, i: int) -> None:
+        """A viewer who takes the stage with microphone and camera off for
+        `quiet_stage_seconds`, goes back for `quiet_off_stage_seconds`, and so on: the
+        stage changes for everyone, and no track is added."""
+        await asyncio.sleep(1.0 + i)
+        generation = 0
+        bot = self._new_bot(QUIET_INDEX + i, role=Role.PARTICIPANT, stage=False)
+        bot.quiet = True
+        while True:
+            if not await self._joined(bot) or bot.done:
+                self.counters.viewer_failures += 1
+                await self._remove(bot)
+                generation += 1
+                await asyncio.sleep(5.0)
+                index = QUIET_INDEX + i + 100 * generation
+                bot = self._new_bot(index, role=Role.PARTICIPANT, stage=False)
+                bot.quiet = True
+                continue
+            bot.command("join_stage", mic=False, camera=False)
+            await asyncio.sleep(self.config.quiet_stage_seconds)
+            bot.leave_stage()
+            await asyncio.sleep(self.config.quiet_off_stage_seconds)
 
     async def _churn_loop(self) -> None:
         """A viewer every `churn_every` seconds, each leaving after `viewer_lifetime`."""

@@ -66,6 +66,8 @@ def test_a_short_soak_samples_the_server_and_ends_with_nothing_left(tmp_path: Pa
         tmp_path,
         "soak",
         *("--minutes", "0.5", "--sample-seconds", "3", "--viewers", "2", "--hoppers", "1"),
+        *("--quiet-hoppers", "1", "--quiet-stage-seconds", "4"),
+        *("--quiet-off-stage-seconds", "2"),
         *("--churn-every", "3", "--viewer-lifetime", "6", "--stage-seconds", "6"),
         *("--off-stage-seconds", "3", "--poll-seconds", "8", "--chat-rate", "2"),
     )
