@@ -69,3 +69,10 @@ async def raw_socket(server: Endpoint) -> AsyncIterator[RawSocket]:
         yield raw
     finally:
         await raw.close()
+
+
+async def open_rooms(server: Endpoint) -> int:
+    """Rooms the server holds, as its /healthz reports them (summed over workers)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as reply:
+        health = await reply.json()
+    return int(health["rooms"])

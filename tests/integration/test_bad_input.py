@@ -25,7 +25,7 @@ from tests.integration.conftest import RunningServer
 from tests.integration.helpers import member, poll_until
 from tests.media import PatternTrack, ToneTrack
 from tests.packets import make_rtp, make_vp8_payload
-from tests.raw_socket import WAIT, raw_socket
+from tests.raw_socket import WAIT, open_rooms, raw_socket
 from tests.server import Endpoint, running_server
 
 
@@ -201,15 +201,15 @@ async def test_frame_beyond_four_times_the_limit_closes_only_that_connection(
     ],
 )
 async def test_commands_before_join_are_refused_with_not_joined(
-    server: RunningServer, message: dict[str, Any]
+    any_server: Endpoint, message: dict[str, Any]
 ) -> None:
-    async with raw_socket(server) as raw:
+    async with raw_socket(any_server) as raw:
         reply = await raw.request({**message, "id": "early"})
 
         assert reply["type"] == "error"
         assert reply["code"] == "not_joined"
         assert (await raw.request({"type": "ping", "id": "p"}))["type"] == "pong"
-        assert server.registry.rooms == {}
+        assert await open_rooms(any_server) == 0
 
 
 async def test_a_second_join_is_refused_with_already_joined(server: RunningServer) -> None:
@@ -228,7 +228,7 @@ async def test_a_second_join_is_refused_with_already_joined(server: RunningServe
 # -- tokens ---------------------------------------------------------------------------
 
 
-def _expired_token(server: RunningServer) -> str:
+def _expired_token(server: Endpoint) -> str:
     return issue_token(
         server.settings.auth.secret,
         room="demo",
@@ -261,19 +261,19 @@ def _expired_token(server: RunningServer) -> str:
     ],
 )
 async def test_bad_tokens_are_refused_with_a_precise_code(
-    server: RunningServer,
-    join: Callable[[RunningServer], dict[str, Any]],
+    any_server: Endpoint,
+    join: Callable[[Endpoint], dict[str, Any]],
     code: str,
 ) -> None:
-    async with raw_socket(server) as raw:
-        reply = await raw.request({"type": "join", "id": "j", **join(server)})
+    async with raw_socket(any_server) as raw:
+        reply = await raw.request({"type": "join", "id": "j", **join(any_server)})
 
         assert reply["type"] == "error"
         assert reply["code"] == code
-        assert server.registry.rooms == {}
+        assert await open_rooms(any_server) == 0
         assert (await raw.request({"type": "ping", "id": "p"}))["type"] == "pong"
         # The refusal does not poison the connection: a good token still joins.
-        joined = await raw.request({"type": "join", "id": "j2", "token": server.token("bob")})
+        joined = await raw.request({"type": "join", "id": "j2", "token": any_server.token("bob")})
         assert joined["type"] == "joined"
 
 
