@@ -213,7 +213,10 @@ class Room:
     async def _handle(self, command: Command) -> Any:
         match command:
             case JoinRoom():
-                return await self._join(command)
+                try:
+                    return await self._join(command)
+                finally:  # a refused first join must not leave an empty room behind
+                    self._close_if_empty()
             case ResumeSession():
                 return await self._resume(command)
             case PublishOffer():
@@ -415,7 +418,10 @@ class Room:
         with contextlib.suppress(RoomError):
             self._apply(None, sc.Exit(participant_id=member.participant_id))
         self._forget(member)
-        if not self._members:
+        self._close_if_empty()
+
+    def _close_if_empty(self) -> None:
+        if not self._members and not self._emptied:
             self._emptied = True
             self._on_empty(self)
 

@@ -16,7 +16,7 @@ import pytest
 from signaling.roles import Role
 from signaling.settings import load_settings
 from tests.integration.front import front, worker_samples
-from tests.raw_socket import WAIT, RawSocket, raw_socket
+from tests.raw_socket import WAIT, RawSocket, open_rooms, raw_socket
 from tests.server import Endpoint, FrontServer, RunningServer
 
 NESTED = '{"type": "ping", "id": "deep", "x": ' + "[" * 2000 + "]" * 2000 + "}"
@@ -184,3 +184,15 @@ async def test_a_resume_with_any_unknown_token_is_resume_failed(
         )
 
         assert (reply["type"], reply["code"]) == ("error", "resume_failed")
+
+
+async def test_a_refused_first_join_leaves_no_empty_room_behind(any_server: Endpoint) -> None:
+    for n in range(5):
+        async with raw_socket(any_server) as raw:
+            token = any_server.token("watcher", room=f"never-{n}")
+            reply = await raw.request(
+                {"type": "join", "id": "j", "token": token, "entry": "stage", "viewer_only": True}
+            )
+            assert reply["code"] == "forbidden"
+
+    assert await open_rooms(any_server) == 0
