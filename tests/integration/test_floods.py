@@ -7,6 +7,10 @@ import asyncio
 import json
 from typing import Any
 
+import aiohttp
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
 from signaling.roles import Role
 from tests.raw_socket import RawSocket, raw_socket
 from tests.server import Endpoint
@@ -30,6 +34,22 @@ async def _replies(raw: RawSocket, ids: set[str]) -> dict[str, dict[str, Any]]:
         else:
             raw.events.append(frame)
     return answers
+
+
+async def _metrics(server: Endpoint) -> list[Metric]:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/metrics") as reply:
+        return list(text_string_to_metric_families(await reply.text()))
+
+
+def _total(families: list[Metric], name: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for family in families
+        if family.name == name
+        for sample in family.samples
+        if sample.name == name + "_total"
+        and all(sample.labels.get(key) == value for key, value in labels.items())
+    )
 
 
 async def test_a_hand_toggling_flood_is_rate_limited_and_the_stalled_host_stays(
@@ -58,6 +78,10 @@ async def test_a_hand_toggling_flood_is_rate_limited_and_the_stalled_host_stays(
         # Uncoalesced it would be two per accepted toggle; coalesced, about two keys per
         # 0.1 s window while the commands are accepted at 20 a second after a burst of 40.
         assert len(updates) < len(accepted)
+    # Operators see both: the refusals and the merged updates.
+    families = await _metrics(any_server)
+    assert _total(families, "stage_sfu_commands_rejected", reason="rate_limited") == len(limited)
+    assert _total(families, "stage_sfu_events_coalesced") > 0
 
 
 async def test_connections_of_one_identity_share_one_chat_budget(any_server: Endpoint) -> None:
