@@ -151,6 +151,8 @@ class Producer:
                 if keyframe and self.ssrc is not None:
                     self.key_frames_received += 1
                     self._throttle.key_frame_received(self.ssrc)
+        elif self.paused:
+            return  # muted: nothing forwarded and no levels, so never shown speaking
         elif self.level_sink is not None and self.audio_level_id is not None:
             level = audio_level(view, self.audio_level_id)
             if level is not None:

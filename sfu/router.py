@@ -68,6 +68,8 @@ class Router:
         self.pipes: dict[TransportId, PipeTransport] = {}
         self.observers: list[AudioLevelObserver] = []
         self.sink_errors = 0
+        self.tick_errors = 0  # failing producer or observer ticks (see _tick_failed)
+        self._tick_failures_logged: set[str] = set()
         # Counters of closed objects are folded in here (the worker shares one for all).
         self.retired = retired if retired is not None else MediaTotals()
         self._ticker = tasks.spawn(self._run_ticks(), name=f"router-{router_id}-tick")
@@ -213,10 +215,24 @@ class Router:
         while not self.closed:
             now = self._clock.now()
             for producer in list(self.producers.values()):
-                producer.tick(now)
-            for observer in self.observers:
-                observer.tick(now)
+                try:
+                    producer.tick(now)
+                except Exception:
+                    self._tick_failed(producer.id)
+            for observer in list(self.observers):
+                try:
+                    observer.tick(now)
+                except Exception:
+                    self._tick_failed(observer.id)
             await asyncio.sleep(TICK_INTERVAL)
+
+    def _tick_failed(self, owner: str) -> None:
+        """One producer's or observer's failing tick must not stop RTCP and speaking
+        detection for the rest of the room: count it, log it once per owner."""
+        self.tick_errors += 1
+        if owner not in self._tick_failures_logged:
+            self._tick_failures_logged.add(owner)
+            logger.exception("router %s: tick of %s failed (logged once)", self.id, owner)
 
     def _check_open(self) -> None:
         if self.closed:

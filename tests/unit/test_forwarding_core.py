@@ -954,3 +954,20 @@ def test_a_paused_producer_forwards_nothing_until_resumed() -> None:
     h.audio(3, 2880)
 
     assert [v.sequence_number for v in viewer.packets] == [0, 1]
+
+
+def test_a_paused_audio_producer_reports_no_levels_so_a_muted_person_never_speaks() -> None:
+    h = Harness(MediaKind.AUDIO)
+    levels: list[int] = []
+    h.producer.level_sink = lambda producer_id, level, now: levels.append(level)
+    loud = ((PUB_MID_ID, PUB_MID), (PUB_AUDIO_LEVEL_ID, bytes([0x80 | 10])))
+
+    h.audio(1, 960, extensions=loud)
+    h.producer.pause()
+    for seq in range(2, 50):
+        h.audio(seq, seq * AUDIO_FRAME, extensions=loud)
+    assert levels == [10]
+
+    h.producer.resume()
+    h.audio(50, 50 * AUDIO_FRAME, extensions=loud)
+    assert levels == [10, 10]
