@@ -36,6 +36,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "check_deployment",
+    "dev_tokens_enabled",
     "env_var_name",
     "load_settings",
 ]
@@ -106,6 +107,9 @@ class AuthSettings(_Section, frozen=True):
     token_ttl: Annotated[float, msgspec.Meta(gt=0.0, le=366 * 86400.0)] = 3600.0
     leeway: Annotated[float, msgspec.Meta(ge=0.0, le=300.0)] = 5.0
     dev_tokens: bool = True
+    # Development tokens are minted only while the server listens on loopback, unless
+    # this says otherwise: then anyone who reaches the port can mint a host token.
+    insecure_dev_tokens_beyond_loopback: bool = False
 
 
 class MediaSettings(_Section, frozen=True):
@@ -396,6 +400,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def dev_tokens_enabled(settings: Settings) -> bool:
+    """Whether `POST /api/dev-token` mints tokens: only on a loopback listener, unless
+    ``auth.insecure_dev_tokens_beyond_loopback`` explicitly allows it elsewhere."""
+    auth = settings.auth
+    return auth.dev_tokens and (
+        _is_loopback(settings.server.host) or auth.insecure_dev_tokens_beyond_loopback
+    )
+
+
 def check_deployment(settings: Settings) -> tuple[str, ...]:
     """Checks that matter only once the server is reachable from other machines.
 
@@ -413,10 +426,15 @@ def check_deployment(settings: Settings) -> tuple[str, ...]:
             f"{env_var_name('auth', 'secret')}"
         )
     warnings: list[str] = []
-    if settings.auth.dev_tokens:
+    if settings.auth.insecure_dev_tokens_beyond_loopback and settings.auth.dev_tokens:
         warnings.append(
-            "auth.dev_tokens is enabled on a non-loopback host: anyone who can reach "
-            f"{settings.server.host}:{settings.server.port} can mint join tokens"
+            "auth.insecure_dev_tokens_beyond_loopback is on: anyone who can reach "
+            f"{settings.server.host}:{settings.server.port} can mint host tokens"
+        )
+    elif settings.auth.dev_tokens:
+        warnings.append(
+            "auth.dev_tokens is ignored: development tokens are minted only while server.host "
+            f"is a loopback address (server.host = {settings.server.host})"
         )
     if all(_is_loopback(address) for address in settings.media.ice_addresses):
         warnings.append(

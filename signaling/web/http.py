@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 import unicodedata
 from typing import Annotated
 
@@ -15,6 +15,7 @@ from sfu.worker import Worker
 from .. import __version__
 from ..auth import MAX_NAME_LENGTH, MAX_ROOM_LENGTH, issue_token
 from ..roles import Role
+from ..settings import dev_tokens_enabled
 
 DEV_TOKEN_MAX_BODY = 4096
 """Bytes; a development token request is three short strings."""
@@ -63,16 +64,17 @@ _dev_token_decoder = msgspec.json.Decoder(DevTokenRequest)
 async def dev_token(request: web.Request) -> web.Response:
     """Mint a join token for local development: ``{room, name, role}`` -> ``{token, ...}``.
 
-    Only when ``auth.dev_tokens`` is true (the default for a loopback server); otherwise
-    the endpoint does not exist (404). Each call makes a fresh random identity, so two
-    tabs with the same name are two participants. Bad input is a 400 with a JSON
-    ``{"error": ...}`` naming the field.
+    Only when ``auth.dev_tokens`` is true and the server listens on loopback (or
+    ``auth.insecure_dev_tokens_beyond_loopback`` says otherwise); otherwise the endpoint
+    does not exist (404). The identity is derived from the room and the name, so the same
+    name is the same person (a kick sticks; two tabs share one identity). Bad input is a
+    400 with a JSON ``{"error": ...}`` naming the field.
     """
     from .app import CLOCK, SETTINGS
 
     settings = request.app[SETTINGS]
     clock = request.app.get(CLOCK, SYSTEM_CLOCK)  # the multi-worker front keeps no clock
-    if not settings.auth.dev_tokens:
+    if not dev_tokens_enabled(settings):
         raise web.HTTPNotFound()
     if request.content_type != "application/json":
         # Also keeps plain HTML forms on other sites from posting here.
@@ -93,7 +95,7 @@ async def dev_token(request: web.Request) -> web.Response:
             return _bad_request(f"{field}: must not be blank")
         if any(unicodedata.category(char) == "Cc" for char in value):
             return _bad_request(f"{field}: must not contain control characters")
-    identity = f"dev-{secrets.token_hex(8)}"
+    identity = dev_identity(room, name)
     ttl = settings.auth.token_ttl
     token = issue_token(
         settings.auth.secret,
@@ -115,6 +117,12 @@ async def dev_token(request: web.Request) -> web.Response:
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+def dev_identity(room: str, name: str) -> str:
+    """The development identity of `name` in `room`: the same every time (case aside)."""
+    digest = hashlib.sha256(f"{room}\0{name.casefold()}".encode()).hexdigest()
+    return f"dev-{digest[:16]}"
 
 
 def _bad_request(message: str, *, status: int = 400) -> web.Response:

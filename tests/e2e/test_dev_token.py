@@ -39,7 +39,7 @@ async def post(
 
 
 @pytest.mark.timeout(30)
-async def test_a_dev_token_admits_a_fresh_identity_to_the_room_with_the_role() -> None:
+async def test_a_dev_token_admits_an_identity_of_the_name_in_the_room_with_the_role() -> None:
     async with running_server() as server:
         status, first = await post(
             server, {"room": " town hall ", "name": "Ada  Lovelace", "role": "moderator"}
@@ -57,7 +57,35 @@ async def test_a_dev_token_admits_a_fresh_identity_to_the_room_with_the_role() -
         status, second = await post(server, {"room": "town hall", "name": "Ada Lovelace"})
         assert status == 200
         assert second["role"] == "participant"  # the default
-        assert second["identity"] != first["identity"]  # two tabs, two participants
+        # The same name in the same room is the same person: a kick (a ban of the
+        # identity) sticks when they come back from the join screen.
+        assert second["identity"] == first["identity"]
+        _, other_name = await post(server, {"room": "town hall", "name": "Grace Hopper"})
+        _, other_room = await post(server, {"room": "lobby", "name": "Ada Lovelace"})
+        assert len({first["identity"], other_name["identity"], other_room["identity"]}) == 3
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("overrides", "minted"),
+    [
+        pytest.param({"server.host": "0.0.0.0"}, False, id="public-host"),
+        pytest.param(
+            {"server.host": "0.0.0.0", "auth.insecure_dev_tokens_beyond_loopback": True},
+            True,
+            id="public-host-explicitly-allowed",
+        ),
+        pytest.param({}, True, id="loopback"),
+    ],
+)
+async def test_dev_tokens_are_minted_only_on_loopback_unless_explicitly_allowed(
+    overrides: dict[str, object], minted: bool
+) -> None:
+    # The test server binds 127.0.0.1 whatever server.host says: only the policy differs.
+    async with running_server(overrides) as server:
+        status, _ = await post(server, {"room": "demo", "name": "Ada"})
+
+    assert status == (200 if minted else 404)
 
 
 @pytest.mark.timeout(30)

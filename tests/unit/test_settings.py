@@ -17,6 +17,7 @@ from signaling.settings import (
     Settings,
     SettingsError,
     check_deployment,
+    dev_tokens_enabled,
     env_var_name,
     load_settings,
 )
@@ -301,6 +302,19 @@ def test_public_server_warns_about_dev_tokens_and_loopback_media() -> None:
     settings = load_settings(env={}, overrides={"server.host": "0.0.0.0", "auth.secret": SECRET})
     warnings = check_deployment(settings)
     assert [w.split(" ", 1)[0] for w in warnings] == ["auth.dev_tokens", "media.ice_addresses"]
+    assert "ignored" in warnings[0]
+    assert not dev_tokens_enabled(settings)  # the defaults are safe on a public address
+
+
+def test_dev_tokens_beyond_loopback_need_the_loud_setting_and_are_warned_about() -> None:
+    public = {"server.host": "0.0.0.0", "auth.secret": SECRET, "media.ice_addresses": ["10.0.0.5"]}
+    allowed = load_settings(
+        env={}, overrides={**public, "auth.insecure_dev_tokens_beyond_loopback": True}
+    )
+    assert dev_tokens_enabled(allowed)
+    (warning,) = check_deployment(allowed)
+    assert warning.startswith("auth.insecure_dev_tokens_beyond_loopback is on")
+    assert dev_tokens_enabled(load_settings(env={}))  # loopback: the development default
 
 
 def test_properly_configured_public_server_has_no_warnings() -> None:
