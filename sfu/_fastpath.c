@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define MAX_PACKET 2048  /* output buffer per packet: header + extensions + payload + tag */
 #define MAX_IN_PACKET 1600   /* largest incoming RTP packet kept or forwarded */
@@ -51,7 +53,9 @@ typedef struct {
     int salt_len;
     roc_entry *rocs;
     Py_ssize_t roc_cap, roc_count;
-    int fd;                   /* borrowed; -1 = capture mode (tests) */
+    int fd;                   /* our own dup of the transport's socket; -1 = capture mode (tests) */
+    int owns_fd;              /* fd is ours to close (zeroed objects own none) */
+    int closed;               /* close() ran: nothing is queued or sent any more */
     struct sockaddr_storage addr;
     socklen_t addr_len;
     uint8_t (*pending)[MAX_PACKET];
@@ -171,7 +175,8 @@ static int egress_flush(EgressObject *self) {
     int count = self->pending_count;
     if (count == 0) return 0;
     self->pending_count = 0;
-    if (self->fd < 0) {
+    if (self->closed) { self->packets_dropped += (unsigned long long)count; return 0; }
+    if (self->captured != NULL) {
         for (int i = 0; i < count; i++) {
             PyObject *packet = PyBytes_FromStringAndSize((const char *)self->pending[i], (Py_ssize_t)self->pending_len[i]);
             if (packet == NULL || PyList_Append(self->captured, packet) < 0) { Py_XDECREF(packet); return -1; }
@@ -243,6 +248,8 @@ static int cipher_prepare(EgressObject *self, const EVP_CIPHER *cipher, Py_buffe
     return 0;
 }
 
+static void egress_release_fd(EgressObject *self);
+
 static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"profile", "key", "salt", "auth_key", "fd", "address", "first", NULL};
     const char *profile;
@@ -253,6 +260,7 @@ static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
                                      &address, &first))
         return -1;
     self->first = first;
+    egress_release_fd(self);
     int rc = -1;
     const EVP_CIPHER *cipher = NULL;
     if (strcmp(profile, "SRTP_AES128_CM_SHA1_80") == 0) {
@@ -270,11 +278,16 @@ static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
         goto done;
     }
     if (self->profile != PROFILE_NONE && cipher_prepare(self, cipher, &key, &salt, &auth) < 0) goto done;
-    self->fd = fd;
+    self->fd = -1;
     if (fd < 0) {
         self->captured = PyList_New(0);
         if (self->captured == NULL) goto done;
     } else {
+        /* Our own descriptor for the same socket: once the transport closes its own,
+           the number may be reused by another socket, which must never get our packets. */
+        self->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (self->fd < 0) { PyErr_SetFromErrno(PyExc_OSError); goto done; }
+        self->owns_fd = 1;
         const char *host;
         int port;
         if (!PyArg_ParseTuple(address, "si", &host, &port)) goto done;
@@ -295,7 +308,14 @@ done:
     return rc;
 }
 
+static void egress_release_fd(EgressObject *self) {
+    if (self->owns_fd) close(self->fd);
+    self->owns_fd = 0;
+    self->fd = -1;
+}
+
 static void Egress_dealloc(EgressObject *self) {
+    egress_release_fd(self);
     if (self->cipher) EVP_CIPHER_CTX_free(self->cipher);
     if (self->inner) EVP_MD_CTX_free(self->inner);
     if (self->outer) EVP_MD_CTX_free(self->outer);
@@ -342,9 +362,12 @@ static PyObject *Egress_flush(EgressObject *self, PyObject *Py_UNUSED(ignored)) 
 }
 
 static PyObject *Egress_close(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
-    /* Drop what is queued and stop using the socket: the transport is closing. */
+    /* Drop what is queued and stop using the socket: the transport is closing. A sink
+       may still name this egress until it is removed; its copies are counted dropped. */
+    self->packets_dropped += (unsigned long long)self->pending_count;
     self->pending_count = 0;
-    self->fd = -2;
+    self->closed = 1;
+    egress_release_fd(self);
     Py_RETURN_NONE;
 }
 
@@ -458,7 +481,7 @@ static int send_copy(sink_t *s, const uint8_t *data, size_t len, size_t payload_
     size_t block = body ? 4 + body + pad : 0;
     size_t payload = len - payload_start;
     size_t header = 12 + block;
-    if (header + payload + 16 > MAX_PACKET) { s->packets_dropped++; return 0; }
+    if (header + payload + 16 > MAX_PACKET || s->egress->closed) { s->packets_dropped++; return 0; }
     uint8_t *out = egress_slot(s->egress);
     if (out == NULL) return -1;
     out[0] = (uint8_t)(0x80 | (data[0] & 0x20) | (block ? 0x10 : 0));

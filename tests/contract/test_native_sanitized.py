@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DRIVER = """
 from sfu import fastpath
 from sfu.srtp import SrtpProfile
+from tests import native_lifecycle
 from tests.fanout_driver import run_both
 
 assert fastpath.native_available()
@@ -23,6 +24,7 @@ for profile in SrtpProfile:
     for seed in range(3):
         python, native = run_both(profile, seed, steps=2000)
         assert python == native, (profile, seed)
+native_lifecycle.run_all()
 print("sanitized run ok")
 """
 

@@ -11,6 +11,7 @@ import pytest
 
 from sfu import fastpath
 from sfu.srtp import SessionKeys, SrtpProfile
+from tests import native_lifecycle
 from tests.packets import make_rtp, parse_rtp
 
 PROFILE = SrtpProfile.AEAD_AES_128_GCM
@@ -132,10 +133,8 @@ def test_an_egress_marked_first_leaves_before_those_queued_earlier(
 
 def test_a_send_that_fails_is_counted_as_dropped_not_raised() -> None:
     _, keys = _keys()
-    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    fd = dead.fileno()
-    egress = _egress(keys, fd, ("127.0.0.1", 9))
-    dead.close()  # the fd is gone: sendmmsg fails with EBADF
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ipv4:
+        egress = _egress(keys, ipv4.fileno(), ("::1", 9))  # sendmmsg: EAFNOSUPPORT
     fan = _active_audio_fan_out(egress)
     fan.native.forward(make_rtp(1, 0, 1, pt=111), 12, b"", False, 1.0)
     fastpath._native.flush_all()  # type: ignore[union-attr]
@@ -175,3 +174,23 @@ def test_bad_parameters_are_refused() -> None:
         )
     with pytest.raises(KeyError):
         fan.native.activate(99, False)
+
+
+def test_an_egress_closed_with_packets_queued_drops_them_and_later_ones_without_crashing() -> None:
+    (sent, _, dropped), refused = native_lifecycle.close_with_packets_queued()
+
+    assert (sent, dropped) == (0, 5)  # what was queued when it closed
+    assert refused == 7  # later copies are the sink's drops
+
+
+def test_sinks_beyond_the_first_allocation_can_be_removed_and_added_again() -> None:
+    captured = native_lifecycle.many_sinks_removed_and_added_again(20)
+
+    assert captured == [9] * 10 + [3] * 10  # survivors got all 9 packets, newcomers 3
+
+
+def test_a_socket_closed_under_a_live_egress_never_lends_its_number_to_another() -> None:
+    sources, newcomer_port = native_lifecycle.socket_closed_under_a_live_egress()
+
+    assert newcomer_port not in sources
+    assert len(sources) == 1  # every packet left from the transport's own socket

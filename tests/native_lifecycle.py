@@ -1,0 +1,109 @@
+"""Lifecycle scenarios for the native fan-out, shared by the unit tests (normal build)
+and the AddressSanitizer run (tests/contract/test_native_sanitized.py): sinks removed
+and added again, more sinks than the first allocation, egresses closed with packets
+queued, and sockets closed under a live egress."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from sfu import fastpath
+from tests.packets import make_rtp
+
+PLAIN = {"profile": "NONE", "key": b"", "salt": b"", "auth_key": b""}
+AUDIO_PT = 111
+
+
+def plain_egress(fd: int, address: tuple[str, int]) -> Any:
+    return fastpath.native_egress(**PLAIN, fd=fd, address=address)  # type: ignore[arg-type]
+
+
+def _spec(ssrc: int) -> fastpath.SinkSpec:
+    return fastpath.SinkSpec(ssrc=ssrc, payload_type=AUDIO_PT, mid_element=b"",
+                             clock_rate=48000, initial_sequence=0, initial_timestamp=0)  # fmt: skip
+
+
+def _forward(fan: fastpath.NativeFanOut, seqs: range) -> None:
+    for seq in seqs:
+        fan.native.forward(make_rtp(seq, seq * 960, 1, pt=AUDIO_PT), 12, b"", False, 1.0)
+
+
+def _flush() -> int:
+    return int(fastpath._native.flush_all())  # type: ignore[union-attr]
+
+
+def close_with_packets_queued() -> tuple[tuple[int, int, int], int]:
+    """Queue 5, close, forward 7 more to the closed egress, flush every way. Returns the
+    egress's (sent, bytes, dropped) and the sink's dropped copies."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        egress = plain_egress(sender.fileno(), ("127.0.0.1", 9))
+        fan = fastpath.NativeFanOut(history=8, max_age=2.0)
+        sink = fan.add_sink(_spec(7), egress)
+        sink.activate(wait_for_key_frame=False)
+        _forward(fan, range(5))
+        egress.close()
+        _forward(fan, range(5, 12))  # the sink still names the closed egress
+        egress.flush()
+        _flush()
+        egress.close()  # idempotent
+        egress.flush()
+        return tuple(egress.stats()), sink.counters()[3]  # type: ignore[return-value]
+
+
+def many_sinks_removed_and_added_again(count: int = 20) -> list[int]:
+    """`count` sinks (more than the first allocation of 8) on capture egresses; every
+    other one removed, then as many added again; packets each live sink captured."""
+    fan = fastpath.NativeFanOut(history=64, max_age=2.0)
+    egresses = [plain_egress(-1, ("", 0)) for _ in range(count)]
+    sinks = [fan.add_sink(_spec(100 + n), egress) for n, egress in enumerate(egresses)]
+    for sink in sinks:
+        sink.activate(wait_for_key_frame=False)
+    _forward(fan, range(3))
+    for sink in sinks[::2]:
+        fan.remove(sink)
+    _forward(fan, range(3, 6))  # queued for the survivors, removed ones are gone
+    added = [plain_egress(-1, ("", 0)) for _ in range(count // 2)]
+    for n, egress in enumerate(added):
+        fan.add_sink(_spec(500 + n), egress).activate(wait_for_key_frame=False)
+    _forward(fan, range(6, 9))
+    _flush()
+    live = egresses[1::2] + added
+    return [len(egress.take_captured()) for egress in live]
+
+
+def socket_closed_under_a_live_egress() -> tuple[set[int], int]:
+    """The transport's socket closes (its number may go to a new socket) while the
+    egress still has packets to send. Returns the source ports the receiver saw and
+    the port of the socket that took over the number."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(2)
+    original = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    original.bind(("127.0.0.1", 0))
+    fd = original.fileno()
+    egress = plain_egress(fd, receiver.getsockname())
+    fan = fastpath.NativeFanOut(history=8, max_age=2.0)
+    fan.add_sink(_spec(9), egress).activate(wait_for_key_frame=False)
+    _forward(fan, range(3))
+    original.close()
+    newcomer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    newcomer.bind(("127.0.0.1", 0))
+    try:
+        _forward(fan, range(3, 6))
+        _flush()
+        sources = {receiver.recvfrom(2048)[1][1] for _ in range(6)}
+        egress.close()
+        return sources, newcomer.getsockname()[1]
+    finally:
+        newcomer.close()
+        receiver.close()
+
+
+def run_all() -> None:
+    """Every scenario, for the sanitized build (asserts what the unit tests assert)."""
+    (sent, _, dropped), refused = close_with_packets_queued()
+    assert (sent, dropped, refused) == (0, 5, 7), (sent, dropped, refused)
+    assert many_sinks_removed_and_added_again() == [9] * 10 + [3] * 10
+    sources, newcomer = socket_closed_under_a_live_egress()
+    assert newcomer not in sources and len(sources) == 1, (sources, newcomer)
