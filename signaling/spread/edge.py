@@ -79,13 +79,20 @@ class EdgeSession:
         self.closed = False
 
     async def handle(self, message: m.ToEdge) -> None:
+        """Apply one message from a room's home. A request (a message with an `id`) is
+        always answered, with an error if anything at all went wrong, so the home never
+        waits out its timeout for a reply that will not come."""
         try:
             await self._handle(message)
-        except (SfuError, ValueError) as exc:
+        except Exception as exc:
+            expected = isinstance(exc, (SfuError, ValueError))
+            if not expected:
+                logger.exception("room=%s - %s failed", message.room, type(message).__name__)
             request_id = getattr(message, "id", None)
             if isinstance(request_id, int):
-                self._send(m.Reply(room=message.room, id=request_id, error=str(exc)))
-            else:
+                error = str(exc) if expected else "internal error on the edge worker"
+                self._send(m.Reply(room=message.room, id=request_id, error=error))
+            elif expected:
                 logger.debug("room=%s - x %s: %s", message.room, type(message).__name__, exc)
 
     async def _handle(self, message: m.ToEdge) -> None:

@@ -13,11 +13,14 @@
 const ICE = { iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
 const SOURCES = ["microphone", "camera", "screen", "screen_audio"];
 const KIND = { microphone: "audio", camera: "video", screen: "video", screen_audio: "audio" };
+// A join waits for media transports and a room; nothing the server does legitimately takes this long.
+const REQUEST_TIMEOUT_MS = 20000;
 
 export class StageClient extends EventTarget {
-  constructor(url) {
+  constructor(url, { requestTimeoutMs = REQUEST_TIMEOUT_MS } = {}) {
     super();
     this.url = url;
+    this.requestTimeoutMs = requestTimeoutMs;
     this.nextId = 1;
     this.pending = new Map();
     this.participantId = null;
@@ -73,7 +76,16 @@ export class StageClient extends EventTarget {
     }
     const id = String(this.nextId++);
     this.ws.send(JSON.stringify({ ...message, id }));
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    return new Promise((resolve, reject) => {
+      // A reply that never comes is an error the page shows, not a button that hangs.
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) {
+          reject(Object.assign(new Error("The server did not answer in time; try again."), { code: "timeout" }));
+        }
+      }, this.requestTimeoutMs);
+      const settle = (f) => (value) => { clearTimeout(timer); f(value); };
+      this.pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+    });
   }
 
   /** Send a command (`{type, ...fields}`); resolves on `ack`, rejects with `.code`. */

@@ -1,0 +1,43 @@
+"""The edge side of a spread room answers every request from the home, even when
+something unexpected fails, so the home never waits out its timeout."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from sfu.worker import Worker
+from signaling.spread import messages as m
+from signaling.spread.edge import EdgeSession, _Subscriber
+
+
+class _BrokenTransport:
+    def create_offer(self) -> str:
+        raise RuntimeError("a defect, not a refusal")
+
+
+async def test_a_request_that_fails_unexpectedly_is_answered_with_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent: list[Any] = []
+    session = EdgeSession(Worker(), pipe_address="127.0.0.1", send=sent.append)
+    room = SimpleNamespace(subscribers={"viewer": _Subscriber(_BrokenTransport())})  # type: ignore[arg-type]
+    session.rooms["home:demo"] = room  # type: ignore[assignment]
+
+    await session.handle(m.MakeOffer(room="home:demo", id=7, subscriber="viewer"))
+
+    assert sent == [m.Reply(room="home:demo", id=7, error="internal error on the edge worker")]
+    assert [r for r in caplog.records if r.levelno == logging.ERROR]
+
+
+async def test_a_refused_request_is_answered_with_the_reason() -> None:
+    sent: list[Any] = []
+    session = EdgeSession(Worker(), pipe_address="127.0.0.1", send=sent.append)
+
+    await session.handle(m.MakeOffer(room="home:gone", id=8, subscriber="viewer"))
+
+    (reply,) = sent
+    assert (reply.id, reply.error) == (8, "room home:gone is not open here")
