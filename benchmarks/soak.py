@@ -74,6 +74,7 @@ class SoakSpec:
     quiet_off_stage_seconds: float = 10.0
     churn_every: float = 8.0
     viewer_lifetime: float = 40.0
+    churn_identities: int = 0  # > 0: churn viewers reuse this many identities in turn
     chat_rate: float = 1.0
     poll_seconds: float = 60.0
     warmup_minutes: float | None = None  # None: a fifth of the run, at most 10 minutes
@@ -167,6 +168,7 @@ class Soak:
                     "quiet_off_stage_seconds": spec.quiet_off_stage_seconds,
                     "churn_every": spec.churn_every,
                     "viewer_lifetime": spec.viewer_lifetime,
+                    "churn_identities": spec.churn_identities,
                     "chat_rate": spec.chat_rate,
                     "poll_seconds": spec.poll_seconds,
                     "max_seconds": budget,
@@ -419,6 +421,12 @@ def add_parser(scenarios: Any) -> None:
     sub.add_argument("--quiet-off-stage-seconds", type=float, default=d.quiet_off_stage_seconds)
     sub.add_argument("--churn-every", type=float, default=d.churn_every, help="s between joins")
     sub.add_argument("--viewer-lifetime", type=float, default=d.viewer_lifetime)
+    sub.add_argument(
+        "--churn-identities",
+        type=int,
+        default=d.churn_identities,
+        help="churn viewers reuse this many identities in turn (0: a new one each time)",
+    )
     sub.add_argument("--chat-rate", type=float, default=d.chat_rate, help="lines/s in the room")
     sub.add_argument("--poll-seconds", type=float, default=d.poll_seconds)
     sub.add_argument("--warmup-minutes", type=float, default=None, help="excluded from fits")
@@ -442,6 +450,7 @@ def spec_from(args: Any) -> SoakSpec:
         quiet_off_stage_seconds=args.quiet_off_stage_seconds,
         churn_every=args.churn_every,
         viewer_lifetime=args.viewer_lifetime,
+        churn_identities=args.churn_identities,
         chat_rate=args.chat_rate,
         poll_seconds=args.poll_seconds,
         warmup_minutes=args.warmup_minutes,

@@ -69,6 +69,7 @@ class SoakConfig:
     quiet_off_stage_seconds: float = 10.0
     churn_every: float = 8.0
     viewer_lifetime: float = 40.0
+    churn_identities: int = 0  # > 0: churn viewers cycle through this many identities
     chat_rate: float = 1.0
     poll_seconds: float = 60.0
     max_seconds: float = 700.0
@@ -339,9 +340,11 @@ class SoakProcess:
 
     async def _churn_loop(self) -> None:
         """A viewer every `churn_every` seconds, each leaving after `viewer_lifetime`."""
-        index = CHURN_INDEX
+        visits = 0
         while True:
-            index += 1
+            visits += 1
+            identities = self.config.churn_identities
+            index = CHURN_INDEX + (visits % identities if identities > 0 else visits)
             self._tasks.add(task := asyncio.get_running_loop().create_task(self._visit(index)))
             task.add_done_callback(self._tasks.discard)
             await asyncio.sleep(self.config.churn_every)
