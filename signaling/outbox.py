@@ -5,9 +5,11 @@ queues, a poll's results). Such a frame replaces a queued, not yet sent frame wi
 same key in place, and one that follows a sent frame of its key within `window` is held
 until the window has passed (latest state wins). So another participant's flood of
 changes reaches each recipient as at most one update per key per window, and cannot
-fill anyone's backlog: a client is shed only for its own slowness. Frames without a key
-are never merged; they flush held frames first, so no update overtakes a later event
-about the same subject.
+fill anyone's backlog: a client is shed only for its own slowness.
+
+Order is kept: while anything is held, later updates wait behind it (so the queues
+never show a hand that the participant's record does not yet), and a frame without a
+key, which is never merged, releases everything held before itself.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ class Outbox:
             self.coalesced += 1
             return True
         sent_at = self._sent_at.get(key)
-        if sent_at is not None and self._now() - sent_at < self._window:
+        in_window = sent_at is not None and self._now() - sent_at < self._window
+        if in_window or self._held:
             self.coalesced += key in self._held
             self._held[key] = frame
-            self._schedule(sent_at + self._window)
+            self._schedule_release()
             return len(self) <= self._limit
         return self._append(frame, key)
 
@@ -110,8 +113,12 @@ class Outbox:
             else:
                 self._append(frame, key)
 
-    def _schedule(self, at: float) -> None:
-        if self._flush is None:
+    def _schedule_release(self) -> None:
+        """Wake when the first held frame's window ends (held frames leave in order)."""
+        if self._flush is None and self._held:
+            first = next(iter(self._held))
+            sent_at = self._sent_at.get(first)
+            at = self._now() if sent_at is None else sent_at + self._window
             delay = max(0.0, at - self._now())
             self._flush = asyncio.get_running_loop().call_later(delay, self._on_window)
 
@@ -119,14 +126,14 @@ class Outbox:
         self._flush = None
         now = self._now()
         self._sent_at = {k: t for k, t in self._sent_at.items() if now - t < self._window}
-        ready = {k: f for k, f in self._held.items() if k not in self._sent_at}
-        for key in ready:
-            del self._held[key]
-        for key, frame in ready.items():
+        while self._held:
+            key = next(iter(self._held))
+            if key in self._sent_at:
+                break  # still in its window: it, and everything after it, waits
+            frame = self._held.pop(key)
             slot = self._queued.get(key)
             if slot is not None:
                 slot.frame = frame
             else:
                 self._append(frame, key)
-        if self._held:
-            self._schedule(min(self._sent_at[k] for k in self._held) + self._window)
+        self._schedule_release()

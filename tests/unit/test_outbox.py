@@ -86,3 +86,19 @@ async def test_many_subjects_flooding_fill_at_most_one_slot_each() -> None:
         assert box.put(f"update {n}", key=n % 10)
 
     assert len(box) == 10
+
+
+async def test_while_an_update_is_held_later_ones_wait_behind_it_in_order() -> None:
+    clock = FakeClock()
+    box = outbox(clock=clock)
+    box.put("hand raised", key="alice")
+    assert await box.get() == "hand raised"
+    box.put("hand lowered", key="alice")  # held: its window is open
+    box.put("queues without alice", key="queues")  # must not overtake alice's record
+
+    assert len(box) == 2
+    clock.advance(2 * WINDOW)
+    assert [await asyncio.wait_for(box.get(), 5) for _ in range(2)] == [
+        "hand lowered",
+        "queues without alice",
+    ]
