@@ -74,6 +74,12 @@ class _Slot:
     stream_id: str
     track_id: str
     answered: bool = False
+    offered_closed: bool = False  # in an offer with port 0 (rejected)
+    # An offer with it closed was answered: the m-section is rejected for good (JSEP,
+    # RFC 8829 §5.3.1: a rejected offer's section is rejected in the answer, whatever
+    # the answerer writes), so a new track may take it under a new mid (§5.2.2).
+    recyclable: bool = False
+    recycled: _Slot | None = None  # the ended m-section this one took the place of
 
 
 class WebRtcTransport:
@@ -278,16 +284,22 @@ class WebRtcTransport:
         consumer.on_close = self._consumer_closed
         self.consumers[consumer.id] = consumer
         self._consumers_by_ssrc[ssrc] = consumer
-        self._slots.append(
-            _Slot(
-                mid=mid,
-                kind=producer.kind,
-                codec=codec,
-                consumer=consumer,
-                stream_id=producer.stream_id,
-                track_id=producer.track_id,
-            )
+        slot = _Slot(
+            mid=mid,
+            kind=producer.kind,
+            codec=codec,
+            consumer=consumer,
+            stream_id=producer.stream_id,
+            track_id=producer.track_id,
         )
+        # Reuse an ended m-section, as browsers and mediasoup-client do: the offer's size
+        # follows what is forwarded now, not every track this viewer ever saw.
+        index = next((i for i, old in enumerate(self._slots) if old.recyclable), None)
+        if index is None:
+            self._slots.append(slot)
+        else:
+            slot.recycled = self._slots[index]
+            self._slots[index] = slot
         self._hooks.consumer_added(consumer, producer)
         return consumer
 
@@ -314,10 +326,22 @@ class WebRtcTransport:
     def _consumer_closed(self, consumer: Consumer) -> None:
         self.consumers.pop(consumer.id, None)
         self._consumers_by_ssrc.pop(consumer.ssrc, None)
-        for slot in self._slots:
+        for index, slot in enumerate(self._slots):
             if slot.consumer is consumer:
                 slot.consumer = None
+                if slot.mid not in self._offered:  # never offered: the peer never saw it
+                    self._forget_unoffered(index, slot)
+                break
         self._hooks.consumer_closed(consumer)
+
+    def _forget_unoffered(self, index: int, slot: _Slot) -> None:
+        """A track that ended before any offer carried it leaves no trace: a recycled
+        m-section gets its ended predecessor back (browsers accept a new mid there only
+        for a section that is not rejected), an appended one goes (it is the last)."""
+        if slot.recycled is not None:
+            self._slots[index] = slot.recycled
+        elif index == len(self._slots) - 1 and index > 0:
+            self._slots.pop()
 
     def create_offer(self) -> str:
         """An offer describing every consumer (closed ones as rejected m-sections).
@@ -338,6 +362,7 @@ class WebRtcTransport:
         for index, slot in enumerate(self._slots):
             consumer = slot.consumer
             if consumer is None:
+                slot.offered_closed = index > 0
                 sections.append(
                     sdp.MediaSection(
                         kind=slot.kind,
@@ -388,6 +413,8 @@ class WebRtcTransport:
             section = by_mid[slot.mid]
             if slot.consumer is not None and section.rejected:
                 slot.consumer.close(CloseReason.REJECTED_BY_PEER)
+            # The BUNDLE tag (index 0) is offered inactive, never closed: never recycled.
+            slot.recyclable = slot.offered_closed
             slot.answered = True
         self._start(remote)
         self._mark_ready()

@@ -103,3 +103,75 @@ async def test_the_offerer_controls_ice_as_soon_as_the_offer_is_written(router: 
     assert not transport._peer._connection.ice_controlling
     transport.create_offer()
     assert transport._peer._connection.ice_controlling
+
+
+async def _negotiate(transport: WebRtcTransport) -> list[sdp.MediaSection]:
+    offer = transport.create_offer()
+    transport.apply_answer(_answer(offer))
+    return list(sdp.parse(offer).media)
+
+
+async def test_an_ended_m_section_is_reused_for_a_new_track_under_a_new_mid(
+    router: Router,
+) -> None:
+    transport = await router.create_webrtc_transport()
+    tag = transport.consume(_producer(router, "tag"))
+    gone = transport.consume(_producer(router, "gone"))
+    await _negotiate(transport)
+    gone.close()
+    ended = await _negotiate(transport)  # offered closed, answered closed
+    assert [s.rejected for s in ended] == [False, True]
+
+    fresh = transport.consume(_producer(router, "fresh"))
+    sections = await _negotiate(transport)
+
+    assert [s.mid for s in sections] == [tag.mid, fresh.mid]
+    assert fresh.mid != gone.mid  # a recycled m-section gets a new mid (JSEP)
+    assert not sections[1].rejected and sections[1].direction is sdp.Direction.SENDONLY
+
+
+async def test_an_m_section_is_not_reused_before_the_peer_has_answered_it_closed(
+    router: Router,
+) -> None:
+    transport = await router.create_webrtc_transport()
+    transport.consume(_producer(router, "tag"))
+    gone = transport.consume(_producer(router, "gone"))
+    await _negotiate(transport)
+    gone.close()
+
+    fresh = transport.consume(_producer(router, "fresh"))  # the end is not negotiated yet
+    sections = await _negotiate(transport)
+
+    assert [s.mid for s in sections][1:] == [gone.mid, fresh.mid]
+    assert [s.rejected for s in sections] == [False, True, False]
+
+
+async def test_the_bundle_tag_is_never_reused(router: Router) -> None:
+    transport = await router.create_webrtc_transport()
+    tag = transport.consume(_producer(router, "tag"))
+    await _negotiate(transport)
+    tag.close()
+    await _negotiate(transport)
+
+    fresh = transport.consume(_producer(router, "fresh"))
+    sections = await _negotiate(transport)
+
+    assert [s.mid for s in sections] == [tag.mid, fresh.mid]
+
+
+async def test_the_offer_stays_the_same_size_however_many_tracks_came_and_went(
+    router: Router,
+) -> None:
+    transport = await router.create_webrtc_transport()
+    transport.consume(_producer(router, "tag"))
+    sizes = []
+    for n in range(300):  # a long panel: people take the stage and leave it
+        audio = transport.consume(_producer(router, f"speaker-{n}"))
+        await _negotiate(transport)
+        audio.close()
+        offer = transport.create_offer()
+        sizes.append(len(offer))
+        transport.apply_answer(_answer(offer))
+
+    assert len(sdp.parse(offer).media) == 2
+    assert max(sizes) - min(sizes) < 64  # only the mid's digits grow

@@ -1,0 +1,50 @@
+"""A long panel session: people take the stage and leave it, hundreds of times, while one
+viewer watches. The viewer's subscribe offer reuses ended m-sections, so its size follows
+what is on stage now, and every newcomer is still received."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+
+from signaling.client import StageClient
+from signaling.roles import Role
+from tests.integration.helpers import receive, remote_track
+from tests.media import ToneTrack
+from tests.server import RunningServer
+
+ENTRIES = 300
+SDP_BOUND = 4096  # one BUNDLE tag and one live audio m-section, with room to spare
+
+
+def _receives_from(viewer: StageClient, participant_id: str) -> bool:
+    return any(track.participant_id == participant_id for track in viewer.tracks)
+
+
+@pytest.mark.timeout(240)
+async def test_three_hundred_stage_entries_leave_the_viewer_sdp_bounded_and_all_received(
+    server: RunningServer,
+) -> None:
+    viewer = await StageClient.connect(server.ws_url, server.token("viewer"))
+    sizes: list[int] = []
+    try:
+        for n in range(ENTRIES):
+            speaker = await StageClient.connect(
+                server.ws_url, server.token(f"speaker-{n}", role=Role.HOST), entry="stage"
+            )
+            try:
+                await speaker.publish([ToneTrack()])
+                newcomer = speaker.participant_id
+                await viewer.wait_for(partial(_receives_from, viewer, newcomer))
+                sizes.append(len(viewer._offer_sdp))
+                if n % 50 == 0 or n == ENTRIES - 1:  # media really flows on a reused section
+                    track = remote_track(viewer, newcomer, "audio").track
+                    assert len(await receive(track, 3)) == 3
+            finally:
+                await speaker.leave()
+                await speaker.close()
+    finally:
+        await viewer.close()
+
+    assert max(sizes) < SDP_BOUND, max(sizes)
