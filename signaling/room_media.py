@@ -93,10 +93,12 @@ def sync_subscriptions(members: Iterable[Member]) -> list[Member]:
             if owner is not member and producer_id not in member.refused
         }
         changed = False
-        for producer_id in set(member.consumers) - wanted:
+        for producer_id in [p for p in member.consumers if p not in wanted]:
             member.consumers.pop(producer_id).close()
             changed = True
-        for producer_id in wanted - set(member.consumers):
+        # In publishing order (not a set's): the offer lists tracks in the order they
+        # were added, the same on every run.
+        for producer_id in [p for p in available if p in wanted and p not in member.consumers]:
             member.consumers[producer_id] = transport.consume(available[producer_id][1])
             changed = True
         if changed:

@@ -48,3 +48,29 @@ async def test_three_hundred_stage_entries_leave_the_viewer_sdp_bounded_and_all_
         await viewer.close()
 
     assert max(sizes) < SDP_BOUND, max(sizes)
+
+
+async def test_a_newcomer_is_offered_the_stage_in_publishing_order(server: RunningServer) -> None:
+    speakers = []
+    try:
+        for n in range(5):
+            speaker = await StageClient.connect(
+                server.ws_url, server.token(f"speaker-{n}", role=Role.HOST), entry="stage"
+            )
+            speakers.append(speaker)
+            await speaker.publish([ToneTrack()])
+        viewer = await StageClient.connect(server.ws_url, server.token("viewer"))
+        try:
+            await viewer.wait_for(lambda: len(viewer.tracks) == len(speakers))
+            offered = [
+                line.split()[0].removeprefix("a=msid:")
+                for line in viewer._offer_sdp.splitlines()
+                if line.startswith("a=msid:")
+            ]
+        finally:
+            await viewer.close()
+    finally:
+        for speaker in speakers:
+            await speaker.close()
+
+    assert offered == [speaker.participant_id for speaker in speakers]
