@@ -264,7 +264,14 @@ class Room:
             room_sfu.offer_if_needed(member)
 
     async def _new_subscriber(self) -> Subscriber:
-        return await room_sfu.new_subscriber(self._router, self._spread, self._members.values())
+        # rooms.spread_after counts the audience: the stage's own subscribe connections
+        # (a host alone on stage receives nothing) do not bring spreading forward.
+        people = self._state.people
+        audience = [
+            member for pid, member in self._members.items()
+            if pid not in people or not people[pid].on_stage
+        ]  # fmt: skip
+        return await room_sfu.new_subscriber(self._router, self._spread, audience)
 
     # -- commands ---------------------------------------------------------------------------
     async def _join(self, command: JoinRoom) -> wire.Joined:

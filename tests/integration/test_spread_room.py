@@ -146,3 +146,24 @@ async def test_when_a_worker_holding_viewers_dies_they_are_told_and_the_rest_car
         finally:
             for client in (publisher, far, near):
                 await client.close()
+
+
+@pytest.mark.timeout(120)
+async def test_spreading_counts_the_audience_not_the_stage() -> None:
+    async with front(2, {"STAGE_SFU_ROOMS_SPREAD_AFTER": "2"}) as (port, _):
+        url = f"ws://127.0.0.1:{port}/ws"
+        host = await StageClient.connect(url, token("panel", "host"), entry="stage")
+        viewers: list[StageClient] = []
+        try:
+            for i in range(2):
+                viewers.append(await StageClient.connect(url, token("panel", f"viewer{i}")))
+            transports = _by_worker(await worker_samples(port, "stage_sfu_transports"))
+            assert sorted(transports.values()) == [0.0, 3.0]  # the host's and two viewers'
+
+            viewers.append(await StageClient.connect(url, token("panel", "viewer2")))
+
+            transports = _by_worker(await worker_samples(port, "stage_sfu_transports"))
+            assert sorted(transports.values()) == [1.0, 3.0]  # the third viewer went over
+        finally:
+            for client in (host, *viewers):
+                await client.close()
