@@ -126,6 +126,16 @@ class TrafficCollector(Collector):
             coalesced.add_metric([kind], count)
         yield coalesced
 
+        shed = CounterMetricFamily(
+            "stage_sfu_room_inbox_shed_total",
+            "Work a room that had fallen behind (over its inbox limit) did not queue: "
+            "commands refused with rate_limited, and speaking events dropped.",
+            labels=["kind"],
+        )
+        for kind in ("command", "event"):
+            shed.add_metric([kind], stats.inbox_shed.get(kind, 0))
+        yield shed
+
         joins = HistogramMetricFamily(
             "stage_sfu_join_duration_seconds",
             "Time the server took to admit a join or resume (room entry and media transport).",

@@ -51,6 +51,7 @@ class RoomRegistry:
                 options=self._options,
                 clock=self._clock,
                 on_empty=self._room_empty,
+                stats=self.stats,
                 cluster=self._cluster,
             )
             self._rooms[name] = room

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from sfu import events as sfu_events
 from sfu.clock import Clock
 from sfu.observers.audio_level import AudioLevelObserver
 from sfu.router import Router
@@ -52,6 +53,7 @@ from .stage import commands as sc
 from .stage import events as ev
 from .stage.machine import StageError, transition
 from .stage.model import ParticipantId, RoomState
+from .stats import SignalingStats
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,13 @@ _STAGE_ERRORS = {
 }
 
 
+# Items waiting for the room's task. Each session has at most one call in it, so only a
+# room that has fallen far behind reaches this.
+INBOX_LIMIT = 4096
+INBOX_RETRY_AFTER = 1.0
+_SHEDDABLE = (sfu_events.SpeakingChanged, sfu_events.ActiveSpeakerChanged)
+
+
 class Room:
     def __init__(
         self,
@@ -87,9 +96,11 @@ class Room:
         options: RoomOptions,
         clock: Clock,
         on_empty: Callable[[Room], None],
+        stats: SignalingStats,
         cluster: Cluster | None = None,
     ) -> None:
         self.name = name
+        self._stats = stats
         self.closed = False
         self._emptied = False  # the last member left: closing, commands get RoomClosed
         self._worker = worker
@@ -145,15 +156,24 @@ class Room:
 
     # -- entry points ---------------------------------------------------------------------
     def post(self, event: room_sfu.Event) -> None:
-        """The media plane's event sink: enqueue only."""
-        if not self.closed:
-            self._inbox.put_nowait(event)
+        """The media plane's event sink: enqueue only. Over INBOX_LIMIT, speaking news is
+        shed (and counted): the room is behind, and the next change corrects it. Events
+        about objects' lives are always kept: they are bounded by the objects."""
+        if self.closed:
+            return
+        if self._inbox.qsize() >= INBOX_LIMIT and isinstance(event, _SHEDDABLE):
+            self._stats.inbox_shed["event"] += 1
+            return
+        self._inbox.put_nowait(event)
 
     async def call(self, command: Command) -> Any:
         """Run one command in the room's task and return its result (or raise; RoomClosed
         once the room has emptied, even for a command queued before that)."""
         if self.closed or self._emptied:
             raise RoomClosed()
+        if self._inbox.qsize() >= INBOX_LIMIT:
+            self._stats.inbox_shed["command"] += 1
+            raise RateLimited("the room is overloaded; retry shortly", INBOX_RETRY_AFTER)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait(_Call(command, reply))
         return await reply
@@ -208,7 +228,8 @@ class Room:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_INTERVAL)
-            self._inbox.put_nowait(_Tick())
+            if self._inbox.qsize() < INBOX_LIMIT:  # else a later tick does the same work
+                self._inbox.put_nowait(_Tick())
 
     async def _handle(self, command: Command) -> Any:
         match command:

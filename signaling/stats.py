@@ -50,6 +50,7 @@ class SignalingStats:
     errors: Counter[str] = field(default_factory=Counter)  # by wire error code
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # (command, reason)
     coalesced: Counter[str] = field(default_factory=Counter)  # by type: replaced before sent
+    inbox_shed: Counter[str] = field(default_factory=Counter)  # "command" / "event"
     joins: dict[str, Buckets] = field(default_factory=dict)  # "join" / "resume" -> seconds
 
     def joined(self, kind: str, seconds: float) -> None:

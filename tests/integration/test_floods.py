@@ -8,12 +8,18 @@ import json
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from sfu.events import SpeakingChanged
+from sfu.types import ProducerId
 from signaling.roles import Role
+from signaling.room import INBOX_LIMIT
+from signaling.room_commands import LeaveRoom, RateLimited
+from signaling.stage.model import ParticipantId
 from tests.raw_socket import RawSocket, raw_socket
-from tests.server import Endpoint
+from tests.server import Endpoint, RunningServer
 
 TOGGLES = 4000
 
@@ -113,3 +119,19 @@ async def test_command_budgets_of_different_people_are_separate(any_server: Endp
         reply = await other.request({"type": "raise_hand", "id": "mine"})
 
         assert reply["type"] == "ack"
+
+
+async def test_a_room_far_behind_sheds_speaking_news_and_refuses_commands_with_a_retry(
+    server: RunningServer,
+) -> None:
+    room = server.registry.get_or_create("behind")
+    news = SpeakingChanged(producer_id=ProducerId("p"), speaking=True, loudness_dbov=-20.0)
+    for _ in range(INBOX_LIMIT + 10):  # synchronously: the room's task cannot run meanwhile
+        room.post(news)
+
+    with pytest.raises(RateLimited) as refused:
+        await room.call(LeaveRoom(participant_id=ParticipantId("nobody")))
+
+    assert refused.value.retry_after > 0
+    assert server.registry.stats.inbox_shed == {"event": 10, "command": 1}
+    await room.close()
