@@ -136,6 +136,13 @@ class TrafficCollector(Collector):
             shed.add_metric([kind], stats.inbox_shed.get(kind, 0))
         yield shed
 
+        yield CounterMetricFamily(
+            "stage_sfu_worker_link_overflows",
+            "Links to another media worker closed because it stopped reading (its outbox "
+            "of 8192 frames filled); its share of spread rooms fails as if it had died.",
+            value=stats.link_overflows,
+        )
+
         joins = HistogramMetricFamily(
             "stage_sfu_join_duration_seconds",
             "Time the server took to admit a join or resume (room entry and media transport).",

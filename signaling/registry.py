@@ -28,6 +28,7 @@ class RoomRegistry:
         options: RoomOptions,
         clock: Clock,
         cluster: Cluster | None = None,
+        stats: SignalingStats | None = None,
     ) -> None:
         self._worker = worker
         self._cluster = cluster
@@ -36,7 +37,8 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}
         self._tasks = TaskSet()
         self.accepting = True
-        self.stats = SignalingStats()  # counted by sessions, read at scrape time
+        # Counted by sessions, rooms and links to other workers; read at scrape time.
+        self.stats = stats if stats is not None else SignalingStats()
 
     @property
     def rooms(self) -> dict[str, Room]:

@@ -51,6 +51,7 @@ class SignalingStats:
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # (command, reason)
     coalesced: Counter[str] = field(default_factory=Counter)  # by type: replaced before sent
     inbox_shed: Counter[str] = field(default_factory=Counter)  # "command" / "event"
+    link_overflows: int = 0  # links to other workers closed because their outbox filled
     joins: dict[str, Buckets] = field(default_factory=dict)  # "join" / "resume" -> seconds
 
     def joined(self, kind: str, seconds: float) -> None:

@@ -15,6 +15,7 @@ from ..media import room_options, worker_options
 from ..registry import RoomRegistry
 from ..settings import Settings
 from ..spread.edge import EdgeSession
+from ..stats import SignalingStats
 from . import http, peers, ws
 from .lifecycle import health_status
 from .metrics import collectors as metrics_collectors
@@ -66,6 +67,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     worker = Worker(worker_options(app[SETTINGS]), clock=app[CLOCK])
     app[WORKER] = worker
     index, sockets = app[PEER_SOCKETS]
+    stats = SignalingStats()
     links = None
     if len(sockets) > 1:
         links = peers.WorkerLinks(
@@ -74,10 +76,11 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
             on_event=lambda message: app[REGISTRY].spread_message(message),
             on_lost=lambda lost: app[REGISTRY].link_lost(lost),
             local_load=lambda: http.media_connections(worker),
+            stats=stats,
         )
         app[LINKS] = links
     app[REGISTRY] = RoomRegistry(
-        worker, options=room_options(app[SETTINGS]), clock=app[CLOCK], cluster=links
+        worker, options=room_options(app[SETTINGS]), clock=app[CLOCK], cluster=links, stats=stats
     )
     yield
     await app[REGISTRY].close()
@@ -95,7 +98,7 @@ async def _spread_link(request: web.Request) -> web.StreamResponse:
     def session(*, send: peers.Send) -> EdgeSession:
         return EdgeSession(app[WORKER], pipe_address=address, send=send)
 
-    response: web.StreamResponse = await peers.serve_link(request, session)
+    response: web.StreamResponse = await peers.serve_link(request, session, app[REGISTRY].stats)
     return response
 
 

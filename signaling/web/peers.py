@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from ..spread import messages as m
 from ..spread.edge import EdgeSession
 from ..spread.home import Link, LinkError, with_id
+from ..stats import SignalingStats
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ LOAD_MAX_AGE = 0.25  # seconds the other workers' loads are reused before asking
 Send = Callable[[m.ToHome], None]
 CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 3.0  # a healthy worker answers in milliseconds; a room waits at most this
+# Frames waiting to be written to another worker. A worker that stops reading its link is
+# stuck or dead: its link is closed (as if it died), not buffered into memory.
+LINK_OUTBOX_LIMIT = 8192
 
 
 class WorkerLink:
@@ -44,8 +48,10 @@ class WorkerLink:
         *,
         on_event: Callable[[m.ToHome], None],
         on_closed: Callable[[WorkerLink], None],
+        stats: SignalingStats,
     ) -> None:
         self.index = index
+        self._stats = stats
         self.closed = False
         self._ws = ws
         self._session = session
@@ -61,8 +67,15 @@ class WorkerLink:
         ]
 
     def send(self, message: m.ToEdge) -> None:
-        if not self.closed:
-            self._outbox.put_nowait(m.encode(message))
+        if self.closed:
+            return
+        if self._outbox.qsize() >= LINK_OUTBOX_LIMIT:
+            logger.warning("worker %d: - link outbox full, closing the link", self.index)
+            self._stats.link_overflows += 1
+            self._closed()
+            self._tasks[1].cancel()  # the reader's finally releases the socket
+            return
+        self._outbox.put_nowait(m.encode(message))
 
     async def request(self, message: m.ToEdge) -> m.Reply:
         if self.closed:
@@ -138,8 +151,10 @@ class WorkerLinks:
         on_event: Callable[[m.ToHome], None],
         on_lost: Callable[[int], None],
         local_load: Callable[[], int],
+        stats: SignalingStats,
     ) -> None:
         self.index = index
+        self._stats = stats
         self._local_load = local_load
         self._loads: dict[int, int] = {}
         self._loads_at = -LOAD_MAX_AGE
@@ -211,7 +226,8 @@ class WorkerLinks:
             await session.close()
             self._mark_down(index)
             raise LinkError(f"worker {index}: cannot connect: {exc}") from None
-        link = WorkerLink(index, ws, session, on_event=self._on_event, on_closed=self._lost)
+        link = WorkerLink(index, ws, session, on_event=self._on_event, on_closed=self._lost,
+                          stats=self._stats)  # fmt: skip
         self._links[index] = link
         return link
 
@@ -229,19 +245,31 @@ class WorkerLinks:
 
 
 async def serve_link(
-    request: web.Request, session_factory: Callable[..., EdgeSession]
+    request: web.Request, session_factory: Callable[..., EdgeSession], stats: SignalingStats
 ) -> web.WebSocketResponse:
     """The edge's end: one EdgeSession per connecting home worker."""
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=16 * 1024 * 1024)
     await ws.prepare(request)
     outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+    overflowed = False
 
     def send(message: m.ToHome) -> None:
+        nonlocal overflowed
+        if overflowed:
+            return
+        if outbox.qsize() >= LINK_OUTBOX_LIMIT:  # the home stopped reading: drop the link
+            logger.warning("- link outbox to a home worker full, closing the link")
+            stats.link_overflows += 1
+            overflowed = True
+            outbox.put_nowait(None)  # the writer stops, then closes the link
+            return
         outbox.put_nowait(m.encode(message))
 
     async def write() -> None:
         while (frame := await outbox.get()) is not None:
             await ws.send_bytes(frame)
+        if overflowed:
+            await ws.close(code=1013, message=b"link outbox full")
 
     session = session_factory(send=send)
     writer = asyncio.ensure_future(write())
@@ -260,7 +288,8 @@ async def serve_link(
                 logger.exception("room=%s - failed on %s", decoded.room, type(decoded).__name__)
     finally:
         session.close()
-        outbox.put_nowait(None)
+        if not overflowed:
+            outbox.put_nowait(None)
         with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
             await asyncio.wait_for(writer, 2.0)
         writer.cancel()
