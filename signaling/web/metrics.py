@@ -47,6 +47,13 @@ async def collectors(app: web.Application) -> AsyncIterator[None]:
         "stage_sfu_build_info", "Always 1; the running version.", ["version"], registry=registry
     )
     build.labels(__version__).set(1)
+    loop = asyncio.get_running_loop()
+    tasks = Gauge(
+        "stage_sfu_asyncio_tasks",
+        "Asyncio tasks alive in this worker process (a leak of per-session work shows here).",
+        registry=registry,
+    )
+    tasks.set_function(lambda: len(asyncio.all_tasks(loop)))
     lag = Histogram(
         "stage_sfu_event_loop_lag_seconds",
         f"How late the event loop woke a {LAG_INTERVAL} s sleep (time the loop was blocked).",
