@@ -81,12 +81,19 @@ async def running_server(
     """
     settings = load_settings(overrides={"server.port": 0, **(overrides or {})}, env={})
     app = make_app(settings)
-    runner = web.AppRunner(app)
+    async with serving(app) as port:
+        yield RunningServer(settings=settings, app=app, port=port)
+
+
+@asynccontextmanager
+async def serving(app: web.Application, *, shutdown_timeout: float = 60.0) -> AsyncIterator[int]:
+    """Serve `app` on 127.0.0.1 at an OS-chosen port (yielded) in the running loop."""
+    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield RunningServer(settings=settings, app=app, port=port)
+        yield port
     finally:
         await runner.cleanup()

@@ -11,6 +11,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from tests.e2e.conftest import OpenPage
+from tests.server import serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -30,17 +31,12 @@ async def silent_ws_url() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/ws", silent)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"ws://127.0.0.1:{port}/ws"
-    finally:
-        for ws in sockets:  # the page may still hold its socket open
-            await ws.close()
-        await runner.cleanup()
+    async with serving(app) as port:
+        try:
+            yield f"ws://127.0.0.1:{port}/ws"
+        finally:
+            for ws in sockets:  # the page may still hold its socket open
+                await ws.close()
 
 
 @pytest.mark.timeout(60)

@@ -13,6 +13,7 @@ from signaling.spread import messages as m
 from signaling.spread.home import LinkError
 from signaling.stats import SignalingStats
 from signaling.web.peers import LINK_OUTBOX_LIMIT, WorkerLink
+from tests.server import serving
 
 
 @pytest.fixture
@@ -28,15 +29,8 @@ async def far_end() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/link", serve)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app, shutdown_timeout=0.5) as port:
         yield f"http://127.0.0.1:{port}/link"
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_link_whose_outbox_fills_is_closed_and_counted(far_end: str) -> None:
