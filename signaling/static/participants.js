@@ -86,10 +86,14 @@ export class ParticipantsPanel {
       const [x, y] = [rank(a), rank(b)];
       return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
     });
-    // positions in the hand queue (1 = first), as the server orders it
-    const handOrder = isModerator(you) && client.queues.hands.length
-      ? new Map(client.queues.hands.map((e) => [e.participant_id, e.position]))
-      : new Map(everyone.filter((p) => p.hand != null).sort((a, b) => a.hand - b.hand).map((p, i) => [p.participant_id, i + 1]));
+    // positions in the hand queue (1 = first), as the server orders it; the server's queues
+    // and a participant's record are separate messages (and may be coalesced apart for up to
+    // 0.1 s), so until the queues list every raised hand the records' order stands in
+    const raised = everyone.filter((p) => p.hand != null).sort((a, b) => a.hand - b.hand);
+    const queued = isModerator(you) ? new Map(client.queues.hands.map((e) => [e.participant_id, e.position])) : new Map();
+    const handOrder = queued.size && raised.every((p) => queued.has(p.participant_id))
+      ? queued
+      : new Map(raised.map((p, i) => [p.participant_id, i + 1]));
     const waitingIds = new Set(waiting.map((p) => p.participant_id));
     const viewers = everyone.filter((p) => !p.on_stage && !waitingIds.has(p.participant_id));
     const counts = client.counts;
