@@ -13,7 +13,6 @@ from .clock import kernel_queue_delay
 # packet late — and ICE consent answers wait behind it until the peer is declared dead.
 SOCKET_BUFFER = 1 << 21
 RECEIVE_BUFFER = 1 << 19  # about 1.4 s of a 3 Mbit/s publisher
-_SO_TIMESTAMPNS = 35  # linux/asm-generic/socket.h (Python 3.11 does not name it)
 
 
 def bind_in_range(
@@ -41,10 +40,11 @@ def bind_in_range(
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
-        # Receive timestamps from the first datagram on (LateFilter reads them): Linux turns
-        # stamping on for everyone later, from a work queue, when no socket had it yet, so
-        # asking only at the first read left the first datagrams unstamped and never late.
-        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        # Turn receive timestamps on now (LateFilter reads them): when no socket had them,
+        # Linux switches stamping on later, from a work queue, so asking only at the first
+        # read left the first datagrams unstamped, and never late. The ioctl, not
+        # SO_TIMESTAMPNS: with that option the kernel stops keeping the ioctl's timestamp.
+        kernel_queue_delay(sock.fileno())
         return sock
     raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}: {last_error}")
 
