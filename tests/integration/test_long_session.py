@@ -68,9 +68,11 @@ async def test_a_newcomer_is_offered_the_stage_in_publishing_order(server: Runni
                 if line.startswith("a=msid:")
             ]
         finally:
+            await viewer.leave()
             await viewer.close()
     finally:
         for speaker in speakers:
+            await speaker.leave()
             await speaker.close()
 
     assert offered == [speaker.participant_id for speaker in speakers]
