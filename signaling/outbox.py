@@ -106,12 +106,16 @@ class Outbox:
     def _release_held(self) -> None:
         held, self._held = self._held, {}
         for key, frame in held.items():
-            slot = self._queued.get(key)
-            if slot is not None:
-                slot.frame = frame
-                self.coalesced += 1
-            else:
-                self._append(frame, key)
+            self._requeue(key, frame)
+
+    def _requeue(self, key: Key, frame: str) -> None:
+        """A held frame joins the queue, merging into an unsent one of its key."""
+        slot = self._queued.get(key)
+        if slot is not None:
+            slot.frame = frame
+            self.coalesced += 1
+        else:
+            self._append(frame, key)
 
     def _schedule_release(self) -> None:
         """Wake when the first held frame's window ends (held frames leave in order)."""
@@ -130,10 +134,5 @@ class Outbox:
             key = next(iter(self._held))
             if key in self._sent_at:
                 break  # still in its window: it, and everything after it, waits
-            frame = self._held.pop(key)
-            slot = self._queued.get(key)
-            if slot is not None:
-                slot.frame = frame
-            else:
-                self._append(frame, key)
+            self._requeue(key, self._held.pop(key))
         self._schedule_release()
