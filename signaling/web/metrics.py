@@ -25,6 +25,7 @@ from sfu.metrics import MediaCollector
 
 from .. import __version__
 from ..metrics import SignalingCollector
+from .loop_stall import STALL_INTERVAL, stall_recorder
 
 __all__ = ["LAG_INTERVAL", "METRICS", "collectors", "handle", "watch_loop_lag"]
 
@@ -74,13 +75,18 @@ async def collectors(app: web.Application) -> AsyncIterator[None]:
     probe = asyncio.get_running_loop().create_task(
         watch_loop_lag(app[CLOCK], lag.observe), name="event-loop-lag"
     )
+    stalls = asyncio.get_running_loop().create_task(
+        watch_loop_lag(app[CLOCK], stall_recorder(registry), STALL_INTERVAL),
+        name="event-loop-stalls",
+    )
     try:
         yield
     finally:
         gc.callbacks.remove(timer)
-        probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe
+        for task in (probe, stalls):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _collection_timer(
