@@ -1,8 +1,10 @@
 """Audio-level observer: RFC 6464 levels -> per-producer speaking state and
 the active speaker, posted upward as typed events. Nothing is decoded.
 
-Levels arrive on the hot path (`observe`, a dict lookup and an append);
-decisions are taken on the router's tick (`tick`), every `interval` seconds.
+Levels arrive on the hot path (`observe`, a dict lookup and a few
+arithmetic steps); changes are reported on the router's tick (`tick`), every
+`interval` seconds. A gap in a producer's packets is not silence (see
+SpeakingDetector); a paused producer is, and stops speaking at the next tick.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class AudioLevelObserver:
         self._meters: dict[ProducerId, OpusLevelMeter] = {}
         self._detectors: dict[ProducerId, SpeakingDetector] = {}
         self._speaking: dict[ProducerId, bool] = {}
+        self._paused: dict[ProducerId, Callable[[], bool]] = {}
         self._selector: ActiveSpeakerSelector[ProducerId] = ActiveSpeakerSelector()
         self._active: ProducerId | None = None
         self._next_tick = 0.0
@@ -78,10 +81,12 @@ class AudioLevelObserver:
             return False
         self._detectors[producer_id] = SpeakingDetector(self._options)
         self._speaking[producer_id] = False
+        self._paused[producer_id] = lambda: producer.paused
         return True
 
     def remove_producer(self, producer_id: ProducerId) -> None:
         self._detectors.pop(producer_id, None)
+        self._paused.pop(producer_id, None)
         meter = self._meters.pop(producer_id, None)
         if meter is not None:
             meter.close()
@@ -109,6 +114,8 @@ class AudioLevelObserver:
         self._next_tick = now + self._interval
         loudness: dict[ProducerId, float] = {}
         for producer_id, detector in self._detectors.items():
+            if self._paused[producer_id]():
+                detector.silence()  # muted: known silence, not a gap
             changed = detector.update(now)
             level = detector.loudness(now)
             if changed is not None and changed != self._speaking[producer_id]:
@@ -135,6 +142,7 @@ class AudioLevelObserver:
             return
         self.closed = True
         self._detectors.clear()
+        self._paused.clear()
         for meter in self._meters.values():
             meter.close()
         self._meters.clear()

@@ -30,19 +30,27 @@ class SpeakingOptions:
 
     threshold_dbov: loudness at or above which a participant counts as
         speaking (-50 dBov: quiet speech near a laptop microphone is -40..-30).
-    hold: how long loudness must stay below the threshold before speaking
+    hold: how much audio below the threshold must be heard before speaking
         stops; it bridges pauses between words. Together with the window it
-        bridges silent gaps shorter than hold + window (0.8 s by default).
+        bridges quiet stretches shorter than hold + window (0.8 s by default),
+        which is also how late a real end of speech is reported.
     attack: how much sound at or above the threshold the window must hold
         before speaking starts, so clicks and taps shorter than this never
         switch the indicator on. At most `window`.
-    window: span of the moving average behind `loudness`.
+    window: span of heard audio behind `loudness`.
+    max_gap: longest stretch without any packet that is held as "unknown"
+        (loss, a burst dropped as late, a starved worker) rather than read as
+        silence; a stream quiet for longer has stopped (muted, DTX, gone), and
+        speaking stops then (1 s: longer than the stalls a worker survives
+        with `media.max_ingress_delay`, shorter than anyone would watch a
+        frozen "speaking" ring).
     """
 
     threshold_dbov: float = -50.0
     hold: float = 0.5
     attack: float = 0.15
     window: float = 0.3
+    max_gap: float = 1.0
 
     def __post_init__(self) -> None:
         if not SILENCE_DBOV <= self.threshold_dbov <= 0.0:
@@ -53,39 +61,54 @@ class SpeakingOptions:
             raise ValueError("window must be positive")
         if not 0.0 <= self.attack <= self.window:
             raise ValueError("attack must be within 0..window")
+        if self.max_gap <= 0.0:
+            raise ValueError("max_gap must be positive")
 
 
 _DEFAULT_OPTIONS = SpeakingOptions()
+_EPSILON = 1e-9
 
 
 class SpeakingDetector:
     """Speaking or not, with hysteresis, for one audio stream.
 
-    Loudness is the mean of the last `window` seconds of levels taken in the
-    energy domain (10^(dBov/10)), then converted back to dBov. Energy rather
-    than a mean of dB values because speech is bursty: a -127 dBov frame
-    between syllables would drag a dB mean far below how loud the speaker
-    is, while in energy it simply adds nothing.
+    Evidence is audio that was heard, never time that passed: every packet
+    counts for the time since the previous one, capped at 120 ms (a burst
+    delivered at once after a stall counts for nothing extra, a hole counts
+    for one packet). Missing time is unknown, so a gap in the stream, from
+    lost packets, a burst dropped as late or a worker that did not run,
+    neither starts nor ends speaking by itself: the state is held across it,
+    and speaking resumes without a new attack when sound does. Only a stream
+    silent for longer than `max_gap` (muted, DTX, gone) ends speaking.
+
+    Loudness is the mean of the last `window` seconds of heard levels taken
+    in the energy domain (10^(dBov/10)), then converted back to dBov. Energy
+    rather than a mean of dB values because speech is bursty: a -127 dBov
+    frame between syllables would drag a dB mean far below how loud the
+    speaker is, while in energy it simply adds nothing.
 
     The same property stretches a click to a whole window, so the start
     condition also asks for `attack` seconds of packets at or above the
-    threshold inside the window (each packet counting for the time since the
-    previous one, capped at 120 ms). Speaking stops once loudness has stayed
-    below the threshold for `hold`, or when no packet arrived for `hold`
-    (DTX, a muted or closed producer). Chromium's fake microphone (a beep of
-    about 0.3 s once a second) therefore reads as one continuous speaker.
+    threshold inside the window. Speaking stops once `hold` seconds of audio
+    were heard with the loudness below the threshold: `window + hold` (0.8 s)
+    after the last loud packet for a stream that keeps sending, like
+    mediasoup's and LiveKit's observers, which also decide on a few hundred
+    ms of levels. Chromium's fake microphone (a beep of about 0.3 s once a
+    second) therefore reads as one continuous speaker.
 
     `observe` runs per packet; `update` runs on a timer and reports changes.
     """
 
     __slots__ = (
         "_attack",
-        "_below_since",
+        "_below_heard",
         "_energy_sum",
+        "_heard",
         "_hold",
         "_last_sample",
         "_loud",
         "_loud_sum",
+        "_max_gap",
         "_reported",
         "_samples",
         "_speaking",
@@ -98,17 +121,20 @@ class SpeakingDetector:
         self._hold = options.hold
         self._attack = options.attack
         self._window = options.window
+        self._max_gap = options.max_gap
         # A small tolerance so a steady level exactly at the threshold counts
         # as above it despite rounding in the running sum.
         self._threshold_energy = 10.0 ** (options.threshold_dbov / 10.0) * (1.0 - 1e-9)
         self._loud = tuple(-level >= options.threshold_dbov for level in range(128))
-        self._samples: deque[tuple[float, float, float]] = deque()  # (time, energy, loud s)
+        # (energy, loud seconds, heard seconds) per packet, oldest first.
+        self._samples: deque[tuple[float, float, float]] = deque()
         self._energy_sum = 0.0
         self._loud_sum = 0.0
+        self._heard = 0.0  # heard seconds of every sample but the oldest
         self._last_sample: float | None = None
         self._speaking = False
         self._reported = False
-        self._below_since: float | None = None
+        self._below_heard: float | None = None  # quiet audio heard since loudness fell
         self.last_spoke_at: float | None = None
 
     @property
@@ -122,66 +148,76 @@ class SpeakingDetector:
         elif level > 127:
             level = 127
         last = self._last_sample
-        duration = 0.0 if last is None else min(max(now - last, 0.0), _MAX_PACKET_DURATION)
+        if last is None or now - last >= self._max_gap:
+            self._stop()  # the stream had stopped: what came before is no evidence
+            duration = 0.0
+        else:
+            duration = min(max(now - last, 0.0), _MAX_PACKET_DURATION)
         self._last_sample = now
         loud = duration if self._loud[level] else 0.0
         energy = _ENERGY[level]
-        self._samples.append((now, energy, loud))
+        samples = self._samples
+        if samples:
+            self._heard += duration
+        samples.append((energy, loud, duration))
         self._energy_sum += energy
         self._loud_sum += loud
-        self._evaluate(now)
+        # Keep the newest `window` seconds of heard audio.
+        while self._heard >= self._window - _EPSILON and len(samples) > 1:
+            old_energy, old_loud, _ = samples.popleft()
+            self._energy_sum -= old_energy
+            self._loud_sum -= old_loud
+            self._heard -= samples[0][2]
+        above = self._energy_sum >= self._threshold_energy * len(samples)
+        if not self._speaking:
+            if above and self._loud_sum >= self._attack - _EPSILON:
+                self._speaking = True
+                self._below_heard = None
+                self.last_spoke_at = now
+        elif above:
+            self._below_heard = None
+        elif self._below_heard is None:
+            self._below_heard = 0.0
+        else:
+            self._below_heard += duration
+            if self._below_heard >= self._hold - _EPSILON:
+                self._speaking = False
         if self._speaking and loud:
             self.last_spoke_at = now
 
     def update(self, now: float) -> bool | None:
         """The new speaking state if it changed since the previous call, else None."""
-        self._evaluate(now)
+        last = self._last_sample
+        if last is not None and now - last >= self._max_gap:
+            self._stop()
         if self._speaking == self._reported:
             return None
         self._reported = self._speaking
         return self._speaking
 
     def loudness(self, now: float) -> float:
-        """Mean loudness over the window in dBov, SILENCE_DBOV (-127) when nothing was heard."""
-        self._expire(now)
-        if not self._samples:
+        """Mean loudness of the window in dBov; SILENCE_DBOV (-127) when nothing was heard
+        or the stream stopped (no packet for `max_gap`). Held across shorter gaps."""
+        last = self._last_sample
+        if last is None or now - last >= self._max_gap or not self._samples:
             return SILENCE_DBOV
         mean = self._energy_sum / len(self._samples)
         if mean <= _SILENCE_ENERGY:
             return SILENCE_DBOV
         return max(SILENCE_DBOV, min(0.0, 10.0 * math.log10(mean)))
 
-    def _expire(self, now: float) -> None:
-        samples = self._samples
-        horizon = now - self._window
-        while samples and samples[0][0] <= horizon:
-            _, energy, loud = samples.popleft()
-            self._energy_sum -= energy
-            self._loud_sum -= loud
-        if not samples:  # also clears rounding drift of the running sums
-            self._energy_sum = 0.0
-            self._loud_sum = 0.0
+    def silence(self) -> None:
+        """The stream is known to be silent now (its producer was paused): stop at once."""
+        self._stop()
 
-    def _evaluate(self, now: float) -> None:
-        self._expire(now)
-        count = len(self._samples)
-        above = count > 0 and self._energy_sum >= self._threshold_energy * count
-        last = self._last_sample
-        stale = last is None or now - last >= self._hold
-        if not self._speaking:
-            if above and not stale and self._loud_sum >= self._attack - 1e-9:
-                self._speaking = True
-                self._below_since = None
-                self.last_spoke_at = now
-        elif stale:
-            self._speaking = False
-        elif above:
-            self._below_since = None
-        else:
-            if self._below_since is None:
-                self._below_since = now
-            if now - self._below_since >= self._hold:
-                self._speaking = False
+    def _stop(self) -> None:
+        self._speaking = False
+        self._below_heard = None
+        self._samples.clear()
+        self._energy_sum = 0.0
+        self._loud_sum = 0.0
+        self._heard = 0.0
+        self._last_sample = None
 
 
 class ActiveSpeakerSelector(Generic[K]):

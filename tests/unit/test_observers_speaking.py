@@ -138,12 +138,23 @@ def test_level_just_below_threshold_never_counts() -> None:
     assert s.changes == []
 
 
-def test_no_packets_for_hold_counts_as_silence() -> None:
+def test_a_stream_without_packets_for_max_gap_stops_speaking() -> None:
     s = Stream(SpeakingDetector())
     s.play(20, 1.0)
-    s.idle(1.0)
+    s.idle(1.5)
     assert [state for _, state in s.changes] == [True, False]
-    assert s.changes[1][0] <= 0.98 + 0.5 + 0.05
+    # The last packet at 0.98 s, 1 s of max_gap, then the next 50 ms update.
+    assert 0.98 + 1.0 <= s.changes[1][0] <= 0.98 + 1.0 + 0.05
+
+
+def test_a_gap_shorter_than_max_gap_is_held_not_read_as_silence() -> None:
+    s = Stream(SpeakingDetector(SpeakingOptions(max_gap=1.0)))
+    s.play(20, 1.0)
+    s.idle(0.9)
+    assert [state for _, state in s.changes] == [True]
+    s.play(20, 0.5)
+    s.play(SILENT, 2.0)
+    assert [state for _, state in s.changes] == [True, False]
 
 
 def test_out_of_range_levels_are_clamped_not_raised() -> None:
@@ -169,11 +180,21 @@ def test_loudness_is_averaged_in_the_energy_domain() -> None:
     assert det.loudness(13 * PACKET) == pytest.approx(-13.0, abs=0.05)
 
 
-def test_loudness_forgets_samples_older_than_the_window() -> None:
+def test_loudness_forgets_samples_older_than_the_window_of_heard_audio() -> None:
     det = SpeakingDetector()
     det.observe(5, 0.0)
-    assert det.loudness(0.29) == pytest.approx(-5.0)
-    assert det.loudness(0.31) == SILENCE_DBOV
+    for i in range(1, 15):
+        det.observe(SILENT, i * PACKET)
+    assert det.loudness(0.28) == pytest.approx(10 * math.log10(10**-0.5 / 15), abs=1e-6)
+    det.observe(SILENT, 0.30)
+    assert det.loudness(0.30) == SILENCE_DBOV
+
+
+def test_loudness_is_held_across_a_gap_and_silent_once_the_stream_stopped() -> None:
+    det = SpeakingDetector(SpeakingOptions(max_gap=1.0))
+    det.observe(5, 0.0)
+    assert det.loudness(0.99) == pytest.approx(-5.0)
+    assert det.loudness(1.0) == SILENCE_DBOV
 
 
 def test_last_spoke_at_tracks_loud_packets_while_speaking() -> None:
@@ -193,6 +214,7 @@ def test_last_spoke_at_tracks_loud_packets_while_speaking() -> None:
         (lambda: SpeakingOptions(window=0.0), "window"),
         (lambda: SpeakingOptions(attack=-0.1), "attack"),
         (lambda: SpeakingOptions(attack=0.5, window=0.3), "attack"),
+        (lambda: SpeakingOptions(max_gap=0.0), "max_gap"),
     ],
 )
 def test_options_validation_names_the_field(make: Callable[[], object], field: str) -> None:
