@@ -6,9 +6,10 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
+from av import AudioFrame
 
 from signaling.client import StageClient
-from tests.integration.helpers import member, stage_and_viewers
+from tests.integration.helpers import member, poll_until, stage_and_viewers
 from tests.media import PatternTrack, ToneTrack
 from tests.server import RunningServer, running_server
 
@@ -90,3 +91,39 @@ async def test_the_fallback_is_not_used_when_the_extension_is_present(
         )
         assert audio.audio_level_id is not None
         assert audio.payload_sink is None
+
+
+class GappyToneTrack(ToneTrack):
+    """A tone whose sender skips `gap_frames` 20 ms frames, `gaps` times, with
+    `between_frames` frames sent in between: no packets leave during a gap, as when
+    they are lost or dropped as late, and the RTP clock jumps over it."""
+
+    def __init__(self, amplitude: float, *, gap_frames: int, between_frames: int) -> None:
+        super().__init__(amplitude)
+        self.gap_frames = gap_frames
+        self.between_frames = between_frames
+        self.gaps = 0  # still to make
+        self._sent = 0
+
+    async def recv(self) -> AudioFrame:
+        frame = await super().recv()
+        self._sent += 1
+        if self.gaps and self._sent >= self.between_frames:
+            for _ in range(self.gap_frames):  # paced but never sent
+                frame = await super().recv()
+            self.gaps -= 1
+            self._sent = 0
+        return frame
+
+
+async def test_gaps_in_a_speakers_audio_do_not_make_speaking_flap(server: RunningServer) -> None:
+    # 0.6 s without packets (longer than the 0.5 s hold), ten times within 10 s of speech.
+    tone = GappyToneTrack(0.3, gap_frames=30, between_frames=20)
+    async with stage_and_viewers(server, [tone, PatternTrack()]) as (publisher, viewers):
+        viewer, pid = viewers[0], publisher.participant_id
+        await viewer.wait_for(lambda: _speaking(viewer, pid)[-1:] == [True], timeout=10)
+        tone.gaps = 10
+        await poll_until(lambda: tone.gaps == 0, timeout=30)
+        tone.amplitude = 0.0
+        await viewer.wait_for(lambda: _speaking(viewer, pid)[-1:] == [False], timeout=10)
+        assert _speaking(viewer, pid) == [True, False]
