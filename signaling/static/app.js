@@ -1,9 +1,11 @@
 // The web client: the join screen, then the room (room.js), then the end screen.
 //
-// Joining the stage from the join screen joins the room as a viewer first, then sends
-// `join_stage`: the server's `joined.entries` and policy are known by then, so when the
-// stage cannot be joined directly the person is in the room anyway, with a message and
-// the button that does apply (e.g. "Ask to join stage"), instead of a failed join.
+// Joining the stage from the join screen joins the room as a viewer first: the room's
+// policy is not known before that (`joined.entries` and `policy` tell it). Only then, and
+// only if the stage may be joined directly, comes the device check and `join_stage`;
+// otherwise the person is in the room anyway, told why before any device is asked for,
+// with what does apply ("Ask to join stage", or raising a hand where the stage is by
+// invitation), instead of a failed join.
 //
 // For tests: window.stageState {status, participantId, error, ...}, window.stageStats().
 import { StageClient } from "./stage-client.js";
@@ -11,6 +13,7 @@ import { LocalMedia } from "./devices.js";
 import { openDevices } from "./dialogs.js";
 import { RoomController } from "./room.js";
 import { maySelfJoin, mayRequest } from "./rules.js";
+import { run } from "./moderation.js";
 import { toast } from "./ui.js";
 
 const JOIN_KEY = "stage-sfu.join";
@@ -40,6 +43,13 @@ function saveJoinPrefs() {
 
 const joinMode = () => (document.querySelector('input[name="mode"]:checked') || {}).value || "dev";
 
+/** Only watching: the stage is not on offer, so joining as a viewer is the one way in. */
+function showEntries() {
+  const watchOnly = $("#viewer-only").checked;
+  $('#join-form [data-action="join-stage"]').hidden = watchOnly;
+  $('#join-form [data-action="join-viewer"]').className = watchOnly ? "primary" : "secondary";
+}
+
 function showMode() {
   const dev = joinMode() === "dev";
   $("#dev-fields").hidden = !dev;
@@ -60,14 +70,15 @@ function initJoinScreen() {
   // Phones enter as viewers (they may still answer an invitation... unless watch-only).
   $("#viewer-only").checked = params.has("viewer_only") ? params.get("viewer_only") === "1" : matchMedia("(max-width: 600px)").matches;
   showMode();
+  showEntries();
+  $("#viewer-only").addEventListener("change", showEntries);
   for (const radio of document.querySelectorAll('input[name="mode"]')) radio.addEventListener("change", showMode);
   for (const field of ["#name", "#room-input", "#role", "#mode-dev", "#mode-token"]) $(field).addEventListener("change", saveJoinPrefs);
   $("#join-devices").addEventListener("click", () => openDevices(media, { mode: "settings" }));
-  $("#join-form").addEventListener("submit", async (e) => {
+  $("#join-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const entry = e.submitter && e.submitter.value === "stage" ? "stage" : "viewer";
-    if (entry === "stage" && !(await openDevices(media, { mode: "ready" }))) return;
-    start(entry);
+    const stage = e.submitter && e.submitter.value === "stage" && !$("#viewer-only").checked;
+    start(stage ? "stage" : "viewer", { check: true });
   });
   $("#rejoin").addEventListener("click", () => location.assign(location.pathname));
 }
@@ -109,7 +120,7 @@ async function obtainToken() {
   return body.token;
 }
 
-async function start(entry) {
+async function start(entry, { check = false } = {}) {
   $("#join-error").textContent = "";
   setJoinBusy(true);
   state.status = "joining";
@@ -123,7 +134,7 @@ async function start(entry) {
     return;
   }
   saveJoinPrefs();
-  await join(token, entry, { viewerOnly: $("#viewer-only").checked });
+  await join(token, entry, { viewerOnly: $("#viewer-only").checked, check });
 }
 
 const ERRORS = {
@@ -134,7 +145,8 @@ const ERRORS = {
   shutting_down: "The server is shutting down.",
 };
 
-async function join(token, entry, { viewerOnly = false } = {}) {
+/** Join as a viewer, then take the stage if asked (`check`: after the device check). */
+async function join(token, entry, { viewerOnly = false, check = false } = {}) {
   state.status = "joining";
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const client = (window.stageClient = new StageClient(`${scheme}://${location.host}/ws`));
@@ -157,15 +169,17 @@ async function join(token, entry, { viewerOnly = false } = {}) {
   });
   state.stage = client.you.status;
   state.role = client.you.role;
-  if (entry === "stage") await enterStage(client);
+  if (entry === "stage" && !check) await enterStage(client); // a link to the stage: no check
   state.status = "joined";
+  if (entry === "stage" && check) await enterStage(client, { check });
 }
 
 /** After joining as a viewer: go on stage if the room lets us, else say what applies. */
-async function enterStage(client) {
+async function enterStage(client, { check = false } = {}) {
   const you = client.you;
-  if (client.entries.includes("stage") || maySelfJoin(you, client.policy)) {
-    await controller.joinStage({ skipCheck: true });
+  const policy = client.policy || {};
+  if (client.entries.includes("stage") || maySelfJoin(you, policy)) {
+    await controller.joinStage({ skipCheck: !check });
   } else if (you.viewer_only) {
     toast("You joined to watch only, so the stage is not available.", { kind: "stage-not-allowed" });
   } else if (mayRequest(you, client.policy)) {
@@ -175,7 +189,13 @@ async function enterStage(client) {
       action: { label: "Ask to join stage", run: () => controller.stageButton() },
     });
   } else {
-    toast("In this room the stage is by invitation: you joined as a viewer.", { kind: "stage-not-allowed", timeout: 12000 });
+    // invitation only (or a panel room): a raised hand is how to ask for an invitation
+    const how = policy.mode === "panel" ? "In this panel room speakers are invited" : "In this room the stage is by invitation";
+    toast(`${how}: you joined as a viewer. Raise your hand to ask a moderator to invite you.`, {
+      kind: "stage-not-allowed",
+      timeout: 12000,
+      action: { label: "Raise hand", run: () => run(client, "raise_hand") },
+    });
   }
 }
 
@@ -198,7 +218,8 @@ function ended({ reason }) {
   $("#room").hidden = true;
   $("#ended").hidden = false;
   document.querySelectorAll("dialog[open]").forEach((d) => d.close());
-  if (reason === "kicked") toast(title, { kind: "kicked", tone: "alert", timeout: 0 });
+  // the end screen says it once; the room's notifications went with the room
+  $("#toasts").replaceChildren();
   $("#rejoin").focus();
 }
 

@@ -39,6 +39,7 @@ export class LocalMedia extends EventTarget {
     this.previewing = 0; // open device panels
     this.stage = { mic: false, camera: false }; // what being on stage needs
     this.error = null;
+    this.errorKind = null; // "mic" or "camera": which one `error` is about
     this.updating = Promise.resolve();
   }
 
@@ -79,6 +80,7 @@ export class LocalMedia extends EventTarget {
       this.emit("tracks");
     } catch (error) {
       this.error = describeMediaError(error, kind);
+      this.errorKind = kind;
       this.emit("error", this.error);
     }
   }
@@ -110,6 +112,7 @@ export class LocalMedia extends EventTarget {
       this.emit("tracks");
     } catch (error) {
       this.error = describeMediaError(error, kind);
+      this.errorKind = kind;
       this.emit("error", this.error);
     }
   }
@@ -162,7 +165,8 @@ export function mountDevicePanel(container, media, { toggles = false, idPrefix =
     speaker: h("select", { id: `${idPrefix}-speaker`, dataset: { device: "speaker" } }),
   };
   const video = h("video", { muted: true, autoplay: true, playsInline: true, className: "preview-video" });
-  const previewOff = h("div", { className: "preview-off" }, icon("cameraOff"), h("span", {}, "Camera is off"));
+  const previewText = h("span", {}, "Camera is off");
+  const previewOff = h("div", { className: "preview-off" }, icon("cameraOff"), previewText);
   const meterFill = h("span", { className: "meter-fill" });
   const meter = h(
     "div",
@@ -258,7 +262,8 @@ export function mountDevicePanel(container, media, { toggles = false, idPrefix =
   }
 
   function render() {
-    const cameraOn = toggles ? media.prefs.camera : true;
+    // the camera this panel should show, as LocalMedia.apply() decides whether to open it
+    const cameraOn = toggles ? media.prefs.camera : media.stage.camera || media.prefs.camera;
     const track = cameraOn ? media.camera : null;
     if (track) {
       if (!video.srcObject || video.srcObject.getVideoTracks()[0] !== track) video.srcObject = new MediaStream([track]);
@@ -267,6 +272,8 @@ export function mountDevicePanel(container, media, { toggles = false, idPrefix =
     }
     video.hidden = !track;
     previewOff.hidden = Boolean(track);
+    // while the switch is on, the camera is starting (or failed), not off
+    previewText.textContent = !cameraOn ? "Camera is off" : media.error && media.errorKind === "camera" ? "No camera preview" : "Starting camera…";
     meterTrack(media.mic);
     status.textContent = media.error || "";
     for (const [key, input] of Object.entries(switches)) input.checked = Boolean(media.prefs[key]);

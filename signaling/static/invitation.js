@@ -1,4 +1,4 @@
-// The invitation pop-up: set devices, then "Join Stage" or "Decline Invitation".
+// The invitation pop-up: set devices, then "Join stage" or "Decline invitation".
 // Closing it without an answer leaves the invitation open (the toolbar offers it again);
 // it closes by itself when the invitation ends (revoked, expired, answered elsewhere).
 import { mountDevicePanel } from "./devices.js";

@@ -22,20 +22,23 @@ function fresh(client, target) {
 
 const withRevision = (client, target) => ({ target: target.participant_id, revision: fresh(client, target).revision });
 
-/** Inline buttons for someone waiting in the queue: approve/decline a request, lower a hand. */
+/** Inline buttons for someone waiting: approve/decline a request, invite, lower a hand. */
 export function queueActions(client, target) {
   const you = client.you;
   if (!isModerator(you) || target.participant_id === you.participant_id) return [];
+  const actions = [];
   if (target.status === "requested") {
-    return [
+    actions.push(
       { action: "approve-request", label: "Bring to stage", primary: true, run: () => run(client, "approve_request", withRevision(client, target)) },
       { action: "decline-request", label: "Decline", run: () => run(client, "decline_request", withRevision(client, target)) },
-    ];
+    );
+  } else if (target.status === "viewer" && target.hand != null && !target.viewer_only) {
+    actions.push({ action: "invite", label: "Invite", primary: true, run: () => run(client, "invite", withRevision(client, target)) });
   }
-  if (target.status === "viewer" && target.hand != null && !target.viewer_only) {
-    return [{ action: "invite", label: "Invite", primary: true, run: () => run(client, "invite", withRevision(client, target)) }];
+  if (target.hand != null) {
+    actions.push({ action: "lower-hand", label: "Lower hand", run: () => run(client, "lower_hand", { target: target.participant_id }) });
   }
-  return [];
+  return actions;
 }
 
 /** The per-person menu for hosts and moderators (empty for everyone else). */

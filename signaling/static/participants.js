@@ -1,15 +1,17 @@
-// The participants panel: On stage, Raised hands & requests, Viewers, each with a count;
-// role labels, microphone and hand icons, a search box, and the host/moderator actions.
+// The participants panel: On stage, Raised hands & requests, Invited, Viewers, each with
+// a count; role labels, microphone and hand icons, a search box, and the host/moderator
+// actions (the room-wide ones are in the toolbar's Manage menu).
 // Rows are keyed by participant and updated in place (speaking changes many times a
 // second; a keyboard user's focus must not be lost to it).
 import { h, hue, icon, initials, menuButton } from "./ui.js";
-import { isModerator, micState, MIC_LABEL, ROLE_LABEL } from "./rules.js";
-import { personItems, queueActions, roomItems } from "./moderation.js";
+import { displayNames, inFullView, isModerator, micState, MIC_LABEL, ROLE_LABEL } from "./rules.js";
+import { personItems, queueActions } from "./moderation.js";
 
 const MIC_ICON = { on: "mic", speaking: "mic", off: "micOff", muted: "micOff", locked: "lock" };
 const EMPTY = {
   stage: "Nobody is on stage.",
   waiting: "No raised hands or requests.",
+  invited: "Nobody is invited.",
   viewers: "No other viewers.",
 };
 const STATUS_TEXT = {
@@ -19,7 +21,7 @@ const STATUS_TEXT = {
 };
 
 export class ParticipantsPanel {
-  constructor({ root, client, onNewPoll }) {
+  constructor({ root, client }) {
     this.client = client;
     this.query = "";
     this.search = h("input", {
@@ -34,21 +36,15 @@ export class ParticipantsPanel {
       this.query = this.search.value.trim().toLowerCase();
       this.render();
     });
-    this.roomMenu = menuButton({
-      label: "Manage the room",
-      action: "room-menu",
-      iconName: "shield",
-      className: "icon-button",
-      items: () => roomItems(client, { onNewPoll }),
-    });
     this.sections = {
       stage: this.section("stage", "On stage"),
       waiting: this.section("waiting", "Raised hands & requests"),
+      invited: this.section("invited", "Invited"),
       viewers: this.section("viewers", "Viewers"),
     };
     this.note = h("p", { className: "panel-note" });
     root.replaceChildren(
-      h("div", { className: "panel-tools" }, h("label", { className: "search" }, icon("search"), this.search), this.roomMenu),
+      h("div", { className: "panel-tools" }, h("label", { className: "search" }, icon("search"), this.search)),
       this.note,
       ...Object.values(this.sections).map((s) => s.element),
     );
@@ -68,19 +64,20 @@ export class ParticipantsPanel {
     const client = this.client;
     const you = client.you;
     const everyone = [...client.participants.values()];
-    const full = isModerator(you) || (you && you.status !== "viewer");
+    const full = inFullView(you);
     const stage = everyone.filter((p) => p.on_stage);
+    const invited = everyone.filter((p) => !p.on_stage && p.status === "invited");
     // waiting: requests first (queue order for moderators), then raised hands by order,
-    // then invitations and the seat queue
+    // then the seat queue
     const order = new Map();
     client.queues.requests.forEach((e, i) => order.set(`r:${e.participant_id}`, i));
     const waiting = everyone.filter(
-      (p) => !p.on_stage && (p.hand != null || p.status === "requested" || p.status === "invited" || p.status === "queued"),
+      (p) => !p.on_stage && p.status !== "invited" && (p.hand != null || p.status === "requested" || p.status === "queued"),
     );
     const rank = (p) => {
       if (p.status === "requested") return [0, order.get(`r:${p.participant_id}`) ?? 1e9, p.hand ?? 1e9];
       if (p.hand != null) return [1, p.hand, 0];
-      return [2, p.status === "queued" ? 0 : 1, 0];
+      return [2, 0, 0];
     };
     waiting.sort((a, b) => {
       const [x, y] = [rank(a), rank(b)];
@@ -94,18 +91,19 @@ export class ParticipantsPanel {
     const handOrder = queued.size && raised.every((p) => queued.has(p.participant_id))
       ? queued
       : new Map(raised.map((p, i) => [p.participant_id, i + 1]));
-    const waitingIds = new Set(waiting.map((p) => p.participant_id));
-    const viewers = everyone.filter((p) => !p.on_stage && !waitingIds.has(p.participant_id));
+    const listed = new Set([...waiting, ...invited].map((p) => p.participant_id));
+    const viewers = everyone.filter((p) => !p.on_stage && !listed.has(p.participant_id));
+    // Outside the full view the list holds only the stage and ourselves: the rest are the
+    // server's counts, taken as they are.
     const counts = client.counts;
+    const waitingCount = full ? waiting.length : Math.min(counts.viewers, counts.hands + counts.requests);
     return {
       full,
       handOrder,
       stage: { people: stage, count: stage.length },
-      waiting: { people: waiting, count: full ? waiting.length : Math.max(waiting.length, counts.hands + counts.requests) },
-      viewers: {
-        people: viewers,
-        count: full ? viewers.length : Math.max(viewers.length, counts.viewers - Math.max(waiting.length, counts.hands + counts.requests)),
-      },
+      waiting: { people: waiting, count: waitingCount },
+      invited: { people: invited, count: invited.length },
+      viewers: { people: viewers, count: full ? viewers.length : Math.max(0, counts.viewers - waitingCount) },
     };
   }
 
@@ -114,16 +112,17 @@ export class ParticipantsPanel {
     const you = client.you;
     if (!you) return;
     const groups = this.groups();
-    this.roomMenu.hidden = !isModerator(you);
+    const names = displayNames(client.participants.values(), client.participantId);
     this.note.textContent = groups.full ? "" : "Viewers see who is on stage; the other viewers are counted.";
     this.note.hidden = groups.full;
-    for (const key of ["stage", "waiting", "viewers"]) {
+    for (const key of ["stage", "waiting", "invited", "viewers"]) {
       const section = this.sections[key];
       const group = groups[key];
       const matches = this.query ? group.people.filter((p) => p.name.toLowerCase().includes(this.query)) : group.people;
       section.count.textContent = this.query ? `${matches.length} of ${group.count}` : String(group.count);
       section.element.dataset.total = String(group.count);
-      section.element.hidden = Boolean(this.query) && matches.length === 0;
+      // an empty "Invited" is noise (and plain viewers are never told of invitations)
+      section.element.hidden = (Boolean(this.query) || key === "invited") && matches.length === 0;
       section.empty.hidden = matches.length > 0 || group.count > 0;
       if (!groups.full && !this.query && group.count > matches.length) {
         // plain viewers are told how many, not who
@@ -133,11 +132,11 @@ export class ParticipantsPanel {
       } else {
         section.empty.textContent = EMPTY[key];
       }
-      this.renderRows(section, matches, key, groups.handOrder);
+      this.renderRows(section, matches, key, groups.handOrder, names);
     }
   }
 
-  renderRows(section, people, key, handOrder) {
+  renderRows(section, people, key, handOrder, names) {
     const ids = new Set(people.map((p) => p.participant_id));
     for (const [id, row] of section.rows) {
       if (!ids.has(id)) {
@@ -152,7 +151,7 @@ export class ParticipantsPanel {
         row = this.createRow(p);
         section.rows.set(p.participant_id, row);
       }
-      this.updateRow(row, p, key, handOrder.get(p.participant_id));
+      this.updateRow(row, p, key, handOrder.get(p.participant_id), names.get(p.participant_id));
       // move only when out of place, so a focused button inside keeps its focus
       const expected = previous ? previous.nextElementSibling : section.list.firstElementChild;
       if (expected !== row) section.list.insertBefore(row, expected);
@@ -178,7 +177,7 @@ export class ParticipantsPanel {
     );
   }
 
-  updateRow(row, p, section, handPosition) {
+  updateRow(row, p, section, handPosition, label) {
     const client = this.client;
     const you = client.you;
     const self = p.participant_id === client.participantId;
@@ -190,7 +189,7 @@ export class ParticipantsPanel {
       mic: p.mic,
       hand: p.hand != null ? String(handPosition ?? "") : "",
     });
-    row.querySelector(".person-name").textContent = self ? `${p.name} (you)` : p.name;
+    row.querySelector(".person-name").textContent = label;
     const avatar = row.querySelector(".person-avatar");
     avatar.style.setProperty("--hue", String(hue(p.name)));
     avatar.textContent = initials(p.name);
@@ -216,18 +215,19 @@ export class ParticipantsPanel {
     if (indicators.dataset.key !== indicatorKey) {
       indicators.dataset.key = indicatorKey;
       const parts = [];
+      const handText = handPosition ? `Hand raised, number ${handPosition}` : "Hand raised";
       if (p.hand != null) {
         parts.push(
           h(
             "span",
-            { className: "hand-indicator", role: "img", ariaLabel: handPosition ? `Hand raised, number ${handPosition}` : "Hand raised", dataset: { position: String(handPosition ?? "") } },
+            { className: "hand-indicator", role: "img", ariaLabel: handText, title: handText, dataset: { position: String(handPosition ?? "") } },
             icon("hand"),
             handPosition ? h("span", { className: "hand-position" }, String(handPosition)) : null,
           ),
         );
       }
       if (mic) {
-        parts.push(h("span", { className: "mic-indicator", role: "img", ariaLabel: MIC_LABEL[mic], dataset: { state: mic } }, icon(MIC_ICON[mic])));
+        parts.push(h("span", { className: "mic-indicator", role: "img", ariaLabel: MIC_LABEL[mic], title: MIC_LABEL[mic], dataset: { state: mic } }, icon(MIC_ICON[mic])));
       }
       indicators.replaceChildren(...parts);
     }

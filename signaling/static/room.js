@@ -12,6 +12,22 @@ import { InvitationDialog } from "./invitation.js";
 
 const $ = (selector) => document.querySelector(selector);
 const RECONNECT_FOR_MS = 25000; // within the server's default 30 s grace
+// Toolbar labels short enough to stay visible at phone width (by data-action).
+const SHORT = {
+  "toggle-mic": "Mic",
+  "toggle-camera": "Camera",
+  "join-stage": "Join",
+  "request-stage": "Ask",
+  "cancel-request": "Cancel",
+  "leave-stage": "Off stage",
+  "show-invitation": "Answer",
+  "toggle-hand": "Hand",
+  "toggle-present": "Present",
+  "toggle-people": "People",
+  "toggle-chat": "Chat",
+  "open-settings": "Settings",
+  "leave-room": "Leave",
+};
 
 export class RoomController {
   constructor({ client, media, onEnded }) {
@@ -26,7 +42,7 @@ export class RoomController {
 
     this.stage = new StageView({ root: $("#stage"), client, media });
     const onNewPoll = () => this.openPollForm();
-    this.people = new ParticipantsPanel({ root: $("#panel-people"), client, onNewPoll });
+    this.people = new ParticipantsPanel({ root: $("#panel-people"), client });
     this.chat = new ChatPanel({ root: $("#panel-chat"), client, onUnread: () => this.markUnread() });
     this.polls = new PollsPanel({ root: $("#panel-polls"), client, onNewPoll });
     this.invitation = new InvitationDialog({ client, media, onAccept: (choice) => this.acceptInvitation(choice) });
@@ -63,7 +79,7 @@ export class RoomController {
     $("#access-label").dataset.access = policy.stage_access || "";
     const onStage = [...client.participants.values()].filter((p) => p.on_stage).length;
     const watching = this.people.groups();
-    const viewers = watching.viewers.count + watching.waiting.count;
+    const viewers = watching.viewers.count + watching.waiting.count + watching.invited.count;
     $("#counts").textContent = `${onStage} on stage · ${viewers} watching`;
     $("#my-role").textContent = `You: ${ROLE_LABEL[you.role]}${you.speaker ? ", speaker" : ""}${you.on_stage ? " · on stage" : ""}`;
     this.stage.render();
@@ -75,8 +91,11 @@ export class RoomController {
   // -- the toolbar -------------------------------------------------------------------------
   buildToolbar() {
     const bar = $("#toolbar");
+    // Each tool has its full label (desktop, aria-label and tooltip) and a short one that
+    // stays visible at phone width, where the full labels do not fit.
+    const short = (text) => h("span", { className: "short", ariaHidden: "true" }, text);
     const button = (action, iconName, label, extra = {}) =>
-      h("button", { type: "button", className: "tool", dataset: { action }, ariaLabel: label, title: label, ...extra }, icon(iconName), h("span", { className: "label" }, label));
+      h("button", { type: "button", className: "tool", dataset: { action }, ariaLabel: label, title: label, ...extra }, icon(iconName), h("span", { className: "label" }, label), short(SHORT[action] || label));
     this.tools = {
       mic: button("toggle-mic", "mic", "Microphone", { ariaPressed: "false" }),
       camera: button("toggle-camera", "camera", "Camera", { ariaPressed: "false" }),
@@ -89,6 +108,7 @@ export class RoomController {
       manage: menuButton({ label: "Manage the room", text: "Manage", className: "tool", iconName: "shield", action: "manage", items: () => roomItems(this.client, { onNewPoll: () => this.openPollForm() }) }),
       leave: button("leave-room", "leave", "Leave", { className: "tool danger" }),
     };
+    this.tools.manage.append(short("Manage"));
     this.tools.people.append(h("span", { className: "tool-badge", dataset: { badge: "people" } }));
     this.tools.chat.append(h("span", { className: "tool-badge", dataset: { badge: "chat" }, hidden: true }));
     const group = (name, ...items) => h("div", { className: `tool-group ${name}`, role: "group", ariaLabel: name }, ...items);
@@ -101,7 +121,7 @@ export class RoomController {
     this.tools.mic.addEventListener("click", () => this.toggleDevice("mic"));
     this.tools.camera.addEventListener("click", () => this.toggleDevice("camera"));
     this.tools.stage.addEventListener("click", () => this.stageButton());
-    this.tools.hand.addEventListener("click", () => run(this.client, this.client.you?.hand != null ? "lower_hand" : "raise_hand"));
+    this.tools.hand.addEventListener("click", () => this.toggleHand());
     this.tools.present.addEventListener("click", () => this.togglePresent());
     this.tools.people.addEventListener("click", () => this.togglePanel("people"));
     this.tools.chat.addEventListener("click", () => this.togglePanel("chat"));
@@ -128,19 +148,21 @@ export class RoomController {
     tools.stage.hidden = !stage;
     if (stage) {
       tools.stage.dataset.action = stage.action;
-      this.setLabel(tools.stage, stage.label);
+      this.setLabel(tools.stage, stage.label, SHORT[stage.action]);
       tools.stage.classList.toggle("accent", stage.action === "join-stage" || stage.action === "request-stage" || stage.action === "show-invitation");
     }
     const hand = you.hand != null;
     tools.hand.setAttribute("aria-pressed", String(hand));
     this.setLabel(tools.hand, hand ? "Lower hand" : "Raise hand");
+    // with no stage button (invitation only), a raised hand is how to ask: offer it first
+    tools.hand.classList.toggle("accent", !stage && !hand && you.status === "viewer" && !you.viewer_only && !isModerator(you));
     const presenting = Boolean(this.media.screen);
     tools.present.hidden = !you.can_present;
     tools.present.setAttribute("aria-pressed", String(presenting));
     this.setLabel(tools.present, presenting ? "Stop presenting" : "Present");
     tools.manage.hidden = !isModerator(you);
     const groups = this.people.groups();
-    tools.people.querySelector(".tool-badge").textContent = String(groups.stage.count + groups.waiting.count + groups.viewers.count);
+    tools.people.querySelector(".tool-badge").textContent = String(groups.stage.count + groups.waiting.count + groups.invited.count + groups.viewers.count);
     const chatBadge = tools.chat.querySelector(".tool-badge");
     chatBadge.hidden = this.unread === 0;
     chatBadge.textContent = String(this.unread);
@@ -148,11 +170,12 @@ export class RoomController {
     tools.chat.setAttribute("aria-expanded", String(this.panelTab === "chat"));
   }
 
-  setLabel(tool, label) {
+  setLabel(tool, label, shortLabel = null) {
     if (tool.getAttribute("aria-label") === label) return;
     tool.setAttribute("aria-label", label);
     tool.title = label;
     tool.querySelector(".label").textContent = label;
+    if (shortLabel) tool.querySelector(".short").textContent = shortLabel;
   }
 
   setIcon(tool, name) {
@@ -175,6 +198,13 @@ export class RoomController {
     this.media.setPref(device, on);
     await run(this.client, "set_device", { device, on });
     this.syncMedia();
+  }
+
+  /** Raise or lower your own hand; remembers a lowering of yours, so only a moderator's is announced. */
+  async toggleHand() {
+    const lower = this.client.you?.hand != null;
+    this.lowering = lower;
+    if (!(await run(this.client, lower ? "lower_hand" : "raise_hand"))) this.lowering = false;
   }
 
   async stageButton() {
@@ -288,14 +318,15 @@ export class RoomController {
     const { client } = this;
     const on = (type, fn) => client.addEventListener(type, (e) => fn(e.detail));
     for (const type of ["participants", "counts", "queues", "polls", "policy", "active_speaker"]) on(type, () => this.scheduleRender());
+    on("queues", (queues) => this.handsChanged(queues.hands));
     on("you", ({ before, after }) => this.youChanged(before, after));
     on("invited", (message) => this.invitation.open(message));
     on("invitation_ended", (message) => this.invitationEnded(message));
     on("request_declined", () => toast("Your request to join the stage was declined.", { kind: "request-declined" }));
     on("request_cancelled", () => toast("Stage access changed, so your request to join the stage was cancelled.", { kind: "request-cancelled" }));
-    on("stage_left", ({ reason }) => {
+    on("stage_left", ({ reason, by_name: byName }) => {
       const text = {
-        removed: "A moderator moved you off the stage. You are now a viewer.",
+        removed: `${byName || "A moderator"} moved you off the stage. You are now a viewer.`,
         stage_full: "The stage was full, so you are now a viewer.",
         not_allowed: "You may no longer be on stage. You are now a viewer.",
       }[reason];
@@ -317,18 +348,42 @@ export class RoomController {
     });
     on("closed", () => this.reconnect());
     this.seenPolls = new Set(client.polls.keys());
+    // a moderator's first queues come before `joined`: they are the hands already up
+    this.knownHands = isModerator(client.you) ? new Set(client.queues.hands.map((e) => e.participant_id)) : null;
   }
 
   youChanged(before, after) {
     if (after && after.status === "invited" && before && before.status !== "invited") this.invitation.noteStatus(before.status);
+    if (!isModerator(after)) this.knownHands = null; // a new moderator's first queues are no news
     if (before && after) {
       if (before.role !== after.role) toast(`You are now ${after.role === "participant" ? "a participant" : `a ${after.role}`}.`, { kind: "role" });
       if (!before.speaker && after.speaker) toast("You are now a speaker: you can join the stage at any time.", { kind: "speaker" });
       if (!before.can_present && after.can_present && after.role === "participant") toast("You may now present your screen.", { kind: "present-allowed" });
       if (before.status === "queued" && after.status === "on_stage") toast("A seat is free: you are on stage now.", { kind: "seated" });
+      if (before.hand != null && after.hand == null) {
+        // taking a seat lowers the hand too; only a moderator's lowering is news
+        if (!this.lowering && !after.on_stage) toast("A moderator lowered your hand.", { kind: "hand-lowered" });
+        this.lowering = false;
+      }
     }
     this.syncMedia();
     this.scheduleRender();
+  }
+
+  /** Hosts and moderators: say who raised a hand (the queues' diff; none for the first list). */
+  handsChanged(hands) {
+    const ids = new Set(hands.map((e) => e.participant_id));
+    const known = this.knownHands;
+    this.knownHands = ids;
+    if (!known) return;
+    const raised = hands.filter((e) => !known.has(e.participant_id) && e.participant_id !== this.client.participantId);
+    if (!raised.length) return;
+    const names = raised.map((e) => e.name);
+    const who = names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+    toast(`${who} raised ${names.length === 1 ? "a hand" : "their hands"}.`, {
+      kind: "hand-raised",
+      action: this.panelTab === "people" ? null : { label: "Show", run: () => this.showPanel("people") },
+    });
   }
 
   invitationEnded(message) {

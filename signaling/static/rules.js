@@ -6,6 +6,9 @@ const RANK = { participant: 0, moderator: 1, host: 2 };
 
 export const isModerator = (p) => Boolean(p) && (p.role === "host" || p.role === "moderator");
 
+/** The full view (docs/protocol.md, Audiences): news of everyone, not just counts. */
+export const inFullView = (p) => isModerator(p) || (Boolean(p) && p.status !== "viewer");
+
 export function maySelfJoin(you, policy) {
   if (!you || !policy || you.viewer_only) return false;
   if (isModerator(you) || you.speaker) return true;
@@ -57,6 +60,27 @@ export const MIC_LABEL = {
   locked: "Microphone locked by a moderator",
   speaking: "Speaking",
 };
+
+/**
+ * Names as shown, by participant id: "(you)" for yourself, and "session n" when one
+ * identity is in the room more than once (two tabs or devices), so the rows differ.
+ * Sessions are numbered by participant id, so everyone numbers them alike.
+ */
+export function displayNames(participants, selfId) {
+  const byIdentity = new Map();
+  for (const p of participants) byIdentity.set(p.identity, [...(byIdentity.get(p.identity) || []), p]);
+  const names = new Map();
+  for (const group of byIdentity.values()) {
+    group.sort((a, b) => (a.participant_id < b.participant_id ? -1 : 1));
+    group.forEach((p, i) => {
+      const notes = [];
+      if (p.participant_id === selfId) notes.push("you");
+      if (group.length > 1) notes.push(`session ${i + 1}`);
+      names.set(p.participant_id, notes.length ? `${p.name} (${notes.join(", ")})` : p.name);
+    });
+  }
+  return names;
+}
 
 /** Mic state as shown: speaking wins over "on". */
 export function micState(p) {

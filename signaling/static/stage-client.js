@@ -9,6 +9,7 @@
 //   invited invitation_ended request_declined request_cancelled stage_left device_forced
 //   notice        an error the server sent outside any request
 //   bye closed error
+import { inFullView } from "./rules.js";
 
 const ICE = { iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
 const SOURCES = ["microphone", "camera", "screen", "screen_audio"];
@@ -49,6 +50,26 @@ export class StageClient extends EventTarget {
 
   get you() {
     return this.participants.get(this.participantId) || null;
+  }
+
+  /** Whether the server tells us about everyone, or only the stage, ourselves and counts. */
+  get fullView() {
+    return inFullView(this.you);
+  }
+
+  /**
+   * Outside the full view the server no longer sends news of people off the stage (their
+   * leaving included): keep only the stage and ourselves, so nobody lingers in the list.
+   */
+  prune() {
+    if (this.fullView) return false;
+    let pruned = false;
+    for (const [id, p] of this.participants) {
+      if (id === this.participantId || p.on_stage) continue;
+      this.participants.delete(id);
+      pruned = true;
+    }
+    return pruned;
   }
 
   // -- the socket ---------------------------------------------------------------------
@@ -183,7 +204,9 @@ export class StageClient extends EventTarget {
         break;
       }
       case "counts":
+        // sent when we leave the full view, and on each change while we are out of it
         this.counts = message.counts;
+        if (this.prune()) this.emit("participants");
         this.emit("counts", this.counts);
         break;
       case "policy":
@@ -229,7 +252,11 @@ export class StageClient extends EventTarget {
     const before = this.participants.get(participant.participant_id);
     this.participants.set(participant.participant_id, participant);
     if (participant.participant_id === this.participantId) {
+      this.prune(); // e.g. removed from the stage or demoted: out of the full view
       this.emit("you", { before, after: participant });
+    } else if (!participant.on_stage && !this.fullView) {
+      // someone leaving the stage while we only see the stage: we hear no more of them
+      this.participants.delete(participant.participant_id);
     }
     this.emit("participants");
   }

@@ -3,7 +3,7 @@
 // and the audio of everyone we receive. Tiles are kept and updated in place, so video
 // elements never restart and focus never jumps.
 import { h, hue, icon, initials, menuButton } from "./ui.js";
-import { isModerator, micState, MIC_LABEL } from "./rules.js";
+import { displayNames, isModerator, micState, MIC_LABEL } from "./rules.js";
 import { personItems } from "./moderation.js";
 import { canChooseSpeaker } from "./devices.js";
 
@@ -57,7 +57,9 @@ export class StageView {
         this.tiles.delete(key);
       }
     }
+    const names = displayNames(client.participants.values(), client.participantId);
     for (const [key, spec] of wanted) {
+      spec.label = names.get(spec.p.participant_id) || spec.p.name;
       let tile = this.tiles.get(key);
       if (!tile) {
         tile = this.createTile(spec);
@@ -109,7 +111,7 @@ export class StageView {
     return tile;
   }
 
-  updateTile(tile, { p, source, self, track }, you) {
+  updateTile(tile, { p, source, self, track, label }, you) {
     const video = tile.querySelector("video");
     if (track && (!video.srcObject || video.srcObject.getTracks()[0] !== track)) {
       video.srcObject = new MediaStream([track]);
@@ -123,7 +125,7 @@ export class StageView {
     tile.classList.toggle("video-on", showVideo);
     tile.dataset.name = p.name;
     tile.dataset.video = showVideo ? "on" : "off";
-    const name = self ? `${p.name} (you)` : p.name;
+    const name = label;
     tile.querySelector(".name").textContent = source === "screen" ? `${p.name}'s screen` : name;
     const avatar = tile.querySelector(".avatar");
     avatar.style.setProperty("--hue", String(hue(p.name)));
@@ -145,6 +147,7 @@ export class StageView {
       indicator.replaceChildren(icon(MIC_ICON[state]));
     }
     indicator.setAttribute("aria-label", MIC_LABEL[state]);
+    indicator.title = MIC_LABEL[state]; // a tooltip for the icon (the lock says nothing by itself)
     tile.setAttribute("aria-label", `${name}: ${MIC_LABEL[state].toLowerCase()}, camera ${p.camera === "on" ? "on" : "off"}`);
     const menu = tile.querySelector(".tile-menu");
     if (menu) menu.hidden = !isModerator(you) || self;

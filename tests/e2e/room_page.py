@@ -111,3 +111,31 @@ async def wait_for_live_video(who: Participant, participant_id: str) -> None:
         what=f"{who.identity}: {MORE_FRAMES} more frames of {participant_id} after {first}",
         describe=who.describe,
     )
+
+
+WATCH_DEVICE_PROMPTS = """() => {
+    // Every camera/microphone request and every dialog opened, from now on.
+    window.devicePrompts = { media: 0, dialogs: [] };
+    const devices = navigator.mediaDevices;
+    const getUserMedia = devices.getUserMedia.bind(devices);
+    devices.getUserMedia = (constraints) => {
+        window.devicePrompts.media += 1;
+        return getUserMedia(constraints);
+    };
+    const showModal = HTMLDialogElement.prototype.showModal;
+    HTMLDialogElement.prototype.showModal = function () {
+        window.devicePrompts.dialogs.push(this.id);
+        return showModal.call(this);
+    };
+}"""
+
+
+async def watch_device_prompts(who: Participant) -> None:
+    """Count from now on the page's camera/microphone requests and the dialogs it opens."""
+    await who.page.evaluate(WATCH_DEVICE_PROMPTS)
+
+
+async def device_prompts(who: Participant) -> dict[str, Any]:
+    """``{"media": getUserMedia calls, "dialogs": [ids of dialogs opened]}``."""
+    prompts: dict[str, Any] = await who.page.evaluate("window.devicePrompts")
+    return prompts

@@ -9,7 +9,15 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.conftest import JOIN_TIMEOUT, OpenPage, Participant, poll
-from tests.e2e.room_page import UI_TIMEOUT, tile, toast, tool, wait_for_preview
+from tests.e2e.room_page import (
+    UI_TIMEOUT,
+    device_prompts,
+    tile,
+    toast,
+    tool,
+    wait_for_preview,
+    watch_device_prompts,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -71,15 +79,17 @@ async def test_a_participant_who_chose_the_stage_lands_as_a_viewer_and_may_ask(
 ) -> None:
     eve = await open_page("/", identity="eve")
     page = eve.page
+    await watch_device_prompts(eve)
     await page.locator("#name").fill("Eve")
     await page.locator('[data-action="join-stage"]').click()
-    await page.locator('dialog#devices-dialog [data-action="confirm-join-stage"]').click()
 
+    # Told why before any camera or microphone is asked for: no device check at all.
     state = await joined(eve)
     assert state["status"] == "joined", state
     assert state["stage"] == "viewer"
     notice = toast(eve, "stage-not-allowed")
     await expect(notice).to_contain_text("by request", timeout=UI_TIMEOUT)
+    assert await device_prompts(eve) == {"media": 0, "dialogs": []}
     await expect(tool(eve, "request-stage")).to_be_visible()
     await notice.locator(".toast-action").click()  # "Ask to join stage"
     await expect(tool(eve, "cancel-request")).to_be_visible(timeout=UI_TIMEOUT)

@@ -3,6 +3,7 @@ camera on, moderate, remove, and raised hands in order."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pytest
@@ -102,6 +103,10 @@ async def test_asking_approval_invitation_moderation_removal_and_hands(join: Joi
     )
     await expect(toast(alice, "removed")).to_be_visible(timeout=UI_TIMEOUT)
     await expect(toast(alice, "removed")).to_contain_text("You are now a viewer")
+    # who did it, once the server names them (`stage_left.by_name`); "A moderator" until then
+    await expect(toast(alice, "removed")).to_have_text(
+        re.compile(r"^(Hana|A moderator) moved you off the stage\.")
+    )
     for who in everyone:
         await expect(tile(who, alice_id)).to_have_count(0, timeout=UI_TIMEOUT)
     await expect(row(host, "viewers", alice_id)).to_be_visible(timeout=UI_TIMEOUT)
@@ -153,14 +158,23 @@ async def test_invitations_revoked_or_declined_requests_declined_hands_cleared(
     await expect(invitation.locator("#invitation-title")).to_have_text(
         "You're invited to the stage"
     )
-    await expect(row(host, "waiting", vera_id)).to_have_attribute(
+    # Sentence case, as everywhere else.
+    await expect(invitation.locator('[data-action="accept-invitation"]')).to_have_text("Join stage")
+    await expect(invitation.locator('[data-action="decline-invitation"]')).to_have_text(
+        "Decline invitation"
+    )
+    # Invited people have their own heading, apart from hands and requests.
+    await expect(row(host, "invited", vera_id)).to_have_attribute(
         "data-status", "invited", timeout=UI_TIMEOUT
     )
+    await expect(row(host, "waiting", vera_id)).to_have_count(0)
+    await expect(host.page.locator('[data-section="invited"] h3')).to_contain_text("Invited")
     await choose(
         host,
-        row(host, "waiting", vera_id).locator('[data-action="person-menu"]'),
+        row(host, "invited", vera_id).locator('[data-action="person-menu"]'),
         "revoke-invitation",
     )
+    await expect(host.page.locator('[data-section="invited"]')).to_be_hidden(timeout=UI_TIMEOUT)
     await expect(invitation).to_be_hidden(timeout=UI_TIMEOUT)
     await expect(toast(vera, "invitation-revoked")).to_be_visible()
 
