@@ -9,6 +9,8 @@ Scenarios:
                them (benchmarks/bad_viewers.py)
   soak         one room with stage changes, viewer churn, chat and polls for --minutes,
                the server's memory, descriptors and objects sampled (benchmarks/soak.py)
+  stall        the server stopped for a few hundred ms, repeatedly, once per
+               media.max_ingress_delay value (benchmarks/stall.py)
   big-room     one room filled to --members signaling-only members: join and stage-command
                cost by room size, event-loop stalls, stage media (benchmarks/big_room.py)
 
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import bad_viewers, big_room, procstat, report, soak
+from . import bad_viewers, big_room, procstat, report, soak, stall
 from .media import load_clip
 from .processes import REPO
 from .runner import RunSpec, measure_kernel_send, run
@@ -225,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     bad_viewers.add_parser(scenarios)
     soak.add_parser(scenarios)
+    stall.add_parser(scenarios)
     big_room.add_parser(scenarios)
     return parser
 
@@ -307,7 +310,7 @@ async def _main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     load_clip()  # encode once before any process needs it
     machine = procstat.machine()
-    if args.scenario in ("soak", "bad-viewers", "big-room"):
+    if args.scenario in ("soak", "bad-viewers", "big-room", "stall"):
         header = {
             "command": ["python", "-m", "benchmarks", *sys.argv[1:]],
             "machine": machine,
@@ -315,6 +318,8 @@ async def _main(args: argparse.Namespace) -> int:
         }
         if args.scenario == "big-room":
             return await big_room.main(args, out, header)
+        if args.scenario == "stall":
+            return await stall.main(args, out, header)
         scenario = soak if args.scenario == "soak" else bad_viewers
         return await scenario.main(args, out, header)
     runs: list[dict[str, Any]] = []
@@ -401,7 +406,7 @@ async def _main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.scenario in ("soak", "bad-viewers", "big-room"):
+    if args.scenario in ("soak", "bad-viewers", "big-room", "stall"):
         pass
     elif args.thin_viewers < 0:
         parser.error("--thin-viewers must be 0 (off) or a positive sample interval")
