@@ -21,7 +21,7 @@ from .events import ConsumerClosed, EventSink
 from .fastpath import AnyFanOut, AnySink, SinkSpec
 from .report_schedule import phase_of
 from .rtp import rtcp
-from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId
+from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class Consumer:
         *,
         consumer_id: ConsumerId,
         producer_id: ProducerId,
+        transport_id: TransportId,
         kind: MediaKind,
         ssrc: int,
         payload_type: int,
@@ -57,6 +58,7 @@ class Consumer:
     ) -> None:
         self.id = consumer_id
         self.producer_id = producer_id
+        self.transport_id = transport_id
         self.kind = kind
         self.ssrc = ssrc
         self.payload_type = payload_type
@@ -291,7 +293,12 @@ class Consumer:
         if self.on_close is not None:
             self.on_close(self)
         self._events(
-            ConsumerClosed(consumer_id=self.id, producer_id=self.producer_id, reason=reason)
+            ConsumerClosed(
+                consumer_id=self.id,
+                producer_id=self.producer_id,
+                transport_id=self.transport_id,
+                reason=reason,
+            )
         )
 
     def _update_active(self) -> None:

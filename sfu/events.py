@@ -34,6 +34,7 @@ class ProducerClosed:
 class ConsumerClosed:
     consumer_id: ConsumerId
     producer_id: ProducerId
+    transport_id: TransportId  # whose consumer: found without searching every transport
     reason: CloseReason
 
 

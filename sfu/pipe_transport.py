@@ -152,6 +152,7 @@ class PipeTransport:
         consumer = Consumer(
             consumer_id=ConsumerId(uuid.uuid4().hex),
             producer_id=producer.id,
+            transport_id=self.id,
             kind=producer.kind,
             ssrc=new_ssrc(self._consumers_by_ssrc),
             payload_type=codec.payload_type,

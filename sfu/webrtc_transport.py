@@ -264,6 +264,7 @@ class WebRtcTransport:
         consumer = Consumer(
             consumer_id=ConsumerId(uuid.uuid4().hex),
             producer_id=producer.id,
+            transport_id=self.id,
             kind=producer.kind,
             ssrc=ssrc,
             payload_type=codec.payload_type,

@@ -7,22 +7,28 @@
   message per viewer;
 * notifications about one person (invited, declined, removed, muted) go to them,
   and moderators learn the outcome through the participant's new state.
+
+Work is proportional to the audience of each message, never to the room: the people
+who see everything are an index of the stage state (roster.py), each message is encoded
+once for all its recipients (members.broadcast), and after a change only the people it
+touched have their view brought up to date.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from . import permissions as may
 from . import protocol as wire
 from . import room_media
-from .members import Member
+from .members import Member, broadcast
 from .stage import events as ev
-from .stage.model import ParticipantId, Person, Poll, RoomPolicy, RoomState, StageStatus
+from .stage.model import ParticipantId, Person, Poll, RoomPolicy, RoomState
+from .stage.roster import Index
 
 
 def full_view(person: Person) -> bool:
-    return may.is_moderator(person) or person.status is not StageStatus.VIEWER
+    return person.in_full_view
 
 
 def describe(person: Person, member: Member | None) -> wire.Participant:
@@ -66,6 +72,7 @@ def joined(
     member: Member,
     *,
     entry: wire.Entry,
+    publishers: Collection[ParticipantId],
 ) -> wire.Joined:
     """The answer to a join or resume: the room as this member may see it."""
     person = state.people[member.participant_id]
@@ -81,7 +88,7 @@ def joined(
         entries=may.entries(person, state.policy),
         policy=policy(state.policy),
         counts=counts(state),
-        participants=visible_participants(state, members, person),
+        participants=visible_participants(state, members, person, publishers),
         polls=[
             poll_info(poll, with_results=may.is_moderator(person)) for poll in state.polls.values()
         ],
@@ -89,12 +96,13 @@ def joined(
 
 
 def counts(state: RoomState) -> wire.Counts:
-    people = state.people.values()
+    people = state.people
+    on_stage = people.count(Index.STAGE)
     return wire.Counts(
-        viewers=sum(1 for p in people if not p.on_stage),
-        on_stage=sum(1 for p in people if p.on_stage),
-        hands=sum(1 for p in people if p.hand is not None),
-        requests=sum(1 for p in people if p.status is StageStatus.REQUESTED),
+        viewers=len(people) - on_stage,
+        on_stage=on_stage,
+        hands=people.count(Index.HANDS),
+        requests=people.count(Index.REQUESTS),
     )
 
 
@@ -121,18 +129,23 @@ def publishing(member: Member) -> bool:
     return any(not producer.closed for producer in member.producers.values())
 
 
-def visible_participants(state: RoomState, members: Mapping[ParticipantId, Member],
-                         viewer: Person) -> list[wire.Participant]:  # fmt: skip
-    """The participant list this person receives: everyone, or the stage and themselves."""
-    everyone = full_view(viewer)
-    return [
-        describe(person, members.get(pid))
-        for pid, person in state.people.items()
-        if everyone
-        or person.on_stage
-        or pid == viewer.participant_id
-        or ((member := members.get(pid)) is not None and publishing(member))
-    ]
+def visible_participants(
+    state: RoomState,
+    members: Mapping[ParticipantId, Member],
+    viewer: Person,
+    publishers: Collection[ParticipantId],
+) -> list[wire.Participant]:
+    """The participant list this person receives, in order of arrival: everyone, or
+    the stage, those sending media (`publishers`: an off-stage presenter) and
+    themselves; the latter costs the stage's size, not the room's."""
+    people = state.people
+    if full_view(viewer):
+        shown = people.in_arrival_order()
+    else:
+        pids = {*people.index(Index.STAGE), *publishers, viewer.participant_id}
+        shown = sorted((people[p] for p in pids if p in people),
+                       key=lambda p: people.arrival(p.participant_id))  # fmt: skip
+    return [describe(person, members.get(person.participant_id)) for person in shown]
 
 
 def queue_entries(state: RoomState, key: str, now: float) -> list[wire.QueueEntry]:
@@ -163,25 +176,42 @@ class Router:
         self.members = members
         self.now = now
 
-    def _connected(self) -> Iterable[tuple[Person, Member]]:
+    def _all(self, *, but: ParticipantId | None = None) -> Iterable[Member]:
+        """Every member still in the room (not one leaving in this change)."""
+        people = self.new.people
         for pid, member in self.members.items():
-            person = self.new.people.get(pid)
-            if person is not None and member.connected:
+            if pid in people and pid != but:
+                yield member
+
+    def _seeing_all(self, *, moderators: bool = False) -> Iterable[tuple[Person, Member]]:
+        """The full view (roster index), or only its hosts and moderators."""
+        people = self.new.people
+        for pid in people.index(Index.FULL_VIEW):
+            person, member = people[pid], self.members.get(pid)
+            if member is not None and (not moderators or may.is_moderator(person)):
                 yield person, member
 
-    def everyone(self, message: wire.ServerMessage) -> None:
-        for _, member in self._connected():
-            member.send(message)
+    def everyone(self, message: wire.ServerMessage, *, but: ParticipantId | None = None) -> None:
+        broadcast(message, self._all(but=but))
 
-    def full_view(self, message: wire.ServerMessage, *, also: ParticipantId | None = None) -> None:
-        for person, member in self._connected():
-            if full_view(person) or person.participant_id == also:
-                member.send(message)
+    def full_view(
+        self,
+        message: wire.ServerMessage,
+        *,
+        also: ParticipantId | None = None,
+        but: ParticipantId | None = None,
+    ) -> None:
+        recipients = [m for p, m in self._seeing_all() if p.participant_id != but]
+        people = self.new.people
+        if also is not None and also in people and also not in people.index(Index.FULL_VIEW):
+            extra = self.members.get(also)
+            if extra is not None:
+                recipients.append(extra)
+        broadcast(message, recipients)
 
-    def moderators(self, message: wire.ServerMessage) -> None:
-        for person, member in self._connected():
-            if may.is_moderator(person):
-                member.send(message)
+    def moderators(self, message: wire.ServerMessage, *, but: ParticipantId | None = None) -> None:
+        broadcast(message, (m for p, m in self._seeing_all(moderators=True)
+                            if p.participant_id != but))  # fmt: skip
 
     def to(self, participant_id: ParticipantId, message: wire.ServerMessage) -> None:
         member = self.members.get(participant_id)
@@ -221,9 +251,10 @@ class Router:
                     message = wire.ParticipantJoined(
                         participant=describe(person, self.members.get(pid))
                     )
-                    for other, member in self._connected():
-                        if other.participant_id != pid and (person.on_stage or full_view(other)):
-                            member.send(message)
+                    if person.on_stage:
+                        self.everyone(message, but=pid)
+                    else:
+                        self.full_view(message, but=pid)
                 case ev.PersonExited(participant_id=pid):
                     self.about(pid, wire.ParticipantLeft(participant_id=pid))
                 case ev.Invited(target=target, by=by, expires_at=expires_at, revision=revision):
@@ -237,9 +268,7 @@ class Router:
                 case ev.InvitationEnded(target=target, reason=reason):
                     ended = wire.InvitationEnded(participant_id=target, reason=reason.value)
                     self.to(target, ended)
-                    for person, member in self._connected():
-                        if may.is_moderator(person) and person.participant_id != target:
-                            member.send(ended)
+                    self.moderators(ended, but=target)
                 case ev.RequestDeclined(target=target):
                     self.to(target, wire.RequestDeclined())
                 case ev.RequestCancelled(target=target):
@@ -273,8 +302,10 @@ class Router:
         poll = self.new.polls[poll_id]
         before = self.old.polls.get(poll_id)
         if before is None or before.closed != poll.closed:
-            for person, member in self._connected():
-                member.send(wire.Poll(poll=poll_info(poll, with_results=may.is_moderator(person))))
+            moderators = {p.participant_id for p, _ in self._seeing_all(moderators=True)}
+            self.moderators(wire.Poll(poll=poll_info(poll, with_results=True)))
+            viewers = (m for m in self._all() if m.participant_id not in moderators)
+            broadcast(wire.Poll(poll=poll_info(poll, with_results=False)), viewers)
         else:  # a vote: results go to hosts and moderators only
             self.moderators(wire.Poll(poll=poll_info(poll, with_results=True)))
 
@@ -285,16 +316,20 @@ def tell(
     events: tuple[ev.StageEvent, ...],
     members: Mapping[ParticipantId, Member],
     now: float,
+    *,
+    publishers: Collection[ParticipantId],
 ) -> None:
-    """After a stage change: route its events to their audiences, then bring each
-    member's view up to date (a full list for those who now see everyone, counts for
-    those who no longer do, the queues for new moderators)."""
+    """After a stage change: route its events to their audiences, then bring the view
+    of each person it touched up to date (a full list for those who now see everyone,
+    counts for those who no longer do, the queues for new moderators). A view depends
+    only on its owner's own role and status, so nobody else's can have changed."""
     router = Router(old, new, members, now)
     router.route(events)
     entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
-    for pid, member in members.items():
-        person = new.people.get(pid)
-        if person is None:
+    touched = entered | {e.participant_id for e in events if isinstance(e, ev.PersonChanged)}
+    for pid in touched:
+        person, member = new.people.get(pid), members.get(pid)
+        if person is None or member is None:
             continue
         full = full_view(person)
         if pid in entered:  # `joined` carries their first view; queues come apart
@@ -304,7 +339,8 @@ def tell(
             continue
         if full and not member.full_view:
             member.send(wire.Snapshot(
-                participants=visible_participants(new, members, person), counts=counts(new),
+                participants=visible_participants(new, members, person, publishers),
+                counts=counts(new),
             ))  # fmt: skip
         elif member.full_view and not full:
             member.send(wire.CountsChanged(counts=counts(new)))  # no stale numbers

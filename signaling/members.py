@@ -4,7 +4,7 @@ lives in the stage machine's `Person`)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,8 @@ from .stage.model import ParticipantId
 # A subscribe connection lives on this worker or, in a spread room, on another.
 Subscriber = WebRtcTransport | RemoteSubscriber
 
-Deliver = Callable[[wire.ServerMessage], None]
+# The message, and its frame when already encoded (one encoding for a whole broadcast).
+Deliver = Callable[[wire.ServerMessage, str | None], None]
 Disconnect = Callable[[str], None]
 
 REPLY_MEMORY = 64  # request ids remembered per participant, so retries apply once
@@ -49,9 +50,9 @@ class Member:
     def connected(self) -> bool:
         return self.deliver is not None
 
-    def send(self, message: wire.ServerMessage) -> None:
+    def send(self, message: wire.ServerMessage, frame: str | None = None) -> None:
         if self.deliver is not None:
-            self.deliver(message)
+            self.deliver(message, frame)
 
     def remember(self, request_id: str, ok: bool, outcome: Any) -> None:
         self.replies[request_id] = (ok, outcome)
@@ -70,3 +71,14 @@ class Member:
         self.refused.clear()
         self.needs_offer = False
         self.speaking = False
+
+
+def broadcast(message: wire.ServerMessage, members: Iterable[Member]) -> None:
+    """Send one message to many: encoded once (lazily: not at all for nobody), and the
+    same frame queued for every connected recipient."""
+    frame: str | None = None
+    for member in members:
+        if member.deliver is not None:
+            if frame is None:
+                frame = wire.encode(message)
+            member.deliver(message, frame)

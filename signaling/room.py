@@ -5,12 +5,19 @@ await and no locks are needed. Each stage change goes through the pure stage
 machine; the room then enforces the result at the SFU (closing or pausing
 producers, adjusting subscriptions) *before* it tells anyone, then routes the
 machine's events to their audiences.
+
+Every step costs what it changes, never the size of the room: the machine's events
+name the people a change touched and only they are enforced and brought up to date;
+subscriptions change per member (a new connection) or per producer (a track started
+or ended, which every subscriber must hear about anyway); lookups by token,
+transport or grace period are indexed. A town hall of thousands fills in linear time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import time
@@ -24,15 +31,17 @@ from typing import Any
 from sfu import events as sfu_events
 from sfu.clock import Clock
 from sfu.observers.audio_level import AudioLevelObserver
+from sfu.producer import Producer
 from sfu.router import Router
 from sfu.types import ProducerId, TransportId
+from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 
 from . import audience, room_media, room_sfu
 from . import permissions as may
 from . import protocol as wire
 from .budget import Budget, TokenBucket
-from .members import Member, Subscriber
+from .members import Member, broadcast
 from .room_commands import (
     ApplySubscribeAnswer,
     Command,
@@ -53,6 +62,7 @@ from .stage import commands as sc
 from .stage import events as ev
 from .stage.machine import StageError, transition
 from .stage.model import ParticipantId, RoomState
+from .stage.roster import Index
 from .stats import SignalingStats
 
 logger = logging.getLogger(__name__)
@@ -128,6 +138,9 @@ class Room:
         self._transport_owners: dict[TransportId, Member] = {}
         self._budgets: dict[str, Budget] = {}  # identity -> its rate limits here
         self._connections_of: Counter[str] = Counter()  # identity -> members
+        self._resumable: dict[bytes, Member] = {}  # sha-256 of a resume token -> member
+        self._in_grace: dict[ParticipantId, float] = {}  # disconnected -> resume deadline
+        self._local_subscribers: set[ParticipantId] = set()  # subscribe connection here
         self._counts_sent: wire.Counts | None = None
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name=f"room-{name}")
@@ -268,31 +281,69 @@ class Room:
         self._settle(old, events, now)
 
     def _settle(self, old: RoomState, events: tuple[ev.StageEvent, ...], now: float) -> None:
+        """Enforce, then tell: for the people the events name, nobody else."""
         new = self._state
+        touched: list[ParticipantId] = []
         for event in events:
-            if isinstance(event, ev.Kicked):
-                self._end_session(event.target, "kicked")
+            match event:
+                case ev.Kicked():
+                    self._end_session(event.target, "kicked")
+                case ev.PersonChanged() | ev.PersonEntered():
+                    touched.append(event.participant_id)
         # Media first: nobody may keep receiving what is no longer allowed.
-        for pid, member in self._members.items():
-            person = new.people.get(pid)
-            if person is not None:
-                room_media.enforce(member, person)
-        self._sync_media()
-        audience.tell(old, new, events, self._members, now)
+        ended: list[ProducerId] = []
+        for pid in touched:
+            member, person = self._members.get(pid), new.people.get(pid)
+            if member is not None and person is not None:
+                ended += room_media.enforce(member, person)
+        self._unsubscribe(ended)
+        audience.tell(old, new, events, self._members, now, publishers=self._publishers())
 
-    def _sync_media(self) -> None:
-        for member in room_media.sync_subscriptions(self._members.values()):
+    # -- subscriptions: per member, or per producer -------------------------------------------
+    def _live(self) -> list[tuple[Member, Producer]]:
+        """Every producer still flowing, in publishing order."""
+        live = []
+        for producer_id, owner in self._owners.items():
+            producer = owner.producers.get(producer_id)
+            if producer is not None and not producer.closed:
+                live.append((owner, producer))
+        return live
+
+    def _publishers(self) -> set[ParticipantId]:
+        return {owner.participant_id for owner, _ in self._live()}
+
+    def _subscribe(self, member: Member) -> None:
+        """A member's subscribe connection is new: it receives everything flowing."""
+        if room_media.subscribe(member, self._live()):
             room_sfu.offer_if_needed(member)
 
-    async def _new_subscriber(self) -> Subscriber:
+    def _broadcast_tracks(self, owner: Member, producers: list[Producer]) -> None:
+        for member in room_media.add_consumers(owner, producers, self._members.values()):
+            room_sfu.offer_if_needed(member)
+
+    def _unsubscribe(self, producer_ids: list[ProducerId]) -> None:
+        if producer_ids:
+            for member in room_media.remove_consumers(producer_ids, self._members.values()):
+                room_sfu.offer_if_needed(member)
+
+    def _drop_media(self, member: Member) -> None:
+        """Close a member's connections; everyone stops receiving its tracks."""
+        ended = list(member.producers)
+        member.drop_media()
+        self._local_subscribers.discard(member.participant_id)
+        self._unsubscribe(ended)
+
+    async def _new_subscriber(self, member: Member) -> None:
         # rooms.spread_after counts the audience: the stage's own subscribe connections
         # (a host alone on stage receives nothing) do not bring spreading forward.
-        people = self._state.people
-        audience = [
-            member for pid, member in self._members.items()
-            if pid not in people or not people[pid].on_stage
-        ]  # fmt: skip
-        return await room_sfu.new_subscriber(self._router, self._spread, audience)
+        local = self._local_subscribers
+        stage = self._state.people.index(Index.STAGE)
+        audience = len(local) - sum(1 for pid in stage if pid in local)
+        subscriber = await room_sfu.new_subscriber(self._router, self._spread, audience)
+        member.recv_transport = subscriber
+        self._transport_owners[subscriber.id] = member
+        if isinstance(subscriber, WebRtcTransport):
+            self._local_subscribers.add(member.participant_id)
 
     # -- commands ---------------------------------------------------------------------------
     async def _join(self, command: JoinRoom) -> wire.Joined:
@@ -319,15 +370,17 @@ class Room:
             transition(self._state, None, enter, self._clock.now())  # refuse before any I/O
         except StageError as exc:
             raise RoomError(_STAGE_ERRORS[exc.code], exc.message) from None
-        member.recv_transport = await self._new_subscriber()
-        self._transport_owners[member.recv_transport.id] = member
+        await self._new_subscriber(member)
         self._members[participant_id] = member
+        self._resumable[_digest(member.resume_token)] = member
         self._connections_of[member.identity] += 1
         try:
             self._apply(None, enter)
         except RoomError:
+            self._drop_media(member)
             self._forget(member)
             raise
+        self._subscribe(member)
         logger.info("room=%s participant=%s identity=%s - joined as %s", self.name,
                     participant_id, grants.identity, command.entry,
                     extra=self._ids(participant_id))  # fmt: skip
@@ -336,28 +389,25 @@ class Room:
     def _joined(self, member: Member, *, entry: wire.Entry) -> wire.Joined:
         person = self._state.people[member.participant_id]
         member.full_view = audience.full_view(person)
-        return audience.joined(self.name, self._state, self._members, member, entry=entry)
+        return audience.joined(self.name, self._state, self._members, member, entry=entry,
+                               publishers=self._publishers())  # fmt: skip
 
     async def _resume(self, command: ResumeSession) -> wire.Joined:
-        # Bytes: compare_digest refuses str with non-ASCII characters, and a client may
-        # send any string.
-        presented = command.resume_token.encode()
-        member = next(
-            (m for m in self._members.values() if secrets.compare_digest(
-                m.resume_token.encode(), presented)),
-            None,
-        )  # fmt: skip
-        if member is None:
+        # Looked up by digest: constant time in the room's size, and a lookup's timing
+        # says nothing about the tokens held (a client may send any string).
+        member = self._resumable.pop(_digest(command.resume_token), None)
+        if member is None or self._members.get(member.participant_id) is not member:
             raise RoomError(wire.ErrorCode.RESUME_FAILED, "unknown or expired resume token")
         if member.disconnect is not None:
             member.send(wire.Bye(reason="replaced"))
             member.disconnect("resumed elsewhere")  # the old connection is replaced
-        member.drop_media()
+        self._drop_media(member)
         member.deliver, member.disconnect = command.deliver, command.disconnect
         member.grace_until = None
+        self._in_grace.pop(member.participant_id, None)
         member.resume_token = secrets.token_urlsafe(24)  # single use
-        member.recv_transport = await self._new_subscriber()
-        self._transport_owners[member.recv_transport.id] = member
+        self._resumable[_digest(member.resume_token)] = member
+        await self._new_subscriber(member)
         person = self._state.people[member.participant_id]
         logger.info("room=%s participant=%s - resumed", self.name, member.participant_id,
                     extra=self._ids(member.participant_id))  # fmt: skip
@@ -368,18 +418,19 @@ class Room:
             now = self._clock.now()
             member.send(audience.Router(self._state, self._state, self._members, now).queues())
         self._announce(member)
-        self._sync_media()
+        self._subscribe(member)
         return joined
 
     async def _publish(self, command: PublishOffer) -> str:
         member = self._member(command.participant_id)
         person = self._state.people[member.participant_id]
-        answer, tracks_changed = await room_sfu.publish(
+        answer, added, removed = await room_sfu.publish(
             member, person, command, router=self._router, levels=self._levels,
             owners=self._owners, transport_owners=self._transport_owners,
         )  # fmt: skip
-        self._sync_media()
-        if tracks_changed:
+        self._unsubscribe(removed)
+        self._broadcast_tracks(member, added)
+        if added or removed:
             self._announce(member, tracks_changed=True)
         return answer
 
@@ -411,8 +462,7 @@ class Room:
             participant_id=person.participant_id, name=person.name, text=command.text,
             at=time.time(),
         )  # fmt: skip
-        for other in self._members.values():
-            other.send(message)
+        broadcast(message, self._members.values())
 
     def _leave(self, participant_id: ParticipantId) -> None:
         member = self._members.get(participant_id)
@@ -430,19 +480,17 @@ class Room:
         if grace <= 0:
             self._exit(member)
             return
-        member.drop_media()  # media stops now; the seat, role and mute state wait
+        self._drop_media(member)  # media stops now; the seat, role and mute state wait
         member.deliver = member.disconnect = None
-        member.grace_until = self._clock.now() + grace
+        member.grace_until = self._in_grace[member.participant_id] = self._clock.now() + grace
         logger.info("room=%s participant=%s - disconnected, %.0fs to resume", self.name,
                     member.participant_id, grace,
                     extra=self._ids(member.participant_id))  # fmt: skip
-        self._sync_media()
         self._announce(member)
 
     def _exit(self, member: Member) -> None:
         """Remove someone from the room: media first, then the stage, then the news."""
-        member.drop_media()
-        self._sync_media()
+        self._drop_media(member)
         with contextlib.suppress(RoomError):
             self._apply(None, sc.Exit(participant_id=member.participant_id))
         self._forget(member)
@@ -474,15 +522,18 @@ class Room:
                 raise RateLimited(f"too many chat messages; retry in {wait:.1f} s", wait)
 
     def _forget(self, member: Member) -> None:
-        if self._members.pop(member.participant_id, None) is not None:
+        """Drop every index entry of a member who left (its connections are closed)."""
+        pid = member.participant_id
+        if self._members.pop(pid, None) is not None:
             self._connections_of[member.identity] -= 1
             if self._connections_of[member.identity] <= 0:
                 del self._connections_of[member.identity]
                 self._budgets.pop(member.identity, None)
+        self._resumable.pop(_digest(member.resume_token), None)
+        self._in_grace.pop(pid, None)
+        self._local_subscribers.discard(pid)
         for producer_id in [p for p, owner in self._owners.items() if owner is member]:
-            del self._owners[producer_id]
-        for transport_id in [t for t, owner in self._transport_owners.items() if owner is member]:
-            del self._transport_owners[transport_id]
+            del self._owners[producer_id]  # the stage's producers: a handful
 
     def _end_session(self, participant_id: ParticipantId, reason: str) -> None:
         member = self._members.get(participant_id)
@@ -492,7 +543,7 @@ class Room:
         if member.disconnect is not None:
             member.disconnect("removed from the room")
         member.deliver = member.disconnect = None
-        member.drop_media()
+        self._drop_media(member)
         self._forget(member)
         logger.info("room=%s participant=%s - %s", self.name, participant_id, reason,
                     extra=self._ids(participant_id))  # fmt: skip
@@ -513,24 +564,20 @@ class Room:
     # -- time -------------------------------------------------------------------------------
     def _on_tick(self) -> None:
         now = self._clock.now()
-        if any(
-            p.invitation is not None and p.invitation.expires_at <= now
-            for p in self._state.people.values()
-        ):
+        if min(self._state.people.index(Index.INVITED).values(), default=now + 1) <= now:
             self._apply(None, sc.Expire())
-        for member in list(self._members.values()):
-            if member.grace_until is not None and member.grace_until <= now:
-                logger.info("room=%s participant=%s - grace expired", self.name,
-                            member.participant_id,
-                            extra=self._ids(member.participant_id))  # fmt: skip
+        for pid in [p for p, until in self._in_grace.items() if until <= now]:
+            member = self._members.get(pid)
+            self._in_grace.pop(pid, None)
+            if member is not None and member.grace_until is not None:
+                logger.info("room=%s participant=%s - grace expired", self.name, pid,
+                            extra=self._ids(pid))  # fmt: skip
                 self._exit(member)
         counts = audience.counts(self._state)
-        if counts != self._counts_sent:
+        if counts != self._counts_sent:  # at most twice a second, however busy the room
             self._counts_sent = counts
-            for pid, member in self._members.items():
-                person = self._state.people.get(pid)
-                if person is not None and not audience.full_view(person):
-                    member.send(wire.CountsChanged(counts=counts))
+            viewers = (m for m in self._members.values() if not m.full_view)
+            broadcast(wire.CountsChanged(counts=counts), viewers)
 
     # -- media events -----------------------------------------------------------------------
     def _handle_event(self, event: room_sfu.Event) -> None:
@@ -539,8 +586,8 @@ class Room:
             apply=self._apply, tracks_changed=self._tracks_changed, remove=self._exit,
         )  # fmt: skip
 
-    def _tracks_changed(self, member: Member) -> None:
-        self._sync_media()
+    def _tracks_changed(self, member: Member, producer_id: ProducerId) -> None:
+        self._unsubscribe([producer_id])
         self._announce(member, tracks_changed=True)
 
     def _ids(self, participant_id: ParticipantId | None = None) -> dict[str, str | None]:
@@ -552,3 +599,7 @@ class Room:
         if member is None:
             raise RoomError(wire.ErrorCode.NOT_JOINED, "not in this room")
         return member
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

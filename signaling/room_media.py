@@ -50,10 +50,11 @@ def live(person: Person, source: wire.Source) -> bool:
     return True
 
 
-def enforce(member: Member, person: Person) -> bool:
-    """Close what is no longer granted, pause what is off; True if producers closed."""
+def enforce(member: Member, person: Person) -> list[ProducerId]:
+    """Close what is no longer granted, pause what is off; returns the producers closed
+    (every subscriber must then stop receiving them)."""
     allowed = grants(person)
-    closed = False
+    closed: list[ProducerId] = []
     for producer_id, source in list(member.sources.items()):
         producer = member.producers.get(producer_id)
         if producer is None or producer.closed:
@@ -63,7 +64,7 @@ def enforce(member: Member, person: Person) -> bool:
             # announced once, with the tracks already gone.
             del member.producers[producer_id], member.sources[producer_id]
             producer.close()
-            closed = True
+            closed.append(producer_id)
         elif live(person, source):
             if producer.paused:
                 producer.resume()
@@ -72,37 +73,59 @@ def enforce(member: Member, person: Person) -> bool:
     return closed
 
 
-def sync_subscriptions(members: Iterable[Member]) -> list[Member]:
-    """Every connected member consumes every other member's producers; returns
-    the members whose subscribe connection needs a new offer."""
-    everyone = list(members)
-    available: dict[ProducerId, tuple[Member, Producer]] = {
-        producer_id: (owner, producer)
-        for owner in everyone
-        for producer_id, producer in owner.producers.items()
-        if not producer.closed
+def subscribe(member: Member, live: Iterable[tuple[Member, Producer]]) -> bool:
+    """Bring one member's consumers in line with the room's `live` producers (in
+    publishing order, so the offer lists tracks as they were added): consume every
+    other member's, drop the rest. True if its subscribe connection needs an offer.
+    Costs the number of live producers: used when this member's connection is new."""
+    transport = member.recv_transport
+    if transport is None or transport.closed:
+        return False
+    wanted: dict[ProducerId, Producer] = {
+        producer.id: producer
+        for owner, producer in live
+        if owner is not member and producer.id not in member.refused
     }
-    renegotiate = []
-    for member in everyone:
-        transport = member.recv_transport
-        if transport is None or transport.closed:
-            continue
-        wanted = {
-            producer_id
-            for producer_id, (owner, _) in available.items()
-            if owner is not member and producer_id not in member.refused
-        }
-        changed = False
-        for producer_id in [p for p in member.consumers if p not in wanted]:
-            member.consumers.pop(producer_id).close()
-            changed = True
-        # In publishing order (not a set's): the offer lists tracks in the order they
-        # were added, the same on every run.
-        for producer_id in [p for p in available if p in wanted and p not in member.consumers]:
-            member.consumers[producer_id] = transport.consume(available[producer_id][1])
-            changed = True
-        if changed:
+    for producer_id in [p for p in member.consumers if p not in wanted]:
+        member.consumers.pop(producer_id).close()
+        member.needs_offer = True
+    for producer_id, producer in wanted.items():
+        if producer_id not in member.consumers:
+            member.consumers[producer_id] = transport.consume(producer)
             member.needs_offer = True
+    return member.needs_offer
+
+
+def add_consumers(owner: Member, producers: Iterable[Producer],
+                  members: Iterable[Member]) -> list[Member]:  # fmt: skip
+    """New producers reach every other member; returns those now needing an offer."""
+    added = list(producers)
+    renegotiate = []
+    for member in members:
+        transport = member.recv_transport
+        if member is owner or transport is None or transport.closed:
+            continue
+        for producer in added:
+            if producer.id not in member.consumers and producer.id not in member.refused:
+                member.consumers[producer.id] = transport.consume(producer)
+                member.needs_offer = True
+        if member.needs_offer:
+            renegotiate.append(member)
+    return renegotiate
+
+
+def remove_consumers(producer_ids: Iterable[ProducerId],
+                     members: Iterable[Member]) -> list[Member]:  # fmt: skip
+    """Producers that ended leave every member; returns those now needing an offer."""
+    gone = list(producer_ids)
+    renegotiate = []
+    for member in members:
+        for producer_id in gone:
+            member.refused.discard(producer_id)
+            consumer = member.consumers.pop(producer_id, None)
+            if consumer is not None:
+                consumer.close()
+                member.needs_offer = True
         if member.needs_offer:
             renegotiate.append(member)
     return renegotiate

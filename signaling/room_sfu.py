@@ -14,18 +14,18 @@ stay in one place.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from sfu import events as sfu_events
 from sfu.errors import NegotiationError
 from sfu.observers.audio_level import AudioLevelObserver
+from sfu.producer import Producer
 from sfu.router import Router
 from sfu.types import CloseReason, MediaKind, Mid, ProducerId, TransportId
-from sfu.webrtc_transport import WebRtcTransport
 
 from . import protocol as wire
 from . import room_media
-from .members import Member, Subscriber
+from .members import Member, Subscriber, broadcast
 from .room_commands import PublishOffer, RoomError
 from .spread import messages as spread_messages
 from .spread.home import RemoteOffer, RemoteSubscriber, RoomSpread
@@ -38,12 +38,10 @@ Event = sfu_events.SfuEvent | RemoteOffer | spread_messages.ToHome
 
 
 # -- connections ------------------------------------------------------------------------------
-async def new_subscriber(
-    router: Router, spread: RoomSpread | None, members: Iterable[Member]
-) -> Subscriber:
-    """A subscribe connection here or, in a spread room, on another worker."""
+async def new_subscriber(router: Router, spread: RoomSpread | None, local: int) -> Subscriber:
+    """A subscribe connection here or, in a spread room (after `local` audience
+    connections on this worker), on another worker."""
     if spread is not None:
-        local = sum(1 for m in members if isinstance(m.recv_transport, WebRtcTransport))
         remote = await spread.create_subscriber(local)
         if remote is not None:
             return remote
@@ -72,9 +70,9 @@ async def publish(
     levels: AudioLevelObserver,
     owners: dict[ProducerId, Member],
     transport_owners: dict[TransportId, Member],
-) -> tuple[str, bool]:
-    """Answer a publish offer; returns the SDP answer and whether the member's tracks
-    changed. Raises RoomError, and nothing changes, for a source the stage does not grant."""
+) -> tuple[str, list[Producer], list[ProducerId]]:
+    """Answer a publish offer; returns the SDP answer and the producers it added and
+    removed. Raises RoomError, and nothing changes, for a source the stage does not grant."""
     allowed = room_media.grants(person)
     if not allowed:
         raise RoomError(wire.ErrorCode.FORBIDDEN, "viewers cannot publish; join the stage first")
@@ -107,7 +105,8 @@ async def publish(
         member.producers.pop(producer_id, None)
         member.sources.pop(producer_id, None)
     room_media.enforce(member, person)  # e.g. muted at publish time: paused at once
-    return result.answer, bool(result.added or result.removed)
+    added = [p for p in result.added if not p.closed]
+    return result.answer, added, list(result.removed)
 
 
 async def apply_answer(member: Member, sdp: str) -> None:
@@ -134,11 +133,12 @@ def on_event(
     transport_owners: dict[TransportId, Member],
     *,
     apply: Callable[[ParticipantId | None, sc.Command], None],
-    tracks_changed: Callable[[Member], None],
+    tracks_changed: Callable[[Member, ProducerId], None],
     remove: Callable[[Member], None],
 ) -> None:
-    """React to one media event. The hooks are the room's: `apply` a stage command,
-    resubscribe and announce after a member's `tracks_changed`, `remove` a member."""
+    """React to one media event, in time independent of the room's size except to tell
+    everyone. The hooks are the room's: `apply` a stage command, unsubscribe everyone
+    and announce when a member's producer ended (`tracks_changed`), `remove` a member."""
     match event:
         case RemoteOffer(transport_id=transport_id, sdp=sdp):
             owner = transport_owners.get(transport_id)
@@ -155,31 +155,33 @@ def on_event(
                 with contextlib.suppress(RoomError):
                     apply(None, sc.Spoke(participant_id=owner.participant_id))
                 message = wire.Speaking(participant_id=owner.participant_id, speaking=speaking)
-                for member in members.values():
-                    member.send(message)
+                broadcast(message, members.values())
         case sfu_events.ActiveSpeakerChanged(producer_id=producer_id):
             owner = owners.get(producer_id) if producer_id else None
             active = wire.ActiveSpeaker(participant_id=owner.participant_id if owner else None)
-            for member in members.values():
-                member.send(active)
+            broadcast(active, members.values())
         case sfu_events.ProducerClosed(producer_id=producer_id):
             if spread is not None:
                 spread.producer_closed(producer_id)
             owner = owners.pop(producer_id, None)
             if owner is not None and owner.producers.pop(producer_id, None) is not None:
                 owner.sources.pop(producer_id, None)
-                tracks_changed(owner)
-        case sfu_events.ConsumerClosed(producer_id=producer_id, reason=reason):
-            for member in members.values():
-                consumer = member.consumers.get(producer_id)
-                if consumer is not None and consumer.closed:
-                    del member.consumers[producer_id]
-                    if reason == CloseReason.REJECTED_BY_PEER:
-                        # e.g. a codec it cannot decode; its answer already removed it
-                        member.refused.add(producer_id)
-                    else:
-                        member.needs_offer = True
-                        offer_if_needed(member)
+                tracks_changed(owner, producer_id)
+        case sfu_events.ConsumerClosed(
+            transport_id=transport_id, producer_id=producer_id, reason=reason
+        ):
+            # Found through its transport: a producer ending closes one consumer per
+            # viewer, and each event must not look through the whole room.
+            member = transport_owners.get(transport_id)
+            consumer = member.consumers.get(producer_id) if member is not None else None
+            if member is not None and consumer is not None and consumer.closed:
+                del member.consumers[producer_id]
+                if reason == CloseReason.REJECTED_BY_PEER:
+                    # e.g. a codec it cannot decode; its answer already removed it
+                    member.refused.add(producer_id)
+                else:
+                    member.needs_offer = True
+                    offer_if_needed(member)
         case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
             owner = transport_owners.pop(transport_id, None)
             if owner is not None and reason == CloseReason.CONNECTION_FAILED:

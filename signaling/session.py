@@ -83,16 +83,19 @@ class Session:
         return self._participant_id
 
     # -- outbound -----------------------------------------------------------------
-    def deliver(self, message: wire.ServerMessage) -> None:
-        """Queue a message; a client that cannot keep up is disconnected, not buffered.
-        State updates coalesce per recipient (signaling/outbox.py), so only the
-        client's own slowness, never another's flood, fills its backlog."""
+    def deliver(self, message: wire.ServerMessage, frame: str | None = None) -> None:
+        """Queue a message (`frame`: its encoding, when a broadcast made it once for
+        all); a client that cannot keep up is disconnected, not buffered. State updates
+        coalesce per recipient (signaling/outbox.py), so only the client's own
+        slowness, never another's flood, fills its backlog."""
         if self.closed:
             return
         kind = _message_type(message)
         self._stats.messages_sent[kind] += 1
         coalesced = self._outbox.coalesced
-        queued = self._outbox.put(wire.encode(message), _coalescing_key(message))
+        if frame is None:
+            frame = wire.encode(message)
+        queued = self._outbox.put(frame, _coalescing_key(message))
         if self._outbox.coalesced != coalesced:
             self._stats.coalesced[kind] += self._outbox.coalesced - coalesced
         if not queued:

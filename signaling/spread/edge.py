@@ -19,7 +19,7 @@ from sfu.errors import InvalidStateError, NegotiationError, SfuError
 from sfu.pipe_transport import PipeTransport
 from sfu.producer import Producer
 from sfu.router import Router
-from sfu.types import CloseReason, MediaKind, ProducerId
+from sfu.types import CloseReason, MediaKind, ProducerId, TransportId
 from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 
@@ -43,27 +43,36 @@ class _EdgeRoom:
         self.pipe = pipe
         self.mirrors: dict[ProducerId, Producer] = {}
         self.subscribers: dict[str, _Subscriber] = {}
+        self.names: dict[TransportId, str] = {}  # a subscriber's transport -> its name
         self._send = send
 
     def on_event(self, event: sfu_events.SfuEvent) -> None:
         """The router's sink: report what the home cannot see (it asked for the rest)."""
         match event:
             case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
-                for name, subscriber in list(self.subscribers.items()):
-                    if subscriber.transport.id == transport_id:
-                        del self.subscribers[name]
-                        self._send(
-                            m.SubscriberClosed(room=self.key, subscriber=name, reason=reason)
-                        )
-            case sfu_events.ConsumerClosed(consumer_id=consumer_id, producer_id=producer_id):
-                for name, subscriber in self.subscribers.items():
-                    consumer = subscriber.consumers.get(producer_id)
-                    if consumer is not None and consumer.id == consumer_id:
-                        del subscriber.consumers[producer_id]
-                        self._send(m.ConsumerClosed(
-                            room=self.key, subscriber=name, producer_id=producer_id,
-                            reason=event.reason,
-                        ))  # fmt: skip
+                name = self.names.pop(transport_id, None)
+                subscriber = self.subscribers.get(name) if name is not None else None
+                if (
+                    name is not None
+                    and subscriber is not None
+                    and (subscriber.transport.id == transport_id)
+                ):
+                    del self.subscribers[name]
+                    self._send(m.SubscriberClosed(room=self.key, subscriber=name, reason=reason))
+            case sfu_events.ConsumerClosed(
+                consumer_id=consumer_id, producer_id=producer_id, transport_id=transport_id
+            ):
+                name = self.names.get(transport_id)
+                subscriber = self.subscribers.get(name) if name is not None else None
+                if name is None or subscriber is None:
+                    return
+                consumer = subscriber.consumers.get(producer_id)
+                if consumer is not None and consumer.id == consumer_id:
+                    del subscriber.consumers[producer_id]
+                    self._send(m.ConsumerClosed(
+                        room=self.key, subscriber=name, producer_id=producer_id,
+                        reason=event.reason,
+                    ))  # fmt: skip
             case _:
                 pass
 
@@ -128,6 +137,7 @@ class EdgeSession:
                     transport.close()
                     raise InvalidStateError("room closed")
                 room.subscribers[name] = _Subscriber(transport)
+                room.names[transport.id] = name
                 self._send(m.Reply(room=message.room, id=request_id))
             case m.CloseSubscriber(subscriber=name):
                 subscriber = self._room(message.room).subscribers.pop(name, None)
@@ -202,4 +212,5 @@ class EdgeSession:
 
     def _close_room(self, room: _EdgeRoom) -> None:
         room.subscribers.clear()  # closed with the router; nobody asked to hear about it
+        room.names.clear()
         self._worker.close_router(room.router)

@@ -208,7 +208,10 @@ class RemoteSubscriber:
         consumer.closed = True
         self._spread.post(
             sfu_events.ConsumerClosed(
-                consumer_id=consumer.id, producer_id=producer_id, reason=reason
+                consumer_id=consumer.id,
+                producer_id=producer_id,
+                transport_id=self.id,
+                reason=reason,
             )
         )
 

@@ -27,6 +27,7 @@ from .model import (
     StageStatus,
 )
 from .polls import MAX_POLL_OPTIONS, MAX_POLL_TEXT, close_poll, create_poll, vote
+from .roster import Index
 
 # re-exported: callers import the refusals and the poll limits from here
 __all__ = ["MAX_POLL_OPTIONS", "MAX_POLL_TEXT", "Refusal", "StageError", "transition"]
@@ -50,9 +51,9 @@ def _apply(d: Draft, actor_id: ParticipantId | None, command: c.Command) -> None
         case c.Expire():
             _expire(d)
         case c.Spoke():
-            person = d.people.get(command.participant_id)
-            if person is not None:
-                d.people[person.participant_id] = replace(person, last_spoke_at=d.now)
+            person = d.get(command.participant_id)
+            if person is not None:  # bookkeeping for the full-stage policy, not news
+                d.store(replace(person, last_spoke_at=d.now))
         case _:
             actor = d.person(actor_id)
             _apply_by(d, actor, command)
@@ -150,13 +151,12 @@ def _moderate(d: Draft, actor: Person, command: c.Command) -> None:
             d.emit(ev.DeviceForced(updated.participant_id, device, unlocked,
                                    actor.participant_id))  # fmt: skip
         case c.MuteAll(device=device, lock=lock):
-            for person in list(d.people.values()):
-                if person.on_stage and person.participant_id != actor.participant_id:
+            for person in d.indexed(Index.STAGE):
+                if person.participant_id != actor.participant_id:
                     force_off(d, actor, person, device, lock)
         case c.LowerAllHands():
-            for person in list(d.people.values()):
-                if person.hand is not None:
-                    d.put(replace(person, hand=None, hand_at=None))
+            for person in d.indexed(Index.HANDS):
+                d.put(replace(person, hand=None, hand_at=None))
             d.emit(ev.QueuesChanged())
         case c.SetStageAccess(access=access):
             d.policy = replace(d.policy, stage_access=access)
@@ -172,7 +172,7 @@ def _moderate(d: Draft, actor: Person, command: c.Command) -> None:
                     f"{d.stage_count} people are on stage; remove some first")  # fmt: skip
             d.policy = replace(d.policy, capacity=capacity, full_policy=full_policy)
             if full_policy is not FullStagePolicy.QUEUE:
-                dropped = [p for p in d.people.values() if p.status is StageStatus.QUEUED]
+                dropped = d.indexed(Index.QUEUED)
                 for person in dropped:
                     d.put(_to(person, StageStatus.VIEWER))
                 if dropped:
@@ -195,13 +195,13 @@ def _moderate(d: Draft, actor: Person, command: c.Command) -> None:
             person = _rights_target(d, actor, target)
             # the ban is by identity: every session of it leaves, and each must be one the
             # actor may remove (so nobody bans themselves through another session)
-            sessions = [p for p in d.people.values() if p.identity == person.identity]
+            sessions = d.sessions(person.identity)
             for session in sessions:
                 require(may.may_change_rights_of(actor, session), Refusal.FORBIDDEN,
                         f"a {actor.role} cannot remove a {session.role}")  # fmt: skip
             d.banned = d.banned | {person.identity}
             for session in sessions:
-                current = d.people.get(session.participant_id)
+                current = d.get(session.participant_id)
                 if current is not None:  # re-read: an earlier exit may have seated it
                     d.emit(ev.Kicked(current.participant_id))
                     _exit(d, current, kicked=True)
@@ -222,7 +222,7 @@ def _moderate(d: Draft, actor: Person, command: c.Command) -> None:
 # -- entering and leaving the room ------------------------------------------------------
 def _enter(d: Draft, command: c.Enter) -> None:
     require(command.identity not in d.banned, Refusal.BANNED, "removed from this room")
-    require(command.participant_id not in d.people, Refusal.CONFLICT, "already in the room")
+    require(d.get(command.participant_id) is None, Refusal.CONFLICT, "already in the room")
     person = Person(
         participant_id=command.participant_id,
         identity=command.identity,
@@ -233,7 +233,7 @@ def _enter(d: Draft, command: c.Enter) -> None:
     )
     if command.on_stage:
         require(may.may_self_join(person, d.policy), Refusal.FORBIDDEN, _why_not_join(person, d))
-        d.people[person.participant_id] = person
+        d.store(person)
         _seat(d, person, command.mic_on, command.camera_on)
     else:
         d.put(person)
@@ -246,20 +246,19 @@ def _exit(d: Draft, person: Person, *, kicked: bool) -> None:
     if person.hand is not None or person.request is not None or person.queued is not None:
         d.emit(ev.QueuesChanged())
     was_on_stage = person.on_stage
-    del d.people[person.participant_id]
+    d.remove(person.participant_id)
     d.emit(ev.PersonExited(person.participant_id))
     if was_on_stage:
         _fill_seats(d)
 
 
 def _expire(d: Draft) -> None:
-    for person in list(d.people.values()):
+    for person in d.indexed(Index.INVITED):  # by expiry: stop at the first still valid
         invitation = person.invitation
-        if (
-            person.status is StageStatus.INVITED
-            and invitation is not None
-            and invitation.expires_at <= d.now
-        ):
+        assert invitation is not None
+        if invitation.expires_at > d.now:
+            break
+        if person.status is StageStatus.INVITED:
             d.put(_to(person, StageStatus.VIEWER))
             d.emit(ev.InvitationEnded(person.participant_id, invitation.by, ev.EndReason.EXPIRED))
 
@@ -334,7 +333,7 @@ def _accept(d: Draft, person: Person, command: c.AcceptInvitation) -> None:
     # Expire may not have run yet; past the deadline (as Expire counts it) it is over
     require(d.now < invitation.expires_at, Refusal.CONFLICT, "that invitation expired")
     _seat(d, person, command.mic_on, command.camera_on)
-    seated = d.people[person.participant_id]
+    seated = d.person(person.participant_id)
     reason = ev.EndReason.ACCEPTED if seated.on_stage else ev.EndReason.STAGE_FULL
     d.emit(ev.InvitationEnded(person.participant_id, invitation.by, reason))
 
@@ -344,9 +343,8 @@ def _seat(d: Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
     policy = d.policy
     if d.stage_count >= policy.capacity:
         evictable = [
-            p for p in d.people.values()
-            if p.on_stage and p.role is Role.PARTICIPANT and not p.speaker
-        ]  # fmt: skip
+            p for p in d.indexed(Index.STAGE) if p.role is Role.PARTICIPANT and not p.speaker
+        ]
         evicts = person.is_moderator or policy.full_policy is FullStagePolicy.EVICT_SILENT
         if evicts and evictable:
             silent = min(evictable, key=lambda p: (p.silent_since, p.participant_id))
@@ -380,10 +378,7 @@ def _seat(d: Draft, person: Person, mic_on: bool, camera_on: bool) -> None:
 def _fill_seats(d: Draft) -> None:
     """Free seats go to the seat queue, first come first served."""
     while d.stage_count < d.policy.capacity:
-        waiting = sorted(
-            (p for p in d.people.values() if p.status is StageStatus.QUEUED),
-            key=lambda p: p.queued or 0,
-        )
+        waiting = d.indexed(Index.QUEUED)
         if not waiting:
             return
         first = waiting[0]
@@ -410,7 +405,7 @@ def _off_stage(d: Draft, person: Person, reason: ev.StageExitReason) -> None:
 def _purge_requests_if_closed(d: Draft) -> None:
     if d.policy.stage_access is StageAccess.REQUEST and d.policy.mode is RoomMode.INTERACTIVE:
         return
-    for person in list(d.people.values()):
+    for person in d.indexed(Index.REQUESTS):
         if person.status is StageStatus.REQUESTED:
             d.put(_to(person, StageStatus.VIEWER))
             d.emit(ev.RequestCancelled(person.participant_id))

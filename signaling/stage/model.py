@@ -8,7 +8,10 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NewType
 
+from immutables import Map
+
 from ..roles import Role
+from .roster import Index, Roster
 
 ParticipantId = NewType("ParticipantId", str)
 
@@ -102,6 +105,12 @@ class Person:
         return self.status is StageStatus.ON_STAGE
 
     @property
+    def in_full_view(self) -> bool:
+        """Sees every participant's changes (hosts, moderators, and anyone on stage or on
+        the way there); plain viewers see the stage and counts."""
+        return self.is_moderator or self.status is not StageStatus.VIEWER
+
+    @property
     def silent_since(self) -> float:
         """When this stage member last spoke (or took the stage, if never)."""
         candidates = [t for t in (self.last_spoke_at, self.on_stage_since) if t is not None]
@@ -114,14 +123,28 @@ class Poll:
     question: str
     options: tuple[str, ...]
     created_by: ParticipantId
-    votes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # identity
+    votes: Mapping[str, int] = field(default_factory=Map)  # identity -> option
     closed: bool = False
+    tally: tuple[int, ...] = ()  # votes per option, kept with each vote (derived if empty)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.votes, Map):
+            object.__setattr__(self, "votes", Map(dict(self.votes)))
+        if len(self.tally) != len(self.options):
+            counts = [0] * len(self.options)
+            for option in self.votes.values():
+                counts[option] += 1
+            object.__setattr__(self, "tally", tuple(counts))
+
+    def with_vote(self, identity: str, option: int) -> Poll:
+        """One more vote: O(log voters), so a poll in a room of thousands stays cheap."""
+        tally = list(self.tally)
+        tally[option] += 1
+        votes: Map[str, int] = self.votes.set(identity, option)  # type: ignore[attr-defined]
+        return replace(self, votes=votes, tally=tuple(tally))
 
     def results(self) -> list[int]:
-        counts = [0] * len(self.options)
-        for option in self.votes.values():
-            counts[option] += 1
-        return counts
+        return list(self.tally)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,33 +165,36 @@ class RoomPolicy:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoomState:
     policy: RoomPolicy = field(default_factory=RoomPolicy)
-    people: Mapping[ParticipantId, Person] = field(default_factory=lambda: MappingProxyType({}))
+    # Any mapping is accepted and kept as a Roster (signaling/stage/roster.py), whose
+    # indices answer "who is on stage / waiting / invited" without scanning everyone.
+    people: Roster = field(default_factory=Roster)
     banned: frozenset[str] = frozenset()  # identities kept out for the room's lifetime
     polls: Mapping[str, Poll] = field(default_factory=lambda: MappingProxyType({}))
     next_seq: int = 1  # one counter orders hands, requests and the seat queue
+
+    def __post_init__(self) -> None:
+        given: object = self.people  # typed Roster, but any mapping is welcome
+        if not isinstance(given, Roster):
+            object.__setattr__(self, "people", Roster.of(self.people))
 
     def person(self, participant_id: ParticipantId) -> Person | None:
         return self.people.get(participant_id)
 
     @property
     def on_stage(self) -> list[Person]:
-        return [p for p in self.people.values() if p.status is StageStatus.ON_STAGE]
+        return self.people.ordered(Index.STAGE)
 
     @property
     def stage_count(self) -> int:
-        return sum(1 for p in self.people.values() if p.status is StageStatus.ON_STAGE)
+        return self.people.count(Index.STAGE)
 
     def queue(self, key: str) -> list[Person]:
         """People ordered by a sequence field: "hand", "request" or "queued"."""
-        waiting = [p for p in self.people.values() if getattr(p, key) is not None]
-        return sorted(waiting, key=lambda p: getattr(p, key))
+        return self.people.ordered(_QUEUES[key])
 
     def with_people(self, changes: Mapping[ParticipantId, Person | None]) -> RoomState:
         """A copy with some people replaced (or removed, for None)."""
-        people = dict(self.people)
-        for participant_id, person in changes.items():
-            if person is None:
-                people.pop(participant_id, None)
-            else:
-                people[participant_id] = person
-        return replace(self, people=MappingProxyType(people))
+        return replace(self, people=self.people.changed(changes))
+
+
+_QUEUES = {"hand": Index.HANDS, "request": Index.REQUESTS, "queued": Index.QUEUED}

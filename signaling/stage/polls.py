@@ -6,7 +6,6 @@ Kept apart from machine.py: polls share only the draft and the refusals with the
 from __future__ import annotations
 
 from dataclasses import replace
-from types import MappingProxyType
 
 from . import commands as c
 from . import events as ev
@@ -41,9 +40,7 @@ def vote(d: Draft, person: Person, command: c.Vote) -> None:
     require(not poll.closed, Refusal.CONFLICT, "the poll is closed")
     require(0 <= command.option < len(poll.options), Refusal.INVALID, "no such option")
     require(person.identity not in poll.votes, Refusal.CONFLICT, "you already voted")
-    votes = dict(poll.votes)
-    votes[person.identity] = command.option
-    d.polls[poll.poll_id] = replace(poll, votes=MappingProxyType(votes))
+    d.polls[poll.poll_id] = poll.with_vote(person.identity, command.option)
     d.emit(ev.PollChanged(poll.poll_id))
 
 

@@ -183,10 +183,10 @@ def capture_on_delivery(
     assert original is not None
     seen: list[Any] = []
 
-    def deliver(message: Any) -> None:
+    def deliver(message: Any, frame: str | None = None) -> None:
         if isinstance(message, kind):
             seen.append(look())
-        original(message)
+        original(message, frame)
 
     found.deliver = deliver
     return seen

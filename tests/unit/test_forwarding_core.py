@@ -27,7 +27,7 @@ from sfu.rtp_parameters import (
     CodecParameters,
     ReceiveParameters,
 )
-from sfu.types import ConsumerId, MediaKind, Mid, ProducerId
+from sfu.types import ConsumerId, MediaKind, Mid, ProducerId, TransportId
 from tests.fakes import EventRecorder, FakeClock
 from tests.packets import make_rtp, make_rtx, make_vp8_payload, parse_all, parse_rtp, rtcp_of
 
@@ -159,6 +159,7 @@ class Harness:
         consumer = Consumer(
             consumer_id=ConsumerId(f"c{self._next_consumer}"),
             producer_id=self.producer.id,
+            transport_id=TransportId("viewer"),
             kind=self.kind,
             ssrc=ssrc,
             payload_type=payload_type,

@@ -23,7 +23,7 @@ from sfu.stats import (
     retire_producer,
     retire_transport,
 )
-from sfu.types import ConsumerId, MediaKind, Mid, ProducerId
+from sfu.types import ConsumerId, MediaKind, Mid, ProducerId, TransportId
 from sfu.worker import Worker
 from tests.fakes import EventRecorder, FakeClock
 from tests.packets import make_rtp, make_vp8_payload, parse_rtp
@@ -67,6 +67,7 @@ class Video:
         consumer = Consumer(
             consumer_id=ConsumerId(name),
             producer_id=self.producer.id,
+            transport_id=TransportId("viewer"),
             kind=MediaKind.VIDEO,
             ssrc=0xCAFE_0001,
             payload_type=96,
