@@ -273,8 +273,11 @@ class Router:
                     self.to(target, wire.RequestDeclined())
                 case ev.RequestCancelled(target=target):
                     self.to(target, wire.RequestCancelled(reason="policy_changed"))
-                case ev.LeftStage(target=target, reason=reason):
-                    self.to(target, wire.StageLeft(reason=reason.value))
+                case ev.LeftStage(target=target, reason=reason, by=by):
+                    remover = self.new.people.get(by) if by is not None else None
+                    self.to(target, wire.StageLeft(
+                        reason=reason.value, by=by, by_name=remover.name if remover else None
+                    ))  # fmt: skip
                 case ev.DeviceForced(target=target, device=device, state=state, by=by):
                     actor = self.new.people.get(by)
                     self.to(target, wire.DeviceForced(

@@ -156,6 +156,8 @@ class StageLeft(_Event, tag="stage_left"):
     """To the person concerned: you are now a viewer."""
 
     reason: Literal["left", "removed", "stage_full"]
+    by: str | None = None  # who removed them ("removed" only), and their name
+    by_name: str | None = None
 
 
 class DeviceForced(_Event, tag="device_forced"):

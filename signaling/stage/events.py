@@ -67,6 +67,7 @@ class RequestCancelled:
 class LeftStage:
     target: ParticipantId
     reason: StageExitReason
+    by: ParticipantId | None = None  # the moderator who removed them (REMOVED only)
 
 
 @dataclass(frozen=True, slots=True)

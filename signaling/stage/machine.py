@@ -132,7 +132,7 @@ def _moderate(d: Draft, actor: Person, command: c.Command) -> None:
                 Refusal.CONFLICT,
                 "not on stage",
             )
-            _off_stage(d, person, ev.StageExitReason.REMOVED)
+            _off_stage(d, person, ev.StageExitReason.REMOVED, by=actor.participant_id)
             _fill_seats(d)
         case c.Mute(target=target, device=device, lock=lock):
             person = d.person(target)
@@ -393,13 +393,15 @@ def _leave_stage(d: Draft, person: Person) -> None:
     _fill_seats(d)
 
 
-def _off_stage(d: Draft, person: Person, reason: ev.StageExitReason) -> None:
+def _off_stage(
+    d: Draft, person: Person, reason: ev.StageExitReason, *, by: ParticipantId | None = None
+) -> None:
     was_queued = person.status is StageStatus.QUEUED
     d.put(_to(person, StageStatus.VIEWER))
     if was_queued:
         d.emit(ev.QueuesChanged())
     else:
-        d.emit(ev.LeftStage(person.participant_id, reason))
+        d.emit(ev.LeftStage(person.participant_id, reason, by))
 
 
 def _purge_requests_if_closed(d: Draft) -> None:

@@ -34,7 +34,7 @@ async def test_leaving_the_stage_closes_own_producers_and_makes_a_viewer() -> No
 
         await speaker.command("leave_stage")
         left = await speaker.wait_event(lambda e: e["type"] == "stage_left")
-        assert left["reason"] == "left"
+        assert left["reason"] == "left" and left["by"] is None
         await becomes(speaker, status="viewer", on_stage=False, mic="off")
         assert mic.closed and sources(server, speaker) == set()
         assert consumer(server, viewer, mic) is None
@@ -71,6 +71,7 @@ async def test_removed_from_stage_media_is_closed_before_the_person_is_told() ->
 
         left = await speaker.wait_event(lambda e: e["type"] == "stage_left")
         assert left["reason"] == "removed"
+        assert (left["by"], left["by_name"]) == (host.participant_id, "Hana")  # who did it
         assert at_server == [(True, True)]  # closed before the message was queued
         assert at_client == [(True, True)]
         await becomes(speaker, status="viewer", on_stage=False)

@@ -155,8 +155,8 @@ QUEUES = ev.QueuesChanged()
 POLICY = ev.PolicyChanged()
 
 
-def left(who: str, reason: ev.StageExitReason) -> ev.LeftStage:
-    return ev.LeftStage(pid(who), reason)
+def left(who: str, reason: ev.StageExitReason, by: str | None = None) -> ev.LeftStage:
+    return ev.LeftStage(pid(who), reason, None if by is None else pid(by))
 
 
 def ended(who: str, reason: ev.EndReason, by: str = "inviter") -> ev.InvitationEnded:
@@ -416,10 +416,10 @@ def test_invitations(r: Row) -> None:
 seated_a = person("A", status=ON_STAGE, revision=1, mic=ON, camera=ON)
 REMOVALS = [
     row("remove", room(seated_a, *mods), "M", c.RemoveFromStage(target=A, revision=1),
-        ok((left("A", ev.StageExitReason.REMOVED),), A={**OFF_STAGE, "revision": 2})),
+        ok((left("A", ev.StageExitReason.REMOVED, by="M"),), A={**OFF_STAGE, "revision": 2})),
     row("moderator-removes-a-host", room(person("H", HOST, status=ON_STAGE), *mods), "M",
         c.RemoveFromStage(target=H, revision=0),
-        ok((left("H", ev.StageExitReason.REMOVED),), H=OFF_STAGE)),
+        ok((left("H", ev.StageExitReason.REMOVED, by="M"),), H=OFF_STAGE)),
     row("remove-from-the-seat-queue", room(person("A", status=QUEUED), *mods), "M",
         c.RemoveFromStage(target=A, revision=0), ok((QUEUES,), A={**OFF_STAGE, "queued": None})),
     row("remove-stale", room(seated_a, *mods), "M", c.RemoveFromStage(target=A, revision=0),
@@ -486,7 +486,7 @@ CAPACITY = [
         stage(on("B"), person("A", status=QUEUED, seq=1), person("M", MODERATOR),
               capacity=1, full=QUEUE),
         "M", c.RemoveFromStage(target=B, revision=0),
-        ok((left("B", ev.StageExitReason.REMOVED), QUEUES), B=OFF_STAGE, A=SEATED)),
+        ok((left("B", ev.StageExitReason.REMOVED, by="M"), QUEUES), B=OFF_STAGE, A=SEATED)),
     row("promote-on-exit", stage(on("B"), person("A", status=QUEUED), capacity=1, full=QUEUE),
         None, c.Exit(participant_id=B), ok((ev.PersonExited(B), QUEUES), B=None, A=SEATED)),
     row("promote-on-capacity-increase",
