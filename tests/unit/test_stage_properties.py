@@ -33,6 +33,7 @@ from signaling.stage.model import (
     StageAccess,
     StageStatus,
 )
+from signaling.stage.roster import Index
 from tests.stage_builders import snapshot
 
 IDENTITIES = ["ann", "bob", "cy", "dee", "eve"]
@@ -328,6 +329,37 @@ def check_state(state: RoomState) -> None:
         assert times == sorted(times), f"{number} order disagrees with when it was granted"
     for poll in state.polls.values():
         assert all(0 <= v < len(poll.options) for v in poll.votes.values())
+        votes = list(poll.votes.values())
+        assert poll.results() == [votes.count(i) for i in range(len(poll.options))]
+    check_indices(state)
+
+
+def check_indices(state: RoomState) -> None:
+    """The roster's indices, kept up to date change by change, agree with a full scan."""
+    people = state.people
+    scan = {
+        Index.STAGE: {p.participant_id for p in people.values() if p.on_stage},
+        Index.QUEUED: {p.participant_id for p in people.values() if p.status is StageStatus.QUEUED},
+        Index.HANDS: {p.participant_id for p in people.values() if p.hand is not None},
+        Index.REQUESTS: {
+            p.participant_id for p in people.values() if p.status is StageStatus.REQUESTED
+        },
+        Index.INVITED: {
+            p.participant_id for p in people.values() if p.status is StageStatus.INVITED
+        },
+        Index.FULL_VIEW: {
+            p.participant_id for p in people.values()
+            if p.is_moderator or p.status is not StageStatus.VIEWER
+        },
+    }  # fmt: skip
+    for name, expected in scan.items():
+        assert set(people.index(name)) == expected, f"index {name} disagrees with a scan"
+        assert people.count(name) == len(expected)
+    arrival = [p.participant_id for p in people.in_arrival_order()]
+    assert sorted(arrival) == sorted(people) and len(set(arrival)) == len(arrival)
+    for identity in {p.identity for p in people.values()}:
+        sessions = [p.participant_id for p in people.values() if p.identity == identity]
+        assert sorted(people.sessions(identity)) == sorted(sessions)
 
 
 def check_step(
