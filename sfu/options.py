@@ -50,7 +50,7 @@ class MediaOptions:
     decode_fallback: bool = False
     native_fastpath: bool = True  # use sfu/_fastpath.c when it was built
     # Incoming RTP that waited longer than this in a socket is dropped unread (0: never).
-    max_ingress_delay: float = 0.25
+    max_ingress_delay: float = 0.5
 
     def __post_init__(self) -> None:
         if self.retransmission_buffer < 16:

@@ -127,7 +127,7 @@ class MediaSettings(_Section, frozen=True):
     egress_buffer_limit: Annotated[int, msgspec.Meta(ge=2048, le=64 * 1024 * 1024)] = 262144
     native_fastpath: bool = True
     pipe_address: str = "127.0.0.1"
-    max_ingress_delay: Annotated[float, msgspec.Meta(ge=0.0, le=10.0)] = 0.25
+    max_ingress_delay: Annotated[float, msgspec.Meta(ge=0.0, le=10.0)] = 0.5
 
     def __post_init__(self) -> None:
         # Messages are fully qualified; load_settings passes them through unchanged.

@@ -570,7 +570,7 @@ async def test_rtp_that_waited_too_long_in_a_socket_is_dropped_unread(
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for _ in range(5):
                 sock.sendto(rtp, address)
-            time.sleep(0.4)  # noqa: ASYNC251 - the point: a worker too busy to read
-        # Dropped on their age alone (media.max_ingress_delay 0.25 s), before SRTP.
+            time.sleep(0.7)  # noqa: ASYNC251 - the point: a worker too busy to read
+        # Dropped on their age alone (media.max_ingress_delay 0.5 s), before SRTP.
         await poll_until(lambda: transport.packets_late >= 5)
         await _wait_for_more_video(viewer, count, by=20)  # and forwarding goes on
