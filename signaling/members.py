@@ -14,6 +14,7 @@ from sfu.types import ProducerId
 from sfu.webrtc_transport import WebRtcTransport
 
 from . import protocol as wire
+from .postman import Postman
 from .spread.home import RemoteConsumer, RemoteSubscriber
 from .stage.model import ParticipantId
 
@@ -34,6 +35,7 @@ class Member:
     resume_token: str
     deliver: Deliver | None  # None while disconnected (in the reconnect grace period)
     disconnect: Disconnect | None
+    postman: Postman  # the worker's: every message to anyone goes out in order
     recv_transport: Subscriber | None = None
     send_transport: WebRtcTransport | None = None
     producers: dict[ProducerId, Producer] = field(default_factory=dict)
@@ -52,7 +54,17 @@ class Member:
 
     def send(self, message: wire.ServerMessage, frame: str | None = None) -> None:
         if self.deliver is not None:
-            self.deliver(message, frame)
+            self.postman.post(self.deliver, message, frame)
+
+    def dismiss(self, reason: wire.ByeReason, why: str) -> None:
+        """Send `bye` and close the connection, after whatever is already on its way to
+        it; the member is disconnected from now on (a resume may reconnect it)."""
+        deliver, disconnect = self.deliver, self.disconnect
+        self.deliver = self.disconnect = None
+        if deliver is not None:
+            self.postman.post(deliver, wire.Bye(reason=reason), None)
+        if disconnect is not None:
+            self.postman.post(disconnect, why)
 
     def remember(self, request_id: str, ok: bool, outcome: Any) -> None:
         self.replies[request_id] = (ok, outcome)
@@ -75,10 +87,11 @@ class Member:
 
 def broadcast(message: wire.ServerMessage, members: Iterable[Member]) -> None:
     """Send one message to many: encoded once (lazily: not at all for nobody), and the
-    same frame queued for every connected recipient."""
+    same frame posted to every connected recipient (spread over loop turns by the
+    postman when they are many)."""
     frame: str | None = None
     for member in members:
         if member.deliver is not None:
             if frame is None:
                 frame = wire.encode(message)
-            member.deliver(message, frame)
+            member.postman.post(member.deliver, message, frame)

@@ -9,6 +9,7 @@ from sfu.clock import Clock
 from sfu.tasks import TaskSet
 from sfu.worker import Worker
 
+from .postman import Postman
 from .room import Room
 from .room_commands import RoomOptions
 from .spread import messages as spread_messages
@@ -37,6 +38,7 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}
         self._tasks = TaskSet()
         self.accepting = True
+        self.postman = Postman()  # one queue for all rooms' messages (postman.py)
         # Counted by sessions, rooms and links to other workers; read at scrape time.
         self.stats = stats if stats is not None else SignalingStats()
 
@@ -55,6 +57,7 @@ class RoomRegistry:
                 on_empty=self._room_empty,
                 stats=self.stats,
                 cluster=self._cluster,
+                postman=self.postman,
             )
             self._rooms[name] = room
         return room
@@ -83,3 +86,4 @@ class RoomRegistry:
         self._rooms.clear()
         await asyncio.gather(*(room.close() for room in rooms))
         await self._tasks.wait(5.0)
+        await self.postman.close()

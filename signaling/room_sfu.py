@@ -185,9 +185,7 @@ def on_event(
         case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
             owner = transport_owners.pop(transport_id, None)
             if owner is not None and reason == CloseReason.CONNECTION_FAILED:
-                owner.send(wire.Bye(reason="transport_failed"))
-                if owner.disconnect is not None:
-                    owner.disconnect("media connection failed")
+                owner.dismiss("transport_failed", "media connection failed")
                 remove(owner)
         case _:
             pass

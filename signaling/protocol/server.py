@@ -205,8 +205,11 @@ class Error(_Event, tag="error"):
     retry_after: float | msgspec.UnsetType = msgspec.UNSET
 
 
+ByeReason = Literal["left", "shutting_down", "transport_failed", "kicked", "replaced"]
+
+
 class Bye(_Event, tag="bye"):
-    reason: Literal["left", "shutting_down", "transport_failed", "kicked", "replaced"]
+    reason: ByeReason
 
 
 ServerMessage = (
