@@ -174,7 +174,8 @@ async def test_invitations_revoked_or_declined_requests_declined_hands_cleared(
         row(host, "invited", vera_id).locator('[data-action="person-menu"]'),
         "revoke-invitation",
     )
-    await expect(host.page.locator('[data-section="invited"]')).to_be_hidden(timeout=UI_TIMEOUT)
+    invited_section = host.page.locator('section[data-section="invited"]')
+    await expect(invited_section).to_be_hidden(timeout=UI_TIMEOUT)
     await expect(invitation).to_be_hidden(timeout=UI_TIMEOUT)
     await expect(toast(vera, "invitation-revoked")).to_be_visible()
 
