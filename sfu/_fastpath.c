@@ -375,12 +375,33 @@ static PyObject *Egress_stats(EgressObject *self, PyObject *Py_UNUSED(ignored)) 
     return Py_BuildValue("(KKK)", self->packets_sent, self->bytes_sent, self->packets_dropped);
 }
 
+/* A consumer closed: its SSRC's packet index is not needed any more, and a long session
+ * (hundreds of stage entries) must not grow the table every packet searches. The
+ * transport never reuses a forgotten SSRC (the index would restart: keystream reuse). */
+static PyObject *Egress_forget(EgressObject *self, PyObject *arg) {
+    unsigned long ssrc = PyLong_AsUnsignedLong(arg);
+    if (ssrc == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+    for (Py_ssize_t i = 0; i < self->roc_count; i++) {
+        if (self->rocs[i].ssrc == (uint32_t)ssrc) {
+            self->rocs[i] = self->rocs[--self->roc_count];
+            break;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Egress_tracked(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromSsize_t(self->roc_count);
+}
+
 static PyMethodDef Egress_methods[] = {
     {"protect", (PyCFunction)Egress_protect, METH_O, "SRTP-protect one RTP packet."},
     {"take_captured", (PyCFunction)Egress_take_captured, METH_NOARGS, "Capture mode: the packets so far."},
     {"flush", (PyCFunction)Egress_flush, METH_NOARGS, "Send what is queued (sendmmsg)."},
     {"close", (PyCFunction)Egress_close, METH_NOARGS, "Stop sending; drop what is queued."},
     {"stats", (PyCFunction)Egress_stats, METH_NOARGS, "(packets_sent, bytes_sent, packets_dropped)"},
+    {"forget", (PyCFunction)Egress_forget, METH_O, "Drop one SSRC's packet index."},
+    {"tracked", (PyCFunction)Egress_tracked, METH_NOARGS, "How many SSRCs have a packet index."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -118,6 +118,7 @@ class PeerConnection:
         self.packets_undecryptable = 0
         self._late_filters: list[LateFilter] = []
         self.srtp_sender: SrtpSender | None = None
+        self._native_protector: Any = None
         self.closed = False
 
     @property
@@ -253,7 +254,8 @@ class PeerConnection:
         keys = SessionKeys.from_master(SrtpProfile(self.srtp_profile), self._export_tx_master(ssl))
         self.srtp_sender = SrtpSender(keys)
         native = fastpath.rtp_protector(keys) if self._native_srtp else None
-        self._protect = native or self.srtp_sender.protect
+        self._native_protector = native
+        self._protect = native.protect if native is not None else self.srtp_sender.protect
         self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
         if isinstance(pair.protocol, _HostProtocol):
             pair.protocol.media = self._receive_media
@@ -302,6 +304,21 @@ class PeerConnection:
     @property
     def egress_limit(self) -> int:
         return self._egress_limit
+
+    def forget_ssrc(self, ssrc: int) -> None:
+        """A stream we sent ended: drop its SRTP packet index (never send it again)."""
+        if self.srtp_sender is not None:
+            self.srtp_sender.forget(ssrc)
+        if self._native_protector is not None:
+            self._native_protector.forget(ssrc)
+
+    @property
+    def tracked_ssrcs(self) -> int:
+        """SSRCs with an SRTP packet index here: bounded by the streams still open."""
+        counts = [self.srtp_sender.tracked if self.srtp_sender is not None else 0]
+        if self._native_protector is not None:
+            counts.append(self._native_protector.tracked())
+        return max(counts)
 
     def send_rtp(self, data: bytes) -> bool:
         """SRTP-protect and send now; False (and counted) when dropped.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -197,9 +196,10 @@ def native_egress(
     )  # fmt: skip
 
 
-def rtp_protector(keys: SessionKeys) -> Callable[[bytes], bytes] | None:
-    """A native SRTP protect for one sender's keys (byte-identical to SrtpSender's),
-    or None when the extension was not built."""
+def rtp_protector(keys: SessionKeys) -> Any:
+    """A native SRTP protector for one sender's keys (`protect` is byte-identical to
+    SrtpSender's; `forget`, `tracked` as the native egress), or None when the extension
+    was not built."""
     if _native is None:
         return None
     egress = native_egress(
@@ -210,8 +210,7 @@ def rtp_protector(keys: SessionKeys) -> Callable[[bytes], bytes] | None:
         fd=-1,  # never sends: only its protect is used
         address=("0.0.0.0", 0),
     )
-    protect: Callable[[bytes], bytes] = egress.protect
-    return protect
+    return egress
 
 
 _flush_scheduled = False

@@ -134,6 +134,13 @@ class RocTracker:
             self._highest[ssrc] = guess
         return guess & 0xFFFFFFFFFFFF
 
+    def forget(self, ssrc: int) -> None:
+        """The stream ended; its SSRC must never be sent again with these keys."""
+        self._highest.pop(ssrc, None)
+
+    def __len__(self) -> int:
+        return len(self._highest)
+
 
 class SrtpSender:
     """Protects outgoing RTP and RTCP for one DTLS-SRTP association."""
@@ -146,6 +153,14 @@ class SrtpSender:
         self._rtcp_index = 1  # libsrtp's first SRTCP index
         self._aead = AESGCM(keys.rtp_key) if keys.profile.aead else None
         self._rtcp_aead = AESGCM(keys.rtcp_key) if keys.profile.aead else None
+
+    def forget(self, ssrc: int) -> None:
+        self._rocs.forget(ssrc)
+
+    @property
+    def tracked(self) -> int:
+        """How many SSRCs have a packet index (bounded by the streams still open)."""
+        return len(self._rocs)
 
     @property
     def keys(self) -> SessionKeys:

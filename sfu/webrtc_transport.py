@@ -122,6 +122,9 @@ class WebRtcTransport:
         # subscribe side
         self._slots: list[_Slot] = []
         self._consumers_by_ssrc: dict[int, Consumer] = {}
+        # SSRCs of closed consumers: their SRTP packet index was dropped, so sending
+        # them again with these keys would reuse keystream (RFC 3711 §9.1).
+        self._retired_ssrcs: set[int] = set()
         self._next_mid = 0
         self._offer_pending = False
         self._offered: set[Mid] = set()
@@ -161,6 +164,13 @@ class WebRtcTransport:
         if self._egress is not None and hasattr(self._egress, "stats"):
             dropped += self._egress.stats()[2]  # the kernel refused (socket full)
         return dropped
+
+    @property
+    def tracked_ssrcs(self) -> int:
+        """Outgoing SSRCs holding SRTP state (native egress or the Python sender):
+        the streams open now, not every stream this connection ever carried."""
+        native = self._egress.tracked() if hasattr(self._egress, "tracked") else 0
+        return max(native, self._peer.tracked_ssrcs)
 
     # -- publish: the client offers -------------------------------------------
     def apply_offer(
@@ -260,7 +270,7 @@ class WebRtcTransport:
         mid = Mid(str(self._next_mid))
         self._next_mid += 1
         codec = ortc.consumer_codec(producer.parameters.codec)
-        ssrc = new_ssrc(self._consumers_by_ssrc)
+        ssrc = new_ssrc(self._consumers_by_ssrc.keys() | self._retired_ssrcs)
         consumer = Consumer(
             consumer_id=ConsumerId(uuid.uuid4().hex),
             producer_id=producer.id,
@@ -327,6 +337,10 @@ class WebRtcTransport:
     def _consumer_closed(self, consumer: Consumer) -> None:
         self.consumers.pop(consumer.id, None)
         self._consumers_by_ssrc.pop(consumer.ssrc, None)
+        self._retired_ssrcs.add(consumer.ssrc)
+        if self._egress is not None and hasattr(self._egress, "forget"):
+            self._egress.forget(consumer.ssrc)
+        self._peer.forget_ssrc(consumer.ssrc)
         for index, slot in enumerate(self._slots):
             if slot.consumer is consumer:
                 slot.consumer = None

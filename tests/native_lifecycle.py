@@ -12,6 +12,8 @@ from sfu import fastpath
 from tests.packets import make_rtp
 
 PLAIN = {"profile": "NONE", "key": b"", "salt": b"", "auth_key": b""}
+SRTP = {"profile": "SRTP_AES128_CM_SHA1_80", "key": bytes(16), "salt": bytes(14),
+        "auth_key": bytes(20)}  # fmt: skip
 AUDIO_PT = 111
 
 
@@ -100,6 +102,26 @@ def socket_closed_under_a_live_egress() -> tuple[set[int], int]:
         receiver.close()
 
 
+def ssrcs_forgotten_while_sending(count: int = 20) -> tuple[int, int]:
+    """Sinks for `count` SSRCs (past the table's first allocation) on one capture
+    egress; half are removed and their SSRCs forgotten, then all forward again.
+    Returns the SSRCs tracked after the forgetting and after more packets."""
+    egress = fastpath.native_egress(**SRTP, fd=-1, address=("", 0))  # type: ignore[arg-type]
+    fan = fastpath.NativeFanOut(history=8, max_age=2.0)
+    sinks = [fan.add_sink(_spec(300 + n), egress) for n in range(count)]
+    for sink in sinks:
+        sink.activate(wait_for_key_frame=False)
+    _forward(fan, range(3))
+    for n, sink in enumerate(sinks[::2]):
+        fan.remove(sink)
+        egress.forget(300 + 2 * n)
+    egress.forget(300)  # twice: nothing left to drop
+    after_forgetting = int(egress.tracked())
+    _forward(fan, range(3, 6))
+    egress.take_captured()
+    return after_forgetting, int(egress.tracked())
+
+
 def run_all() -> None:
     """Every scenario, for the sanitized build (asserts what the unit tests assert)."""
     (sent, _, dropped), refused = close_with_packets_queued()
@@ -107,3 +129,4 @@ def run_all() -> None:
     assert many_sinks_removed_and_added_again() == [9] * 10 + [3] * 10
     sources, newcomer = socket_closed_under_a_live_egress()
     assert newcomer not in sources and len(sources) == 1, (sources, newcomer)
+    assert ssrcs_forgotten_while_sending() == (10, 10)

@@ -8,9 +8,10 @@ from functools import partial
 
 import pytest
 
+from sfu.webrtc_transport import WebRtcTransport
 from signaling.client import StageClient
 from signaling.roles import Role
-from tests.integration.helpers import receive, remote_track
+from tests.integration.helpers import member, receive, remote_track
 from tests.media import ToneTrack
 from tests.server import RunningServer
 
@@ -28,6 +29,7 @@ async def test_three_hundred_stage_entries_leave_the_viewer_sdp_bounded_and_all_
 ) -> None:
     viewer = await StageClient.connect(server.ws_url, server.token("viewer"))
     sizes: list[int] = []
+    tracked: list[int] = []  # outgoing SSRCs with SRTP state on the viewer's connection
     try:
         for n in range(ENTRIES):
             speaker = await StageClient.connect(
@@ -38,6 +40,9 @@ async def test_three_hundred_stage_entries_leave_the_viewer_sdp_bounded_and_all_
                 newcomer = speaker.participant_id
                 await viewer.wait_for(partial(_receives_from, viewer, newcomer))
                 sizes.append(len(viewer._offer_sdp))
+                transport = member(server, viewer.participant_id).recv_transport
+                assert isinstance(transport, WebRtcTransport)
+                tracked.append(transport.tracked_ssrcs)
                 if n % 50 == 0 or n == ENTRIES - 1:  # media really flows on a reused section
                     track = remote_track(viewer, newcomer, "audio").track
                     assert len(await receive(track, 3)) == 3
@@ -48,6 +53,8 @@ async def test_three_hundred_stage_entries_leave_the_viewer_sdp_bounded_and_all_
         await viewer.close()
 
     assert max(sizes) < SDP_BOUND, max(sizes)
+    # Per-SSRC state goes with its consumer: the live stream, and at most the one ending.
+    assert max(tracked) <= 2, tracked
 
 
 async def test_a_newcomer_is_offered_the_stage_in_publishing_order(server: RunningServer) -> None:

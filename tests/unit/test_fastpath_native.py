@@ -194,3 +194,10 @@ def test_a_socket_closed_under_a_live_egress_never_lends_its_number_to_another()
 
     assert newcomer_port not in sources
     assert len(sources) == 1  # every packet left from the transport's own socket
+
+
+def test_forgotten_ssrcs_leave_the_egress_table_and_the_rest_keep_sending() -> None:
+    after_forgetting, after_sending = native_lifecycle.ssrcs_forgotten_while_sending(20)
+
+    assert after_forgetting == 10  # the removed sinks' SSRCs are gone
+    assert after_sending == 10  # and nobody brought them back

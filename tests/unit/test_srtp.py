@@ -43,7 +43,8 @@ def _protect(ours: SrtpSender, implementation: str) -> Callable[[bytes], bytes]:
         return ours.protect
     native = fastpath.rtp_protector(ours.keys)
     assert native is not None, "the native extension was not built"
-    return native
+    protect: Callable[[bytes], bytes] = native.protect
+    return protect
 
 
 @pytest.mark.parametrize("implementation", ["python", "native"])
@@ -81,3 +82,23 @@ def test_rtcp_matches_libsrtp(profile: SrtpProfile) -> None:
 def test_a_salt_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(ValueError, match="master salt"):
         SessionKeys.from_master(SrtpProfile.AEAD_AES_128_GCM, bytes(30))
+
+
+@pytest.mark.parametrize("implementation", ["python", "native"])
+def test_a_forgotten_ssrc_takes_its_packet_index_with_it(implementation: str) -> None:
+    _, ours = _pair(SrtpProfile.AES128_CM_SHA1_80, seed=7)
+    sender = ours if implementation == "python" else fastpath.rtp_protector(ours.keys)
+    assert sender is not None, "the native extension was not built"
+
+    def tracked() -> int:
+        return int(ours.tracked if implementation == "python" else sender.tracked())
+
+    for ssrc in (1, 2, 3):
+        sender.protect(_rtp(100, ssrc, b"x" * 20))
+    assert tracked() == 3
+    sender.forget(2)
+    sender.forget(99)  # never sent: nothing to drop
+    assert tracked() == 2
+    for ssrc in (1, 3):  # the others keep their index
+        sender.protect(_rtp(101, ssrc, b"x" * 20))
+    assert tracked() == 2

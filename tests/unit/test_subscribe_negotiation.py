@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -175,3 +176,25 @@ async def test_the_offer_stays_the_same_size_however_many_tracks_came_and_went(
 
     assert len(sdp.parse(offer).media) == 2
     assert max(sizes) - min(sizes) < 64  # only the mid's digits grow
+
+
+async def test_a_closed_consumers_ssrc_is_never_used_again_on_its_connection(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its SRTP packet index was dropped with it: the same SSRC under the same keys would
+    # restart the index and reuse keystream (RFC 3711 §9.1).
+    transport = await router.create_webrtc_transport()
+    first = transport.consume(_producer(router, "a"))
+    retired = first.ssrc
+    first.close()
+    next_producer = _producer(router, "b")
+    draws = [retired, 0xC0FFEE]  # the first SSRC drawn is the retired one
+    real = random.getrandbits
+
+    def draw(bits: int) -> int:
+        return draws.pop(0) if bits == 32 and draws else real(bits)
+
+    monkeypatch.setattr("sfu.types.random.getrandbits", draw)
+    second = transport.consume(next_producer)
+    assert second.ssrc == 0xC0FFEE
+    transport.close()
