@@ -22,6 +22,7 @@ from . import permissions as may
 from . import protocol as wire
 from . import room_media
 from .members import Member, broadcast
+from .roles import Role
 from .stage import events as ev
 from .stage.model import ParticipantId, Person, Poll, RoomPolicy, RoomState
 from .stage.roster import Index
@@ -170,11 +171,14 @@ class Router:
         new: RoomState,
         members: Mapping[ParticipantId, Member],
         now: float,
+        *,
+        ends_at: float | None = None,
     ) -> None:
         self.old = old
         self.new = new
         self.members = members
         self.now = now
+        self.ends_at = ends_at  # when a room with no host or moderator ends by itself
 
     def _all(self, *, but: ParticipantId | None = None) -> Iterable[Member]:
         """Every member still in the room (not one leaving in this change)."""
@@ -291,8 +295,23 @@ class Router:
                     self._poll(poll_id)
                 case ev.Kicked():
                     pass  # the room ends the session; others see participant_left
+                case ev.HostLeft(participant_id=pid):
+                    self.everyone(self.host_left(pid))
+                case ev.RoomEnded():
+                    pass  # the room says goodbye to everyone, then closes
         if queues_changed:
             self.moderators(self.queues())
+
+    def host_left(self, participant_id: ParticipantId) -> wire.HostLeft:
+        gone = self.old.people[participant_id]
+        ends_in = None if self.ends_at is None else round(max(0.0, self.ends_at - self.now), 1)
+        return wire.HostLeft(
+            participant_id=participant_id,
+            name=gone.name,
+            role="host" if gone.role is Role.HOST else "moderator",
+            moderators=self.new.people.count(Index.MODERATORS),
+            ends_in=ends_in,
+        )
 
     def queues(self) -> wire.Queues:
         return wire.Queues(
@@ -321,12 +340,13 @@ def tell(
     now: float,
     *,
     publishers: Collection[ParticipantId],
+    ends_at: float | None = None,
 ) -> None:
     """After a stage change: route its events to their audiences, then bring the view
     of each person it touched up to date (a full list for those who now see everyone,
     counts for those who no longer do, the queues for new moderators). A view depends
     only on its owner's own role and status, so nobody else's can have changed."""
-    router = Router(old, new, members, now)
+    router = Router(old, new, members, now, ends_at=ends_at)
     router.route(events)
     entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
     touched = entered | {e.participant_id for e in events if isinstance(e, ev.PersonChanged)}

@@ -52,6 +52,7 @@ def room_options(settings: Settings) -> RoomOptions:
             invitation_ttl=rooms.invitation_ttl,
         ),
         reconnect_grace=rooms.reconnect_grace,
+        empty_host_timeout=rooms.empty_host_timeout,
         chat_rate=rooms.chat_rate,
         chat_burst=rooms.chat_burst,
         command_rate=rooms.command_rate,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from sfu.consumer import Consumer
 from sfu.producer import Producer
@@ -23,7 +24,17 @@ Subscriber = WebRtcTransport | RemoteSubscriber
 
 # The message, and its frame when already encoded (one encoding for a whole broadcast).
 Deliver = Callable[[wire.ServerMessage, str | None], None]
-Disconnect = Callable[[str], None]
+
+
+class Disconnect(Protocol):
+    """Close the client's connection after what is queued for it, with a WebSocket
+    close code (a policy close, 1008, unless told otherwise)."""
+
+    def __call__(self, message: str, *, code: int = ...) -> None: ...
+
+
+CLOSE_NORMAL = 1000  # the session ended as it should: `leave`, or the room ended
+CLOSE_POLICY = 1008
 
 REPLY_MEMORY = 64  # request ids remembered per participant, so retries apply once
 
@@ -56,15 +67,24 @@ class Member:
         if self.deliver is not None:
             self.postman.post(self.deliver, message, frame)
 
-    def dismiss(self, reason: wire.ByeReason, why: str) -> None:
-        """Send `bye` and close the connection, after whatever is already on its way to
-        it; the member is disconnected from now on (a resume may reconnect it)."""
+    def dismiss(
+        self,
+        reason: wire.ByeReason,
+        why: str,
+        *,
+        code: int = CLOSE_POLICY,
+        bye: tuple[wire.Bye, str] | None = None,
+    ) -> None:
+        """Send `bye` and close the connection with `code`, after whatever is already on
+        its way to it; the member is disconnected from now on (a resume may reconnect
+        it). `bye`: the message and its frame, when one is sent to many."""
         deliver, disconnect = self.deliver, self.disconnect
         self.deliver = self.disconnect = None
         if deliver is not None:
-            self.postman.post(deliver, wire.Bye(reason=reason), None)
+            message, frame = bye if bye is not None else (wire.Bye(reason=reason), None)
+            self.postman.post(deliver, message, frame)
         if disconnect is not None:
-            self.postman.post(disconnect, why)
+            self.postman.post(partial(disconnect, why, code=code))
 
     def remember(self, request_id: str, ok: bool, outcome: Any) -> None:
         self.replies[request_id] = (ok, outcome)
@@ -83,6 +103,13 @@ class Member:
         self.refused.clear()
         self.needs_offer = False
         self.speaking = False
+
+
+def dismiss_all(bye: wire.Bye, why: str, members: Iterable[Member], *, code: int) -> None:
+    """Say goodbye to many with one message (encoded once) and close them all."""
+    encoded = (bye, wire.encode(bye))
+    for member in members:
+        member.dismiss(bye.reason, why, code=code, bye=encoded)
 
 
 def broadcast(message: wire.ServerMessage, members: Iterable[Member]) -> None:

@@ -71,6 +71,13 @@ def may_change_rights_of(actor: Person, target: Person) -> bool:
     )
 
 
+def may_end_room(actor: Person) -> bool:
+    """End the room for everyone: hosts only. Moderators run the stage on the host's
+    behalf; closing the room for all is the owner's decision (as only a host can make
+    someone a host)."""
+    return actor.role is Role.HOST
+
+
 def may_grant_role(actor: Person, role: Role) -> bool:
     """Only a host can make someone a host."""
     return is_moderator(actor) and _RANK[actor.role] >= _RANK[role]

@@ -42,7 +42,7 @@ from . import audience, room_media, room_sfu
 from . import permissions as may
 from . import protocol as wire
 from .budget import Budget, TokenBucket
-from .members import Member, broadcast
+from .members import CLOSE_NORMAL, Member, broadcast, dismiss_all
 from .postman import Postman
 from .room_commands import (
     ApplySubscribeAnswer,
@@ -149,6 +149,7 @@ class Room:
         self._resumable: dict[bytes, Member] = {}  # sha-256 of a resume token -> member
         self._in_grace: dict[ParticipantId, float] = {}  # disconnected -> resume deadline
         self._local_subscribers: set[ParticipantId] = set()  # subscribe connection here
+        self._ends_at: float | None = None  # no host or moderator: the room ends then
         self._counts_sent: wire.Counts | None = None
         self._counts_due = 0.0  # when viewers may next be sent counts
         loop = asyncio.get_running_loop()
@@ -167,6 +168,11 @@ class Room:
     @property
     def state(self) -> RoomState:
         return self._state
+
+    @property
+    def ends_at(self) -> float | None:
+        """When the room ends for lack of a host or moderator (rooms.empty_host_timeout)."""
+        return self._ends_at
 
     @property
     def spread_key(self) -> str | None:
@@ -276,7 +282,7 @@ class Room:
                 return self._connection_lost(command)
 
     # -- applying stage changes --------------------------------------------------------------
-    def _apply(self, actor: ParticipantId | None, command: sc.Command) -> None:
+    def _apply(self, actor: ParticipantId | None, command: sc.Command) -> tuple[ev.StageEvent, ...]:
         """Transition, enforce at the SFU, then tell the audiences. Raises RoomError."""
         now = self._clock.now()
         try:
@@ -285,6 +291,7 @@ class Room:
             raise RoomError(_STAGE_ERRORS[exc.code], exc.message) from None
         old, self._state = self._state, new
         self._settle(old, events, now)
+        return events
 
     def _settle(self, old: RoomState, events: tuple[ev.StageEvent, ...], now: float) -> None:
         """Enforce, then tell: for the people the events name, nobody else."""
@@ -296,6 +303,14 @@ class Room:
                     self._end_session(event.target, "kicked")
                 case ev.PersonChanged() | ev.PersonEntered():
                     touched.append(event.participant_id)
+                case ev.HostLeft() if self._options.empty_host_timeout > 0:
+                    if not _run_by_anyone(new):
+                        self._ends_at = now + self._options.empty_host_timeout
+                        logger.info("room=%s - no host or moderator; ends in %.0fs unless "
+                                    "one joins", self.name, self._options.empty_host_timeout,
+                                    extra=self._ids())  # fmt: skip
+        if self._ends_at is not None and _run_by_anyone(new):
+            self._ends_at = None  # a host or moderator is back: the room goes on
         # Media first: nobody may keep receiving what is no longer allowed.
         ended: list[ProducerId] = []
         for pid in touched:
@@ -303,7 +318,8 @@ class Room:
             if member is not None and person is not None:
                 ended += room_media.enforce(member, person)
         self._unsubscribe(ended)
-        audience.tell(old, new, events, self._members, now, publishers=self._publishers())
+        audience.tell(old, new, events, self._members, now, publishers=self._publishers(),
+                      ends_at=self._ends_at)  # fmt: skip
 
     # -- subscriptions: per member, or per producer -------------------------------------------
     def _live(self) -> list[tuple[Member, Producer]]:
@@ -451,13 +467,19 @@ class Room:
                 return None
             raise outcome
         try:
-            self._apply(member.participant_id, command.command)
+            events = self._apply(member.participant_id, command.command)
         except RoomError as exc:
             if request_id is not None:
                 member.remember(request_id, False, exc)
             raise
         if request_id is not None:
             member.remember(request_id, True, None)
+        for event in events:
+            if isinstance(event, ev.RoomEnded):
+                # The session's own ack would come after its close: the host hears it
+                # here, before the goodbye, like everyone else's `leave`.
+                member.send(wire.Ack(id=request_id))
+                self._end(event.by)
         return None
 
     def _chat(self, command: PostChat) -> None:
@@ -500,6 +522,30 @@ class Room:
             self._apply(None, sc.Exit(participant_id=member.participant_id))
         self._forget(member)
         self._close_if_empty()
+
+    def _end(self, by: ParticipantId | None) -> None:
+        """End the room for everyone (a host's end_room, or `by` None: no host or
+        moderator for rooms.empty_host_timeout). Media first: every connection closes,
+        nothing is renegotiated; then each connection gets `bye` (room_ended) and a
+        normal close. Nobody leaves one by one (no participant_left to the thousands
+        about to go); the room closes, its bans with it, and a later join opens a new
+        one. Commands already queued get RoomClosed."""
+        self._emptied = True
+        self._ends_at = None
+        members = list(self._members.values())
+        for member in members:
+            member.drop_media()
+        ender = self._state.people.get(by) if by is not None else None
+        bye = wire.Bye(reason="room_ended", by=by, by_name=ender.name if ender else None)
+        dismiss_all(bye, "room ended", members, code=CLOSE_NORMAL)
+        for index in (self._members, self._owners, self._transport_owners, self._resumable,
+                      self._in_grace, self._budgets):  # fmt: skip
+            index.clear()
+        self._connections_of.clear()
+        self._local_subscribers.clear()
+        logger.info("room=%s - ended for everyone (%d members) by %s", self.name, len(members),
+                    by or "no host or moderator", extra=self._ids(by))  # fmt: skip
+        self._on_empty(self)
 
     def _close_if_empty(self) -> None:
         if not self._members and not self._emptied:
@@ -566,6 +612,9 @@ class Room:
     # -- time -------------------------------------------------------------------------------
     def _on_tick(self) -> None:
         now = self._clock.now()
+        if self._ends_at is not None and self._ends_at <= now and not self._emptied:
+            self._end(None)
+            return
         if min(self._state.people.index(Index.INVITED).values(), default=now + 1) <= now:
             self._apply(None, sc.Expire())
         for pid in [p for p, until in self._in_grace.items() if until <= now]:
@@ -602,6 +651,12 @@ class Room:
         if member is None:
             raise RoomError(wire.ErrorCode.NOT_JOINED, "not in this room")
         return member
+
+
+def _run_by_anyone(state: RoomState) -> bool:
+    """Whether a host or moderator is in the room (connected or in their grace period)."""
+    people = state.people
+    return people.count(Index.HOSTS) + people.count(Index.MODERATORS) > 0
 
 
 def _digest(token: str) -> bytes:

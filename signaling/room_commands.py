@@ -41,6 +41,9 @@ class RoomClosed(RoomError):
 class RoomOptions:
     policy: RoomPolicy
     reconnect_grace: float = 30.0
+    # Seconds a room may go on with no host and no moderator (after the last one left)
+    # before it ends for everyone; 0: never (the stage runs on, moderation waits).
+    empty_host_timeout: float = 0.0
     chat_rate: float = 2.0
     chat_burst: int = 10
     command_rate: float = 20.0

@@ -132,7 +132,7 @@ def on_event(
     owners: dict[ProducerId, Member],
     transport_owners: dict[TransportId, Member],
     *,
-    apply: Callable[[ParticipantId | None, sc.Command], None],
+    apply: Callable[[ParticipantId | None, sc.Command], object],
     tracks_changed: Callable[[Member, ProducerId], None],
     remove: Callable[[Member], None],
 ) -> None:

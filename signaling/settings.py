@@ -185,6 +185,8 @@ class RoomSettings(_Section, frozen=True):
     full_stage_policy: FullStagePolicy = FullStagePolicy.REJECT
     invitation_ttl: Annotated[float, msgspec.Meta(gt=0.0, le=3600.0)] = 60.0
     reconnect_grace: Annotated[float, msgspec.Meta(ge=0.0, le=3600.0)] = 30.0
+    # A room left with no host and no moderator ends after this many seconds; 0 = never.
+    empty_host_timeout: Annotated[float, msgspec.Meta(ge=0.0, le=86400.0)] = 0.0
     chat_rate: Annotated[float, msgspec.Meta(gt=0.0, le=100.0)] = 2.0  # messages/s sustained
     chat_burst: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     # Every command but join, resume, leave, ping and subscribe_answer, per identity.

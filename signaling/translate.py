@@ -72,5 +72,7 @@ def stage_command(message: wire.StageRequest) -> sc.Command:
                                  options=tuple(options))  # fmt: skip
         case wire.ClosePoll(poll_id=poll_id):
             return sc.ClosePoll(poll_id=poll_id)
+        case wire.EndRoom():
+            return sc.EndRoom()
         case _:
             assert_never(message)

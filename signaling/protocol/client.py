@@ -224,6 +224,11 @@ class ClosePoll(_Request, tag="close_poll"):
     poll_id: Annotated[str, msgspec.Meta(max_length=64)]
 
 
+# -- hosts ----------------------------------------------------------------------------
+class EndRoom(_Request, tag="end_room"):
+    """End the room for everyone: each connection gets `bye` (room_ended) and a close."""
+
+
 StageRequest = (
     JoinStage
     | LeaveStage
@@ -253,5 +258,6 @@ StageRequest = (
     | Kick
     | CreatePoll
     | ClosePoll
+    | EndRoom
 )
 ClientMessage = Join | Resume | Publish | SubscribeAnswer | Leave | Ping | Chat | StageRequest

@@ -197,6 +197,17 @@ class ActiveSpeaker(_Event, tag="active_speaker"):
     participant_id: str | None
 
 
+class HostLeft(_Event, tag="host_left"):
+    """To everyone: the room has no host any more. Its last host left (`role` host), or,
+    in a room without a host, its last moderator (`role` moderator)."""
+
+    participant_id: str
+    name: str
+    role: Literal["host", "moderator"]
+    moderators: int  # moderators still in the room, running the stage without a host
+    ends_in: float | None  # seconds until the room ends by itself (rooms.empty_host_timeout)
+
+
 class Error(_Event, tag="error"):
     id: str | None
     code: ErrorCode
@@ -205,11 +216,15 @@ class Error(_Event, tag="error"):
     retry_after: float | msgspec.UnsetType = msgspec.UNSET
 
 
-ByeReason = Literal["left", "shutting_down", "transport_failed", "kicked", "replaced"]
+ByeReason = Literal["left", "shutting_down", "transport_failed", "kicked", "replaced", "room_ended"]
 
 
 class Bye(_Event, tag="bye"):
     reason: ByeReason
+    # room_ended only: the host who ended it, and their name (null when the room ended
+    # itself, having had no host or moderator for rooms.empty_host_timeout).
+    by: str | msgspec.UnsetType | None = msgspec.UNSET
+    by_name: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 ServerMessage = (
@@ -235,6 +250,7 @@ ServerMessage = (
     | Poll
     | Speaking
     | ActiveSpeaker
+    | HostLeft
     | Error
     | Bye
 )

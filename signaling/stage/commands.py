@@ -215,6 +215,14 @@ class ClosePoll:
     poll_id: str
 
 
+# -- hosts -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndRoom:
+    """End the room for everyone. The machine only decides (hosts only) and says so
+    (RoomEnded); the room actor closes everyone's media and connections and then the
+    room itself, so nobody leaves one by one (no participant_left to thousands)."""
+
+
 SystemCommand = Enter | Exit | Expire | Spoke
 SelfCommand = (
     JoinStage
@@ -248,4 +256,5 @@ ModeratorCommand = (
     | CreatePoll
     | ClosePoll
 )
-Command = SystemCommand | SelfCommand | ModeratorCommand
+HostCommand = EndRoom
+Command = SystemCommand | SelfCommand | ModeratorCommand | HostCommand

@@ -98,6 +98,22 @@ class Kicked:
     target: ParticipantId
 
 
+@dataclass(frozen=True, slots=True)
+class HostLeft:
+    """The room has no host any more: its last host left it, or, in a room without a
+    host, its last moderator did. The person is gone from the new state (the old one
+    has their name and role)."""
+
+    participant_id: ParticipantId
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEnded:
+    """A host ended the room for everyone (`end_room`)."""
+
+    by: ParticipantId
+
+
 StageEvent = (
     PersonChanged
     | PersonEntered
@@ -112,4 +128,6 @@ StageEvent = (
     | PolicyChanged
     | PollChanged
     | Kicked
+    | HostLeft
+    | RoomEnded
 )

@@ -90,6 +90,10 @@ def _apply_by(d: Draft, actor: Person, command: c.Command) -> None:
             _lower_hand(d, d.person(target))
         case c.Vote():
             vote(d, actor, command)
+        case c.EndRoom():
+            require(may.may_end_room(actor), Refusal.FORBIDDEN,
+                    "only hosts may end the room for everyone")  # fmt: skip
+            d.emit(ev.RoomEnded(actor.participant_id))
         case _:
             _moderator(actor)
             _moderate(d, actor, command)
@@ -213,6 +217,7 @@ def _moderate(d: Draft, actor: Person, command: c.Command) -> None:
             c.Enter() | c.Exit() | c.Expire() | c.Spoke() | c.JoinStage() | c.LeaveStage()
             | c.RequestStage() | c.CancelRequest() | c.AcceptInvitation()
             | c.DeclineInvitation() | c.SetDevice() | c.RaiseHand() | c.LowerHand() | c.Vote()
+            | c.EndRoom()
         ):  # fmt: skip
             raise AssertionError(f"{type(command).__name__} is not a moderation command")
         case _:
@@ -248,8 +253,19 @@ def _exit(d: Draft, person: Person, *, kicked: bool) -> None:
     was_on_stage = person.on_stage
     d.remove(person.participant_id)
     d.emit(ev.PersonExited(person.participant_id))
+    if _was_last_to_run(d, person):
+        d.emit(ev.HostLeft(person.participant_id))
     if was_on_stage:
         _fill_seats(d)
+
+
+def _was_last_to_run(d: Draft, gone: Person) -> bool:
+    """Whether the room is left without a host by this departure: the last host, or,
+    with no host in the room, the last moderator. (Costs the hosts and moderators in
+    the room, and only when one of them leaves.)"""
+    if gone.role is Role.PARTICIPANT or d.indexed(Index.HOSTS):
+        return False
+    return gone.role is Role.HOST or not d.indexed(Index.MODERATORS)
 
 
 def _expire(d: Draft) -> None:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from immutables import Map
 
+from ..roles import Role
+
 if TYPE_CHECKING:  # model.py builds its RoomState on the roster
     from .model import ParticipantId, Person
 
@@ -33,6 +35,8 @@ class Index(StrEnum):
     REQUESTS = "requests"  # asked to join the stage, in asking order
     INVITED = "invited"  # holding an invitation, by its expiry
     FULL_VIEW = "full_view"  # sees everyone: moderators and anyone not a plain viewer
+    HOSTS = "hosts"  # role host
+    MODERATORS = "moderators"  # role moderator (hosts not included)
 
 
 # A person's sequence fields are set exactly while the status they belong to lasts
@@ -61,6 +65,14 @@ def _full_view(p: Person) -> SortKey | None:
     return 0 if p.in_full_view else None
 
 
+def _hosts(p: Person) -> SortKey | None:
+    return 0 if p.role is Role.HOST else None
+
+
+def _moderators(p: Person) -> SortKey | None:
+    return 0 if p.role is Role.MODERATOR else None
+
+
 KEYS: Mapping[Index, Callable[[Person], SortKey | None]] = {
     Index.STAGE: _stage,
     Index.QUEUED: _queued,
@@ -68,6 +80,8 @@ KEYS: Mapping[Index, Callable[[Person], SortKey | None]] = {
     Index.REQUESTS: _requests,
     Index.INVITED: _invited,
     Index.FULL_VIEW: _full_view,
+    Index.HOSTS: _hosts,
+    Index.MODERATORS: _moderators,
 }
 
 

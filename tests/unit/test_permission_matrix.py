@@ -282,6 +282,9 @@ MODERATION: dict[str, Case] = {
         ),
     ),
     "kick": Case(hosts_and_moderators, lambda a: ([me(a), person("target")], c.Kick(target=T))),
+    "end_room": Case(
+        hosts_only, lambda a: ([me(a), person("target", status=ON_STAGE)], c.EndRoom())
+    ),
 }
 
 # The same commands when the target is a host or a moderator: rank rules apply to rights
@@ -440,5 +443,6 @@ def test_every_command_type_is_covered() -> None:
                for case in CASES.values()}  # fmt: skip
     covered |= {c.SetStageAccess, c.Enter}
     system = {c.Exit, c.Expire, c.Spoke}  # no actor: nothing to permit
-    every = {*get_args(c.SelfCommand), *get_args(c.ModeratorCommand), *get_args(c.SystemCommand)}
+    every = {*get_args(c.SelfCommand), *get_args(c.ModeratorCommand), *get_args(c.SystemCommand),
+             c.HostCommand}  # fmt: skip
     assert every - system <= covered

@@ -71,6 +71,8 @@ CLIENT_MESSAGES: list[wire.ClientMessage] = [
     wire.Kick(id="33", target=BOB),
     wire.CreatePoll(id="34", question="Which topic next?", options=["Roadmap", "Hiring", "Q&A"]),
     wire.ClosePoll(id="35", poll_id="a81f3c92d4e0"),
+    # hosts
+    wire.EndRoom(id="36"),
 ]
 
 TRACK = wire.Track(track_id="5d0f3c2b", kind="audio", source="microphone")
@@ -141,8 +143,16 @@ SERVER_MESSAGES: list[wire.ServerMessage] = [
     wire.ActiveSpeaker(participant_id="9f2c4a7b1e03"),
     wire.ActiveSpeaker(participant_id=None),
     wire.Error(id="7", code=wire.ErrorCode.CONFLICT, message="no offer is waiting"),
+    wire.HostLeft(
+        participant_id="9f2c4a7b1e03", name="Alice", role="host", moderators=1, ends_in=None
+    ),
+    wire.HostLeft(
+        participant_id="b3a7e2f91d54", name="Mo", role="moderator", moderators=0, ends_in=300.0
+    ),
     wire.Bye(reason="shutting_down"),
     wire.Bye(reason="kicked"),
+    wire.Bye(reason="room_ended", by="9f2c4a7b1e03", by_name="Alice"),
+    wire.Bye(reason="room_ended", by=None, by_name=None),
 ]
 
 SESSION_TYPES = {"join", "resume", "publish", "subscribe_answer", "leave", "ping", "chat"}
@@ -574,6 +584,12 @@ def test_every_server_message_round_trips_through_encode(message: wire.ServerMes
 
 def test_every_server_message_type_is_covered_here() -> None:
     assert {type(m) for m in SERVER_MESSAGES} == set(typing.get_args(wire.ServerMessage))
+
+
+def test_only_a_room_ended_bye_names_who_ended_it() -> None:
+    assert json.loads(wire.encode(wire.Bye(reason="kicked"))) == {"type": "bye", "reason": "kicked"}
+    ended = json.loads(wire.encode(wire.Bye(reason="room_ended", by=None, by_name=None)))
+    assert ended == {"type": "bye", "reason": "room_ended", "by": None, "by_name": None}
 
 
 def test_chat_is_the_only_type_used_in_both_directions() -> None:

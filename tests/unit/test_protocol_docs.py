@@ -480,6 +480,8 @@ def test_every_close_code_the_server_uses_is_in_the_close_code_table() -> None:
         session.CLOSE_GOING_AWAY,
         session.CLOSE_POLICY,
         session.CLOSE_TRY_AGAIN_LATER,
+        members.CLOSE_NORMAL,  # the room ended
+        members.CLOSE_POLICY,
         1009,  # aiohttp's MESSAGE_TOO_BIG for frames over the hard limit
         front.CLOSE_WORKER_UNAVAILABLE,
         front.CLOSE_WORKER_GONE,

@@ -776,6 +776,62 @@ def test_kicks_and_exits(r: Row) -> None:
     check(r)
 
 
+# -- the host leaving, and ending the room --------------------------------------------------------
+def host_left(who: str) -> ev.HostLeft:
+    return ev.HostLeft(pid(who))
+
+
+LEADERSHIP = [
+    row("host-ends-the-room", room(on("H", HOST), on("A"), person("M", MODERATOR),
+                                   person("B", hand=1)),
+        "H", c.EndRoom(), ok((ev.RoomEnded(H),))),
+    row("host-off-stage-ends-the-room", room(person("H", HOST), person("A")), "H", c.EndRoom(),
+        ok((ev.RoomEnded(H),))),
+    row("moderator-may-not-end-the-room", room(person("H", HOST), person("M", MODERATOR)), "M",
+        c.EndRoom(), FORBIDDEN),
+    row("moderator-may-not-end-a-room-without-host", room(person("M", MODERATOR)), "M",
+        c.EndRoom(), FORBIDDEN),
+    row("participant-may-not-end-the-room", room(person("H", HOST), on("A")), "A", c.EndRoom(),
+        FORBIDDEN),
+    row("speaker-may-not-end-the-room", room(person("H", HOST), person("S", speaker=True)), "S",
+        c.EndRoom(), FORBIDDEN),
+    row("stranger-may-not-end-the-room", room(person("H", HOST)), "A", c.EndRoom(), NOT_FOUND),
+    row("last-host-leaves-moderators-remain", room(person("H", HOST), *mods, person("A")), None,
+        c.Exit(participant_id=H), ok((ev.PersonExited(H), host_left("H")), H=None)),
+    row("last-host-leaves-nobody-to-run-the-room", room(on("H", HOST), on("A")), None,
+        c.Exit(participant_id=H), ok((ev.PersonExited(H), host_left("H")), H=None)),
+    row("last-host-leaves-a-seat-to-the-queue",
+        stage(on("H", HOST), person("B", status=QUEUED), capacity=1, full=QUEUE), None,
+        c.Exit(participant_id=H),
+        ok((ev.PersonExited(H), host_left("H"), QUEUES), H=None, B=SEATED)),
+    row("a-host-leaves-another-stays", room(person("H", HOST), person("H2", HOST)), None,
+        c.Exit(participant_id=H), ok((ev.PersonExited(H),), H=None)),
+    row("a-hosts-tab-leaves-the-other-stays",
+        room(person("H", HOST), person("H-phone", HOST, identity="h")), None,
+        c.Exit(participant_id=H), ok((ev.PersonExited(H),), H=None)),
+    row("a-moderator-leaves-with-a-host-present", room(person("H", HOST), person("M", MODERATOR)),
+        None, c.Exit(participant_id=M), ok((ev.PersonExited(M),), M=None)),
+    row("a-moderator-leaves-another-stays", room(*mods, person("A")), None,
+        c.Exit(participant_id=M), ok((ev.PersonExited(M),), M=None)),
+    row("last-moderator-of-a-room-without-host", room(person("M", MODERATOR), person("A")), None,
+        c.Exit(participant_id=M), ok((ev.PersonExited(M), host_left("M")), M=None)),
+    row("a-participant-leaves-a-room-without-host", room(person("A"), person("B")), None,
+        c.Exit(participant_id=A), ok((ev.PersonExited(A),), A=None)),
+    row("a-host-kicks-the-other-host", room(person("H", HOST), person("H2", HOST)), "H",
+        c.Kick(target=pid("H2")),
+        ok((ev.Kicked(pid("H2")), ev.PersonExited(pid("H2"))), banned=frozenset({"h2"}),
+           H2=None)),
+    row("a-host-kicks-the-last-moderator", room(person("H", HOST), person("M", MODERATOR)), "H",
+        c.Kick(target=M), ok((ev.Kicked(M), ev.PersonExited(M)), banned=frozenset({"m"}),
+                             M=None)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("r", LEADERSHIP)
+def test_the_host_leaving_and_ending_the_room(r: Row) -> None:
+    check(r)
+
+
 # -- polls ----------------------------------------------------------------------------------------
 open_poll = poll("lunch", votes={"b": 0})
 POLLS = [

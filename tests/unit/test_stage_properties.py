@@ -45,7 +45,7 @@ RARELY = st.sampled_from([False] * 4 + [True])
 KINDS = [
     *["enter", "exit", "expire", "spoke", "set_device", "raise", "lower", "vote"],
     *["mute", "unlock", "mute_all", "lower_all", "set_access", "set_mode", "set_capacity"],
-    *["set_role", "set_label", "kick", "poll"],
+    *["set_role", "set_label", "kick", "poll", "end"],
     *["join", "leave", "remove", "cancel", "revoke", "decline_invitation"],
     *["request", "accept", "approve", "invite", "decline_request"],
 ]
@@ -263,6 +263,9 @@ class StageRules(RuleBasedStateMachine):
             case "kick":
                 actor, target = pick("actor", manages), pick("target")
                 command = c.Kick(target=target)
+            case "end":
+                actor = pick("actor", manages)
+                command = c.EndRoom()
             case _:
                 assert kind == "poll", kind
                 actor = pick("actor", manages)
@@ -351,6 +354,8 @@ def check_indices(state: RoomState) -> None:
             p.participant_id for p in people.values()
             if p.is_moderator or p.status is not StageStatus.VIEWER
         },
+        Index.HOSTS: {p.participant_id for p in people.values() if p.role is Role.HOST},
+        Index.MODERATORS: {p.participant_id for p in people.values() if p.role is Role.MODERATOR},
     }  # fmt: skip
     for name, expected in scan.items():
         assert set(people.index(name)) == expected, f"index {name} disagrees with a scan"
@@ -429,11 +434,41 @@ def check_step(
             case ev.Kicked(target=pid):
                 assert pid not in after.people
                 assert before.people[pid].identity in after.banned
+            case ev.HostLeft(participant_id=pid):
+                assert pid not in after.people and pid in before.people
+                assert isinstance(command, c.Exit | c.Kick)
+                assert not [p for p in after.people.values() if p.role is Role.HOST]
+                if before.people[pid].role is Role.MODERATOR:
+                    assert not [p for p in after.people.values() if p.is_moderator]
+                else:
+                    assert before.people[pid].role is Role.HOST
+            case ev.RoomEnded(by=by):
+                assert by == actor and isinstance(command, c.EndRoom)
+                assert after == before, "ending the room is decided here, done by the room"
             case _:
                 pass
     for poll_id, poll in before.polls.items():
         if poll.closed:
             assert after.polls[poll_id] == poll
+    check_host_left(before, after, events)
+
+
+def check_host_left(
+    before: RoomState, after: RoomState, events: tuple[ev.StageEvent, ...]
+) -> None:
+    """`host_left` exactly when a step leaves the room without a host: its last host left,
+    or in a room without one its last moderator (and once per step)."""
+
+    def roles(state: RoomState) -> set[Role]:
+        return {p.role for p in state.people.values()}
+
+    had, has = roles(before), roles(after)
+    lost_host = Role.HOST in had and Role.HOST not in has
+    lost_moderators = (
+        Role.HOST not in had and Role.MODERATOR in had and not has & {Role.HOST, Role.MODERATOR}
+    )
+    announced = [e for e in events if isinstance(e, ev.HostLeft)]
+    assert len(announced) == (1 if lost_host or lost_moderators else 0), (had, has, announced)
 
 
 def entrant(before: RoomState, actor: ParticipantId | None, command: c.Command) -> Person:
@@ -466,6 +501,8 @@ def check_authority(
             assert me.role is Role.PARTICIPANT and not me.speaker and not me.viewer_only
             assert before.policy.mode is RoomMode.INTERACTIVE
             assert before.policy.stage_access is StageAccess.REQUEST
+        case c.EndRoom():
+            assert me.role is Role.HOST
         case c.SetRole() | c.SetSpeaker() | c.SetPermission() | c.Kick():
             subject = before.people[command.target]
             assert manages and command.target != actor
