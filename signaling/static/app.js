@@ -209,10 +209,18 @@ const ENDINGS = {
   connection_lost: ["The connection was lost", "Check your network and join again."],
 };
 
-function ended({ reason }) {
+/** Title and text of the end screen for a room that ended for everyone. */
+function roomEnded({ by, by_name: byName }) {
+  if (by && by === state.participantId) return ["You ended the room", "The room ended for everyone."];
+  if (by) return ["The host ended the room", `${byName || "The host"} ended the room for everyone.`];
+  return ["The room ended", "It had no host or moderator for a while, so it closed."];
+}
+
+function ended(bye) {
+  const { reason } = bye;
   state.status = "ended";
   state.ended = reason;
-  const [title, text] = ENDINGS[reason] || ENDINGS.connection_lost;
+  const [title, text] = reason === "room_ended" ? roomEnded(bye) : ENDINGS[reason] || ENDINGS.connection_lost;
   $("#ended-title").textContent = title;
   $("#ended-text").textContent = text;
   $("#room").hidden = true;

@@ -1,8 +1,8 @@
 // The room screen: top bar, stage, side panel (people, chat, polls), bottom toolbar,
 // the invitation pop-up and the notifications. Local media follows your participant
 // entry as the server describes it (reconcile, don't patch).
-import { h, icon, menuButton, toast } from "./ui.js";
-import { ACCESS_LABEL, isModerator, ROLE_LABEL, stageAction } from "./rules.js";
+import { choiceDialog, h, icon, menuButton, toast } from "./ui.js";
+import { ACCESS_LABEL, isModerator, mayEndRoom, ROLE_LABEL, stageAction } from "./rules.js";
 import { roomItems, run } from "./moderation.js";
 import { StageView } from "./stage-view.js";
 import { ParticipantsPanel } from "./participants.js";
@@ -126,7 +126,7 @@ export class RoomController {
     this.tools.people.addEventListener("click", () => this.togglePanel("people"));
     this.tools.chat.addEventListener("click", () => this.togglePanel("chat"));
     this.tools.settings.addEventListener("click", () => openDevices(this.media, { mode: "settings" }));
-    this.tools.leave.addEventListener("click", () => this.leave());
+    this.tools.leave.addEventListener("click", () => this.leaveButton());
   }
 
   renderToolbar() {
@@ -247,6 +247,26 @@ export class RoomController {
     this.syncMedia();
   }
 
+  /** Leave; a host chooses between leaving (the room goes on) and ending it for everyone. */
+  async leaveButton() {
+    if (!mayEndRoom(this.client.you)) return this.leave();
+    const choice = await choiceDialog(
+      "Leave the room?",
+      "You are a host. Leave and the room goes on without you, or end it for everyone: everyone is disconnected and the room closes.",
+      [
+        { value: "leave-only", label: "Leave" },
+        { value: "end-room", label: "End for everyone", danger: true },
+      ],
+    );
+    if (choice === "leave-only") await this.leave();
+    else if (choice === "end-room") await this.endRoom();
+  }
+
+  /** The server's `bye` (room_ended) follows the ack and ends the page, as for everyone. */
+  async endRoom() {
+    await run(this.client, "end_room");
+  }
+
   async leave() {
     await this.client.leave();
     if (this.ended) return; // the server's goodbye came first
@@ -333,6 +353,7 @@ export class RoomController {
       if (text) toast(text, { kind: reason === "removed" ? "removed" : "stage-left", timeout: 10000 });
     });
     on("device_forced", (message) => this.deviceForced(message));
+    on("host_left", (message) => this.hostLeft(message));
     on("polls", (poll) => {
       if (poll && !poll.closed && !this.seenPolls?.has(poll.poll_id)) {
         this.seenPolls = this.seenPolls || new Set();
@@ -341,10 +362,10 @@ export class RoomController {
       }
     });
     on("notice", (message) => toast(message.message, { kind: "server-error", tone: "alert" }));
-    on("bye", ({ reason }) => {
+    on("bye", (bye) => {
       if (this.ended) return;
       this.teardown();
-      this.onEnded({ reason });
+      this.onEnded(bye);
     });
     on("closed", () => this.reconnect());
     this.seenPolls = new Set(client.polls.keys());
@@ -402,6 +423,20 @@ export class RoomController {
     if (person && (message.reason === "declined" || message.reason === "expired")) {
       toast(`${person.name} ${message.reason === "declined" ? "declined" : "did not answer"} the invitation to the stage.`, { kind: `invitation-${message.reason}` });
     }
+  }
+
+  /** The room has no host any more: say who left and who runs the room now. */
+  hostLeft({ name, role, moderators, ends_in: endsIn }) {
+    const who = `${name} (${role === "host" ? "the host" : "a moderator"}) left the room.`;
+    let text;
+    if (moderators > 0) text = `${who} ${moderators === 1 ? "A moderator is" : "Moderators are"} running the room now.`;
+    else text = `${who} Nobody is moderating the room now; the stage goes on.`;
+    if (endsIn != null) {
+      const minutes = Math.round(endsIn / 60);
+      const when = endsIn < 90 ? `${Math.round(endsIn)} seconds` : `${minutes} minutes`;
+      text += ` The room ends in ${when} unless a host or moderator joins.`;
+    }
+    toast(text, { kind: "host-left", timeout: 15000 });
   }
 
   deviceForced({ device, state, by_name: byName }) {

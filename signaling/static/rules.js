@@ -45,6 +45,9 @@ export function mayChangeRightsOf(actor, target) {
 
 export const mayGrantRole = (actor, role) => isModerator(actor) && RANK[actor.role] >= RANK[role];
 
+/** Ending the room for everyone is the host's alone (permissions.may_end_room). */
+export const mayEndRoom = (p) => Boolean(p) && p.role === "host";
+
 export const ROLE_LABEL = { host: "Host", moderator: "Moderator", participant: "Participant" };
 
 export const ACCESS_LABEL = {

@@ -7,6 +7,7 @@
 //   you           your own participant entry changed ({before, after})
 //   policy counts queues polls chat active_speaker
 //   invited invitation_ended request_declined request_cancelled stage_left device_forced
+//   host_left     the room has no host any more (its last host, or last moderator, left)
 //   notice        an error the server sent outside any request
 //   bye closed error
 import { inFullView } from "./rules.js";
@@ -243,7 +244,7 @@ export class StageClient extends EventTarget {
         this.emit("notice", message);
         break;
       default:
-        // chat, request_declined, request_cancelled, stage_left, device_forced, bye
+        // chat, request_declined, request_cancelled, stage_left, device_forced, host_left, bye
         this.emit(message.type, message);
     }
   }

@@ -1,4 +1,4 @@
-// Small DOM helpers: an element builder, inline SVG icons, toasts, menus and a confirm dialog.
+// Small DOM helpers: an element builder, inline SVG icons, toasts, menus and confirm/choice dialogs.
 
 /**
  * h("button", {className, dataset, ariaLabel, onClick, ...}, ...children)
@@ -209,6 +209,39 @@ export function confirmDialog(message, { confirm = "OK", danger = false } = {}) 
     dialog.addEventListener("cancel", (e) => {
       e.preventDefault();
       finish(false);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    no.focus();
+  });
+}
+
+/**
+ * Ask which of several things to do: a modal with a title, a message and one button per
+ * choice ({value, label, danger}), plus Cancel. Resolves the chosen value, or null.
+ */
+export function choiceDialog(title, message, choices) {
+  return new Promise((resolve) => {
+    const no = h("button", { type: "button", className: "secondary", dataset: { action: "cancel" } }, "Cancel");
+    const buttons = choices.map((choice) =>
+      h("button", { type: "button", className: choice.danger ? "danger" : "primary", dataset: { action: choice.value } }, choice.label),
+    );
+    const heading = h("h2", {}, title);
+    const dialog = h("dialog", { className: "confirm choice", ariaLabel: title }, heading, h("p", {}, message), h("div", { className: "dialog-actions" }, no, ...buttons));
+    let done = false;
+    const finish = (value) => {
+      if (done) return;
+      done = true;
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      resolve(value);
+    };
+    dialog.addEventListener("close", () => finish(null)); // e.g. the room ended meanwhile
+    buttons.forEach((button, i) => button.addEventListener("click", () => finish(choices[i].value)));
+    no.addEventListener("click", () => finish(null));
+    dialog.addEventListener("cancel", (e) => {
+      e.preventDefault();
+      finish(null);
     });
     document.body.append(dialog);
     dialog.showModal();
