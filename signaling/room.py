@@ -120,6 +120,7 @@ class Room:
         self._stats = stats
         self.closed = False
         self._emptied = False  # the last member left: closing, commands get RoomClosed
+        self._ended = False  # ended for everyone (end_room, or no host for too long)
         self._worker = worker
         self._options = options
         self._clock = clock
@@ -212,7 +213,8 @@ class Room:
         self.closed = True
         for member in list(self._members.values()):
             member.dismiss("shutting_down", "room closed")
-        self._postman.flush()
+        if not self._ended:  # an ended room's byes go out in the postman's batches
+            self._postman.flush()
         self._worker.close_router(self._router)
         if self._spread is not None:
             await self._spread.close()
@@ -530,7 +532,7 @@ class Room:
         normal close. Nobody leaves one by one (no participant_left to the thousands
         about to go); the room closes, its bans with it, and a later join opens a new
         one. Commands already queued get RoomClosed."""
-        self._emptied = True
+        self._emptied = self._ended = True
         self._ends_at = None
         members = list(self._members.values())
         for member in members:
