@@ -71,6 +71,18 @@ class SignalingCollector(Collector):
             value=self._connections(),
         )  # fmt: skip
         yield GaugeMetricFamily(
+            "stage_sfu_postman_queued",
+            "Messages waiting for a later turn of the event loop (signaling/postman.py): a "
+            "broadcast to a large room goes out at most 100 deliveries per turn.",
+            value=len(registry.postman),
+        )
+        yield CounterMetricFamily(
+            "stage_sfu_postman_deferred",
+            "Deliveries that waited for a later turn of the event loop instead of going out "
+            "at once (large broadcasts, spread so media is read in between).",
+            value=registry.postman.deferred,
+        )
+        yield GaugeMetricFamily(
             "stage_sfu_accepting_joins",
             "1 while the server accepts joins, 0 once it is draining for shutdown.",
             value=1 if registry.accepting else 0,
