@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import logging
 import secrets
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -489,7 +488,7 @@ class Room:
         person = self._state.people[member.participant_id]
         message = wire.ChatMessage(
             participant_id=person.participant_id, name=person.name, text=command.text,
-            at=time.time(),
+            at=self._clock.wall(),
         )  # fmt: skip
         broadcast(message, self._members.values())
 
