@@ -119,6 +119,7 @@ class PeerConnection:
         self._late_filters: list[LateFilter] = []
         self.srtp_sender: SrtpSender | None = None
         self._native_protector: Any = None
+        self._media_protocol: _HostProtocol | None = None
         self.closed = False
 
     @property
@@ -221,6 +222,8 @@ class PeerConnection:
                     iceLite=remote.ice_lite,
                 )
             )
+            if self._closed_meanwhile():  # closed while ICE ran: nothing more to set up
+                return False
             if self._ice.state != "completed":
                 self._set_state("failed")
                 return False
@@ -236,6 +239,9 @@ class PeerConnection:
         except (ConnectionError, OSError, ValueError) as exc:
             logger.debug("x connect failed: %s", exc)
             self._set_state("failed")
+            return False
+        if self._closed_meanwhile():  # during the handshake, after close() unhooked us
+            self._unhook()
             return False
         if self._dtls.state != "connected":
             self._set_state("failed")
@@ -259,9 +265,15 @@ class PeerConnection:
         self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
         if isinstance(pair.protocol, _HostProtocol):
             pair.protocol.media = self._receive_media
+            self._media_protocol = pair.protocol
         self._dtls.on("statechange", self._on_dtls_state)
         self._set_state("connected")
         return True
+
+    def _closed_meanwhile(self) -> bool:
+        """Whether close() ran while connect() awaited (a method, so the type checker
+        does not carry a check from before the await past it)."""
+        return self.closed
 
     def _export_tx_master(self, ssl: Any) -> bytes:
         """Our sending master key || salt (RFC 5764 §4.2), as aiortc derives it."""
@@ -304,6 +316,13 @@ class PeerConnection:
     @property
     def egress_limit(self) -> int:
         return self._egress_limit
+
+    def detach(self) -> None:
+        """Stop calling back into the owner (it closed); packets and states still
+        arriving are ignored."""
+        self.on_rtp = _ignore
+        self.on_rtcp = _ignore
+        self.on_state = _ignore_state
 
     def forget_ssrc(self, ssrc: int) -> None:
         """A stream we sent ended: drop its SRTP packet index (never send it again)."""
@@ -359,14 +378,29 @@ class PeerConnection:
         self._protect = self._protect_rtcp = None
         self._socket_transport = None
         try:
-            await self._dtls.stop()
-        except Exception:  # teardown must never raise; aiortc may fail half-way
-            logger.debug("- dtls stop failed", exc_info=True)
-        try:
-            await self._ice.stop()
-        except Exception:
-            logger.debug("- ice stop failed", exc_info=True)
-        self._set_state("closed")
+            try:
+                await self._dtls.stop()
+            except Exception:  # teardown must never raise; aiortc may fail half-way
+                logger.debug("- dtls stop failed", exc_info=True)
+            try:
+                await self._ice.stop()
+            except Exception:
+                logger.debug("- ice stop failed", exc_info=True)
+            self._set_state("closed")
+        finally:  # also when the close is cancelled (its router closing)
+            self._unhook()
+
+    def _unhook(self) -> None:
+        """Drop every reference aiortc and aioice hold back to us, so the connection's
+        objects (and OpenSSL's memory with them) are freed by reference counting when
+        the owner lets go, not at the next full cycle collection."""
+        dtls: Any = self._dtls
+        dtls.remove_all_listeners()
+        dtls._handle_rtp_data = _dropped_rtp
+        dtls._handle_rtcp_data = _dropped_rtcp
+        if self._media_protocol is not None:
+            self._media_protocol.media = None
+            self._media_protocol = None
 
     def _install_hooks(self) -> None:
         dtls: Any = self._dtls
@@ -390,6 +424,14 @@ class PeerConnection:
         if state != self.state:
             self.state = state
             self.on_state(state)
+
+
+async def _dropped_rtp(data: bytes, arrival_time_ms: int) -> None:
+    pass
+
+
+async def _dropped_rtcp(data: bytes) -> None:
+    pass
 
 
 class _HostProtocol(StunProtocol):
