@@ -16,11 +16,19 @@ logger = logging.getLogger(__name__)
 # configured limit and this get a `message_too_large` error and the session goes on.
 HARD_FRAME_FACTOR = 4
 HEARTBEAT_SECONDS = 20.0
+# How long the close handshake waits for the client's close frame.
+CLOSE_HANDSHAKE_SECONDS = 5.0
+_ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
 class _AiohttpConnection:
+    """The session's side of a WebSocket. `close` only records the code: the handler
+    performs the close handshake once the reader has stopped (`finish`)."""
+
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self._ws = ws
+        self._code = 1000
+        self._message = b""
 
     async def send_text(self, data: str) -> None:
         if not self._ws.closed:
@@ -28,7 +36,15 @@ class _AiohttpConnection:
                 await self._ws.send_str(data)
 
     async def close(self, code: int, message: str) -> None:
-        await self._ws.close(code=code, message=message.encode()[:120])
+        self._code, self._message = code, message.encode()[:120]
+
+    async def finish(self) -> None:
+        """The close handshake, bounded: a client that neither reads nor answers is
+        dropped (aiohttp then closes the socket itself)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._ws.close(code=self._code, message=self._message), CLOSE_HANDSHAKE_SECONDS
+            )
 
 
 class SessionSet:
@@ -82,23 +98,31 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(
         max_msg_size=settings.server.max_message_bytes * HARD_FRAME_FACTOR,
         heartbeat=HEARTBEAT_SECONDS,
+        timeout=CLOSE_HANDSHAKE_SECONDS,
     )
     await ws.prepare(request)
+    connection = _AiohttpConnection(ws)
     session = Session(
-        connection=_AiohttpConnection(ws),
+        connection=connection,
         registry=request.app[REGISTRY],
         settings=settings,
         clock=request.app[CLOCK],
     )
     sessions = request.app[SESSIONS]
     sessions.add(session)
-    writer = asyncio.get_running_loop().create_task(session.run_writer(), name="ws-writer")
+    loop = asyncio.get_running_loop()
+    writer = loop.create_task(session.run_writer(), name="ws-writer")
+    reader = _Reader(ws, session)
+    reading = loop.create_task(reader.run(), name="ws-reader")
     try:
-        async for message in ws:
-            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                await session.handle_frame(message.data)
-            if session.closed:
-                break
+        await asyncio.wait((reading, writer), return_when=asyncio.FIRST_COMPLETED)
+        if writer.done() and reader.idle:
+            # The server ended the session: stop reading before the close handshake,
+            # which then reads (and drops) what the client still sends, rather than
+            # closing a socket with unread data (a reset that can destroy the `bye`).
+            reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
     finally:
         try:
             await session.connection_closed()
@@ -107,6 +131,35 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
                 await asyncio.wait_for(writer, timeout=5)
             except (TimeoutError, asyncio.CancelledError):
                 writer.cancel()
+            await connection.finish()
         finally:
             sessions.discard(session)
     return ws
+
+
+class _Reader:
+    """Hands the client's frames to the session until either side ends it; `idle`
+    while waiting for a frame (cancelling it then interrupts no command)."""
+
+    def __init__(self, ws: web.WebSocketResponse, session: Session) -> None:
+        self._ws = ws
+        self._session = session
+        self.idle = False
+
+    async def run(self) -> None:
+        session = self._session
+        while not session.closed:
+            self.idle = True
+            try:
+                message = await self._ws.receive()
+            finally:
+                self.idle = False
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                await session.handle_frame(message.data)
+                # A turn of the loop per frame: frames that arrived together are not
+                # handled all at once, so the replies they earn are written as they
+                # come (a pipelining client is not "too slow") and one client's burst
+                # does not hold the loop.
+                await asyncio.sleep(0)
+            elif message.type in _ENDED:
+                return

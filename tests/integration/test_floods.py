@@ -90,6 +90,21 @@ async def test_a_hand_toggling_flood_is_rate_limited_and_the_stalled_host_stays(
     assert _total(families, "stage_sfu_events_coalesced") > 0
 
 
+async def test_a_burst_of_pipelined_pings_is_answered_in_full(any_server: Endpoint) -> None:
+    """Requests read in one go must not outrun the connection's own writer: the
+    client reads all along, so it is not too slow and must not be disconnected."""
+    count = 1000
+    async with raw_socket(any_server) as raw:
+        await _join(raw, any_server, "pipeliner", Role.PARTICIPANT)
+        ids = {f"p{n}" for n in range(count)}
+        reading = asyncio.ensure_future(_replies(raw, ids))
+        for n in range(count):
+            await raw.send(json.dumps({"type": "ping", "id": f"p{n}"}))
+        answers = await asyncio.wait_for(reading, 60)
+
+        assert {a["type"] for a in answers.values()} == {"pong"}
+
+
 async def test_connections_of_one_identity_share_one_chat_budget(any_server: Endpoint) -> None:
     burst = any_server.settings.rooms.chat_burst
     async with raw_socket(any_server) as first, raw_socket(any_server) as second:

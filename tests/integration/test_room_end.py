@@ -5,6 +5,7 @@ workers), plus what the media plane does (in-process only, where it can be seen)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -123,6 +124,45 @@ async def test_a_host_ends_the_room_and_every_connection_gets_bye_and_a_normal_c
         for raw in (host, mod, speaker, viewer):
             assert await until_closed(raw) == 1000
             assert news(raw) == [bye]  # no participant_left for each of the others
+
+
+async def test_a_connection_still_sending_when_the_room_ends_gets_its_bye_and_close(
+    any_server: Endpoint,
+) -> None:
+    """The server must not close a socket that still receives: the reset would destroy
+    the `bye` and the close frame waiting, unread, on the client's side."""
+
+    async def keep_sending(raw: RawSocket, midway: asyncio.Event) -> None:
+        # Sends without reading (the replies pile up unread), across the room's end.
+        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            for n in range(200):
+                await raw.send(json.dumps({"type": "ping", "id": f"p{n}"}))
+                if n == 50:
+                    midway.set()
+                await asyncio.sleep(0.0005)  # a pace the server keeps up with
+
+    for attempt in range(10):
+        room = f"still-sending-{attempt}"
+        async with AsyncExitStack() as stack:
+            sockets = []
+            for identity, role in (("hana", Role.HOST), ("vera", Role.PARTICIPANT)):
+                raw = await RawSocket.open(any_server)
+                stack.push_async_callback(raw.close)
+                token = any_server.token(identity, role=role, room=room)
+                joined = await raw.request({"type": "join", "id": "j", "token": token})
+                assert joined["type"] == "joined"
+                sockets.append(raw)
+            host, viewer = sockets
+            midway = asyncio.Event()
+            sending = asyncio.ensure_future(keep_sending(viewer, midway))
+            await asyncio.wait_for(midway.wait(), WAIT)
+
+            await host.send(json.dumps({"type": "end_room", "id": "end"}))
+            await asyncio.wait_for(sending, WAIT)
+
+            assert await until_closed(viewer) == 1000
+            byes = [e.get("reason") for e in viewer.events if e["type"] == "bye"]
+            assert byes == ["room_ended"]
 
 
 async def test_after_the_end_a_join_opens_a_fresh_room(any_server: Endpoint) -> None:
@@ -246,7 +286,9 @@ async def test_everyone_is_told_when_the_last_host_leaves(any_server: Endpoint) 
         for raw in (speaker, viewer):
             last = await next_of(raw, "host_left")
             assert (last["participant_id"], last["role"], last["moderators"]) == (
-                mod_joined["participant_id"], "moderator", 0
+                mod_joined["participant_id"],
+                "moderator",
+                0,
             )
             assert last["ends_in"] is None  # rooms.empty_host_timeout is off by default
 
@@ -268,7 +310,9 @@ async def test_a_host_who_loses_the_connection_is_announced_once_the_grace_ends(
         viewer.events.clear()
         told = await next_of(viewer, "host_left")
         assert (told["participant_id"], told["moderators"], told["ends_in"]) == (
-            joined["participant_id"], 1, None
+            joined["participant_id"],
+            1,
+            None,
         )
         # only once the grace period ended: right after the host leaves the room
         assert [e["type"] for e in news(viewer)] == ["participant_left"]
@@ -293,7 +337,9 @@ async def test_a_room_with_no_host_or_moderator_ends_after_the_timeout(
         for raw in (speaker, viewer):
             last = await next_of(raw, "host_left")
             assert (last["participant_id"], last["moderators"], last["ends_in"]) == (
-                mod_joined["participant_id"], 0, TIMEOUT
+                mod_joined["participant_id"],
+                0,
+                TIMEOUT,
             )
             bye = await next_of(raw, "bye")
             assert bye == {"type": "bye", "reason": "room_ended", "by": None, "by_name": None}
