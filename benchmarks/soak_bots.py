@@ -11,10 +11,8 @@ and stops by itself at `max_seconds` or when stdin closes. Every participant is 
 * **hoppers** join straight onto the stage and publish A/V; after `stage_seconds` they
   `leave_stage` (their tracks end), sit in the audience for `off_stage_seconds`, then
   `join_stage` and `publish` a new offer from the same connection, as the protocol says
-  a client returning to the stage does; and so on. Each return adds two tracks, so two
-  m-sections to every other member's subscribe SDP for the rest of their session (they
-  are never reused): keep returns under ~40 per long-lived member's session, or its
-  subscribe offer outgrows the server's 64 KiB SDP limit (see README, "Soak");
+  a client returning to the stage does; and so on. Each return brings two new tracks,
+  which take the m-sections the ended ones leave in everyone's subscribe SDP;
 * **quiet hoppers** enter as viewers and take the stage with microphone and camera off
   (`join_stage`) for `quiet_stage_seconds`, then `leave_stage` for
   `quiet_off_stage_seconds`, and so on: stage changes without new tracks;
