@@ -37,6 +37,9 @@ from aiortc import (
     RTCIceParameters,
     RTCIceTransport,
 )
+from OpenSSL import SSL
+from OpenSSL.SSL import _ffi as _openssl_ffi  # type: ignore[attr-defined]
+from OpenSSL.SSL import _lib as _openssl  # type: ignore[attr-defined]
 
 from . import fastpath
 from .errors import InvalidStateError
@@ -71,11 +74,43 @@ class RemoteEndpoint:
     dtls_server: bool  # True when *we* must act as the DTLS server (peer is active)
 
 
+class _DtlsCertificate(RTCCertificate):
+    """aiortc's certificate, with one verify callback for every DTLS context.
+
+    aiortc gives each context its own `lambda *args: True`, which pyOpenSSL wraps in a
+    helper that references itself through its C callback: a reference cycle per media
+    connection that only the cycle collector frees (and never, in a process that
+    freezes its long-lived objects). Accepting any certificate is what aiortc does
+    too: the peer is authenticated by the SDP fingerprint after the handshake.
+    """
+
+    def _create_ssl_context(self, srtp_profiles: list[Any]) -> SSL.Context:
+        context = super()._create_ssl_context(srtp_profiles)
+        helper = context._verify_helper
+        context.set_verify(_VERIFY_MODE)  # unused yet: drops the helper, NULL callback
+        if helper is not None:
+            helper.callback = None  # its cycle, broken: freed now, by reference counting
+        _openssl.SSL_CTX_set_verify(
+            context._context,
+            _VERIFY_MODE,
+            _ACCEPT_ANY_CERTIFICATE,
+        )
+        return context
+
+
+_VERIFY_MODE = SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+# One callback for the life of the process, so no context can outlive it.
+_ACCEPT_ANY_CERTIFICATE = _openssl_ffi.callback(
+    "int (*)(int, X509_STORE_CTX *)", lambda ok, store: 1
+)
+
+
 class Certificate:
     """A DTLS certificate shared by all transports of one worker."""
 
     def __init__(self) -> None:
-        self._certificate = RTCCertificate.generateCertificate()
+        generated = RTCCertificate.generateCertificate()
+        self._certificate = _DtlsCertificate(key=generated._key, cert=generated._cert)
 
     @property
     def fingerprints(self) -> list[tuple[str, str]]:
@@ -401,6 +436,9 @@ class PeerConnection:
         if self._media_protocol is not None:
             self._media_protocol.media = None
             self._media_protocol = None
+        # aioice's close keeps its candidate pairs, each holding a socket protocol
+        # whose receiver is the connection: a cycle through every pair.
+        self._connection._check_list.clear()
 
     def _install_hooks(self) -> None:
         dtls: Any = self._dtls

@@ -317,6 +317,7 @@ class Producer:
         consumers, self.consumers = self.consumers, ()
         for consumer in consumers:
             consumer.close(CloseReason.PRODUCER_CLOSED)
+        self._consumer_reports.clear()
         self.fanout.close()
         if self.on_close is not None:
             self.on_close(self)

@@ -40,6 +40,12 @@ class ReportSchedule(Generic[T]):
         self._phases: list[float] = []
         self._last: float | None = None
 
+    def clear(self) -> None:
+        """Forget the members (their owner closed: nothing here may keep them alive)."""
+        self._members = None
+        self._order = []
+        self._phases = []
+
     def due(self, members: Sequence[T], now: float) -> list[T]:
         if members is not self._members:
             self._members = members

@@ -72,7 +72,9 @@ class Router:
         self._tick_failures_logged: set[str] = set()
         # Counters of closed objects are folded in here (the worker shares one for all).
         self.retired = retired if retired is not None else MediaTotals()
-        self._ticker = tasks.spawn(self._run_ticks(), name=f"router-{router_id}-tick")
+        self._ticker: asyncio.Task[None] | None = tasks.spawn(
+            self._run_ticks(), name=f"router-{router_id}-tick"
+        )
 
     # -- factories ------------------------------------------------------------
     async def create_webrtc_transport(self, *, stream_id: str = "") -> WebRtcTransport:
@@ -195,13 +197,19 @@ class Router:
         if self.closed:
             return
         self.closed = True
-        self._ticker.cancel()
+        if self._ticker is not None:
+            # Dropped, not kept: the cancelled task's exception references our frame.
+            self._ticker.cancel()
+            self._ticker = None
         for transport in list(self.transports.values()):
             transport.close(CloseReason.ROUTER_CLOSED)
         for pipe in list(self.pipes.values()):
             pipe.close(CloseReason.ROUTER_CLOSED)
         for observer in list(self.observers):
             observer.close()
+        # The owner's callback usually references the owner, which references us: let
+        # go of it, so both are freed by reference counting.
+        self._sink = _discard
 
     def _post(self, event: SfuEvent) -> None:
         # Like mediasoup's safeEmit: a faulty listener must not break the media path.
@@ -237,3 +245,7 @@ class Router:
     def _check_open(self) -> None:
         if self.closed:
             raise InvalidStateError(f"router {self.id} is closed")
+
+
+def _discard(event: SfuEvent) -> None:
+    pass

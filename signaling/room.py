@@ -153,8 +153,10 @@ class Room:
         self._counts_sent: wire.Counts | None = None
         self._counts_due = 0.0  # when viewers may next be sent counts
         loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self._run(), name=f"room-{name}")
-        self._ticker = loop.create_task(self._tick(), name=f"room-{name}-tick")
+        self._tasks: tuple[asyncio.Task[None], ...] = (
+            loop.create_task(self._run(), name=f"room-{name}"),
+            loop.create_task(self._tick(), name=f"room-{name}-tick"),
+        )
 
     # -- inspection (metrics, tests) ------------------------------------------------------
     @property
@@ -217,7 +219,10 @@ class Room:
         self._worker.close_router(self._router)
         if self._spread is not None:
             await self._spread.close()
-        for task in (self._ticker, self._task):
+        # Let go of the tasks once they ended: a cancelled task's exception references
+        # its frame, which references this room.
+        tasks, self._tasks = self._tasks, ()
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

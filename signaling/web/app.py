@@ -16,7 +16,7 @@ from ..registry import RoomRegistry
 from ..settings import Settings
 from ..spread.edge import EdgeSession
 from ..stats import SignalingStats
-from . import http, peers, ws
+from . import collector, http, peers, ws
 from .lifecycle import health_status
 from .metrics import collectors as metrics_collectors
 from .metrics import handle as metrics_handle
@@ -48,6 +48,8 @@ def make_app(
     app[CLOCK] = clock
     app[SESSIONS] = ws.SessionSet()
     app.cleanup_ctx.append(_media)
+    if settings.server.gc_freeze:
+        app.cleanup_ctx.append(_frozen_survivors)
     app.cleanup_ctx.append(metrics_collectors)  # after _media: it reads the worker and rooms
     app.on_shutdown.append(_say_goodbye)
     app.middlewares.append(health_status)
@@ -88,6 +90,12 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         await links.close()
     worker.close()
     await worker.wait_closed()
+
+
+async def _frozen_survivors(app: web.Application) -> AsyncIterator[None]:
+    collector.freeze_survivors()
+    yield
+    collector.thaw()
 
 
 async def _spread_link(request: web.Request) -> web.StreamResponse:

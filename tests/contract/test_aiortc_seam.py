@@ -60,6 +60,7 @@ async def test_ice_objects_expose_the_connection_we_drive() -> None:
         "_local_candidates",
         "_protocols",
         "_nominated",
+        "_check_list",
         "_local_candidates_start",
         "_local_candidates_end",
         "ice_controlling",
@@ -84,3 +85,18 @@ def test_aioice_pieces_we_construct_are_unchanged() -> None:
     assert "remote_addr" in dir(aioice.ice.CandidatePair)
     assert "transport" in aioice.ice.StunProtocol.__annotations__
     assert "self._connection.connect()" in inspect.getsource(RTCIceTransport.start)
+
+
+def test_dtls_contexts_come_from_the_certificate_we_subclass() -> None:
+    # sfu.aiortc_bridge._DtlsCertificate replaces the per-context verify callback
+    # (a reference cycle in pyOpenSSL) with one shared callback.
+    start = inspect.getsource(RTCDtlsTransport.start)
+    assert "._create_ssl_context(" in start
+    create = inspect.getsource(RTCCertificate._create_ssl_context)
+    assert "ctx.set_verify(" in create
+    from OpenSSL import SSL
+
+    context = SSL.Context(SSL.DTLS_METHOD)
+    context.set_verify(SSL.VERIFY_PEER, lambda *args: True)
+    assert context._verify_helper is not None
+    assert hasattr(context, "_context")
