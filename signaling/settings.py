@@ -98,7 +98,7 @@ class ServerSettings(_Section, frozen=True):
     worker_probe_timeout: Annotated[float, msgspec.Meta(gt=0.0, le=600.0)] = 3.0
     worker_probe_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
     gc_freeze: bool = True
-    """Freeze what survives each full cycle collection (signaling/web/collector.py)."""
+    """Freeze what survives each full cycle collection (signaling/web/memory.py)."""
 
 
 class AuthSettings(_Section, frozen=True):

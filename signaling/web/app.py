@@ -16,7 +16,7 @@ from ..registry import RoomRegistry
 from ..settings import Settings
 from ..spread.edge import EdgeSession
 from ..stats import SignalingStats
-from . import collector, http, peers, ws
+from . import http, memory, peers, ws
 from .lifecycle import health_status
 from .metrics import collectors as metrics_collectors
 from .metrics import handle as metrics_handle
@@ -93,9 +93,9 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _frozen_survivors(app: web.Application) -> AsyncIterator[None]:
-    collector.freeze_survivors()
+    memory.freeze_survivors()
     yield
-    collector.thaw()
+    memory.thaw()
 
 
 async def _spread_link(request: web.Request) -> web.StreamResponse:

@@ -142,7 +142,7 @@ def _release_heartbeat(request: web.Request) -> None:
     """aiohttp's connection keeps the WebSocket's heartbeat callback after the socket
     closed, and the WebSocket keeps the request, which keeps the connection: a cycle
     that only the cycle collector frees, and never once it is frozen
-    (signaling/web/collector.py). The socket is done: drop the callback."""
+    (signaling/web/memory.py). The socket is done: drop the callback."""
     protocol = request.protocol
     if protocol is not None:
         protocol._data_received_cb = None

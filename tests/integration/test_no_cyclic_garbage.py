@@ -1,6 +1,6 @@
 """However a member goes, nothing of theirs is left for the cycle collector.
 
-A media worker freezes what survives each full collection (signaling/web/collector.py):
+A media worker freezes what survives each full collection (signaling/web/memory.py):
 a frozen object that later dies in a reference cycle is never reclaimed. So every way a
 member leaves, and a stage member's tracks ending, must free their objects (signaling,
 aiohttp, ICE, DTLS, producers and consumers) by reference counting alone. Each test
