@@ -7,6 +7,9 @@ whose answer also depends on the stage state.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import assert_never
+
 from .roles import Role
 from .stage.model import Permission, Person, RoomMode, RoomPolicy, StageAccess
 
@@ -81,3 +84,30 @@ def may_end_room(actor: Person) -> bool:
 def may_grant_role(actor: Person, role: Role) -> bool:
     """Only a host can make someone a host."""
     return is_moderator(actor) and _RANK[actor.role] >= _RANK[role]
+
+
+class Sender(StrEnum):
+    """Who may send a command, judged on the sender and the room policy alone; the
+    stage machine then judges the command against the stage state and the target."""
+
+    EVERYONE = "everyone"
+    STAGE_TAKERS = "stage_takers"  # may_self_join
+    REQUESTERS = "requesters"  # may_request
+    MODERATORS = "moderators"
+    HOSTS = "hosts"
+
+
+def may_send(sender: Sender, person: Person, policy: RoomPolicy) -> bool:
+    match sender:
+        case Sender.EVERYONE:
+            return True
+        case Sender.STAGE_TAKERS:
+            return may_self_join(person, policy)
+        case Sender.REQUESTERS:
+            return may_request(person, policy)
+        case Sender.MODERATORS:
+            return is_moderator(person)
+        case Sender.HOSTS:
+            return may_end_room(person)
+        case _:
+            assert_never(sender)

@@ -19,6 +19,7 @@ from sfu.errors import InvalidStateError, NegotiationError
 
 from . import protocol as wire
 from .auth import TokenError, verify_token
+from .command_table import stage_command
 from .outbox import Outbox
 from .registry import RoomRegistry
 from .room import Room
@@ -37,7 +38,6 @@ from .room_commands import (
 )
 from .settings import Settings
 from .stage.model import ParticipantId
-from .translate import stage_command
 
 logger = logging.getLogger(__name__)
 
