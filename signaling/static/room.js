@@ -249,7 +249,7 @@ export class RoomController {
 
   /** Leave; a host chooses between leaving (the room goes on) and ending it for everyone. */
   async leaveButton() {
-    if (!mayEndRoom(this.client.you)) return this.leave();
+    if (!mayEndRoom(this.client.you, this.client.policy)) return this.leave();
     const choice = await choiceDialog(
       "Leave the room?",
       "You are a host. Leave and the room goes on without you, or end it for everyone: everyone is disconnected and the room closes.",

@@ -1,24 +1,51 @@
 // What the page offers, derived from the room policy, your status and roles. The server
-// decides (signaling/permissions.py, signaling/stage/machine.py); these mirror its rules
-// only so the page shows the buttons that will work.
+// decides; the permission rules below are its own, served as data (/static/rules.json,
+// made from signaling/command_table.py by signaling/client_rules.py), so the page shows
+// the buttons that will work without a hand copy of the rules.
 
-const RANK = { participant: 0, moderator: 1, host: 2 };
+const RULES = await loadRules();
 
-export const isModerator = (p) => Boolean(p) && (p.role === "host" || p.role === "moderator");
+async function loadRules() {
+  const response = await fetch(new URL("./rules.json", import.meta.url));
+  if (!response.ok) throw new Error(`could not load the permission rules (HTTP ${response.status})`);
+  const rules = await response.json();
+  const senders = Object.fromEntries(Object.entries(rules.senders).map(([sender, keys]) => [sender, new Set(keys)]));
+  return { ...rules, senders };
+}
+
+/** The lookup key of a person in a room, as the server writes it (client_rules._key). */
+const ruleKey = (person, policy) =>
+  [...RULES.keys.person.map((k) => person[k]), ...RULES.keys.policy.map((k) => policy[k])].map(String).join("/");
+
+export const isModerator = (p) => Boolean(p) && RULES.moderators.includes(p.role);
 
 /** The full view (docs/protocol.md, Audiences): news of everyone, not just counts. */
 export const inFullView = (p) => isModerator(p) || (Boolean(p) && p.status !== "viewer");
 
-export function maySelfJoin(you, policy) {
-  if (!you || !policy || you.viewer_only) return false;
-  if (isModerator(you) || you.speaker) return true;
-  return policy.mode === "interactive" && policy.stage_access === "everyone";
+/** Roles, labels, permissions and removal from the room: never upward, never yourself. */
+export const mayChangeRightsOf = (actor, target) =>
+  Boolean(actor) && actor.participant_id !== target.participant_id && RULES.rights[actor.role].includes(target.role);
+
+export const mayGrantRole = (actor, role) => Boolean(actor) && RULES.grants[actor.role].includes(role);
+
+/**
+ * Whether the server would let `you` send a command of `type` (a protocol message type),
+ * about `target` (a participant) and giving `role` where the command has them; the stage
+ * state (a pending request, a seat) is the server's to judge.
+ */
+export function mayDo(type, you, policy, { target = null, role = null } = {}) {
+  const rule = RULES.commands[type];
+  if (!rule || !you || !policy) return false;
+  const aboutOther = Boolean(target) && target.participant_id !== you.participant_id;
+  const sender = aboutOther && rule.about_others ? rule.about_others : rule.sender;
+  if (!RULES.senders[sender].has(ruleKey(you, policy))) return false;
+  if (rule.rights && target && !mayChangeRightsOf(you, target)) return false;
+  return !(rule.rights && role && !mayGrantRole(you, role));
 }
 
-export function mayRequest(you, policy) {
-  if (!you || !policy || you.viewer_only || maySelfJoin(you, policy)) return false;
-  return policy.mode === "interactive" && policy.stage_access === "request";
-}
+export const maySelfJoin = (you, policy) => mayDo("join_stage", you, policy);
+
+export const mayRequest = (you, policy) => mayDo("request_stage", you, policy);
 
 /** The one stage button in the toolbar: {action, label} or null. */
 export function stageAction(you, policy) {
@@ -39,14 +66,8 @@ export function stageAction(you, policy) {
   }
 }
 
-export function mayChangeRightsOf(actor, target) {
-  return isModerator(actor) && actor.participant_id !== target.participant_id && RANK[actor.role] >= RANK[target.role];
-}
-
-export const mayGrantRole = (actor, role) => isModerator(actor) && RANK[actor.role] >= RANK[role];
-
-/** Ending the room for everyone is the host's alone (permissions.may_end_room). */
-export const mayEndRoom = (p) => Boolean(p) && p.role === "host";
+/** Ending the room for everyone. */
+export const mayEndRoom = (p, policy) => mayDo("end_room", p, policy);
 
 export const ROLE_LABEL = { host: "Host", moderator: "Moderator", participant: "Participant" };
 

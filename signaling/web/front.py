@@ -191,6 +191,7 @@ def make_front_app(settings: Settings, pool: WorkerPool) -> web.Application:
     app.router.add_post("/api/dev-token", http.dev_token)
     static = Path(settings.server.static_dir) if settings.server.static_dir else STATIC_DIR
     app.router.add_get("/", http.index)
+    app.router.add_get(http.RULES_PATH, http.rules)
     app.router.add_static("/static/", static, show_index=False)
     return app
 

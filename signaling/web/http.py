@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import unicodedata
 from typing import Annotated
 
@@ -14,6 +16,7 @@ from sfu.worker import Worker
 
 from .. import __version__
 from ..auth import MAX_NAME_LENGTH, MAX_ROOM_LENGTH, issue_token
+from ..client_rules import client_rules
 from ..roles import Role
 from ..settings import dev_tokens_enabled
 
@@ -48,6 +51,20 @@ async def index(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     root = settings.server.static_dir or str(STATIC_DIR)
     return web.FileResponse(f"{root}/index.html")
+
+
+RULES_PATH = "/static/rules.json"
+"""Beside the page's modules, which load it; a route of its own, ahead of the files."""
+
+
+@functools.cache
+def _rules_body() -> str:
+    return json.dumps(client_rules(), separators=(",", ":"))
+
+
+async def rules(request: web.Request) -> web.Response:
+    """The permission rules the web client looks its buttons up in (client_rules.py)."""
+    return web.Response(text=_rules_body(), content_type="application/json")
 
 
 class DevTokenRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
