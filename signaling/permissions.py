@@ -107,7 +107,7 @@ def may_send(sender: Sender, person: Person, policy: RoomPolicy) -> bool:
             return may_request(person, policy)
         case Sender.MODERATORS:
             return is_moderator(person)
-        case Sender.HOSTS:
+        case Sender.HOSTS:  # ending the room is the one command for hosts alone
             return may_end_room(person)
         case _:
             assert_never(sender)
