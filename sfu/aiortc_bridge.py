@@ -389,7 +389,7 @@ class PeerConnection:
             return False
         try:
             transport.sendto(protect(data), self._remote_address)
-        except (pylibsrtp.Error, OSError):
+        except (pylibsrtp.Error, ValueError, OSError):  # ValueError: too long to protect
             self.dropped_egress += 1
             return False
         return True
