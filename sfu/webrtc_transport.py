@@ -318,7 +318,7 @@ class WebRtcTransport:
         """How this transport's consumers send, once connected: one native sender
         sharing the socket (batched sendmmsg), or the Python path."""
         if self._egress is None and self.state == TransportState.CONNECTED:
-            keys = self._peer.srtp_sender.keys if self._peer.srtp_sender else None
+            keys = self._peer.srtp_keys
             fd, address = self._peer.socket_fd, self._peer.remote_address
             native = self._options.media.native_fastpath and fastpath.native_available()
             if native and keys is not None and fd is not None and address is not None:
