@@ -152,7 +152,8 @@ class PeerConnection:
         self.dropped_egress = 0
         self.packets_undecryptable = 0
         self._late_filters: list[LateFilter] = []
-        self.srtp_sender: SrtpSender | None = None
+        self.srtp_keys: SessionKeys | None = None  # ours for sending, once connected
+        self.srtp_sender: SrtpSender | None = None  # only when there is no native protector
         self._native_protector: Any = None
         self._media_protocol: _HostProtocol | None = None
         self.closed = False
@@ -290,13 +291,17 @@ class PeerConnection:
         ssl: Any = self._dtls._ssl
         profile = ssl.get_selected_srtp_profile()
         self.srtp_profile = profile.decode() if isinstance(profile, bytes) else str(profile)
-        # RTP we send is protected by our own sender (identical to libsrtp's output,
-        # and shareable with the native fan-out); RTCP stays with aiortc's session.
+        # RTP we send is protected with our own keys, so the native fan-out can share
+        # them (libsrtp in a session of our own otherwise); RTCP stays with aiortc's.
         keys = SessionKeys.from_master(SrtpProfile(self.srtp_profile), self._export_tx_master(ssl))
-        self.srtp_sender = SrtpSender(keys)
+        self.srtp_keys = keys
         native = fastpath.rtp_protector(keys) if self._native_srtp else None
         self._native_protector = native
-        self._protect = native.protect if native is not None else self.srtp_sender.protect
+        if native is not None:
+            self._protect = native.protect
+        else:
+            self.srtp_sender = SrtpSender(keys)
+            self._protect = self.srtp_sender.protect
         self._protect_rtcp = self._dtls._tx_srtp.protect_rtcp
         if isinstance(pair.protocol, _HostProtocol):
             pair.protocol.media = self._receive_media
@@ -389,7 +394,7 @@ class PeerConnection:
             return False
         try:
             transport.sendto(protect(data), self._remote_address)
-        except (pylibsrtp.Error, OSError):
+        except (pylibsrtp.Error, ValueError, OSError):  # ValueError: too long to protect
             self.dropped_egress += 1
             return False
         return True

@@ -1,8 +1,9 @@
 """SRTP/SRTCP protection for what the SFU sends (RFC 3711, RFC 7714).
 
-Our own sender side, so the fan-out can encrypt without a library call per
-packet per viewer in pure Python today and in native code (sfu/_fastpath.c)
-later, with byte-identical output to libsrtp (the tests compare the two).
+The session keys are derived here so the native fan-out (sfu/_fastpath.c) can
+protect each viewer's copy in the same call that writes it; `SrtpSender` is the
+fallback when the extension is not built, and protects with libsrtp itself, whose
+output the native code reproduces byte for byte (the tests compare the two).
 Receiving stays with aiortc/libsrtp.
 
 Profiles: AES128_CM_HMAC_SHA1_80 (RFC 3711 §4.1.1, §4.2.1) and
@@ -11,16 +12,11 @@ AEAD_AES_128_GCM / AEAD_AES_256_GCM (RFC 7714).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
+import pylibsrtp
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-_HEADER = struct.Struct("!BBHII")
 
 
 class SrtpProfile(StrEnum):
@@ -92,129 +88,62 @@ class SessionKeys:
         )
 
 
-def header_length(packet: bytes) -> int:
-    """RTP header length including CSRCs and the extension block."""
-    length = 12 + 4 * (packet[0] & 0x0F)
-    if packet[0] & 0x10:
-        length += 4 + 4 * int.from_bytes(packet[length + 2 : length + 4], "big")
-    return length
+class SrtpSender:
+    """Protects outgoing RTP and RTCP for one DTLS-SRTP association, with libsrtp.
 
-
-class RocTracker:
-    """The sender's packet index per SSRC (RFC 3711 §3.3.1), estimated exactly as
-    libsrtp does so the output is identical: ROC guessing only once the highest
-    index passed 2^15, so an early jump counts as forward, and late packets from
-    before a wrap keep their old ROC.
+    libsrtp keeps a packet index per SSRC (RFC 3711 §3.3.1); `forget` drops it when
+    a stream ends, so state stays bounded by the streams open. A packet too old for
+    the replay window, or longer than pylibsrtp's 1500-byte buffer allows, raises
+    pylibsrtp.Error or ValueError: the caller drops it.
     """
 
-    __slots__ = ("_highest",)
-
-    def __init__(self) -> None:
-        self._highest: dict[int, int] = {}  # ssrc -> highest 48-bit index sent
-
-    def index(self, ssrc: int, seq: int) -> int:
-        highest = self._highest.get(ssrc)
-        if highest is None:
-            self._highest[ssrc] = seq
-            return seq
-        if highest > 0x8000:
-            roc, local = highest >> 16, highest & 0xFFFF
-            if local < 0x8000:
-                if seq - local > 0x8000:
-                    guess, delta = ((roc - 1) << 16) | seq, seq - local - 0x10000
-                else:
-                    guess, delta = (roc << 16) | seq, seq - local
-            elif local - 0x8000 > seq:
-                guess, delta = ((roc + 1) << 16) | seq, seq - local + 0x10000
-            else:
-                guess, delta = (roc << 16) | seq, seq - local
-        else:
-            guess, delta = seq, seq - (highest & 0xFFFF)
-        if delta > 0:
-            self._highest[ssrc] = guess
-        return guess & 0xFFFFFFFFFFFF
-
-    def forget(self, ssrc: int) -> None:
-        """The stream ended; its SSRC must never be sent again with these keys."""
-        self._highest.pop(ssrc, None)
-
-    def __len__(self) -> int:
-        return len(self._highest)
-
-
-class SrtpSender:
-    """Protects outgoing RTP and RTCP for one DTLS-SRTP association."""
-
-    __slots__ = ("_aead", "_keys", "_rocs", "_rtcp_aead", "_rtcp_index")
+    __slots__ = ("_keys", "_session", "_ssrcs")
 
     def __init__(self, keys: SessionKeys) -> None:
         self._keys = keys
-        self._rocs = RocTracker()
-        self._rtcp_index = 1  # libsrtp's first SRTCP index
-        self._aead = AESGCM(keys.rtp_key) if keys.profile.aead else None
-        self._rtcp_aead = AESGCM(keys.rtcp_key) if keys.profile.aead else None
+        policy = pylibsrtp.Policy(
+            key=keys.master,
+            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=_LIBSRTP_PROFILES[keys.profile],
+        )
+        # A retransmission is the packet first sent, under the same index.
+        policy.allow_repeat_tx = True
+        policy.window_size = _WINDOW
+        self._session = pylibsrtp.Session(policy)
+        self._ssrcs: set[int] = set()  # those libsrtp holds a stream for
 
     def forget(self, ssrc: int) -> None:
-        self._rocs.forget(ssrc)
+        """The stream ended; its SSRC must never be sent again with these keys."""
+        if ssrc in self._ssrcs:
+            self._ssrcs.discard(ssrc)
+            self._session.remove_stream(ssrc)
 
     @property
     def tracked(self) -> int:
         """How many SSRCs have a packet index (bounded by the streams still open)."""
-        return len(self._rocs)
+        return len(self._ssrcs)
 
     @property
     def keys(self) -> SessionKeys:
         return self._keys
 
     def protect(self, packet: bytes) -> bytes:
-        ssrc = int.from_bytes(packet[8:12], "big")
-        seq = int.from_bytes(packet[2:4], "big")
-        index = self._rocs.index(ssrc, seq)
-        roc = (index >> 16) & 0xFFFFFFFF
-        header = header_length(packet)
-        keys = self._keys
-        if self._aead is not None:
-            # RFC 7714 §8.1: IV = (00 00 || SSRC || ROC || SEQ) XOR salt; AAD = header.
-            iv = _xor(
-                b"\x00\x00" + packet[8:12] + roc.to_bytes(4, "big") + packet[2:4], keys.rtp_salt
-            )
-            return packet[:header] + self._aead.encrypt(iv, packet[header:], packet[:header])
-        # RFC 3711 §4.1.1: IV = (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16)
-        iv = _xor(
-            keys.rtp_salt + b"\x00\x00",
-            b"\x00\x00\x00\x00" + packet[8:12] + (index & 0xFFFFFFFFFFFF).to_bytes(6, "big")
-            + b"\x00\x00",
-        )  # fmt: skip
-        encryptor = Cipher(algorithms.AES(keys.rtp_key), modes.CTR(iv)).encryptor()
-        body = packet[:header] + encryptor.update(packet[header:]) + encryptor.finalize()
-        tag = hmac.new(keys.rtp_auth, body + roc.to_bytes(4, "big"), hashlib.sha1).digest()
-        return body + tag[:10]
+        protected: bytes = self._session.protect(packet)
+        # Counted once protected: a packet refused as too long leaves no stream behind.
+        self._ssrcs.add(int.from_bytes(packet[8:12], "big"))
+        return protected
 
     def protect_rtcp(self, packet: bytes) -> bytes:
-        """SRTCP (RFC 3711 §3.4): encrypted after the first 8 bytes, E flag + index appended."""
-        index = self._rtcp_index
-        self._rtcp_index = (index + 1) & 0x7FFFFFFF
-        trailer = (0x80000000 | index).to_bytes(4, "big")
-        keys = self._keys
-        ssrc = packet[4:8]
-        if self._rtcp_aead is not None:
-            # RFC 7714 §9.1: IV = (00 00 || SSRC || 00 00 || index) XOR salt;
-            # AAD = the first 8 bytes + the trailer.
-            iv = _xor(b"\x00\x00" + ssrc + b"\x00\x00" + index.to_bytes(4, "big"), keys.rtcp_salt)
-            sealed = self._rtcp_aead.encrypt(iv, packet[8:], packet[:8] + trailer)
-            return packet[:8] + sealed + trailer
-        iv = _xor(
-            keys.rtcp_salt + b"\x00\x00",
-            b"\x00\x00\x00\x00" + ssrc + b"\x00\x00" + index.to_bytes(4, "big") + b"\x00\x00",
-        )
-        encryptor = Cipher(algorithms.AES(keys.rtcp_key), modes.CTR(iv)).encryptor()
-        body = packet[:8] + encryptor.update(packet[8:]) + encryptor.finalize() + trailer
-        tag = hmac.new(keys.rtcp_auth, body, hashlib.sha1).digest()
-        return body + tag[:10]
+        """SRTCP (RFC 3711 §3.4); the SFU's own RTCP goes through aiortc's session."""
+        protected: bytes = self._session.protect_rtcp(packet)
+        return protected
 
 
-def _xor(a: bytes, b: bytes) -> bytes:
-    if len(a) != len(b):
-        raise ValueError("xor of unequal lengths")
-    # As integers: four times faster than byte by byte, and this runs per packet.
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
+_LIBSRTP_PROFILES = {
+    SrtpProfile.AES128_CM_SHA1_80: pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    SrtpProfile.AEAD_AES_128_GCM: pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+    SrtpProfile.AEAD_AES_256_GCM: pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+}
+# libsrtp's widest replay window (it must stay under 2^15): the native path refuses
+# nothing for age, and the retransmission history holds at most 32768 packets.
+_WINDOW = 0x7FFF

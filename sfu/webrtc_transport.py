@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import fastpath, ortc, sdp
+from . import fastpath, ortc, sdp, sdp_transport
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
 from .clock import Clock
 from .consumer import Consumer
@@ -318,7 +318,7 @@ class WebRtcTransport:
         """How this transport's consumers send, once connected: one native sender
         sharing the socket (batched sendmmsg), or the Python path."""
         if self._egress is None and self.state == TransportState.CONNECTED:
-            keys = self._peer.srtp_sender.keys if self._peer.srtp_sender else None
+            keys = self._peer.srtp_keys
             fd, address = self._peer.socket_fd, self._peer.remote_address
             native = self._options.media.native_fastpath and fastpath.native_available()
             if native and keys is not None and fd is not None and address is not None:
@@ -452,73 +452,22 @@ class WebRtcTransport:
                 "the SDP carries no ICE candidates; gather before sending it "
                 "(trickled candidates are not supported)"
             )
-        setup = transport.setup
         if dtls_server is None:  # the peer answered our actpass
-            if setup not in (sdp.Setup.ACTIVE, sdp.Setup.PASSIVE):
-                raise NegotiationError(f"an answer must say a=setup:active or passive, not {setup}")
-            we_serve = setup == sdp.Setup.ACTIVE
+            we_serve = sdp_transport.serves_dtls_after_answer(transport.setup)
         else:  # the peer offered: we take the role it leaves us
-            we_serve = setup != sdp.Setup.PASSIVE
-        return RemoteEndpoint(
-            ice_ufrag=transport.ice_ufrag,
-            ice_pwd=transport.ice_pwd,
-            ice_lite=transport.ice_lite,
-            candidates=[c.to_sdp() for c in transport.candidates],
-            fingerprints=[(f.algorithm, f.value) for f in transport.fingerprints],
-            dtls_server=we_serve,
-        )
+            we_serve = transport.setup != sdp.Setup.PASSIVE
+        return sdp_transport.remote_endpoint(transport, dtls_server=we_serve)
 
     def _description(
         self, sections: list[sdp.MediaSection], *, setup: sdp.Setup
     ) -> sdp.SessionDescription:
         self._session_version += 1
-        candidates = tuple(
-            sdp.Candidate(
-                foundation=c.foundation[:32],
-                component=1,
-                transport="udp",
-                priority=c.priority,
-                host=c.address,
-                port=c.port,
-                type="host",
-            )
-            for c in self._peer.local_candidates
-        )
-        fingerprints = tuple(
-            sdp.Fingerprint(algorithm=a, value=v.upper()) for a, v in self._peer.fingerprints
-        )
-        port = candidates[0].port if candidates else 9
-        full: list[sdp.MediaSection] = []
-        for section in sections:
-            # Rejected sections keep ICE/DTLS attributes too: some endpoints
-            # (aiortc) validate them on every m-section.
-            full.append(
-                sdp.MediaSection(
-                    kind=section.kind,
-                    port=0 if section.rejected else port,
-                    protocol=section.protocol,
-                    mid=section.mid,
-                    direction=section.direction,
-                    codecs=section.codecs,
-                    extensions=section.extensions,
-                    ssrcs=section.ssrcs,
-                    cname=section.cname,
-                    msid=section.msid,
-                    rtcp_mux=True,
-                    rtcp_rsize=section.rtcp_rsize,
-                    ice_ufrag=self._peer.ice_ufrag,
-                    ice_pwd=self._peer.ice_pwd,
-                    fingerprints=fingerprints,
-                    setup=setup,
-                    candidates=() if section.rejected else candidates,
-                    end_of_candidates=not section.rejected,
-                )
-            )
-        return sdp.SessionDescription(
-            origin_session_id=self._session_id,
-            origin_session_version=self._session_version,
-            bundle_mids=tuple(s.mid for s in full if not s.rejected and s.mid is not None),
-            media=tuple(full),
+        return sdp_transport.describe(
+            sections,
+            self._peer,
+            setup=setup,
+            session_id=self._session_id,
+            session_version=self._session_version,
         )
 
     def _start(self, remote: RemoteEndpoint) -> None:

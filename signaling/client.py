@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,35 +71,6 @@ class _Pending:
     )
 
 
-@dataclass(eq=False)
-class DownlinkLoss:
-    """Simulated loss on a viewer's downlink: drops a fraction of incoming video
-    packets, each sequence number at most once, so retransmissions get through."""
-
-    rate: float
-    seed: int = 1
-    dropped: int = 0
-    received: dict[int, set[int]] = field(default_factory=dict)  # ssrc -> sequence numbers
-    dropped_packets: set[tuple[int, int]] = field(default_factory=set)  # (ssrc, seq)
-
-    def holes(self, ssrc: int, settle: int = 30) -> list[int]:
-        """Sequence numbers never received, ignoring the newest `settle` (still repairable)."""
-        seqs = self.received.get(ssrc, set())
-        if not seqs:
-            return []
-        unwrapped = sorted(_unwrap(seqs))
-        first, last = unwrapped[0], unwrapped[-1] - settle
-        have = set(unwrapped)
-        return [s & 0xFFFF for s in range(first, last) if s not in have]
-
-
-def _unwrap(seqs: set[int]) -> list[int]:
-    # Test streams are short: a wrap shows as both ends of the 16-bit space being used.
-    if min(seqs) < 0x4000 and max(seqs) > 0xC000:
-        return [s + 0x10000 if s < 0x8000 else s for s in seqs]
-    return list(seqs)
-
-
 class StageClient:
     """One participant. Create with `await StageClient.connect(...)`."""
 
@@ -114,8 +84,6 @@ class StageClient:
         self._publisher: RTCPeerConnection | None = None
         self._negotiating: asyncio.Task[None] | None = None
         self._offer_sdp = ""
-        self._downlink_loss: DownlinkLoss | None = None
-        self._impaired: set[int] = set()
         self.events: list[dict[str, Any]] = []
         self.tracks: list[RemoteTrack] = []
         self.joined: dict[str, Any] = {}
@@ -360,60 +328,11 @@ class StageClient:
         self._offer_sdp = sdp  # "track" fires before remoteDescription is set
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            self._install_downlink_loss()
             await pc.setLocalDescription(await pc.createAnswer())
             await self.request({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
         except Exception:
             logger.exception("answering the subscribe offer failed")
             raise
-
-    def simulate_downlink_loss(self, rate: float, *, seed: int = 1) -> DownlinkLoss:
-        """Drop `rate` of incoming video packets (each at most once) from now on."""
-        self._downlink_loss = DownlinkLoss(rate=rate, seed=seed)
-        self._install_downlink_loss()
-        return self._downlink_loss
-
-    def _install_downlink_loss(self) -> None:
-        loss = self._downlink_loss
-        if loss is None:
-            return
-        video_pts = _video_payload_types(self._offer_sdp)
-        rng = random.Random(loss.seed)
-        for transceiver in self._subscriber.getTransceivers():
-            dtls: Any = transceiver.receiver.transport
-            if dtls is None or id(dtls) in self._impaired:
-                continue
-            self._impaired.add(id(dtls))
-            ice = dtls.transport
-            original = ice._recv
-
-            # Dropped before SRTP decryption, as the network would: a packet the
-            # receiver decrypted once would be refused later as a replay.
-            async def recv(original: Any = original) -> bytes:
-                while True:
-                    data: bytes = await original()
-                    if len(data) < 12 or not 127 < data[0] < 192 or data[1] & 0x7F not in video_pts:
-                        return data  # STUN, DTLS, RTCP (PT 72..79 after masking) or audio
-                    seq, ssrc = (data[2] << 8) | data[3], int.from_bytes(data[8:12])
-                    seen = loss.received.setdefault(ssrc, set())
-                    first_time = seq not in seen and (ssrc, seq) not in loss.dropped_packets
-                    if first_time and rng.random() < loss.rate:
-                        loss.dropped_packets.add((ssrc, seq))
-                        loss.dropped += 1
-                        continue
-                    seen.add(seq)
-                    return data
-
-            ice._recv = recv
-
-    async def request_key_frame(self, remote: RemoteTrack) -> None:
-        """Send a PLI (RFC 4585 §6.3.1) for a received video track."""
-        for transceiver in self._subscriber.getTransceivers():
-            if transceiver.receiver.track is remote.track:
-                ssrc = _ssrc_for_mid(self._offer_sdp, transceiver.mid)
-                if ssrc is not None:
-                    await transceiver.receiver._send_rtcp_pli(ssrc)
-                return
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         participant_id, track_id = "", track.id
@@ -432,24 +351,6 @@ class StageClient:
             self._changed.notify_all()
 
 
-def _video_payload_types(sdp: str) -> set[int]:
-    pts: set[int] = set()
-    for line in sdp.splitlines():
-        if line.startswith("m=video"):
-            pts.update(int(p) for p in line.split()[3:] if p.isdigit())
-    return pts
-
-
-def _ssrc_for_mid(sdp: str, mid: str | None) -> int | None:
-    current = None
-    for line in sdp.splitlines():
-        if line.startswith("a=mid:"):
-            current = line[6:]
-        elif line.startswith("a=ssrc:") and current == mid:
-            return int(line[7:].split()[0])
-    return None
-
-
 def _msid_for_mid(sdp: str, mid: str | None) -> tuple[str, str] | None:
     current = None
     for line in sdp.splitlines():
@@ -462,4 +363,4 @@ def _msid_for_mid(sdp: str, mid: str | None) -> tuple[str, str] | None:
     return None
 
 
-__all__ = ["DownlinkLoss", "RemoteTrack", "ServerError", "StageClient", "use_ice_addresses"]
+__all__ = ["RemoteTrack", "ServerError", "StageClient", "use_ice_addresses"]

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_import_contracts_hold() -> None:
     # pyproject.toml [tool.importlinter]: sfu never imports signaling, only the bridge
-    # touches aiortc, and the media core and room logic are web-framework free.
+    # touches aiortc, the media core and room logic are web-framework free, and
+    # neither plane imports test or benchmark code.
     result = subprocess.run(
         [
             sys.executable,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.impaired_client import request_key_frame, simulate_downlink_loss
 from tests.integration.helpers import (
     member,
     poll_until,
@@ -28,7 +29,7 @@ async def test_a_viewer_pli_is_relayed_and_produces_a_key_frame(server: RunningS
         )
         key_frames, requests = producer.key_frames_received, producer.key_frame_requests_sent
 
-        await viewer.request_key_frame(video)
+        await request_key_frame(viewer, video)
 
         await poll_until(lambda: consumer.key_frame_requests_received == 1)
         await poll_until(lambda: producer.key_frame_requests_sent == requests + 1)
@@ -41,7 +42,7 @@ async def test_five_percent_loss_toward_a_viewer_is_fully_repaired(server: Runni
         viewers,
     ):
         lossy, clean = viewers
-        loss = lossy.simulate_downlink_loss(0.05, seed=7)
+        loss = simulate_downlink_loss(lossy, 0.05, seed=7)
         video = remote_track(lossy, publisher.participant_id, "video")
         await receive(video.track, 60, timeout=30)
         ssrc = next(iter(loss.received))

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from signaling.client import ServerError, StageClient
 from signaling.roles import Role
+from tests.impaired_client import request_key_frame
 from tests.integration.helpers import receive, remote_track, stage_and_viewers
 from tests.media import PatternTrack, ToneTrack
 from tests.server import RunningServer, running_server
@@ -163,7 +164,7 @@ async def test_a_viewer_pli_is_counted_received_and_forwarded_upstream(
         before = await scrape(server)
         assert value(before, "stage_sfu_key_frame_requests_received_total") == 0
 
-        await viewer.request_key_frame(video)
+        await request_key_frame(viewer, video)
 
         await scrape_until(
             server,

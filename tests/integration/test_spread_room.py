@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from signaling.client import StageClient
+from tests.impaired_client import request_key_frame
 from tests.integration.front import Samples, front, token, worker_samples
 from tests.integration.helpers import receive, remote_track, wait_for_tracks
 from tests.media import PatternTrack, ToneTrack
@@ -98,7 +99,7 @@ async def test_far_viewers_ask_for_key_frames_and_the_far_side_follows_the_room(
             sent = "stage_sfu_key_frame_requests_sent_total"
             asked = _by_worker(await worker_samples(port, received)).get(edge, 0)
             relayed = _by_worker(await worker_samples(port, sent)).get(home, 0)
-            await far.request_key_frame(remote_track(far, publisher.participant_id, "video"))
+            await request_key_frame(far, remote_track(far, publisher.participant_id, "video"))
             # The far viewer's PLI arrives on its worker, crosses the pipe, and the
             # home worker sends it on to the publisher.
             await _until(port, received, lambda t: t.get(edge, 0) == asked + 1)

@@ -102,3 +102,14 @@ def test_a_forgotten_ssrc_takes_its_packet_index_with_it(implementation: str) ->
     for ssrc in (1, 3):  # the others keep their index
         sender.protect(_rtp(101, ssrc, b"x" * 20))
     assert tracked() == 2
+
+
+def test_a_packet_too_long_to_protect_is_refused_and_leaves_no_index() -> None:
+    # pylibsrtp's buffer is 1500 bytes, trailer room included; the sender drops what it refuses.
+    _, ours = _pair(SrtpProfile.AES128_CM_SHA1_80, seed=8)
+    with pytest.raises(ValueError, match="too long"):
+        ours.protect(_rtp(100, 7, b"x" * 1500))
+    assert ours.tracked == 0
+    ours.forget(7)  # nothing to drop, and no error
+    assert len(ours.protect(_rtp(101, 7, b"x" * 1000))) == 1020 + 10
+    assert ours.tracked == 1
