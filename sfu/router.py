@@ -34,6 +34,7 @@ from .stats import (
     retire_transport,
 )
 from .tasks import TaskSet
+from .transport import Transport
 from .types import CloseReason, ObserverId, ProducerId, RouterId, TransportId
 from .webrtc_transport import WebRtcTransport
 
@@ -109,7 +110,7 @@ class Router:
             options=self._options,
             clock=self._clock,
             sink=self._post,
-            hooks=self,
+            hooks=_PipeHooks(self),
         )
         self.pipes[pipe.id] = pipe
         try:
@@ -146,7 +147,7 @@ class Router:
             raise NotFoundError(f"producer {producer_id} not found")
         return producer
 
-    # -- hooks for transports (RouterHooks) ---------------------------------------
+    # -- hooks for publishers' and viewers' transports (TransportHooks) -----------
     def producer_added(self, producer: Producer) -> None:
         self.producers[producer.id] = producer
 
@@ -162,31 +163,17 @@ class Router:
             consumer.on_producer_paused()
 
     def consumer_closed(self, consumer: Consumer) -> None:
-        producer = self.producers.get(consumer.producer_id)
-        if producer is not None:
-            producer.consumers = tuple(c for c in producer.consumers if c is not consumer)
+        self._unlink(consumer)
         retire_consumer(self.retired, consumer)
 
-    def transport_closed(self, transport: WebRtcTransport) -> None:
+    def transport_closed(self, transport: Transport) -> None:
         self.transports.pop(transport.id, None)
         retire_transport(self.retired, transport)
 
-    def pipe_producer_added(self, producer: Producer) -> None:
-        self.producers[producer.id] = producer  # ticked like any other: RTCP upstream
-
-    def pipe_producer_closed(self, producer: Producer) -> None:
-        self.producers.pop(producer.id, None)
-        retire_pipe_producer(self.retired, producer)
-
-    def pipe_consumer_closed(self, consumer: Consumer) -> None:
+    def _unlink(self, consumer: Consumer) -> None:
         producer = self.producers.get(consumer.producer_id)
         if producer is not None:
             producer.consumers = tuple(c for c in producer.consumers if c is not consumer)
-        retire_pipe_consumer(self.retired, consumer)
-
-    def pipe_closed(self, pipe: PipeTransport) -> None:
-        self.pipes.pop(pipe.id, None)
-        retire_pipe(self.retired, pipe)
 
     def _observer_closed(self, observer: AudioLevelObserver) -> None:
         self.observers.remove(observer)
@@ -249,3 +236,31 @@ class Router:
 
 def _discard(event: SfuEvent) -> None:
     pass
+
+
+class _PipeHooks:
+    """A pipe's side of the router: what crosses it counts as traffic between workers
+    (stats.PipeTotals), not as publishers' or viewers' (a stream piped on is served once)."""
+
+    __slots__ = ("_router",)
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    def producer_added(self, producer: Producer) -> None:
+        self._router.producers[producer.id] = producer  # ticked like any other: RTCP upstream
+
+    def producer_closed(self, producer: Producer) -> None:
+        self._router.producers.pop(producer.id, None)
+        retire_pipe_producer(self._router.retired, producer)
+
+    def consumer_added(self, consumer: Consumer, producer: Producer) -> None:
+        self._router.consumer_added(consumer, producer)
+
+    def consumer_closed(self, consumer: Consumer) -> None:
+        self._router._unlink(consumer)
+        retire_pipe_consumer(self._router.retired, consumer)
+
+    def transport_closed(self, transport: Transport) -> None:
+        self._router.pipes.pop(transport.id, None)
+        retire_pipe(self._router.retired, transport)
