@@ -17,6 +17,7 @@ from concurrent.futures import Executor
 from .aiortc_bridge import Certificate
 from .clock import Clock
 from .consumer import Consumer
+from .direct_transport import Deliver, DirectTransport
 from .errors import InvalidStateError, NotFoundError
 from .events import EventSink, SfuEvent
 from .observers.audio_level import AudioLevelObserver
@@ -64,7 +65,7 @@ class Router:
         self._sink = sink
         self._tasks = tasks
         self._decode_executor = decode_executor
-        self.transports: dict[TransportId, WebRtcTransport] = {}
+        self.transports: dict[TransportId, WebRtcTransport | DirectTransport] = {}
         self.producers: dict[ProducerId, Producer] = {}
         self.pipes: dict[TransportId, PipeTransport] = {}
         self.observers: list[AudioLevelObserver] = []
@@ -122,6 +123,25 @@ class Router:
             pipe.close(CloseReason.ROUTER_CLOSED)
             raise InvalidStateError(f"router {self.id} closed while creating a pipe")
         return pipe
+
+    def create_direct_transport(
+        self, *, on_rtp: Deliver, on_rtcp: Deliver | None = None
+    ) -> DirectTransport:
+        """An in-process transport (no sockets): producers are fed with its `send_rtp()`,
+        its consumers deliver RTP to `on_rtp` and RTCP to `on_rtcp`. For tests and
+        benchmarks of the forwarding core."""
+        self._check_open()
+        transport = DirectTransport(
+            transport_id=TransportId(uuid.uuid4().hex),
+            options=self._options,
+            clock=self._clock,
+            sink=self._post,
+            hooks=self,
+            on_rtp=on_rtp,
+            on_rtcp=on_rtcp,
+        )
+        self.transports[transport.id] = transport
+        return transport
 
     def create_audio_level_observer(self) -> AudioLevelObserver:
         self._check_open()
