@@ -9,7 +9,9 @@ Two negotiation flows, as browsers and LiveKit/mediasoup clients use them:
   is answered and the transport is connected.
 
 The ICE/DTLS work runs in an owned background task; every public method here
-is synchronous, so the control plane never interleaves around an await.
+works synchronously, so the control plane never interleaves around an await.
+`apply_answer()` is a coroutine only so that it is called like the answer to a
+connection on another worker, which must wait for that worker; it never awaits.
 """
 
 from __future__ import annotations
@@ -345,7 +347,7 @@ class WebRtcTransport(Transport):
         self._peer.set_ice_role(controlling=True)  # we offer
         return sdp.serialize(self._description(sections, setup=sdp.Setup.ACTPASS))
 
-    def apply_answer(self, answer_sdp: str) -> None:
+    async def apply_answer(self, answer_sdp: str) -> None:
         """Complete our last offer. Raises NegotiationError (nothing changes) on a bad answer."""
         self._check_open()
         if not self._offer_pending:
