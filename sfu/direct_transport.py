@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
-from . import fastpath, ortc
-from .clock import Clock
+from . import fastpath
 from .consumer import Consumer
-from .events import EventSink
 from .fanout import CallableEgress
-from .options import WorkerOptions
 from .producer import Producer
 from .rtp_parameters import ReceiveParameters
-from .transport import Transport, TransportHooks
-from .types import Mid, ProducerId, TransportId, new_ssrc
+from .transport import Transport, TransportArgs
+from .types import ProducerId
 
 Deliver = Callable[[bytes], None]
 
@@ -37,19 +34,9 @@ class DirectTransport(Transport):
     """Created by `Router.create_direct_transport()`; ready to send and receive at once."""
 
     def __init__(
-        self,
-        *,
-        transport_id: TransportId,
-        options: WorkerOptions,
-        clock: Clock,
-        sink: EventSink,
-        hooks: TransportHooks,
-        on_rtp: Deliver,
-        on_rtcp: Deliver | None = None,
+        self, *, on_rtp: Deliver, on_rtcp: Deliver | None = None, **common: Unpack[TransportArgs]
     ) -> None:
-        super().__init__(
-            transport_id=transport_id, options=options, clock=clock, sink=sink, hooks=hooks
-        )
+        super().__init__(**common)
         self._on_rtp_out = on_rtp
         self._on_rtcp_out = on_rtcp
 
@@ -82,15 +69,7 @@ class DirectTransport(Transport):
     def consume(self, producer: Producer, *, paused: bool = False) -> Consumer:
         """A consumer of `producer`, flowing at once (unless paused)."""
         self._check_open()
-        consumer = self._new_consumer(
-            producer,
-            ortc.consumer_codec(producer.parameters.codec),
-            ssrc=new_ssrc(self._consumers_by_ssrc),
-            mid=Mid(""),
-            mid_extension_id=None,  # no bundle to demultiplex: the SSRC names the stream
-            send_rtcp=self._send_rtcp,
-            paused=paused,
-        )
+        consumer = self._new_consumer(producer, send_rtcp=self._send_rtcp, paused=paused)
         consumer.set_ready()
         return consumer
 

@@ -20,20 +20,17 @@ import asyncio
 import logging
 import socket
 import uuid
-from typing import Any
+from typing import Any, Unpack
 
 from . import fastpath, ortc
-from .clock import Clock
 from .consumer import Consumer
 from .errors import InvalidStateError
-from .events import EventSink
 from .fanout import CallableEgress
-from .options import WorkerOptions
 from .producer import Producer
 from .rtp.header import RtpPacketView
 from .rtp_parameters import CodecParameters, ReceiveParameters
-from .transport import Transport, TransportHooks
-from .types import MediaKind, Mid, ProducerId, TransportId, new_ssrc
+from .transport import Transport, TransportArgs
+from .types import MediaKind, Mid, ProducerId
 from .udp import SOCKET_BUFFER, LateFilter, bind_in_range
 
 logger = logging.getLogger(__name__)
@@ -50,18 +47,8 @@ _READ_BATCH = 1024
 class PipeTransport(Transport):
     """Created by `Router.create_pipe_transport()`; `connect()` names the other end."""
 
-    def __init__(
-        self,
-        *,
-        transport_id: TransportId,
-        options: WorkerOptions,
-        clock: Clock,
-        sink: EventSink,
-        hooks: TransportHooks,
-    ) -> None:
-        super().__init__(
-            transport_id=transport_id, options=options, clock=clock, sink=sink, hooks=hooks
-        )
+    def __init__(self, **common: Unpack[TransportArgs]) -> None:
+        super().__init__(**common)
         self.remote: Address | None = None
         self._socket: socket.socket | None = None
         self._fd = -1
@@ -124,14 +111,7 @@ class PipeTransport(Transport):
     def consume(self, producer: Producer) -> Consumer:
         """Pipe `producer` to the other end; describe it there with `pipe_parameters()`."""
         self._check_open()
-        consumer = self._new_consumer(
-            producer,
-            ortc.consumer_codec(producer.parameters.codec),
-            ssrc=new_ssrc(self._consumers_by_ssrc),
-            mid=Mid(""),
-            mid_extension_id=None,  # the SSRC names the stream on a pipe
-            send_rtcp=self._send,
-        )
+        consumer = self._new_consumer(producer, send_rtcp=self._send)
         if self.remote is not None:
             consumer.set_ready()
         return consumer

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from . import fastpath, ortc
 from .clock import Clock
@@ -27,7 +27,9 @@ from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
 from .rtp_parameters import ReceiveParameters
 from .sdp import Codec
-from .types import CloseReason, ConsumerId, Mid, ProducerId, TransportId
+from .types import CloseReason, ConsumerId, Mid, ProducerId, TransportId, new_ssrc
+
+NO_MID = Mid("")  # a consumer whose SSRC alone names its stream
 
 
 class TransportHooks(Protocol):
@@ -38,6 +40,16 @@ class TransportHooks(Protocol):
     def consumer_added(self, consumer: Consumer, producer: Producer) -> None: ...
     def consumer_closed(self, consumer: Consumer) -> None: ...
     def transport_closed(self, transport: Transport) -> None: ...
+
+
+class TransportArgs(TypedDict):
+    """What every transport is made with; subclasses take them as `**common`."""
+
+    transport_id: TransportId
+    options: WorkerOptions
+    clock: Clock
+    sink: EventSink
+    hooks: TransportHooks
 
 
 class Transport:
@@ -123,16 +135,19 @@ class Transport:
     def _new_consumer(
         self,
         producer: Producer,
-        codec: Codec,
         *,
-        ssrc: int,
-        mid: Mid,
-        mid_extension_id: int | None,
         send_rtcp: Callable[[bytes], bool],
+        codec: Codec | None = None,
+        ssrc: int | None = None,
+        mid: Mid = NO_MID,
+        mid_extension_id: int | None = None,
         paused: bool = False,
     ) -> Consumer:
-        """A consumer of `producer` sending `codec` as `ssrc`, told to the router; it
-        flows once the subclass calls its `set_ready()`."""
+        """A consumer of `producer`, told to the router; it flows once the subclass calls
+        its `set_ready()`. By default it sends the SFU-wide codec of the producer's as a
+        new SSRC, which alone names the stream (no MID: nothing to demultiplex)."""
+        codec = codec or ortc.consumer_codec(producer.parameters.codec)
+        ssrc = ssrc if ssrc is not None else new_ssrc(self._consumers_by_ssrc)
         if producer.closed:
             raise InvalidStateError(f"producer {producer.id} is closed")
         consumer = Consumer(

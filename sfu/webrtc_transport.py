@@ -21,27 +21,24 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from . import fastpath, ortc, sdp
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
-from .clock import Clock
 from .consumer import Consumer
 from .errors import InvalidStateError, NegotiationError
-from .events import EventSink, TransportStateChanged
+from .events import TransportStateChanged
 from .fanout import CallableEgress
-from .options import WorkerOptions
 from .producer import Producer
 from .rtp.header import RtpPacketView
 from .rtp_parameters import URI_MID, ReceiveParameters
 from .tasks import TaskSet
-from .transport import Transport, TransportHooks
+from .transport import Transport, TransportArgs
 from .types import (
     CloseReason,
     MediaKind,
     Mid,
     ProducerId,
-    TransportId,
     TransportState,
     new_ssrc,
 )
@@ -79,23 +76,17 @@ class WebRtcTransport(Transport):
     def __init__(
         self,
         *,
-        transport_id: TransportId,
         stream_id: str,
-        options: WorkerOptions,
         certificate: Certificate,
-        clock: Clock,
-        sink: EventSink,
         tasks: TaskSet,
-        hooks: TransportHooks,
+        **common: Unpack[TransportArgs],
     ) -> None:
-        super().__init__(
-            transport_id=transport_id, options=options, clock=clock, sink=sink, hooks=hooks
-        )
+        super().__init__(**common)
         self.stream_id = stream_id
         self.state = TransportState.NEW
         self._tasks = tasks
         # The pure-Python path (native_fastpath off) stays pure Python end to end.
-        self._peer = PeerConnection(certificate, native_srtp=options.media.native_fastpath)
+        self._peer = PeerConnection(certificate, native_srtp=self._options.media.native_fastpath)
         self._peer.on_rtp = self._on_rtp
         self._peer.on_rtcp = self._on_rtcp
         self._peer.on_state = self._on_peer_state
@@ -231,7 +222,7 @@ class WebRtcTransport(Transport):
         codec = ortc.consumer_codec(producer.parameters.codec)
         consumer = self._new_consumer(
             producer,
-            codec,
+            codec=codec,
             ssrc=new_ssrc(self._consumers_by_ssrc.keys() | self._retired_ssrcs),
             mid=mid,
             mid_extension_id=ortc.EXTENSION_IDS[URI_MID],

@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sfu import fastpath
+from sfu.consumer import Consumer
 from sfu.direct_transport import DirectTransport
 from sfu.events import ConsumerClosed, ProducerClosed, TransportClosed
 from sfu.options import MediaOptions, WorkerOptions
+from sfu.producer import Producer
 from sfu.router import Router
 from sfu.rtp import rtcp
 from sfu.rtp_parameters import CodecParameters, ReceiveParameters
@@ -79,6 +81,15 @@ def _published(codec: CodecParameters) -> ReceiveParameters:
     return ReceiveParameters(mid=Mid("0"), codec=codec, ssrc=PUBLISHED_SSRC)
 
 
+def _one_viewer(
+    router: Router, codec: CodecParameters
+) -> tuple[Endpoint, Endpoint, Producer, Consumer]:
+    """A publisher's stream of `codec`, consumed by one viewer."""
+    publisher, viewer = Endpoint(router), Endpoint(router)
+    producer = publisher.transport.produce(_published(codec))
+    return publisher, viewer, producer, viewer.transport.consume(producer)
+
+
 async def test_a_producers_packets_reach_two_consumers_through_the_router(router: Router) -> None:
     publisher, first, second = Endpoint(router), Endpoint(router), Endpoint(router)
     producer = publisher.transport.produce(_published(OPUS))
@@ -125,9 +136,7 @@ async def test_closing_the_producer_closes_its_consumers_and_says_so(
 async def test_a_consumers_key_frame_request_reaches_the_producer(
     router: Router, clock: FakeClock
 ) -> None:
-    publisher, viewer = Endpoint(router), Endpoint(router)
-    producer = publisher.transport.produce(_published(VP8))
-    consumer = viewer.transport.consume(producer)
+    publisher, viewer, _, consumer = _one_viewer(router, VP8)
     # Starting video asks for a key frame at once; the viewer's own request comes later.
     assert len(rtcp_of(publisher.rtcp, rtcp.PictureLossIndication)) == 1
     clock.advance(router._options.media.key_frame_min_interval)
@@ -142,9 +151,7 @@ async def test_a_consumers_key_frame_request_reaches_the_producer(
 
 
 async def test_video_reaches_a_consumer_from_the_first_key_frame(router: Router) -> None:
-    publisher, viewer = Endpoint(router), Endpoint(router)
-    producer = publisher.transport.produce(_published(VP8))
-    viewer.transport.consume(producer)
+    publisher, viewer, _, _ = _one_viewer(router, VP8)
 
     for seq, key in enumerate((False, True, False)):
         publisher.transport.send_rtp(make_rtp(seq, seq * 3000, PUBLISHED_SSRC, pt=96,
@@ -157,9 +164,7 @@ async def test_video_reaches_a_consumer_from_the_first_key_frame(router: Router)
 async def test_a_closed_transport_closes_its_media_and_is_freed_without_the_collector(
     router: Router, events: EventRecorder
 ) -> None:
-    publisher, viewer = Endpoint(router), Endpoint(router)
-    producer = publisher.transport.produce(_published(OPUS))
-    consumer = viewer.transport.consume(producer)
+    publisher, viewer, producer, consumer = _one_viewer(router, OPUS)
     publisher.transport.send_rtp(make_rtp(0, 0, PUBLISHED_SSRC, pt=111))
     await _delivered()
     transport_id = viewer.transport.id
