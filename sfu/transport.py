@@ -5,8 +5,8 @@ out). The kinds differ only in how packets cross: WebRtcTransport (ICE, DTLS,
 SRTP, our SDP), PipeTransport (plain RTP between workers) and DirectTransport
 (in-process calls). Everything else is here: the bookkeeping by id and SSRC,
 RTCP routing, the egress the consumers' fan-out sinks send through, and the
-close cascade that leaves nothing referencing a closed transport but garbage
-reference counting frees at once.
+close cascade, after which nothing outside references a closed transport, so
+reference counting frees it at once.
 """
 
 from __future__ import annotations
@@ -144,12 +144,12 @@ class Transport:
         paused: bool = False,
     ) -> Consumer:
         """A consumer of `producer`, told to the router; it flows once the subclass calls
-        its `set_ready()`. By default it sends the SFU-wide codec of the producer's as a
-        new SSRC, which alone names the stream (no MID: nothing to demultiplex)."""
-        codec = codec or ortc.consumer_codec(producer.parameters.codec)
-        ssrc = ssrc if ssrc is not None else new_ssrc(self._consumers_by_ssrc)
+        its `set_ready()`. By default it sends the producer's codec under its SFU-wide
+        payload type as a new SSRC, which alone names the stream (no MID)."""
         if producer.closed:
             raise InvalidStateError(f"producer {producer.id} is closed")
+        codec = codec or ortc.consumer_codec(producer.parameters.codec)
+        ssrc = ssrc if ssrc is not None else new_ssrc(self._consumers_by_ssrc)
         consumer = Consumer(
             consumer_id=ConsumerId(uuid.uuid4().hex),
             producer_id=producer.id,
