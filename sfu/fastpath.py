@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -214,6 +215,17 @@ def rtp_protector(keys: SessionKeys) -> Any:
 
 
 _flush_scheduled = False
+# Called after each flush: in-process receivers read their capture-mode egresses then.
+_flush_listeners: list[Callable[[], None]] = []
+
+
+def add_flush_listener(listener: Callable[[], None]) -> None:
+    _flush_listeners.append(listener)
+
+
+def remove_flush_listener(listener: Callable[[], None]) -> None:
+    if listener in _flush_listeners:
+        _flush_listeners.remove(listener)
 
 
 def flush_soon() -> None:
@@ -238,3 +250,6 @@ def _flush() -> None:
 def _native_flush() -> None:
     if _native is not None:
         _native.flush_all()
+        if _flush_listeners:  # only tests and benchmarks (DirectTransport) listen
+            for listener in tuple(_flush_listeners):
+                listener()

@@ -17,6 +17,7 @@ from concurrent.futures import Executor
 from .aiortc_bridge import Certificate
 from .clock import Clock
 from .consumer import Consumer
+from .direct_transport import Deliver, DirectTransport
 from .errors import InvalidStateError, NotFoundError
 from .events import EventSink, SfuEvent
 from .observers.audio_level import AudioLevelObserver
@@ -34,6 +35,7 @@ from .stats import (
     retire_transport,
 )
 from .tasks import TaskSet
+from .transport import Transport
 from .types import CloseReason, ObserverId, ProducerId, RouterId, TransportId
 from .webrtc_transport import WebRtcTransport
 
@@ -63,7 +65,7 @@ class Router:
         self._sink = sink
         self._tasks = tasks
         self._decode_executor = decode_executor
-        self.transports: dict[TransportId, WebRtcTransport] = {}
+        self.transports: dict[TransportId, WebRtcTransport | DirectTransport] = {}
         self.producers: dict[ProducerId, Producer] = {}
         self.pipes: dict[TransportId, PipeTransport] = {}
         self.observers: list[AudioLevelObserver] = []
@@ -109,7 +111,7 @@ class Router:
             options=self._options,
             clock=self._clock,
             sink=self._post,
-            hooks=self,
+            hooks=_PipeHooks(self),
         )
         self.pipes[pipe.id] = pipe
         try:
@@ -121,6 +123,25 @@ class Router:
             pipe.close(CloseReason.ROUTER_CLOSED)
             raise InvalidStateError(f"router {self.id} closed while creating a pipe")
         return pipe
+
+    def create_direct_transport(
+        self, *, on_rtp: Deliver, on_rtcp: Deliver | None = None
+    ) -> DirectTransport:
+        """An in-process transport (no sockets): producers are fed with its `send_rtp()`,
+        its consumers deliver RTP to `on_rtp` and RTCP to `on_rtcp`. For tests and
+        benchmarks of the forwarding core."""
+        self._check_open()
+        transport = DirectTransport(
+            transport_id=TransportId(uuid.uuid4().hex),
+            options=self._options,
+            clock=self._clock,
+            sink=self._post,
+            hooks=self,
+            on_rtp=on_rtp,
+            on_rtcp=on_rtcp,
+        )
+        self.transports[transport.id] = transport
+        return transport
 
     def create_audio_level_observer(self) -> AudioLevelObserver:
         self._check_open()
@@ -146,7 +167,7 @@ class Router:
             raise NotFoundError(f"producer {producer_id} not found")
         return producer
 
-    # -- hooks for transports (RouterHooks) ---------------------------------------
+    # -- hooks for publishers' and viewers' transports (TransportHooks) -----------
     def producer_added(self, producer: Producer) -> None:
         self.producers[producer.id] = producer
 
@@ -162,31 +183,17 @@ class Router:
             consumer.on_producer_paused()
 
     def consumer_closed(self, consumer: Consumer) -> None:
-        producer = self.producers.get(consumer.producer_id)
-        if producer is not None:
-            producer.consumers = tuple(c for c in producer.consumers if c is not consumer)
+        self._unlink(consumer)
         retire_consumer(self.retired, consumer)
 
-    def transport_closed(self, transport: WebRtcTransport) -> None:
+    def transport_closed(self, transport: Transport) -> None:
         self.transports.pop(transport.id, None)
         retire_transport(self.retired, transport)
 
-    def pipe_producer_added(self, producer: Producer) -> None:
-        self.producers[producer.id] = producer  # ticked like any other: RTCP upstream
-
-    def pipe_producer_closed(self, producer: Producer) -> None:
-        self.producers.pop(producer.id, None)
-        retire_pipe_producer(self.retired, producer)
-
-    def pipe_consumer_closed(self, consumer: Consumer) -> None:
+    def _unlink(self, consumer: Consumer) -> None:
         producer = self.producers.get(consumer.producer_id)
         if producer is not None:
             producer.consumers = tuple(c for c in producer.consumers if c is not consumer)
-        retire_pipe_consumer(self.retired, consumer)
-
-    def pipe_closed(self, pipe: PipeTransport) -> None:
-        self.pipes.pop(pipe.id, None)
-        retire_pipe(self.retired, pipe)
 
     def _observer_closed(self, observer: AudioLevelObserver) -> None:
         self.observers.remove(observer)
@@ -249,3 +256,31 @@ class Router:
 
 def _discard(event: SfuEvent) -> None:
     pass
+
+
+class _PipeHooks:
+    """A pipe's side of the router: what crosses it counts as traffic between workers
+    (stats.PipeTotals), not as publishers' or viewers' (a stream piped on is served once)."""
+
+    __slots__ = ("_router",)
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    def producer_added(self, producer: Producer) -> None:
+        self._router.producers[producer.id] = producer  # ticked like any other: RTCP upstream
+
+    def producer_closed(self, producer: Producer) -> None:
+        self._router.producers.pop(producer.id, None)
+        retire_pipe_producer(self._router.retired, producer)
+
+    def consumer_added(self, consumer: Consumer, producer: Producer) -> None:
+        self._router.consumer_added(consumer, producer)
+
+    def consumer_closed(self, consumer: Consumer) -> None:
+        self._router._unlink(consumer)
+        retire_pipe_consumer(self._router.retired, consumer)
+
+    def transport_closed(self, transport: Transport) -> None:
+        self._router.pipes.pop(transport.id, None)
+        retire_pipe(self._router.retired, transport)

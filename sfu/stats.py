@@ -17,10 +17,9 @@ from .types import MediaKind
 if TYPE_CHECKING:
     from .consumer import Consumer
     from .observers.audio_level import AudioLevelObserver
-    from .pipe_transport import PipeTransport
     from .producer import Producer
     from .router import Router
-    from .webrtc_transport import WebRtcTransport
+    from .transport import Transport
 
 
 @dataclass(slots=True)
@@ -115,7 +114,7 @@ def add_consumer(into: StreamTotals, consumer: Consumer) -> None:
     into.key_frame_wait_seconds += consumer.key_frame_wait_total
 
 
-def add_transport(into: TransportTotals, transport: WebRtcTransport) -> None:
+def add_transport(into: TransportTotals, transport: Transport) -> None:
     into.rtp_packets_received += transport.rtp_packets_received
     into.rtcp_packets_received += transport.rtcp_packets_received
     into.packets_malformed += transport.packets_malformed
@@ -133,7 +132,7 @@ def retire_consumer(retired: MediaTotals, consumer: Consumer) -> None:
     add_consumer(retired.of(consumer.kind), consumer)
 
 
-def retire_transport(retired: MediaTotals, transport: WebRtcTransport) -> None:
+def retire_transport(retired: MediaTotals, transport: Transport) -> None:
     add_transport(retired.transports, transport)
 
 
@@ -145,7 +144,7 @@ def retire_pipe_consumer(retired: MediaTotals, consumer: Consumer) -> None:
     retired.pipes.packets_sent += consumer.packets_sent
 
 
-def retire_pipe(retired: MediaTotals, pipe: PipeTransport) -> None:
+def retire_pipe(retired: MediaTotals, pipe: Transport) -> None:
     retired.pipes.packets_late += pipe.packets_late
 
 

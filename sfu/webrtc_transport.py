@@ -9,7 +9,9 @@ Two negotiation flows, as browsers and LiveKit/mediasoup clients use them:
   is answered and the transport is connected.
 
 The ICE/DTLS work runs in an owned background task; every public method here
-is synchronous, so the control plane never interleaves around an await.
+works synchronously, so the control plane never interleaves around an await.
+`apply_answer()` is a coroutine only so that it is called like the answer to a
+connection on another worker, which must wait for that worker; it never awaits.
 """
 
 from __future__ import annotations
@@ -19,41 +21,29 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Unpack
 
 from . import fastpath, ortc, sdp, sdp_transport
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
-from .clock import Clock
 from .consumer import Consumer
 from .errors import InvalidStateError, NegotiationError
-from .events import EventSink, TransportClosed, TransportStateChanged
+from .events import TransportStateChanged
 from .fanout import CallableEgress
-from .options import WorkerOptions
 from .producer import Producer
-from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
 from .rtp_parameters import URI_MID, ReceiveParameters
 from .tasks import TaskSet
+from .transport import Transport, TransportArgs
 from .types import (
     CloseReason,
-    ConsumerId,
     MediaKind,
     Mid,
     ProducerId,
-    TransportId,
     TransportState,
     new_ssrc,
 )
 
 logger = logging.getLogger(__name__)
-
-
-class RouterHooks(Protocol):
-    def producer_added(self, producer: Producer) -> None: ...
-    def producer_closed(self, producer: Producer) -> None: ...
-    def consumer_added(self, consumer: Consumer, producer: Producer) -> None: ...
-    def consumer_closed(self, consumer: Consumer) -> None: ...
-    def transport_closed(self, transport: WebRtcTransport) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,33 +72,21 @@ class _Slot:
     recycled: _Slot | None = None  # the ended m-section this one took the place of
 
 
-class WebRtcTransport:
+class WebRtcTransport(Transport):
     def __init__(
         self,
         *,
-        transport_id: TransportId,
         stream_id: str,
-        options: WorkerOptions,
         certificate: Certificate,
-        clock: Clock,
-        sink: EventSink,
         tasks: TaskSet,
-        hooks: RouterHooks,
+        **common: Unpack[TransportArgs],
     ) -> None:
-        self.id = transport_id
+        super().__init__(**common)
         self.stream_id = stream_id
         self.state = TransportState.NEW
-        self.closed = False
-        self.producers: dict[ProducerId, Producer] = {}
-        self.consumers: dict[ConsumerId, Consumer] = {}
-        self._options = options
-        self._clock = clock
-        self._sink = sink
         self._tasks = tasks
-        self._hooks = hooks
         # The pure-Python path (native_fastpath off) stays pure Python end to end.
-        self._peer = PeerConnection(certificate, native_srtp=options.media.native_fastpath)
-        self._egress: Any = None
+        self._peer = PeerConnection(certificate, native_srtp=self._options.media.native_fastpath)
         self._peer.on_rtp = self._on_rtp
         self._peer.on_rtcp = self._on_rtcp
         self._peer.on_state = self._on_peer_state
@@ -117,23 +95,15 @@ class WebRtcTransport:
         self._remote_known = False
         # publish side
         self._producers_by_mid: dict[Mid, Producer] = {}
-        self._producers_by_ssrc: dict[int, Producer] = {}
         self._mid_extension_id: int | None = None
         # subscribe side
         self._slots: list[_Slot] = []
-        self._consumers_by_ssrc: dict[int, Consumer] = {}
         # SSRCs of closed consumers: their SRTP packet index was dropped, so sending
         # them again with these keys would reuse keystream (RFC 3711 §9.1).
         self._retired_ssrcs: set[int] = set()
         self._next_mid = 0
         self._offer_pending = False
         self._offered: set[Mid] = set()
-        # Counters read at scrape time.
-        self.rtp_packets_received = 0
-        self.rtcp_packets_received = 0
-        self.packets_malformed = 0
-        self.packets_unknown_ssrc = 0
-        self.remb_bitrate: int | None = None
 
     async def gather(self) -> None:
         network = self._options.network
@@ -160,10 +130,7 @@ class WebRtcTransport:
 
     @property
     def dropped_egress_packets(self) -> int:
-        dropped = self._peer.dropped_egress
-        if self._egress is not None and hasattr(self._egress, "stats"):
-            dropped += self._egress.stats()[2]  # the kernel refused (socket full)
-        return dropped
+        return self._peer.dropped_egress + super().dropped_egress_packets
 
     @property
     def tracked_ssrcs(self) -> int:
@@ -231,33 +198,19 @@ class WebRtcTransport:
         return PublishResult(answer=sdp.serialize(answer), added=added, removed=tuple(removed))
 
     def _create_producer(self, parameters: ReceiveParameters) -> Producer:
-        producer = Producer(
+        producer = self._new_producer(
             producer_id=ProducerId(uuid.uuid4().hex),
             parameters=parameters,
             stream_id=self.stream_id,
             track_id=uuid.uuid4().hex,
-            canonical_ext_ids=ortc.EXTENSION_IDS,
-            options=self._options.media,
-            clock=self._clock,
             send_rtcp=self._peer.send_rtcp,
-            sink=self._sink,
         )
-        producer.on_close = self._producer_closed
-        self.producers[producer.id] = producer
         self._producers_by_mid[parameters.mid] = producer
-        for ssrc in (parameters.ssrc, parameters.rtx_ssrc):
-            if ssrc is not None:
-                self._producers_by_ssrc[ssrc] = producer
-        self._hooks.producer_added(producer)
         return producer
 
     def _producer_closed(self, producer: Producer) -> None:
-        self.producers.pop(producer.id, None)
         self._producers_by_mid.pop(producer.parameters.mid, None)
-        for ssrc, owner in list(self._producers_by_ssrc.items()):
-            if owner is producer:
-                del self._producers_by_ssrc[ssrc]
-        self._hooks.producer_closed(producer)
+        super()._producer_closed(producer)
 
     # -- subscribe: we offer --------------------------------------------------
     def consume(self, producer: Producer, *, paused: bool = False) -> Consumer:
@@ -265,36 +218,18 @@ class WebRtcTransport:
         self._check_open()
         if self._producers_by_mid:
             raise InvalidStateError("transport is used for publishing; it cannot consume")
-        if producer.closed:
-            raise InvalidStateError(f"producer {producer.id} is closed")
         mid = Mid(str(self._next_mid))
-        self._next_mid += 1
         codec = ortc.consumer_codec(producer.parameters.codec)
-        ssrc = new_ssrc(self._consumers_by_ssrc.keys() | self._retired_ssrcs)
-        consumer = Consumer(
-            consumer_id=ConsumerId(uuid.uuid4().hex),
-            producer_id=producer.id,
-            transport_id=self.id,
-            kind=producer.kind,
-            ssrc=ssrc,
-            payload_type=codec.payload_type,
-            clock_rate=codec.clock_rate,
+        consumer = self._new_consumer(
+            producer,
+            codec=codec,
+            ssrc=new_ssrc(self._consumers_by_ssrc.keys() | self._retired_ssrcs),
             mid=mid,
             mid_extension_id=ortc.EXTENSION_IDS[URI_MID],
-            cname=producer.stream_id,
-            clock=self._clock,
-            fanout=producer.fanout,
-            egress=self._sink_egress,
             send_rtcp=self._peer.send_rtcp,
-            request_key_frame=producer.request_key_frame,
-            sink=self._sink,
-            initial_sequence=random.getrandbits(15),
-            initial_timestamp=random.getrandbits(31),
             paused=paused,
         )
-        consumer.on_close = self._consumer_closed
-        self.consumers[consumer.id] = consumer
-        self._consumers_by_ssrc[ssrc] = consumer
+        self._next_mid += 1
         slot = _Slot(
             mid=mid,
             kind=producer.kind,
@@ -311,35 +246,28 @@ class WebRtcTransport:
         else:
             slot.recycled = self._slots[index]
             self._slots[index] = slot
-        self._hooks.consumer_added(consumer, producer)
         return consumer
 
-    def _sink_egress(self) -> Any:
-        """How this transport's consumers send, once connected: one native sender
-        sharing the socket (batched sendmmsg), or the Python path."""
-        if self._egress is None and self.state == TransportState.CONNECTED:
-            keys = self._peer.srtp_keys
-            fd, address = self._peer.socket_fd, self._peer.remote_address
-            native = self._options.media.native_fastpath and fastpath.native_available()
-            if native and keys is not None and fd is not None and address is not None:
-                self._egress = fastpath.native_egress(
-                    profile=str(keys.profile),
-                    key=keys.rtp_key,
-                    salt=keys.rtp_salt,
-                    auth_key=keys.rtp_auth,
-                    fd=fd,
-                    address=(str(address[0]), int(address[1])),
-                )
-            else:
-                self._egress = CallableEgress(self._peer.send_rtp)
-        return self._egress
+    def _open_egress(self) -> Any:
+        """Once connected: one native sender sharing the socket (batched sendmmsg), or
+        the Python path."""
+        if self.state != TransportState.CONNECTED:
+            return None
+        keys = self._peer.srtp_keys
+        fd, address = self._peer.socket_fd, self._peer.remote_address
+        if self._native_egress and keys is not None and fd is not None and address is not None:
+            return fastpath.native_egress(
+                profile=str(keys.profile),
+                key=keys.rtp_key,
+                salt=keys.rtp_salt,
+                auth_key=keys.rtp_auth,
+                fd=fd,
+                address=(str(address[0]), int(address[1])),
+            )
+        return CallableEgress(self._peer.send_rtp)
 
     def _consumer_closed(self, consumer: Consumer) -> None:
-        self.consumers.pop(consumer.id, None)
-        self._consumers_by_ssrc.pop(consumer.ssrc, None)
         self._retired_ssrcs.add(consumer.ssrc)
-        if self._egress is not None and hasattr(self._egress, "forget"):
-            self._egress.forget(consumer.ssrc)
         self._peer.forget_ssrc(consumer.ssrc)
         for index, slot in enumerate(self._slots):
             if slot.consumer is consumer:
@@ -347,7 +275,7 @@ class WebRtcTransport:
                 if slot.mid not in self._offered:  # never offered: the peer never saw it
                     self._forget_unoffered(index, slot)
                 break
-        self._hooks.consumer_closed(consumer)
+        super()._consumer_closed(consumer)
 
     def _forget_unoffered(self, index: int, slot: _Slot) -> None:
         """A track that ended before any offer carried it leaves no trace: a recycled
@@ -410,7 +338,7 @@ class WebRtcTransport:
         self._peer.set_ice_role(controlling=True)  # we offer
         return sdp.serialize(self._description(sections, setup=sdp.Setup.ACTPASS))
 
-    def apply_answer(self, answer_sdp: str) -> None:
+    async def apply_answer(self, answer_sdp: str) -> None:
         """Complete our last offer. Raises NegotiationError (nothing changes) on a bad answer."""
         self._check_open()
         if not self._offer_pending:
@@ -488,21 +416,7 @@ class WebRtcTransport:
         self._set_state(TransportState.CONNECTED)
         self._mark_ready()
 
-    # -- ingress (hot path) ---------------------------------------------------
-    def _on_rtp(self, data: bytes) -> None:
-        self.rtp_packets_received += 1
-        view = RtpPacketView.parse(data)
-        if view is None:
-            self.packets_malformed += 1
-            return
-        producer = self._producers_by_ssrc.get(view.ssrc)
-        if producer is None:
-            producer = self._learn_ssrc(view)
-            if producer is None:
-                self.packets_unknown_ssrc += 1
-                return
-        producer.receive_rtp(view)
-
+    # -- ingress ------------------------------------------------------------
     def _learn_ssrc(self, view: RtpPacketView) -> Producer | None:
         """RFC 8843 §9.2: an unsignalled SSRC is bound through the MID extension."""
         if self._mid_extension_id is None:
@@ -518,41 +432,20 @@ class WebRtcTransport:
         self._producers_by_ssrc[view.ssrc] = producer
         return producer
 
-    def _on_rtcp(self, data: bytes) -> None:
-        self.rtcp_packets_received += 1
-        remb = route_rtcp(data, self._producers_by_ssrc, self._consumers_by_ssrc)
-        if remb is not None:
-            self.remb_bitrate = remb
-
     # -- lifecycle ------------------------------------------------------------
     def _on_peer_state(self, state: str) -> None:
         if state in ("failed", "closed") and not self.closed and self.state == "connected":
             self.close(CloseReason.CONNECTION_FAILED)
 
-    def close(self, reason: CloseReason = CloseReason.REQUESTED) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for producer in list(self.producers.values()):
-            producer.close(CloseReason.TRANSPORT_CLOSED)
-        for consumer in list(self.consumers.values()):
-            consumer.close(CloseReason.TRANSPORT_CLOSED)
+    def _release(self) -> None:
         self._set_state(TransportState.CLOSED)
-        if self._egress is not None and hasattr(self._egress, "close"):
-            self._egress.close()  # the native sender stops using the socket first
         # The peer's callbacks are the only way back from it to us: dropping them lets
         # reference counting free this connection's whole graph (ICE, DTLS, OpenSSL)
         # as soon as the peer's close finishes, instead of at the next full collection.
         self._peer.detach()
         self._tasks.spawn(self._peer.close(), name=f"transport-{self.id}-close")
-        self._hooks.transport_closed(self)
-        self._sink(TransportClosed(transport_id=self.id, reason=reason))
 
     def _set_state(self, state: TransportState) -> None:
         if state != self.state:
             self.state = state
             self._sink(TransportStateChanged(transport_id=self.id, state=state))
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise InvalidStateError(f"transport {self.id} is closed")

@@ -9,18 +9,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-from sfu.consumer import Consumer
 from sfu.producer import Producer
 from sfu.types import ProducerId
 from sfu.webrtc_transport import WebRtcTransport
 
 from . import protocol as wire
 from .postman import Postman
-from .spread.home import RemoteConsumer, RemoteSubscriber
 from .stage.model import ParticipantId
-
-# A subscribe connection lives on this worker or, in a spread room, on another.
-Subscriber = WebRtcTransport | RemoteSubscriber
+from .subscriber import SubscribedConsumer, Subscriber
 
 # The message, and its frame when already encoded (one encoding for a whole broadcast).
 Deliver = Callable[[wire.ServerMessage, str | None], None]
@@ -51,7 +47,7 @@ class Member:
     send_transport: WebRtcTransport | None = None
     producers: dict[ProducerId, Producer] = field(default_factory=dict)
     sources: dict[ProducerId, wire.Source] = field(default_factory=dict)
-    consumers: dict[ProducerId, Consumer | RemoteConsumer] = field(default_factory=dict)
+    consumers: dict[ProducerId, SubscribedConsumer] = field(default_factory=dict)
     refused: set[ProducerId] = field(default_factory=set)  # producers its client rejected
     needs_offer: bool = False
     speaking: bool = False

@@ -34,7 +34,6 @@ from sfu.observers.audio_level import AudioLevelObserver
 from sfu.producer import Producer
 from sfu.router import Router
 from sfu.types import ProducerId, TransportId
-from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 
 from . import audience, room_media, room_sfu
@@ -367,10 +366,10 @@ class Room:
         local = self._local_subscribers
         stage = self._state.people.index(Index.STAGE)
         audience = len(local) - sum(1 for pid in stage if pid in local)
-        subscriber = await room_sfu.new_subscriber(self._router, self._spread, audience)
+        subscriber, here = await room_sfu.new_subscriber(self._router, self._spread, audience)
         member.recv_transport = subscriber
         self._transport_owners[subscriber.id] = member
-        if isinstance(subscriber, WebRtcTransport):
+        if here:
             self._local_subscribers.add(member.participant_id)
 
     # -- commands ---------------------------------------------------------------------------

@@ -25,12 +25,13 @@ from sfu.types import CloseReason, MediaKind, Mid, ProducerId, TransportId
 
 from . import protocol as wire
 from . import room_media
-from .members import Member, Subscriber, broadcast
+from .members import Member, broadcast
 from .room_commands import PublishOffer, RoomError
 from .spread import messages as spread_messages
-from .spread.home import RemoteOffer, RemoteSubscriber, RoomSpread
+from .spread.home import RemoteOffer, RoomSpread
 from .stage import commands as sc
 from .stage.model import ParticipantId, Person
+from .subscriber import Subscriber
 
 # What the room hears besides commands: its router's events, offers made by other
 # workers for its spread subscribers, and those workers' reports.
@@ -38,14 +39,16 @@ Event = sfu_events.SfuEvent | RemoteOffer | spread_messages.ToHome
 
 
 # -- connections ------------------------------------------------------------------------------
-async def new_subscriber(router: Router, spread: RoomSpread | None, local: int) -> Subscriber:
+async def new_subscriber(
+    router: Router, spread: RoomSpread | None, local: int
+) -> tuple[Subscriber, bool]:
     """A subscribe connection here or, in a spread room (after `local` audience
-    connections on this worker), on another worker."""
+    connections on this worker), on another worker; and whether it is here."""
     if spread is not None:
         remote = await spread.create_subscriber(local)
         if remote is not None:
-            return remote
-    return await router.create_webrtc_transport()
+            return remote, False
+    return await router.create_webrtc_transport(), True
 
 
 def offer_if_needed(member: Member) -> None:
@@ -55,10 +58,9 @@ def offer_if_needed(member: Member) -> None:
     if transport.offer_pending or not member.connected:
         return  # another offer follows once this one is answered
     member.needs_offer = False
-    if isinstance(transport, RemoteSubscriber):
-        transport.request_offer()  # arrives as a RemoteOffer event
-        return
-    member.send(wire.SubscribeOffer(sdp=transport.create_offer()))
+    offer = transport.create_offer()
+    if offer is not None:  # else it is made on another worker: a RemoteOffer event brings it
+        member.send(wire.SubscribeOffer(sdp=offer))
 
 
 async def publish(
@@ -115,10 +117,7 @@ async def apply_answer(member: Member, sdp: str) -> None:
     if transport is None or not transport.offer_pending:
         raise RoomError(wire.ErrorCode.CONFLICT, "no subscribe offer is waiting for an answer")
     try:
-        if isinstance(transport, RemoteSubscriber):
-            await transport.apply_answer(sdp)
-        else:
-            transport.apply_answer(sdp)
+        await transport.apply_answer(sdp)
     except NegotiationError as exc:
         raise RoomError(wire.ErrorCode.INVALID_SDP, str(exc)) from None
     offer_if_needed(member)

@@ -155,7 +155,7 @@ class EdgeSession:
                 self._send(m.Reply(room=message.room, id=request_id, sdp=sdp))
             case m.ApplyAnswer(id=request_id, subscriber=name, sdp=sdp):
                 try:
-                    self._subscriber(message.room, name).transport.apply_answer(sdp)
+                    await self._subscriber(message.room, name).transport.apply_answer(sdp)
                 except NegotiationError as exc:
                     self._send(m.Reply(room=message.room, id=request_id, error=str(exc)))
                     return

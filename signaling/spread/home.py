@@ -2,11 +2,11 @@
 
 `RoomSpread` decides where each new subscribe connection goes and, for the
 ones placed on another worker (an *edge*), stands in for the media objects
-there: `RemoteSubscriber` has the subscribe surface of a WebRtcTransport and
-`RemoteConsumer` that of a Consumer, so the room reconciles them like local
-ones. Each published stream is piped at most once to each edge, the first
-time one of its subscribers consumes it; pausing at the home producer stops
-the pipe too, so stage enforcement holds everywhere.
+there: `RemoteSubscriber` is a `signaling.subscriber.Subscriber` like a local
+WebRtcTransport and `RemoteConsumer` stands for a Consumer, so the room
+reconciles them like local ones. Each published stream is piped at most once
+to each edge, the first time one of its subscribers consumes it; pausing at
+the home producer stops the pipe too, so stage enforcement holds everywhere.
 """
 
 from __future__ import annotations
@@ -157,10 +157,11 @@ class RemoteSubscriber:
         self._send(m.Consume(room=self._edge.key, subscriber=self.id, producer_id=producer.id))
         return consumer
 
-    def request_offer(self) -> None:
+    def create_offer(self) -> None:
         """Ask the edge for an offer; it arrives later as a `RemoteOffer` event."""
         self._offer_pending = True
         self._spread.spawn(self._fetch_offer(), name=f"offer-{self.id}")
+        return None
 
     async def _fetch_offer(self) -> None:
         try:

@@ -87,14 +87,14 @@ async def test_a_consumer_added_while_an_offer_is_out_waits_for_the_next_offer(
     offer = transport.create_offer()
     late = transport.consume(_producer(router, "b"))  # e.g. a second speaker, 60 ms later
 
-    transport.apply_answer(_answer(offer))  # answers what was offered: accepted
+    await transport.apply_answer(_answer(offer))  # answers what was offered: accepted
 
     assert not transport.offer_pending
     assert not first.closed and not late.closed
     second = transport.create_offer()
     mids = [section.mid for section in sdp.parse(second).media]
     assert mids == [first.mid, late.mid]
-    transport.apply_answer(_answer(second))
+    await transport.apply_answer(_answer(second))
     assert not transport.offer_pending
 
 
@@ -108,7 +108,7 @@ async def test_the_offerer_controls_ice_as_soon_as_the_offer_is_written(router: 
 
 async def _negotiate(transport: WebRtcTransport) -> list[sdp.MediaSection]:
     offer = transport.create_offer()
-    transport.apply_answer(_answer(offer))
+    await transport.apply_answer(_answer(offer))
     return list(sdp.parse(offer).media)
 
 
@@ -172,7 +172,7 @@ async def test_the_offer_stays_the_same_size_however_many_tracks_came_and_went(
         audio.close()
         offer = transport.create_offer()
         sizes.append(len(offer))
-        transport.apply_answer(_answer(offer))
+        await transport.apply_answer(_answer(offer))
 
     assert len(sdp.parse(offer).media) == 2
     assert max(sizes) - min(sizes) < 64  # only the mid's digits grow
