@@ -129,7 +129,10 @@ export class StageClient extends EventTarget {
    * Publishing starts again with the next setSources().
    */
   async resume() {
-    for (const pc of [this.publisher, this.subscriber]) if (pc) pc.close();
+    // The old media connections close only once the server has taken us back (or
+    // refused): closing one ends its DTLS session, which a server still holding the
+    // seat takes for a failed media connection, and that ends the session at once.
+    const old = [this.publisher, this.subscriber];
     this.publisher = null;
     this.transceivers = new Map();
     this.publishing = Promise.resolve();
@@ -141,9 +144,13 @@ export class StageClient extends EventTarget {
     const previous = this.ws;
     this.ws = null;
     if (previous && previous.readyState <= WebSocket.OPEN) previous.close();
-    await this.connect();
-    this.subscriber = new RTCPeerConnection(ICE);
-    return this.applyJoined(await this.request({ type: "resume", room: this.room, resume_token: this.resumeToken }));
+    try {
+      await this.connect();
+      this.subscriber = new RTCPeerConnection(ICE);
+      return this.applyJoined(await this.request({ type: "resume", room: this.room, resume_token: this.resumeToken }));
+    } finally {
+      for (const pc of old) if (pc) pc.close();
+    }
   }
 
   applyJoined(joined) {

@@ -7,7 +7,7 @@ from playwright.async_api import expect
 
 from signaling.roles import Role
 from tests.e2e.conftest import Join, Participant, poll
-from tests.e2e.room_page import UI_TIMEOUT, tile, tile_video, toast
+from tests.e2e.room_page import tile, tile_video
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -27,10 +27,24 @@ async def wait_for_frames(who: Participant, participant_id: str) -> None:
     )
 
 
+# Records every toast's kind as it appears: a toast is gone after a few seconds, or
+# pushed out by newer ones, so a slow resume could otherwise be missed.
+RECORD_TOASTS = """() => {
+  window.toastKinds = [];
+  new MutationObserver((changes) => changes.forEach((change) => change.addedNodes
+    .forEach((node) => window.toastKinds.push(node.dataset.kind)))
+  ).observe(document.getElementById("toasts"), { childList: true });
+}"""
+
+
 async def drop_and_resume(who: Participant) -> None:
     before = await who.participant_id()
+    await who.page.evaluate(RECORD_TOASTS)
     await who.page.evaluate("window.stageClient.ws.close()")
-    await expect(toast(who, "reconnected")).to_be_visible(timeout=UI_TIMEOUT)
+    # A resume may need a retry or two (backing off from 250 ms) on a busy machine.
+    await who.wait_for(
+        "window.toastKinds.includes('reconnected')", timeout=MEDIA_TIMEOUT, what="reconnected"
+    )
     state = await who.state()
     assert state["status"] == "joined", state
     assert state["participantId"] == before
