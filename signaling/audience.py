@@ -162,8 +162,8 @@ def queue_entries(state: RoomState, key: str, now: float) -> list[wire.QueueEntr
     ]
 
 
-class Router:
-    """Turns one transition's events into messages for the members concerned."""
+class Dispatcher:
+    """Sends one transition's events, as messages, to the members each concerns."""
 
     def __init__(
         self,
@@ -346,8 +346,8 @@ def tell(
     of each person it touched up to date (a full list for those who now see everyone,
     counts for those who no longer do, the queues for new moderators). A view depends
     only on its owner's own role and status, so nobody else's can have changed."""
-    router = Router(old, new, members, now, ends_at=ends_at)
-    router.route(events)
+    dispatcher = Dispatcher(old, new, members, now, ends_at=ends_at)
+    dispatcher.route(events)
     entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
     touched = entered | {e.participant_id for e in events if isinstance(e, ev.PersonChanged)}
     for pid in touched:
@@ -358,7 +358,7 @@ def tell(
         if pid in entered:  # `joined` carries their first view; queues come apart
             member.full_view = full
             if may.is_moderator(person):
-                member.send(router.queues())
+                member.send(dispatcher.queues())
             continue
         if full and not member.full_view:
             member.send(wire.Snapshot(
@@ -370,5 +370,5 @@ def tell(
         before = old.people.get(pid)
         promoted = before is not None and not may.is_moderator(before)
         if may.is_moderator(person) and (promoted or not member.full_view):
-            member.send(router.queues())
+            member.send(dispatcher.queues())
         member.full_view = full

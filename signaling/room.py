@@ -442,7 +442,7 @@ class Room:
         )
         if may.is_moderator(person):  # as on joining: the list alone has no queue order
             now = self._clock.now()
-            member.send(audience.Router(self._state, self._state, self._members, now).queues())
+            member.send(audience.Dispatcher(self._state, self._state, self._members, now).queues())
         self._announce(member)
         self._subscribe(member)
         return joined
@@ -607,8 +607,9 @@ class Room:
         person = self._state.people.get(member.participant_id)
         if person is None:
             return
-        router = audience.Router(self._state, self._state, self._members, self._clock.now())
-        router.about(
+        dispatcher = audience.Dispatcher(self._state, self._state, self._members,
+                                         self._clock.now())  # fmt: skip
+        dispatcher.about(
             person.participant_id,
             wire.ParticipantUpdated(participant=audience.describe(person, member)),
             public=tracks_changed,
