@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from types import MappingProxyType
 from typing import Any
 
 from sfu import events as sfu_events
@@ -37,8 +34,8 @@ from sfu.worker import Worker
 from . import permissions as may
 from . import protocol as wire
 from .audience import Audiences
-from .budget import Budget, TokenBucket
 from .members import CLOSE_NORMAL, Member, broadcast, dismiss_all
+from .membership import Membership, Spending
 from .postman import Postman
 from .publishing import Publishing
 from .room_commands import (
@@ -137,18 +134,14 @@ class Room:
         )
         self._inbox: asyncio.Queue[_Call | Event | _Tick] = asyncio.Queue()
         self._state = RoomState(policy=options.policy)
-        self._members: dict[ParticipantId, Member] = {}
+        self._membership = Membership(options)
+        self._members = self._membership.members  # read only: joins and exits go above
         self._publishing = Publishing(
             router=self._router, levels=self._router.create_audio_level_observer()
         )
-        members = MappingProxyType(self._members)
         self._subscriptions = Subscriptions(router=self._router, spread=self._spread,
-                                            members=members)  # fmt: skip
-        self._audiences = Audiences(room=name, members=members)
-        self._budgets: dict[str, Budget] = {}  # identity -> its rate limits here
-        self._connections_of: Counter[str] = Counter()  # identity -> members
-        self._resumable: dict[bytes, Member] = {}  # sha-256 of a resume token -> member
-        self._in_grace: dict[ParticipantId, float] = {}  # disconnected -> resume deadline
+                                            members=self._members)  # fmt: skip
+        self._audiences = Audiences(room=name, members=self._members)
         self._ends_at: float | None = None  # no host or moderator: the room ends then
         loop = asyncio.get_running_loop()
         self._tasks: tuple[asyncio.Task[None], ...] = (
@@ -163,7 +156,7 @@ class Room:
 
     @property
     def members(self) -> Mapping[ParticipantId, Member]:
-        return MappingProxyType(self._members)
+        return self._members
 
     @property
     def state(self) -> RoomState:
@@ -363,9 +356,7 @@ class Room:
         except StageError as exc:
             raise RoomError(_STAGE_ERRORS[exc.code], exc.message) from None
         await self._connect_subscriber(member)
-        self._members[participant_id] = member
-        self._resumable[_digest(member.resume_token)] = member
-        self._connections_of[member.identity] += 1
+        self._membership.add(member)
         try:
             self._apply(None, enter)
         except RoomError:
@@ -383,18 +374,12 @@ class Room:
                                       publishers=self._publishing.publishers())  # fmt: skip
 
     async def _resume(self, command: ResumeSession) -> wire.Joined:
-        # Looked up by digest: constant time in the room's size, and a lookup's timing
-        # says nothing about the tokens held (a client may send any string).
-        member = self._resumable.pop(_digest(command.resume_token), None)
-        if member is None or self._members.get(member.participant_id) is not member:
+        member = self._membership.resume(command.resume_token)
+        if member is None:
             raise RoomError(wire.ErrorCode.RESUME_FAILED, "unknown or expired resume token")
         member.dismiss("replaced", "resumed elsewhere")  # the old connection is replaced
         self._drop_media(member)
         member.deliver, member.disconnect = command.deliver, command.disconnect
-        member.grace_until = None
-        self._in_grace.pop(member.participant_id, None)
-        member.resume_token = secrets.token_urlsafe(24)  # single use
-        self._resumable[_digest(member.resume_token)] = member
         await self._connect_subscriber(member)
         person = self._state.people[member.participant_id]
         logger.info("room=%s participant=%s - resumed", self.name, member.participant_id,
@@ -472,7 +457,7 @@ class Room:
             return
         self._drop_media(member)  # media stops now; the seat, role and mute state wait
         member.deliver = member.disconnect = None
-        member.grace_until = self._in_grace[member.participant_id] = self._clock.now() + grace
+        self._membership.start_grace(member, self._clock.now() + grace)
         logger.info("room=%s participant=%s - disconnected, %.0fs to resume", self.name,
                     member.participant_id, grace,
                     extra=self._ids(member.participant_id))  # fmt: skip
@@ -501,9 +486,7 @@ class Room:
         ender = self._state.people.get(by) if by is not None else None
         bye = wire.Bye(reason="room_ended", by=by, by_name=ender.name if ender else None)
         dismiss_all(bye, "room ended", members, code=CLOSE_NORMAL)
-        for index in (self._members, self._resumable, self._in_grace, self._budgets):
-            index.clear()
-        self._connections_of.clear()
+        self._membership.clear()
         self._publishing.clear()
         self._subscriptions.clear()
         logger.info("room=%s - ended for everyone (%d members) by %s", self.name, len(members),
@@ -515,36 +498,12 @@ class Room:
             self._emptied = True
             self._on_empty(self)
 
-    def _spend(self, participant_id: ParticipantId, kind: str) -> None:
-        """Charge a command to its sender's identity; RateLimited (nothing else
-        happens) when the identity is over its budget (docs/operating.md, Limits)."""
-        identity = self._member(participant_id).identity
-        budget = self._budgets.get(identity)
-        if budget is None:
-            options = self._options
-            budget = self._budgets[identity] = Budget(
-                commands=TokenBucket(options.command_rate, options.command_burst),
-                chat=TokenBucket(options.chat_rate, options.chat_burst),
-            )
-        now = self._clock.now()
-        wait = budget.commands.take(now)
-        if wait > 0:
-            raise RateLimited(f"too many commands; retry in {wait:.1f} s", wait)
-        if kind == "chat":
-            wait = budget.chat.take(now)
-            if wait > 0:
-                raise RateLimited(f"too many chat messages; retry in {wait:.1f} s", wait)
+    def _spend(self, participant_id: ParticipantId, kind: Spending) -> None:
+        self._membership.spend(self._member(participant_id), kind, self._clock.now())
 
     def _forget(self, member: Member) -> None:
         """Drop every index entry of a member who left (its connections are closed)."""
-        pid = member.participant_id
-        if self._members.pop(pid, None) is not None:
-            self._connections_of[member.identity] -= 1
-            if self._connections_of[member.identity] <= 0:
-                del self._connections_of[member.identity]
-                self._budgets.pop(member.identity, None)
-        self._resumable.pop(_digest(member.resume_token), None)
-        self._in_grace.pop(pid, None)
+        self._membership.forget(member)
         self._subscriptions.disconnect(member)
         self._publishing.forget(member)
 
@@ -570,13 +529,11 @@ class Room:
             return
         if min(self._state.people.index(Index.INVITED).values(), default=now + 1) <= now:
             self._apply(None, sc.Expire())
-        for pid in [p for p, until in self._in_grace.items() if until <= now]:
-            member = self._members.get(pid)
-            self._in_grace.pop(pid, None)
-            if member is not None and member.grace_until is not None:
-                logger.info("room=%s participant=%s - grace expired", self.name, pid,
-                            extra=self._ids(pid))  # fmt: skip
-                self._exit(member)
+        for member in self._membership.grace_expired(now):
+            pid = member.participant_id
+            logger.info("room=%s participant=%s - grace expired", self.name, pid,
+                        extra=self._ids(pid))  # fmt: skip
+            self._exit(member)
         self._audiences.refresh_counts(self._state, now)
 
     # -- media events -----------------------------------------------------------------------
@@ -637,10 +594,6 @@ def _run_by_anyone(state: RoomState) -> bool:
     """Whether a host or moderator is in the room (connected or in their grace period)."""
     people = state.people
     return people.count(Index.HOSTS) + people.count(Index.MODERATORS) > 0
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def _succeed(reply: asyncio.Future[Any], result: Any) -> None:
