@@ -11,6 +11,15 @@ name the people a change touched and only they are enforced and brought up to da
 subscriptions change per member (a new connection) or per producer (a track started
 or ended, which every subscriber must hear about anyway); lookups by token,
 transport or grace period are indexed. A town hall of thousands fills in linear time.
+
+The room decides and sequences; its parts, each holding the state it changes, do
+the rest: Membership (who is in, by id, resume token and grace deadline; rate
+budgets), Publishing (what each member may send, and whose each producer is),
+Subscriptions (who consumes what), Audiences (who hears which event) and, with
+several workers, RoomSpread (viewers on other workers). Each is given only what it
+needs (the router, the spread, a read-only view of the members). Only the router
+and the spread refer back, through `post`, and both let go of it when they close,
+so a closed room is freed by reference counting.
 """
 
 from __future__ import annotations
