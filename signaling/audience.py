@@ -20,8 +20,8 @@ from collections.abc import Collection, Iterable, Mapping
 
 from . import permissions as may
 from . import protocol as wire
-from . import room_media
 from .members import Member, broadcast
+from .publishing import default_source
 from .roles import Role
 from .stage import events as ev
 from .stage.model import ParticipantId, Person, Poll, RoomPolicy, RoomState
@@ -43,7 +43,7 @@ def describe(person: Person, member: Member | None) -> wire.Participant:
                 wire.Track(
                     track_id=producer.track_id,
                     kind=producer.kind,
-                    source=source if source else room_media.default_source(producer.kind),
+                    source=source if source else default_source(producer.kind),
                 )
             )
     return wire.Participant(
@@ -63,36 +63,6 @@ def describe(person: Person, member: Member | None) -> wire.Participant:
         connected=member is not None and member.connected,
         speaking=member is not None and member.speaking,
         tracks=tracks,
-    )
-
-
-def joined(
-    room: str,
-    state: RoomState,
-    members: Mapping[ParticipantId, Member],
-    member: Member,
-    *,
-    entry: wire.Entry,
-    publishers: Collection[ParticipantId],
-) -> wire.Joined:
-    """The answer to a join or resume: the room as this member may see it."""
-    person = state.people[member.participant_id]
-    return wire.Joined(
-        id=None,
-        protocol=wire.PROTOCOL_VERSION,
-        participant_id=member.participant_id,
-        room=room,
-        role=person.role,
-        entry=entry,
-        resume_token=member.resume_token,
-        you=describe(person, member),
-        entries=may.entries(person, state.policy),
-        policy=policy(state.policy),
-        counts=counts(state),
-        participants=visible_participants(state, members, person, publishers),
-        polls=[
-            poll_info(poll, with_results=may.is_moderator(person)) for poll in state.polls.values()
-        ],
     )
 
 
@@ -162,8 +132,8 @@ def queue_entries(state: RoomState, key: str, now: float) -> list[wire.QueueEntr
     ]
 
 
-class Router:
-    """Turns one transition's events into messages for the members concerned."""
+class Dispatcher:
+    """Sends one transition's events, as messages, to the members each concerns."""
 
     def __init__(
         self,
@@ -332,43 +302,122 @@ class Router:
             self.moderators(wire.Poll(poll=poll_info(poll, with_results=True)))
 
 
-def tell(
-    old: RoomState,
-    new: RoomState,
-    events: tuple[ev.StageEvent, ...],
-    members: Mapping[ParticipantId, Member],
-    now: float,
-    *,
-    publishers: Collection[ParticipantId],
-    ends_at: float | None = None,
-) -> None:
-    """After a stage change: route its events to their audiences, then bring the view
-    of each person it touched up to date (a full list for those who now see everyone,
-    counts for those who no longer do, the queues for new moderators). A view depends
-    only on its owner's own role and status, so nobody else's can have changed."""
-    router = Router(old, new, members, now, ends_at=ends_at)
-    router.route(events)
-    entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
-    touched = entered | {e.participant_id for e in events if isinstance(e, ev.PersonChanged)}
-    for pid in touched:
-        person, member = new.people.get(pid), members.get(pid)
-        if person is None or member is None:
-            continue
-        full = full_view(person)
-        if pid in entered:  # `joined` carries their first view; queues come apart
+# Plain viewers' counts go out on the room's tick, but never more than this many
+# deliveries a second per room: in a town hall of 5 000 the counts then refresh every
+# 2.5 s, and the fan-out costs the same per second whatever the audience.
+COUNTS_DELIVERIES_PER_SECOND = 2000
+
+
+class Audiences:
+    """Who hears what in one room: the stage's changes, a member's own view on joining,
+    its connection and tracks, and plain viewers' counts. Reads the room's members
+    (never changes who is in the room) and is told the stage state with each call."""
+
+    def __init__(self, *, room: str, members: Mapping[ParticipantId, Member]) -> None:
+        self._room = room
+        self._members = members  # the room's, read only
+        self._counts_sent: wire.Counts | None = None
+        self._counts_due = 0.0  # when viewers may next be sent counts
+
+    def tell(
+        self,
+        old: RoomState,
+        new: RoomState,
+        events: tuple[ev.StageEvent, ...],
+        now: float,
+        *,
+        publishers: Collection[ParticipantId],
+        ends_at: float | None = None,
+    ) -> None:
+        """After a stage change: route its events to their audiences, then bring the
+        view of each person it touched up to date (a full list for those who now see
+        everyone, counts for those who no longer do, the queues for new moderators). A
+        view depends only on its owner's own role and status, so nobody else's can have
+        changed."""
+        members = self._members
+        dispatcher = Dispatcher(old, new, members, now, ends_at=ends_at)
+        dispatcher.route(events)
+        entered = {e.participant_id for e in events if isinstance(e, ev.PersonEntered)}
+        touched = entered | {e.participant_id for e in events if isinstance(e, ev.PersonChanged)}
+        for pid in touched:
+            person, member = new.people.get(pid), members.get(pid)
+            if person is None or member is None:
+                continue
+            full = full_view(person)
+            if pid in entered:  # `joined` carries their first view; queues come apart
+                member.full_view = full
+                if may.is_moderator(person):
+                    member.send(dispatcher.queues())
+                continue
+            if full and not member.full_view:
+                member.send(wire.Snapshot(
+                    participants=visible_participants(new, members, person, publishers),
+                    counts=counts(new),
+                ))  # fmt: skip
+            elif member.full_view and not full:
+                member.send(wire.CountsChanged(counts=counts(new)))  # no stale numbers
+            before = old.people.get(pid)
+            promoted = before is not None and not may.is_moderator(before)
+            if may.is_moderator(person) and (promoted or not member.full_view):
+                member.send(dispatcher.queues())
             member.full_view = full
-            if may.is_moderator(person):
-                member.send(router.queues())
-            continue
-        if full and not member.full_view:
-            member.send(wire.Snapshot(
-                participants=visible_participants(new, members, person, publishers),
-                counts=counts(new),
-            ))  # fmt: skip
-        elif member.full_view and not full:
-            member.send(wire.CountsChanged(counts=counts(new)))  # no stale numbers
-        before = old.people.get(pid)
-        promoted = before is not None and not may.is_moderator(before)
-        if may.is_moderator(person) and (promoted or not member.full_view):
-            member.send(router.queues())
-        member.full_view = full
+
+    def joined(
+        self,
+        state: RoomState,
+        member: Member,
+        *,
+        entry: wire.Entry,
+        publishers: Collection[ParticipantId],
+    ) -> wire.Joined:
+        """The answer to a join or resume: the room as this member may see it (and from
+        now on, whether it sees everyone)."""
+        person = state.people[member.participant_id]
+        member.full_view = full_view(person)
+        return wire.Joined(
+            id=None,
+            protocol=wire.PROTOCOL_VERSION,
+            participant_id=member.participant_id,
+            room=self._room,
+            role=person.role,
+            entry=entry,
+            resume_token=member.resume_token,
+            you=describe(person, member),
+            entries=may.entries(person, state.policy),
+            policy=policy(state.policy),
+            counts=counts(state),
+            participants=visible_participants(state, self._members, person, publishers),
+            polls=[
+                poll_info(poll, with_results=may.is_moderator(person))
+                for poll in state.polls.values()
+            ],
+        )
+
+    def queues(self, state: RoomState, member: Member, now: float) -> None:
+        """Send a moderator the queues (a resumed one: the list alone has no order)."""
+        member.send(Dispatcher(state, state, self._members, now).queues())
+
+    def announce(
+        self, state: RoomState, member: Member, now: float, *, tracks_changed: bool = False
+    ) -> None:
+        """Tell the audience about a member's connection or tracks (a track change
+        goes to everyone: they all received, or stop receiving, that media)."""
+        person = state.people.get(member.participant_id)
+        if person is None:
+            return
+        dispatcher = Dispatcher(state, state, self._members, now)
+        dispatcher.about(
+            person.participant_id,
+            wire.ParticipantUpdated(participant=describe(person, member)),
+            public=tracks_changed,
+        )
+
+    def refresh_counts(self, state: RoomState, now: float) -> None:
+        """On the tick: plain viewers get the counts if they changed, at most
+        COUNTS_DELIVERIES_PER_SECOND deliveries a second."""
+        latest = counts(state)
+        if latest != self._counts_sent and now >= self._counts_due:
+            self._counts_sent = latest
+            viewers = [m for m in self._members.values() if not m.full_view]
+            self._counts_due = now + len(viewers) / COUNTS_DELIVERIES_PER_SECOND
+            broadcast(wire.CountsChanged(counts=latest), viewers)

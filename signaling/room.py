@@ -11,41 +11,47 @@ name the people a change touched and only they are enforced and brought up to da
 subscriptions change per member (a new connection) or per producer (a track started
 or ended, which every subscriber must hear about anyway); lookups by token,
 transport or grace period are indexed. A town hall of thousands fills in linear time.
+
+The room decides and sequences; its parts, each holding the state it changes, do
+the rest: Membership (who is in, by id, resume token and grace deadline; rate
+budgets), Publishing (what each member may send, and whose each producer is),
+Subscriptions (who consumes what), Audiences (who hears which event) and, with
+several workers, RoomSpread (viewers on other workers). Each is given only what it
+needs (the router, the spread, a read-only view of the members). Only the router
+and the spread refer back, through `post`, and both let go of it when they close,
+so a closed room is freed by reference counting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from types import MappingProxyType
 from typing import Any
 
 from sfu import events as sfu_events
 from sfu.clock import Clock
-from sfu.observers.audio_level import AudioLevelObserver
-from sfu.producer import Producer
 from sfu.router import Router
-from sfu.types import ProducerId, TransportId
+from sfu.types import CloseReason, ProducerId
 from sfu.worker import Worker
 
-from . import audience, room_media, room_sfu
 from . import permissions as may
 from . import protocol as wire
-from .budget import Budget, TokenBucket
+from .audience import Audiences
 from .members import CLOSE_NORMAL, Member, broadcast, dismiss_all
+from .membership import Membership, Spending
 from .postman import Postman
+from .publishing import Publishing
 from .room_commands import (
     ApplySubscribeAnswer,
     Command,
     ConnectionLost,
+    Event,
     JoinRoom,
     LeaveRoom,
     PostChat,
@@ -57,21 +63,19 @@ from .room_commands import (
     RoomOptions,
     RunStageCommand,
 )
-from .spread.home import Cluster, RoomSpread
+from .spread import messages as spread_messages
+from .spread.home import Cluster, RemoteOffer, RoomSpread
 from .stage import commands as sc
 from .stage import events as ev
 from .stage.machine import StageError, transition
 from .stage.model import ParticipantId, RoomState
 from .stage.roster import Index
 from .stats import SignalingStats
+from .subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
 
 TICK_INTERVAL = 0.5
-# Plain viewers' counts go out on the tick, but never more than this many deliveries a
-# second per room: in a town hall of 5 000 the counts then refresh every 2.5 s, and
-# the fan-out costs the same per second whatever the audience.
-COUNTS_DELIVERIES_PER_SECOND = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,6 @@ class Room:
         self._postman = postman if postman is not None else Postman()
         self._on_empty = on_empty
         self._router: Router = worker.create_router(sink=self.post)
-        self._levels: AudioLevelObserver = self._router.create_audio_level_observer()
         self._spread = (
             RoomSpread(
                 name=name,
@@ -138,19 +141,17 @@ class Room:
             if cluster is not None
             else None
         )
-        self._inbox: asyncio.Queue[_Call | room_sfu.Event | _Tick] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_Call | Event | _Tick] = asyncio.Queue()
         self._state = RoomState(policy=options.policy)
-        self._members: dict[ParticipantId, Member] = {}
-        self._owners: dict[ProducerId, Member] = {}
-        self._transport_owners: dict[TransportId, Member] = {}
-        self._budgets: dict[str, Budget] = {}  # identity -> its rate limits here
-        self._connections_of: Counter[str] = Counter()  # identity -> members
-        self._resumable: dict[bytes, Member] = {}  # sha-256 of a resume token -> member
-        self._in_grace: dict[ParticipantId, float] = {}  # disconnected -> resume deadline
-        self._local_subscribers: set[ParticipantId] = set()  # subscribe connection here
+        self._membership = Membership(options)
+        self._members = self._membership.members  # read only: joins and exits go above
+        self._publishing = Publishing(
+            router=self._router, levels=self._router.create_audio_level_observer()
+        )
+        self._subscriptions = Subscriptions(router=self._router, spread=self._spread,
+                                            members=self._members)  # fmt: skip
+        self._audiences = Audiences(room=name, members=self._members)
         self._ends_at: float | None = None  # no host or moderator: the room ends then
-        self._counts_sent: wire.Counts | None = None
-        self._counts_due = 0.0  # when viewers may next be sent counts
         loop = asyncio.get_running_loop()
         self._tasks: tuple[asyncio.Task[None], ...] = (
             loop.create_task(self._run(), name=f"room-{name}"),
@@ -164,7 +165,7 @@ class Room:
 
     @property
     def members(self) -> Mapping[ParticipantId, Member]:
-        return MappingProxyType(self._members)
+        return self._members
 
     @property
     def state(self) -> RoomState:
@@ -184,7 +185,7 @@ class Room:
             self._spread.link_lost(index)
 
     # -- entry points ---------------------------------------------------------------------
-    def post(self, event: room_sfu.Event) -> None:
+    def post(self, event: Event) -> None:
         """The media plane's event sink: enqueue only. Over INBOX_LIMIT, speaking news is
         shed (and counted): the room is behind, and the next change corrects it. Events
         about objects' lives are always kept: they are bounded by the objects."""
@@ -321,56 +322,21 @@ class Room:
         for pid in touched:
             member, person = self._members.get(pid), new.people.get(pid)
             if member is not None and person is not None:
-                ended += room_media.enforce(member, person)
-        self._unsubscribe(ended)
-        audience.tell(old, new, events, self._members, now, publishers=self._publishers(),
-                      ends_at=self._ends_at)  # fmt: skip
+                ended += self._publishing.enforce(member, person)
+        self._subscriptions.remove(ended)
+        self._audiences.tell(old, new, events, now, publishers=self._publishing.publishers(),
+                             ends_at=self._ends_at)  # fmt: skip
 
-    # -- subscriptions: per member, or per producer -------------------------------------------
-    def _live(self) -> list[tuple[Member, Producer]]:
-        """Every producer still flowing, in publishing order."""
-        live = []
-        for producer_id, owner in self._owners.items():
-            producer = owner.producers.get(producer_id)
-            if producer is not None and not producer.closed:
-                live.append((owner, producer))
-        return live
-
-    def _publishers(self) -> set[ParticipantId]:
-        return {owner.participant_id for owner, _ in self._live()}
-
-    def _subscribe(self, member: Member) -> None:
-        """A member's subscribe connection is new: it receives everything flowing."""
-        if room_media.subscribe(member, self._live()):
-            room_sfu.offer_if_needed(member)
-
-    def _broadcast_tracks(self, owner: Member, producers: list[Producer]) -> None:
-        for member in room_media.add_consumers(owner, producers, self._members.values()):
-            room_sfu.offer_if_needed(member)
-
-    def _unsubscribe(self, producer_ids: list[ProducerId]) -> None:
-        if producer_ids:
-            for member in room_media.remove_consumers(producer_ids, self._members.values()):
-                room_sfu.offer_if_needed(member)
-
+    # -- media --------------------------------------------------------------------------
     def _drop_media(self, member: Member) -> None:
         """Close a member's connections; everyone stops receiving its tracks."""
         ended = list(member.producers)
         member.drop_media()
-        self._local_subscribers.discard(member.participant_id)
-        self._unsubscribe(ended)
+        self._subscriptions.disconnect(member)
+        self._subscriptions.remove(ended)
 
-    async def _new_subscriber(self, member: Member) -> None:
-        # rooms.spread_after counts the audience: the stage's own subscribe connections
-        # (a host alone on stage receives nothing) do not bring spreading forward.
-        local = self._local_subscribers
-        stage = self._state.people.index(Index.STAGE)
-        audience = len(local) - sum(1 for pid in stage if pid in local)
-        subscriber, here = await room_sfu.new_subscriber(self._router, self._spread, audience)
-        member.recv_transport = subscriber
-        self._transport_owners[subscriber.id] = member
-        if here:
-            self._local_subscribers.add(member.participant_id)
+    async def _connect_subscriber(self, member: Member) -> None:
+        await self._subscriptions.connect(member, self._state.people.index(Index.STAGE))
 
     # -- commands ---------------------------------------------------------------------------
     async def _join(self, command: JoinRoom) -> wire.Joined:
@@ -398,42 +364,32 @@ class Room:
             transition(self._state, None, enter, self._clock.now())  # refuse before any I/O
         except StageError as exc:
             raise RoomError(_STAGE_ERRORS[exc.code], exc.message) from None
-        await self._new_subscriber(member)
-        self._members[participant_id] = member
-        self._resumable[_digest(member.resume_token)] = member
-        self._connections_of[member.identity] += 1
+        await self._connect_subscriber(member)
+        self._membership.add(member)
         try:
             self._apply(None, enter)
         except RoomError:
             self._drop_media(member)
             self._forget(member)
             raise
-        self._subscribe(member)
+        self._subscriptions.receive_all(member, self._publishing.live())
         logger.info("room=%s participant=%s identity=%s - joined as %s", self.name,
                     participant_id, grants.identity, command.entry,
                     extra=self._ids(participant_id))  # fmt: skip
         return self._joined(member, entry=command.entry)
 
     def _joined(self, member: Member, *, entry: wire.Entry) -> wire.Joined:
-        person = self._state.people[member.participant_id]
-        member.full_view = audience.full_view(person)
-        return audience.joined(self.name, self._state, self._members, member, entry=entry,
-                               publishers=self._publishers())  # fmt: skip
+        return self._audiences.joined(self._state, member, entry=entry,
+                                      publishers=self._publishing.publishers())  # fmt: skip
 
     async def _resume(self, command: ResumeSession) -> wire.Joined:
-        # Looked up by digest: constant time in the room's size, and a lookup's timing
-        # says nothing about the tokens held (a client may send any string).
-        member = self._resumable.pop(_digest(command.resume_token), None)
-        if member is None or self._members.get(member.participant_id) is not member:
+        member = self._membership.resume(command.resume_token)
+        if member is None:
             raise RoomError(wire.ErrorCode.RESUME_FAILED, "unknown or expired resume token")
         member.dismiss("replaced", "resumed elsewhere")  # the old connection is replaced
         self._drop_media(member)
         member.deliver, member.disconnect = command.deliver, command.disconnect
-        member.grace_until = None
-        self._in_grace.pop(member.participant_id, None)
-        member.resume_token = secrets.token_urlsafe(24)  # single use
-        self._resumable[_digest(member.resume_token)] = member
-        await self._new_subscriber(member)
+        await self._connect_subscriber(member)
         person = self._state.people[member.participant_id]
         logger.info("room=%s participant=%s - resumed", self.name, member.participant_id,
                     extra=self._ids(member.participant_id))  # fmt: skip
@@ -441,27 +397,23 @@ class Room:
             member, entry=wire.Entry.STAGE if person.on_stage else wire.Entry.VIEWER
         )
         if may.is_moderator(person):  # as on joining: the list alone has no queue order
-            now = self._clock.now()
-            member.send(audience.Router(self._state, self._state, self._members, now).queues())
+            self._audiences.queues(self._state, member, self._clock.now())
         self._announce(member)
-        self._subscribe(member)
+        self._subscriptions.receive_all(member, self._publishing.live())
         return joined
 
     async def _publish(self, command: PublishOffer) -> str:
         member = self._member(command.participant_id)
         person = self._state.people[member.participant_id]
-        answer, added, removed = await room_sfu.publish(
-            member, person, command, router=self._router, levels=self._levels,
-            owners=self._owners, transport_owners=self._transport_owners,
-        )  # fmt: skip
-        self._unsubscribe(removed)
-        self._broadcast_tracks(member, added)
+        answer, added, removed = await self._publishing.publish(member, person, command)
+        self._subscriptions.remove(removed)
+        self._subscriptions.add(member, added)
         if added or removed:
             self._announce(member, tracks_changed=True)
         return answer
 
     async def _subscribe_answer(self, command: ApplySubscribeAnswer) -> None:
-        await room_sfu.apply_answer(self._member(command.participant_id), command.sdp)
+        await self._subscriptions.apply_answer(self._member(command.participant_id), command.sdp)
 
     def _stage_command(self, command: RunStageCommand) -> None:
         member = self._member(command.participant_id)
@@ -514,7 +466,7 @@ class Room:
             return
         self._drop_media(member)  # media stops now; the seat, role and mute state wait
         member.deliver = member.disconnect = None
-        member.grace_until = self._in_grace[member.participant_id] = self._clock.now() + grace
+        self._membership.start_grace(member, self._clock.now() + grace)
         logger.info("room=%s participant=%s - disconnected, %.0fs to resume", self.name,
                     member.participant_id, grace,
                     extra=self._ids(member.participant_id))  # fmt: skip
@@ -543,11 +495,9 @@ class Room:
         ender = self._state.people.get(by) if by is not None else None
         bye = wire.Bye(reason="room_ended", by=by, by_name=ender.name if ender else None)
         dismiss_all(bye, "room ended", members, code=CLOSE_NORMAL)
-        for index in (self._members, self._owners, self._transport_owners, self._resumable,
-                      self._in_grace, self._budgets):  # fmt: skip
-            index.clear()
-        self._connections_of.clear()
-        self._local_subscribers.clear()
+        self._membership.clear()
+        self._publishing.clear()
+        self._subscriptions.clear()
         logger.info("room=%s - ended for everyone (%d members) by %s", self.name, len(members),
                     by or "no host or moderator", extra=self._ids(by))  # fmt: skip
         self._on_empty(self)
@@ -557,39 +507,14 @@ class Room:
             self._emptied = True
             self._on_empty(self)
 
-    def _spend(self, participant_id: ParticipantId, kind: str) -> None:
-        """Charge a command to its sender's identity; RateLimited (nothing else
-        happens) when the identity is over its budget (docs/operating.md, Limits)."""
-        identity = self._member(participant_id).identity
-        budget = self._budgets.get(identity)
-        if budget is None:
-            options = self._options
-            budget = self._budgets[identity] = Budget(
-                commands=TokenBucket(options.command_rate, options.command_burst),
-                chat=TokenBucket(options.chat_rate, options.chat_burst),
-            )
-        now = self._clock.now()
-        wait = budget.commands.take(now)
-        if wait > 0:
-            raise RateLimited(f"too many commands; retry in {wait:.1f} s", wait)
-        if kind == "chat":
-            wait = budget.chat.take(now)
-            if wait > 0:
-                raise RateLimited(f"too many chat messages; retry in {wait:.1f} s", wait)
+    def _spend(self, participant_id: ParticipantId, kind: Spending) -> None:
+        self._membership.spend(self._member(participant_id), kind, self._clock.now())
 
     def _forget(self, member: Member) -> None:
         """Drop every index entry of a member who left (its connections are closed)."""
-        pid = member.participant_id
-        if self._members.pop(pid, None) is not None:
-            self._connections_of[member.identity] -= 1
-            if self._connections_of[member.identity] <= 0:
-                del self._connections_of[member.identity]
-                self._budgets.pop(member.identity, None)
-        self._resumable.pop(_digest(member.resume_token), None)
-        self._in_grace.pop(pid, None)
-        self._local_subscribers.discard(pid)
-        for producer_id in [p for p, owner in self._owners.items() if owner is member]:
-            del self._owners[producer_id]  # the stage's producers: a handful
+        self._membership.forget(member)
+        self._subscriptions.disconnect(member)
+        self._publishing.forget(member)
 
     def _end_session(self, participant_id: ParticipantId, reason: str) -> None:
         member = self._members.get(participant_id)
@@ -602,17 +527,8 @@ class Room:
                     extra=self._ids(participant_id))  # fmt: skip
 
     def _announce(self, member: Member, *, tracks_changed: bool = False) -> None:
-        """Tell the audience about a member's connection or tracks (a track change
-        goes to everyone: they all received, or stop receiving, that media)."""
-        person = self._state.people.get(member.participant_id)
-        if person is None:
-            return
-        router = audience.Router(self._state, self._state, self._members, self._clock.now())
-        router.about(
-            person.participant_id,
-            wire.ParticipantUpdated(participant=audience.describe(person, member)),
-            public=tracks_changed,
-        )
+        self._audiences.announce(self._state, member, self._clock.now(),
+                                 tracks_changed=tracks_changed)  # fmt: skip
 
     # -- time -------------------------------------------------------------------------------
     def _on_tick(self) -> None:
@@ -622,30 +538,55 @@ class Room:
             return
         if min(self._state.people.index(Index.INVITED).values(), default=now + 1) <= now:
             self._apply(None, sc.Expire())
-        for pid in [p for p, until in self._in_grace.items() if until <= now]:
-            member = self._members.get(pid)
-            self._in_grace.pop(pid, None)
-            if member is not None and member.grace_until is not None:
-                logger.info("room=%s participant=%s - grace expired", self.name, pid,
-                            extra=self._ids(pid))  # fmt: skip
-                self._exit(member)
-        counts = audience.counts(self._state)
-        if counts != self._counts_sent and now >= self._counts_due:
-            self._counts_sent = counts
-            viewers = [m for m in self._members.values() if not m.full_view]
-            self._counts_due = now + len(viewers) / COUNTS_DELIVERIES_PER_SECOND
-            broadcast(wire.CountsChanged(counts=counts), viewers)
+        for member in self._membership.grace_expired(now):
+            pid = member.participant_id
+            logger.info("room=%s participant=%s - grace expired", self.name, pid,
+                        extra=self._ids(pid))  # fmt: skip
+            self._exit(member)
+        self._audiences.refresh_counts(self._state, now)
 
     # -- media events -----------------------------------------------------------------------
-    def _handle_event(self, event: room_sfu.Event) -> None:
-        room_sfu.on_event(
-            event, self._members, self._spread, self._owners, self._transport_owners,
-            apply=self._apply, tracks_changed=self._tracks_changed, remove=self._exit,
-        )  # fmt: skip
-
-    def _tracks_changed(self, member: Member, producer_id: ProducerId) -> None:
-        self._unsubscribe([producer_id])
-        self._announce(member, tracks_changed=True)
+    def _handle_event(self, event: Event) -> None:
+        """React to one media event, in time independent of the room's size except to
+        tell everyone."""
+        match event:
+            case RemoteOffer(transport_id=transport_id, sdp=sdp):
+                self._subscriptions.remote_offer(transport_id, sdp)
+            case spread_messages.SubscriberClosed() | spread_messages.ConsumerClosed():
+                if self._spread is not None:
+                    self._spread.on_message(event)
+            case sfu_events.SpeakingChanged(producer_id=producer_id, speaking=speaking):
+                owner = self._publishing.owner(producer_id)
+                if owner is not None and owner.speaking != speaking:
+                    owner.speaking = speaking
+                    with contextlib.suppress(RoomError):
+                        self._apply(None, sc.Spoke(participant_id=owner.participant_id))
+                    message = wire.Speaking(participant_id=owner.participant_id, speaking=speaking)
+                    broadcast(message, self._members.values())
+            case sfu_events.ActiveSpeakerChanged(producer_id=producer_id):
+                owner = self._publishing.owner(producer_id) if producer_id else None
+                active = wire.ActiveSpeaker(participant_id=owner.participant_id if owner else None)
+                broadcast(active, self._members.values())
+            case sfu_events.ProducerClosed(producer_id=producer_id):
+                if self._spread is not None:
+                    self._spread.producer_closed(producer_id)
+                owner = self._publishing.producer_closed(producer_id)
+                if owner is not None:
+                    self._subscriptions.remove([producer_id])
+                    self._announce(owner, tracks_changed=True)
+            case sfu_events.ConsumerClosed(
+                transport_id=transport_id, producer_id=producer_id, reason=reason
+            ):
+                self._subscriptions.consumer_closed(transport_id, producer_id, reason)
+            case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
+                owner = self._publishing.transport_closed(transport_id)
+                if owner is None:
+                    owner = self._subscriptions.transport_closed(transport_id)
+                if owner is not None and reason == CloseReason.CONNECTION_FAILED:
+                    owner.dismiss("transport_failed", "media connection failed")
+                    self._exit(owner)
+            case _:
+                pass
 
     def _ids(self, participant_id: ParticipantId | None = None) -> dict[str, str | None]:
         """Log record fields (`extra=`): structured logs carry the ids on their own."""
@@ -662,10 +603,6 @@ def _run_by_anyone(state: RoomState) -> bool:
     """Whether a host or moderator is in the room (connected or in their grace period)."""
     people = state.people
     return people.count(Index.HOSTS) + people.count(Index.MODERATORS) > 0
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def _succeed(reply: asyncio.Future[Any], result: Any) -> None:

@@ -1,13 +1,18 @@
-"""What the room actor accepts: its options, its commands and its one error type."""
+"""What the room actor accepts: its options, its commands, the media events it hears,
+and its one error type."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sfu import events as sfu_events
+
 from . import protocol as wire
 from .auth import Grants
 from .members import Deliver, Disconnect
+from .spread import messages as spread_messages
+from .spread.home import RemoteOffer
 from .stage import commands as sc
 from .stage.model import ParticipantId, RoomPolicy
 
@@ -121,3 +126,7 @@ Command = (
     | LeaveRoom
     | ConnectionLost
 )
+
+# What the room hears besides commands: its router's events, offers made by other
+# workers for its spread subscribers, and those workers' reports.
+Event = sfu_events.SfuEvent | RemoteOffer | spread_messages.ToHome

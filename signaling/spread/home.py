@@ -380,12 +380,17 @@ class RoomSpread:
         if self.closed:
             return
         self.closed = True
+        self.post = _discard  # the room's sink: let go of the room
         for edge in self._edges.values():
             edge.link.send(m.CloseRoom(room=self.key))
             edge.pipe.close()
         self._edges.clear()
         self._subscribers.clear()
         await self._tasks.cancel_all()
+
+
+def _discard(event: RemoteOffer | sfu_events.SfuEvent) -> None:
+    pass
 
 
 def _reason(text: str) -> CloseReason:
