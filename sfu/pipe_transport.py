@@ -27,7 +27,6 @@ from .consumer import Consumer
 from .errors import InvalidStateError
 from .fanout import CallableEgress
 from .producer import Producer
-from .rtp.header import RtpPacketView
 from .rtp_parameters import CodecParameters, ReceiveParameters
 from .transport import Transport, TransportArgs
 from .types import MediaKind, Mid, ProducerId
@@ -176,16 +175,7 @@ class PipeTransport(Transport):
         if len(data) > 1 and 191 < data[1] < 224:  # RFC 5761 §4: RTCP packet types 192-223
             self._on_rtcp(data)
             return
-        self.rtp_packets_received += 1
-        view = RtpPacketView.parse(data)
-        if view is None:
-            self.packets_malformed += 1
-            return
-        producer = self._producers_by_ssrc.get(view.ssrc)
-        if producer is None:
-            self.packets_unknown_ssrc += 1
-            return
-        producer.receive_rtp(view)
+        self._on_rtp(data)  # a pipe learns no SSRC: its streams are all signalled
 
     def _send(self, data: bytes) -> bool:
         sock = self._socket
