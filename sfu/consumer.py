@@ -4,7 +4,7 @@ A viewer's stream must look like one continuous RTP stream of its own: our
 SSRC, the viewer's payload type and MID, and sequence numbers/timestamps that
 stay continuous across pauses and producer changes. The per-packet part of
 that lives in the producer's fan-out (sfu/fanout.py, natively sfu/_fastpath.c)
-as this consumer's *sink*; the consumer decides when it flows (negotiated,
+as this consumer's *slot*; the consumer decides when it flows (negotiated,
 connected, not paused) and handles the viewer's feedback. Video starts and
 resumes on a key frame, which it requests from the producer.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
-from .fastpath import AnyFanOut, AnySink, SinkSpec
+from .fastpath import AnyFanOut, AnyFanOutSlot, FanOutSlotSpec
 from .report_schedule import phase_of
 from .rtp import rtcp
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
@@ -48,10 +48,10 @@ class Consumer:
         cname: str,
         clock: Clock,
         fanout: AnyFanOut,
-        egress: Callable[[], Any],
+        connected_egress: Callable[[], Any],
         send_rtcp: Callable[[bytes], bool],
         request_key_frame: Callable[[], None],
-        sink: EventSink,
+        on_event: EventSink,
         initial_sequence: int,
         initial_timestamp: int,
         paused: bool = False,
@@ -71,10 +71,10 @@ class Consumer:
         self.on_close: Callable[[Consumer], None] | None = None
         self._clock = clock
         self._fanout = fanout
-        self._egress = egress
+        self._connected_egress = connected_egress  # shared; None until it can send
         self._send_rtcp = send_rtcp
         self._request_key_frame = request_key_frame
-        self._events = sink
+        self._events = on_event
         self._clock_rate = clock_rate
         self._initial = (initial_sequence, initial_timestamp)
         encoded = mid.encode()
@@ -83,12 +83,12 @@ class Consumer:
             if mid_extension_id is not None and 0 < len(encoded) <= 16
             else b""
         )
-        self._sink: AnySink | None = None  # created once the transport can send
+        self._slot: AnyFanOutSlot | None = None  # created once the transport can send
         self._active = False
         self._active_since = 0.0
         self._key_frame_counted = True
         self._retransmitted: dict[int, float] = {}
-        self._final: tuple[int, int, int, int] | None = None  # sink counters at close
+        self._final: tuple[int, int, int, int] | None = None  # slot counters at close
         # Counters read at scrape time.
         self.retransmissions_sent = 0
         self.retransmission_misses = 0
@@ -100,20 +100,20 @@ class Consumer:
         self.report_phase = phase_of(ssrc)  # where in each second our SR goes out
         self._reports_sent: dict[int, float] = {}  # NTP middle 32 bits -> our send time
         # Time from becoming active to the first forwarded key frame (video), per
-        # epoch; collected lazily from the sink (it notes when the frame went out).
+        # epoch; collected lazily from the slot (it notes when the frame went out).
         self._key_frame_wait: float | None = None
         self._key_frame_waits = 0
         self._key_frame_wait_total = 0.0
 
-    # -- what the sink counted ------------------------------------------------
+    # -- what the slot counted ------------------------------------------------
     def counters(self) -> tuple[int, int, int, int]:
         """(packets, bytes, payload bytes, dropped) sent to the viewer, in one read."""
         if self._final is not None:
             return self._final
-        sink = self._sink
-        if sink is None:
+        slot = self._slot
+        if slot is None:
             return (0, 0, 0, 0)
-        return sink.counters()
+        return slot.counters()
 
     @property
     def packets_sent(self) -> int:
@@ -139,13 +139,13 @@ class Consumer:
     def waiting_key_frame(self) -> bool:
         """Active video that is held back until the publisher's next key frame."""
         self._collect_key_frame_wait()
-        return self._active and self._sink is not None and self._sink.waiting_key_frame
+        return self._active and self._slot is not None and self._slot.waiting_key_frame
 
     def _collect_key_frame_wait(self) -> None:
-        """Account the key-frame wait once per epoch, when the sink saw the frame."""
-        if self._key_frame_counted or self._sink is None:
+        """Account the key-frame wait once per epoch, when the slot saw the frame."""
+        if self._key_frame_counted or self._slot is None:
             return
-        sent_at = self._sink.key_frame_at
+        sent_at = self._slot.key_frame_at
         if sent_at is None:
             return
         self._key_frame_counted = True
@@ -173,8 +173,8 @@ class Consumer:
     def receive_nack(self, sequence_numbers: Iterable[int]) -> None:
         """Answer a viewer's NACK (RFC 4585 §6.2.1) from the fan-out's history."""
         self.nacks_received += 1
-        sink = self._sink
-        if not self._active or sink is None:
+        slot = self._slot
+        if not self._active or slot is None:
             return
         now = self._clock.now()
         memory = self._retransmitted
@@ -185,7 +185,7 @@ class Consumer:
             if len(memory) >= _RETRANSMIT_MEMORY:
                 memory.clear()
             memory[out_seq] = now
-            if self._fanout.retransmit(sink, out_seq, now):  # type: ignore[arg-type]
+            if self._fanout.retransmit(slot, out_seq, now):  # type: ignore[arg-type]
                 self.retransmissions_sent += 1
             else:
                 self.retransmission_misses += 1
@@ -212,14 +212,14 @@ class Consumer:
         """Our SR for the viewer, from the publisher's last SR carried `elapsed` seconds
         forward on both clocks (a true NTP/RTP pair, so the viewer keeps lip sync), then
         mapped onto our timeline."""
-        sink = self._sink
-        if not self._active or sink is None:
+        slot = self._slot
+        if not self._active or slot is None:
             return
         packets, _, payload_bytes, _ = self.counters()
         if not packets:
             return
         carried = (rtp_timestamp + round(elapsed * self._clock_rate)) & 0xFFFF_FFFF
-        timestamp = sink.output_timestamp(carried)
+        timestamp = slot.output_timestamp(carried)
         if timestamp is None:
             return
         ntp = (ntp_timestamp + round(elapsed * 0x1_0000_0000)) & 0xFFFF_FFFF_FFFF_FFFF
@@ -247,10 +247,10 @@ class Consumer:
         """Negotiation is complete and the transport is connected."""
         if self.closed or self.ready:
             return
-        egress = self._egress()
+        egress = self._connected_egress()
         if egress is None:
             return  # not connected yet; the transport calls again when it is
-        spec = SinkSpec(
+        spec = FanOutSlotSpec(
             ssrc=self.ssrc,
             payload_type=self.payload_type,
             mid_element=self._mid_element,
@@ -258,7 +258,7 @@ class Consumer:
             initial_sequence=self._initial[0],
             initial_timestamp=self._initial[1],
         )
-        self._sink = self._fanout.add_sink(spec, egress)
+        self._slot = self._fanout.add_slot(spec, egress)
         self.ready = True
         self._update_active()
 
@@ -285,11 +285,11 @@ class Consumer:
             return
         self.closed = True
         self._active = False
-        if self._sink is not None:
+        if self._slot is not None:
             self._collect_key_frame_wait()
             self._final = self.counters()
-            self._fanout.remove(self._sink)  # type: ignore[arg-type]
-            self._sink = None
+            self._fanout.remove(self._slot)  # type: ignore[arg-type]
+            self._slot = None
         if self.on_close is not None:
             self.on_close(self)
         self._events(
@@ -303,16 +303,16 @@ class Consumer:
 
     def _update_active(self) -> None:
         active = self.ready and not self.paused and not self.producer_paused and not self.closed
-        sink = self._sink
-        if active == self._active or sink is None:
+        slot = self._slot
+        if active == self._active or slot is None:
             return
         self._collect_key_frame_wait()
         self._active = active
         if not active:
-            sink.deactivate()
+            slot.deactivate()
             return
         video = self.kind == "video"
-        sink.activate(wait_for_key_frame=video)  # a new epoch: numbering stays continuous
+        slot.activate(wait_for_key_frame=video)  # a new epoch: numbering stays continuous
         if video:
             self._active_since = self._clock.now()
             self._key_frame_counted = False

@@ -1,6 +1,6 @@
-"""Typed events the media core posts upward to one sink per router.
+"""Typed events the media core posts upward to one `on_event` callback per router.
 
-The sink is called synchronously from the media path, so it must only
+The callback is called synchronously from the media path, so it must only
 enqueue (e.g. `room.post`), never block or raise.
 """
 

@@ -36,7 +36,7 @@ class CallableEgress:
         self.send = send
 
 
-class Sink:
+class FanOutSlot:
     """One consumer's outgoing stream inside a fan-out."""
 
     __slots__ = (
@@ -99,7 +99,7 @@ class Sink:
         return (self.packets_sent, self.bytes_sent, self.payload_bytes_sent, self.packets_dropped)
 
 
-class _Slot:
+class _HistoryEntry:
     __slots__ = ("arrival", "data", "ext_body", "payload_start", "seq")
 
     def __init__(self) -> None:
@@ -117,16 +117,16 @@ class FanOut:
     native = False
 
     def __init__(self, *, history: int, max_age: float) -> None:
-        self.sinks: tuple[Sink, ...] = ()
-        self._history = [_Slot() for _ in range(history)]
+        self.slots: tuple[FanOutSlot, ...] = ()
+        self._history = [_HistoryEntry() for _ in range(history)]
         self._max_age = max_age
 
-    def add(self, sink: Sink) -> None:
-        self.sinks = (*self.sinks, sink)
+    def add(self, slot: FanOutSlot) -> None:
+        self.slots = (*self.slots, slot)
 
-    def remove(self, sink: Sink) -> None:
-        sink.active = False
-        self.sinks = tuple(s for s in self.sinks if s is not sink)
+    def remove(self, slot: FanOutSlot) -> None:
+        slot.active = False
+        self.slots = tuple(s for s in self.slots if s is not slot)
 
     # -- hot path -------------------------------------------------------------
     def forward(
@@ -137,52 +137,52 @@ class FanOut:
         keyframe: bool,
         now: float,
     ) -> None:
-        """Send one incoming packet (already validated) to every active sink."""
+        """Send one incoming packet (already validated) to every active slot."""
         seq = (data[2] << 8) | data[3]
         history = self._history
         if history:
-            slot = history[seq % len(history)]
-            slot.seq = seq
-            slot.data = data
-            slot.ext_body = ext_body
-            slot.payload_start = payload_start
-            slot.arrival = now
+            entry = history[seq % len(history)]
+            entry.seq = seq
+            entry.data = data
+            entry.ext_body = ext_body
+            entry.payload_start = payload_start
+            entry.arrival = now
         timestamp = int.from_bytes(data[4:8], "big")
-        for sink in self.sinks:
-            if not sink.active:
+        for slot in self.slots:
+            if not slot.active:
                 continue
-            if sink.waiting_key_frame:
+            if slot.waiting_key_frame:
                 if not keyframe:
                     continue
-                sink.waiting_key_frame = False
-                sink.key_frame_at = now
-            mapped = sink.sequencer.map(seq, timestamp, now)
+                slot.waiting_key_frame = False
+                slot.key_frame_at = now
+            mapped = slot.sequencer.map(seq, timestamp, now)
             if mapped is not None:
-                _send(sink, data, payload_start, ext_body, mapped[0], mapped[1])
+                _send(slot, data, payload_start, ext_body, mapped[0], mapped[1])
 
-    def retransmit(self, sink: Sink, out_seq: int, now: float) -> bool:
+    def retransmit(self, slot: FanOutSlot, out_seq: int, now: float) -> bool:
         """Resend one packet a viewer NACKed, exactly as first sent; False if gone."""
-        if not sink.active or not self._history:
+        if not slot.active or not self._history:
             return False
-        in_seq = sink.sequencer.input_sequence(out_seq)
+        in_seq = slot.sequencer.input_sequence(out_seq)
         if in_seq is None:
             return False
-        slot = self._history[in_seq % len(self._history)]
-        if slot.seq != in_seq or now - slot.arrival > self._max_age:
+        entry = self._history[in_seq % len(self._history)]
+        if entry.seq != in_seq or now - entry.arrival > self._max_age:
             return False
-        timestamp = int.from_bytes(slot.data[4:8], "big")
-        mapped = sink.sequencer.map(in_seq, timestamp, slot.arrival)
+        timestamp = int.from_bytes(entry.data[4:8], "big")
+        mapped = slot.sequencer.map(in_seq, timestamp, entry.arrival)
         if mapped is None or mapped[0] != out_seq:
             return False
-        return _send(sink, slot.data, slot.payload_start, slot.ext_body, out_seq, mapped[1])
+        return _send(slot, entry.data, entry.payload_start, entry.ext_body, out_seq, mapped[1])
 
     def close(self) -> None:
-        for sink in self.sinks:
-            sink.active = False
-        self.sinks = ()
-        for slot in self._history:
-            slot.data = slot.ext_body = b""
-            slot.seq = -1
+        for slot in self.slots:
+            slot.active = False
+        self.slots = ()
+        for entry in self._history:
+            entry.data = entry.ext_body = b""
+            entry.seq = -1
 
 
 def rewrite(
@@ -209,16 +209,16 @@ def rewrite(
 
 
 def _send(
-    sink: Sink, data: bytes, payload_start: int, ext_body: bytes, seq: int, timestamp: int
+    slot: FanOutSlot, data: bytes, payload_start: int, ext_body: bytes, seq: int, timestamp: int
 ) -> bool:
     packet = rewrite(
-        data, payload_start, ext_body, sink.mid_element, sink.payload_type, seq, timestamp,
-        sink.ssrc,
+        data, payload_start, ext_body, slot.mid_element, slot.payload_type, seq, timestamp,
+        slot.ssrc,
     )  # fmt: skip
-    if sink.egress.send(packet):
-        sink.packets_sent += 1
-        sink.bytes_sent += len(packet)
-        sink.payload_bytes_sent += len(data) - payload_start
+    if slot.egress.send(packet):
+        slot.packets_sent += 1
+        slot.bytes_sent += len(packet)
+        slot.payload_bytes_sent += len(data) - payload_start
         return True
-    sink.packets_dropped += 1
+    slot.packets_dropped += 1
     return False

@@ -30,7 +30,7 @@ def native_available() -> bool:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SinkSpec:
+class FanOutSlotSpec:
     """One consumer's stream as its viewer sees it (both fan-outs take the same)."""
 
     ssrc: int
@@ -41,15 +41,15 @@ class SinkSpec:
     initial_timestamp: int
 
 
-class NativeSink:
-    """The same surface as fanout.Sink, backed by a slot in a native FanOut."""
+class NativeFanOutSlot:
+    """The same surface as fanout.FanOutSlot, backed by a slot in a native FanOut."""
 
     __slots__ = ("_fanout", "_id", "egress", "mid_element", "payload_type", "ssrc")
 
     def __init__(
         self,
         owner: NativeFanOut,
-        sink_id: int,
+        slot_id: int,
         *,
         ssrc: int,
         payload_type: int,
@@ -57,7 +57,7 @@ class NativeSink:
         egress: Any,
     ) -> None:
         self._fanout = owner
-        self._id = sink_id
+        self._id = slot_id
         self.ssrc = ssrc
         self.payload_type = payload_type
         self.mid_element = mid_element
@@ -122,25 +122,25 @@ class NativeFanOut:
     def __init__(self, *, history: int, max_age: float) -> None:
         assert _native is not None
         self.native = _native.FanOut(history=history, max_age=max_age)
-        self.sinks: tuple[NativeSink, ...] = ()
+        self.slots: tuple[NativeFanOutSlot, ...] = ()
 
-    def add_sink(self, spec: SinkSpec, egress: Any) -> NativeSink:
-        sink_id = self.native.add(egress=egress, **asdict(spec))
-        sink = NativeSink(
+    def add_slot(self, spec: FanOutSlotSpec, egress: Any) -> NativeFanOutSlot:
+        slot_id = self.native.add(egress=egress, **asdict(spec))
+        slot = NativeFanOutSlot(
             self,
-            sink_id,
+            slot_id,
             ssrc=spec.ssrc,
             payload_type=spec.payload_type,
             mid_element=spec.mid_element,
             egress=egress,
         )
-        self.sinks = (*self.sinks, sink)
-        return sink
+        self.slots = (*self.slots, slot)
+        return slot
 
-    def remove(self, sink: NativeSink) -> None:
-        if sink in self.sinks:
-            self.native.remove(sink._id)
-            self.sinks = tuple(s for s in self.sinks if s is not sink)
+    def remove(self, slot: NativeFanOutSlot) -> None:
+        if slot in self.slots:
+            self.native.remove(slot._id)
+            self.slots = tuple(s for s in self.slots if s is not slot)
 
     def forward(
         self, data: bytes, payload_start: int, ext_body: bytes, keyframe: bool, now: float
@@ -148,27 +148,27 @@ class NativeFanOut:
         if self.native.forward(data, payload_start, ext_body, keyframe, now):
             flush_soon()
 
-    def retransmit(self, sink: NativeSink, out_seq: int, now: float) -> bool:
-        sent = bool(self.native.retransmit(sink._id, out_seq, now))
+    def retransmit(self, slot: NativeFanOutSlot, out_seq: int, now: float) -> bool:
+        sent = bool(self.native.retransmit(slot._id, out_seq, now))
         if sent:
             flush_soon()
         return sent
 
     def close(self) -> None:
         self.native.clear()
-        self.sinks = ()
+        self.slots = ()
 
 
 class PythonFanOut(fanout.FanOut):
     native_path = False
 
-    def add_sink(self, spec: SinkSpec, egress: Any) -> fanout.Sink:
-        sink = fanout.Sink(egress=egress, **asdict(spec))
-        self.add(sink)
-        return sink
+    def add_slot(self, spec: FanOutSlotSpec, egress: Any) -> fanout.FanOutSlot:
+        slot = fanout.FanOutSlot(egress=egress, **asdict(spec))
+        self.add(slot)
+        return slot
 
 
-AnySink = NativeSink | fanout.Sink
+AnyFanOutSlot = NativeFanOutSlot | fanout.FanOutSlot
 AnyFanOut = NativeFanOut | PythonFanOut
 
 

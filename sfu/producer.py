@@ -26,7 +26,7 @@ from .rtp.header import RtpPacketView, audio_level, iter_extensions, rewrite
 from .rtp.nack import NackGenerator
 from .rtp.receive_stats import ReceiveStatistics
 from .rtp_parameters import URI_ABS_SEND_TIME, URI_MID, URI_REPAIRED_RID, URI_RID, ReceiveParameters
-from .types import CloseReason, MediaKind, ProducerId
+from .types import CloseReason, LevelTap, MediaKind, PayloadTap, ProducerId
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -40,9 +40,6 @@ _KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool]] = {
 }
 _NOT_FORWARDED = frozenset({URI_MID, URI_RID, URI_REPAIRED_RID})
 _REPORT_INTERVAL = 1.0
-
-LevelSink = Callable[[ProducerId, int, float], None]
-
 
 class Producer:
     """Receives one publisher stream (plus its RTX) on a transport.
@@ -62,7 +59,7 @@ class Producer:
         options: MediaOptions,
         clock: Clock,
         send_rtcp: Callable[[bytes], bool],
-        sink: EventSink,
+        on_event: EventSink,
     ) -> None:
         self.id = producer_id
         self.parameters = parameters
@@ -72,13 +69,13 @@ class Producer:
         self.closed = False
         self.paused = False
         self.consumers: tuple[Consumer, ...] = ()
-        self.level_sink: LevelSink | None = None
+        self.level_tap: LevelTap | None = None
         # Only for publishers without RFC 6464 levels, when the decode fallback is on.
-        self.payload_sink: Callable[[bytes, float], None] | None = None
+        self.payload_tap: PayloadTap | None = None
         self.on_close: Callable[[Producer], None] | None = None
         self._clock = clock
         self._send_rtcp = send_rtcp
-        self._sink = sink
+        self._on_event = on_event
         self._feedback_ssrc = random.getrandbits(32) or 1
         self._max_bitrate = options.publisher_max_bitrate
         codec = parameters.codec
@@ -153,12 +150,12 @@ class Producer:
                     self._throttle.key_frame_received(self.ssrc)
         elif self.paused:
             return  # muted: nothing forwarded and no levels, so never shown speaking
-        elif self.level_sink is not None and self.audio_level_id is not None:
+        elif self.level_tap is not None and self.audio_level_id is not None:
             level = audio_level(view, self.audio_level_id)
             if level is not None:
-                self.level_sink(self.id, level, now)
-        elif self.payload_sink is not None:
-            self.payload_sink(view.data[view.payload_start : view.payload_end], now)
+                self.level_tap(self.id, level, now)
+        elif self.payload_tap is not None:
+            self.payload_tap(view.data[view.payload_start : view.payload_end], now)
         if self.paused:
             return
         self.fanout.forward(
@@ -321,7 +318,7 @@ class Producer:
         self.fanout.close()
         if self.on_close is not None:
             self.on_close(self)
-        self._sink(ProducerClosed(producer_id=self.id, reason=reason))
+        self._on_event(ProducerClosed(producer_id=self.id, reason=reason))
 
     def _check_open(self) -> None:
         if self.closed:

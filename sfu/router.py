@@ -52,7 +52,7 @@ class Router:
         options: WorkerOptions,
         certificate: Certificate,
         clock: Clock,
-        sink: EventSink,
+        on_event: EventSink,
         tasks: TaskSet,
         decode_executor: Callable[[], Executor] | None = None,
         retired: MediaTotals | None = None,
@@ -62,14 +62,14 @@ class Router:
         self._options = options
         self._certificate = certificate
         self._clock = clock
-        self._sink = sink
+        self._on_event = on_event
         self._tasks = tasks
         self._decode_executor = decode_executor
         self.transports: dict[TransportId, WebRtcTransport | DirectTransport] = {}
         self.producers: dict[ProducerId, Producer] = {}
         self.pipes: dict[TransportId, PipeTransport] = {}
         self.observers: list[AudioLevelObserver] = []
-        self.sink_errors = 0
+        self.event_errors = 0
         self.tick_errors = 0  # failing producer or observer ticks (see _tick_failed)
         self._tick_failures_logged: set[str] = set()
         # Counters of closed objects are folded in here (the worker shares one for all).
@@ -92,7 +92,7 @@ class Router:
             options=self._options,
             certificate=self._certificate,
             clock=self._clock,
-            sink=self._post,
+            on_event=self._post,
             tasks=self._tasks,
             hooks=self,
         )
@@ -110,7 +110,7 @@ class Router:
             transport_id=TransportId(uuid.uuid4().hex),
             options=self._options,
             clock=self._clock,
-            sink=self._post,
+            on_event=self._post,
             hooks=_PipeHooks(self),
         )
         self.pipes[pipe.id] = pipe
@@ -135,7 +135,7 @@ class Router:
             transport_id=TransportId(uuid.uuid4().hex),
             options=self._options,
             clock=self._clock,
-            sink=self._post,
+            on_event=self._post,
             hooks=self,
             on_rtp=on_rtp,
             on_rtcp=on_rtcp,
@@ -150,7 +150,7 @@ class Router:
             observer_id=ObserverId(uuid.uuid4().hex),
             options=media.speaking,
             interval=media.audio_level_interval,
-            sink=self._post,
+            on_event=self._post,
             fallback_executor=(
                 self._decode_executor()
                 if media.decode_fallback and self._decode_executor is not None
@@ -216,15 +216,15 @@ class Router:
             observer.close()
         # The owner's callback usually references the owner, which references us: let
         # go of it, so both are freed by reference counting.
-        self._sink = _discard
+        self._on_event = _discard
 
     def _post(self, event: SfuEvent) -> None:
         # Like mediasoup's safeEmit: a faulty listener must not break the media path.
         try:
-            self._sink(event)
+            self._on_event(event)
         except Exception:
-            self.sink_errors += 1
-            logger.exception("router %s: event sink failed on %r", self.id, event)
+            self.event_errors += 1
+            logger.exception("router %s: event callback failed on %r", self.id, event)
 
     async def _run_ticks(self) -> None:
         while not self.closed:

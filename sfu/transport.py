@@ -4,7 +4,7 @@ A transport holds producers (streams coming in) and consumers (copies going
 out). The kinds differ only in how packets cross: WebRtcTransport (ICE, DTLS,
 SRTP, our SDP), PipeTransport (plain RTP between workers) and DirectTransport
 (in-process calls). Everything else is here: the bookkeeping by id and SSRC,
-RTCP routing, the egress the consumers' fan-out sinks send through, and the
+RTCP routing, the egress the consumers' fan-out slots send through, and the
 close cascade, after which nothing outside references a closed transport, so
 reference counting frees it at once.
 """
@@ -48,7 +48,7 @@ class TransportArgs(TypedDict):
     transport_id: TransportId
     options: WorkerOptions
     clock: Clock
-    sink: EventSink
+    on_event: EventSink
     hooks: TransportHooks
 
 
@@ -62,7 +62,7 @@ class Transport:
         transport_id: TransportId,
         options: WorkerOptions,
         clock: Clock,
-        sink: EventSink,
+        on_event: EventSink,
         hooks: TransportHooks,
     ) -> None:
         self.id = transport_id
@@ -71,7 +71,7 @@ class Transport:
         self.consumers: dict[ConsumerId, Consumer] = {}
         self._options = options
         self._clock = clock
-        self._sink = sink
+        self._on_event = on_event
         self._hooks = hooks
         self._egress: Any = None  # created once the transport can send (`_open_egress`)
         self._producers_by_ssrc: dict[int, Producer] = {}
@@ -114,7 +114,7 @@ class Transport:
             options=self._options.media,
             clock=self._clock,
             send_rtcp=send_rtcp,
-            sink=self._sink,
+            on_event=self._on_event,
         )
         producer.on_close = self._producer_closed
         self.producers[producer.id] = producer
@@ -163,10 +163,10 @@ class Transport:
             cname=producer.stream_id,
             clock=self._clock,
             fanout=producer.fanout,
-            egress=self._sink_egress,
+            connected_egress=self._connected_egress,
             send_rtcp=send_rtcp,
             request_key_frame=producer.request_key_frame,
-            sink=self._sink,
+            on_event=self._on_event,
             initial_sequence=random.getrandbits(15),
             initial_timestamp=random.getrandbits(31),
             paused=paused,
@@ -184,7 +184,7 @@ class Transport:
             self._egress.forget(consumer.ssrc)  # its SRTP index: the table stays small
         self._hooks.consumer_closed(consumer)
 
-    def _sink_egress(self) -> Any:
+    def _connected_egress(self) -> Any:
         """How this transport's consumers send: one egress for all of them, created
         the first time one asks after the transport can send (None before)."""
         if self._egress is None:
@@ -239,7 +239,7 @@ class Transport:
             self._egress.close()  # the native sender stops using the socket first
         self._release()
         self._hooks.transport_closed(self)
-        self._sink(TransportClosed(transport_id=self.id, reason=reason))
+        self._on_event(TransportClosed(transport_id=self.id, reason=reason))
 
     def _release(self) -> None:
         """Let go of what carries the packets (sockets, connections, callbacks into us)."""

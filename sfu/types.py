@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Container
+from collections.abc import Callable, Container
 from enum import StrEnum
 from typing import NewType
 
@@ -14,6 +14,12 @@ ConsumerId = NewType("ConsumerId", str)
 ObserverId = NewType("ObserverId", str)
 Mid = NewType("Mid", str)
 Ssrc = NewType("Ssrc", int)
+
+# Where a producer hands what it reads off each packet (an observer sets these, the
+# producer calls them from the hot path): the RFC 6464 level in -dBov with its arrival
+# time, or, for publishers without levels, the payload to decode.
+LevelTap = Callable[[ProducerId, int, float], None]
+PayloadTap = Callable[[bytes, float], None]
 
 
 def new_ssrc(taken: Container[int]) -> int:

@@ -448,4 +448,4 @@ class WebRtcTransport(Transport):
     def _set_state(self, state: TransportState) -> None:
         if state != self.state:
             self.state = state
-            self._sink(TransportStateChanged(transport_id=self.id, state=state))
+            self._on_event(TransportStateChanged(transport_id=self.id, state=state))

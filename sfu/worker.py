@@ -29,7 +29,7 @@ class Worker:
         # What closed producers, consumers, transports and observers had counted.
         self.retired = MediaTotals()
 
-    def create_router(self, *, sink: EventSink) -> Router:
+    def create_router(self, *, on_event: EventSink) -> Router:
         """Must be called from the running event loop (the router starts a task)."""
         if self.closed:
             raise InvalidStateError("worker is closed")
@@ -38,7 +38,7 @@ class Worker:
             options=self.options,
             certificate=self._certificate,
             clock=self._clock,
-            sink=sink,
+            on_event=on_event,
             tasks=self._tasks,
             decode_executor=self._executor,
             retired=self.retired,

@@ -128,7 +128,7 @@ class Room:
         self._clock = clock
         self._postman = postman if postman is not None else Postman()
         self._on_empty = on_empty
-        self._router: Router = worker.create_router(sink=self.post)
+        self._router: Router = worker.create_router(on_event=self.post)
         self._spread = (
             RoomSpread(
                 name=name,
@@ -186,7 +186,7 @@ class Room:
 
     # -- entry points ---------------------------------------------------------------------
     def post(self, event: Event) -> None:
-        """The media plane's event sink: enqueue only. Over INBOX_LIMIT, speaking news is
+        """The router's on_event callback: enqueue only. Over INBOX_LIMIT, speaking news is
         shed (and counted): the room is behind, and the next change corrects it. Events
         about objects' lives are always kept: they are bounded by the objects."""
         if self.closed:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sfu import fastpath
-from sfu.fanout import CallableEgress, FanOut, Sink
+from sfu.fanout import CallableEgress, FanOut, FanOutSlot
 from sfu.srtp import SessionKeys, SrtpProfile, SrtpSender
 
 
@@ -39,7 +39,7 @@ def run_both(
 
     python = FanOut(history=64, max_age=2.0)
     native = fastpath.NativeFanOut(history=64, max_age=2.0)
-    pairs: list[tuple[Sink, Any]] = []
+    pairs: list[tuple[FanOutSlot, Any]] = []
     for i in range(3):
         params: dict[str, Any] = {
             "ssrc": 1000 + i,
@@ -49,25 +49,25 @@ def run_both(
             "initial_sequence": rnd.randrange(65536),
             "initial_timestamp": rnd.getrandbits(32),
         }
-        sink = Sink(egress=CallableEgress(send), **params)
-        python.add(sink)
-        pairs.append((sink, native.add_sink(fastpath.SinkSpec(**params), egress)))
+        slot = FanOutSlot(egress=CallableEgress(send), **params)
+        python.add(slot)
+        pairs.append((slot, native.add_slot(fastpath.FanOutSlotSpec(**params), egress)))
     seq, timestamp, now = rnd.randrange(65536), rnd.getrandbits(32), 1000.0
     for _ in range(steps):
         roll = rnd.random()
-        sink, twin = rnd.choice(pairs)
+        slot, twin = rnd.choice(pairs)
         if roll < 0.03:
             wait = rnd.random() < 0.5
-            sink.activate(wait_for_key_frame=wait)
+            slot.activate(wait_for_key_frame=wait)
             twin.activate(wait_for_key_frame=wait)
         elif roll < 0.05:
-            sink.deactivate()
+            slot.deactivate()
             twin.deactivate()
         elif roll < 0.10:
-            out_seq = (sink.sequencer.last_output_seq - rnd.randrange(20)) & 0xFFFF
+            out_seq = (slot.sequencer.last_output_seq - rnd.randrange(20)) & 0xFFFF
             if rnd.random() < 0.3:
                 out_seq = rnd.randrange(65536)
-            assert python.retransmit(sink, out_seq, now) == native.retransmit(twin, out_seq, now)
+            assert python.retransmit(slot, out_seq, now) == native.retransmit(twin, out_seq, now)
         else:
             if rnd.random() < 0.01:  # the publisher restarts with new numbering
                 seq, timestamp = rnd.randrange(65536), rnd.getrandbits(32)
@@ -85,11 +85,11 @@ def run_both(
             keyframe = rnd.random() < 0.05
             python.forward(data, 12, ext, keyframe, now)
             native.native.forward(data, 12, ext, keyframe, now)
-    for sink, twin in pairs:
-        assert (sink.active, sink.waiting_key_frame, sink.key_frame_at) == (
+    for slot, twin in pairs:
+        assert (slot.active, slot.waiting_key_frame, slot.key_frame_at) == (
             twin.active, twin.waiting_key_frame, twin.key_frame_at,
         )  # fmt: skip
-        assert (sink.packets_sent, sink.bytes_sent, sink.payload_bytes_sent) == (
+        assert (slot.packets_sent, slot.bytes_sent, slot.payload_bytes_sent) == (
             twin.packets_sent, twin.bytes_sent, twin.payload_bytes_sent,
         )  # fmt: skip
     return python_out, list(egress.take_captured())

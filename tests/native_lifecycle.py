@@ -1,6 +1,6 @@
 """Lifecycle scenarios for the native fan-out, shared by the unit tests (normal build)
-and the AddressSanitizer run (tests/contract/test_native_sanitized.py): sinks removed
-and added again, more sinks than the first allocation, egresses closed with packets
+and the AddressSanitizer run (tests/contract/test_native_sanitized.py): slots removed
+and added again, more slots than the first allocation, egresses closed with packets
 queued, and sockets closed under a live egress."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def plain_egress(fd: int, address: tuple[str, int]) -> Any:
     return fastpath.native_egress(**PLAIN, fd=fd, address=address)  # type: ignore[arg-type]
 
 
-def _spec(ssrc: int) -> fastpath.SinkSpec:
-    return fastpath.SinkSpec(ssrc=ssrc, payload_type=AUDIO_PT, mid_element=b"",
+def _spec(ssrc: int) -> fastpath.FanOutSlotSpec:
+    return fastpath.FanOutSlotSpec(ssrc=ssrc, payload_type=AUDIO_PT, mid_element=b"",
                              clock_rate=48000, initial_sequence=0, initial_timestamp=0)  # fmt: skip
 
 
@@ -37,37 +37,37 @@ def _flush() -> int:
 
 def close_with_packets_queued() -> tuple[tuple[int, int, int], int]:
     """Queue 5, close, forward 7 more to the closed egress, flush every way. Returns the
-    egress's (sent, bytes, dropped) and the sink's dropped copies."""
+    egress's (sent, bytes, dropped) and the slot's dropped copies."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         egress = plain_egress(sender.fileno(), ("127.0.0.1", 9))
         fan = fastpath.NativeFanOut(history=8, max_age=2.0)
-        sink = fan.add_sink(_spec(7), egress)
-        sink.activate(wait_for_key_frame=False)
+        slot = fan.add_slot(_spec(7), egress)
+        slot.activate(wait_for_key_frame=False)
         _forward(fan, range(5))
         egress.close()
-        _forward(fan, range(5, 12))  # the sink still names the closed egress
+        _forward(fan, range(5, 12))  # the slot still names the closed egress
         egress.flush()
         _flush()
         egress.close()  # idempotent
         egress.flush()
-        return tuple(egress.stats()), sink.counters()[3]  # type: ignore[return-value]
+        return tuple(egress.stats()), slot.counters()[3]  # type: ignore[return-value]
 
 
-def many_sinks_removed_and_added_again(count: int = 20) -> list[int]:
-    """`count` sinks (more than the first allocation of 8) on capture egresses; every
-    other one removed, then as many added again; packets each live sink captured."""
+def many_slots_removed_and_added_again(count: int = 20) -> list[int]:
+    """`count` slots (more than the first allocation of 8) on capture egresses; every
+    other one removed, then as many added again; packets each live slot captured."""
     fan = fastpath.NativeFanOut(history=64, max_age=2.0)
     egresses = [plain_egress(-1, ("", 0)) for _ in range(count)]
-    sinks = [fan.add_sink(_spec(100 + n), egress) for n, egress in enumerate(egresses)]
-    for sink in sinks:
-        sink.activate(wait_for_key_frame=False)
+    slots = [fan.add_slot(_spec(100 + n), egress) for n, egress in enumerate(egresses)]
+    for slot in slots:
+        slot.activate(wait_for_key_frame=False)
     _forward(fan, range(3))
-    for sink in sinks[::2]:
-        fan.remove(sink)
+    for slot in slots[::2]:
+        fan.remove(slot)
     _forward(fan, range(3, 6))  # queued for the survivors, removed ones are gone
     added = [plain_egress(-1, ("", 0)) for _ in range(count // 2)]
     for n, egress in enumerate(added):
-        fan.add_sink(_spec(500 + n), egress).activate(wait_for_key_frame=False)
+        fan.add_slot(_spec(500 + n), egress).activate(wait_for_key_frame=False)
     _forward(fan, range(6, 9))
     _flush()
     live = egresses[1::2] + added
@@ -86,7 +86,7 @@ def socket_closed_under_a_live_egress() -> tuple[set[int], int]:
     fd = original.fileno()
     egress = plain_egress(fd, receiver.getsockname())
     fan = fastpath.NativeFanOut(history=8, max_age=2.0)
-    fan.add_sink(_spec(9), egress).activate(wait_for_key_frame=False)
+    fan.add_slot(_spec(9), egress).activate(wait_for_key_frame=False)
     _forward(fan, range(3))
     original.close()
     newcomer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -108,12 +108,12 @@ def ssrcs_forgotten_while_sending(count: int = 20) -> tuple[int, int]:
     Returns the SSRCs tracked after the forgetting and after more packets."""
     egress = fastpath.native_egress(**SRTP, fd=-1, address=("", 0))  # type: ignore[arg-type]
     fan = fastpath.NativeFanOut(history=8, max_age=2.0)
-    sinks = [fan.add_sink(_spec(300 + n), egress) for n in range(count)]
-    for sink in sinks:
-        sink.activate(wait_for_key_frame=False)
+    slots = [fan.add_slot(_spec(300 + n), egress) for n in range(count)]
+    for slot in slots:
+        slot.activate(wait_for_key_frame=False)
     _forward(fan, range(3))
-    for n, sink in enumerate(sinks[::2]):
-        fan.remove(sink)
+    for n, slot in enumerate(slots[::2]):
+        fan.remove(slot)
         egress.forget(300 + 2 * n)
     egress.forget(300)  # twice: nothing left to drop
     after_forgetting = int(egress.tracked())
@@ -126,7 +126,7 @@ def run_all() -> None:
     """Every scenario, for the sanitized build (asserts what the unit tests assert)."""
     (sent, _, dropped), refused = close_with_packets_queued()
     assert (sent, dropped, refused) == (0, 5, 7), (sent, dropped, refused)
-    assert many_sinks_removed_and_added_again() == [9] * 10 + [3] * 10
+    assert many_slots_removed_and_added_again() == [9] * 10 + [3] * 10
     sources, newcomer = socket_closed_under_a_live_egress()
     assert newcomer not in sources and len(sources) == 1, (sources, newcomer)
     assert ssrcs_forgotten_while_sending() == (10, 10)

@@ -29,7 +29,7 @@ class AudioLevelObserver:
         observer_id: ObserverId,
         options: SpeakingOptions,
         interval: float,
-        sink: EventSink,
+        on_event: EventSink,
         fallback_executor: Executor | None = None,
         on_close: Callable[[AudioLevelObserver], None] | None = None,
     ) -> None:
@@ -38,7 +38,7 @@ class AudioLevelObserver:
         self.paused = False
         self._options = options
         self._interval = interval
-        self._sink = sink
+        self._on_event = on_event
         self._on_close = on_close
         self._fallback_executor = fallback_executor
         self._meters: dict[ProducerId, OpusLevelMeter] = {}
@@ -67,16 +67,16 @@ class AudioLevelObserver:
             raise ValueError(f"producer {producer.id} is not audio")
         producer_id = producer.id
         if producer.audio_level_id is not None:
-            producer.level_sink = self.observe
+            producer.level_tap = self.observe
         elif self._fallback_executor is not None:
             meter = OpusLevelMeter(
                 producer_id=producer_id,
                 executor=self._fallback_executor,
-                sink=self.observe,
+                on_level=self.observe,
                 interval=self._interval,
             )
             self._meters[producer_id] = meter
-            producer.payload_sink = meter.feed
+            producer.payload_tap = meter.feed
         else:
             return False
         self._detectors[producer_id] = SpeakingDetector(self._options)
@@ -91,12 +91,12 @@ class AudioLevelObserver:
         if meter is not None:
             meter.close()
         if self._speaking.pop(producer_id, False):
-            self._sink(
+            self._on_event(
                 SpeakingChanged(producer_id=producer_id, speaking=False, loudness_dbov=-127.0)
             )
         if self._active == producer_id:
             self._active = None
-            self._sink(ActiveSpeakerChanged(producer_id=None))
+            self._on_event(ActiveSpeakerChanged(producer_id=None))
 
     def observe(self, producer_id: ProducerId, level: int, now: float) -> None:
         """One RFC 6464 level (0 loudest .. 127 silence); the hot-path entry."""
@@ -121,7 +121,7 @@ class AudioLevelObserver:
             if changed is not None and changed != self._speaking[producer_id]:
                 self._speaking[producer_id] = changed
                 self.speaking_changes += 1
-                self._sink(
+                self._on_event(
                     SpeakingChanged(producer_id=producer_id, speaking=changed, loudness_dbov=level)
                 )
             if self._speaking[producer_id]:
@@ -129,7 +129,7 @@ class AudioLevelObserver:
         dominant = self._selector.update(loudness, now)
         if dominant is not None and dominant != self._active:
             self._active = dominant
-            self._sink(ActiveSpeakerChanged(producer_id=dominant))
+            self._on_event(ActiveSpeakerChanged(producer_id=dominant))
 
     def pause(self) -> None:
         self.paused = True

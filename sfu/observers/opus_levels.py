@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
 from concurrent.futures import Executor
 
 import numpy as np
 
-from ..types import ProducerId
+from ..types import LevelTap, ProducerId
 
 logger = logging.getLogger(__name__)
 
-LevelSink = Callable[[ProducerId, int, float], None]
 _MAX_BATCH = 64  # 1.3 s of 20 ms frames: drop beyond this rather than fall behind
 
 
@@ -63,12 +61,12 @@ class OpusLevelMeter:
         *,
         producer_id: ProducerId,
         executor: Executor,
-        sink: LevelSink,
+        on_level: LevelTap,
         interval: float = 0.1,
     ) -> None:
         self.producer_id = producer_id
         self._executor = executor
-        self._sink = sink
+        self._on_level = on_level
         self._interval = interval
         self._batch: list[bytes] = []
         self._decoder: _OpusDecoder | None = None
@@ -108,7 +106,7 @@ class OpusLevelMeter:
         level = future.result()
         self.batches_decoded += 1
         if level is not None:
-            self._sink(self.producer_id, level, now)
+            self._on_level(self.producer_id, level, now)
 
     def close(self) -> None:
         self.closed = True

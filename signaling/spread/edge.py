@@ -47,7 +47,7 @@ class _EdgeRoom:
         self._send = send
 
     def on_event(self, event: sfu_events.SfuEvent) -> None:
-        """The router's sink: report what the home cannot see (it asked for the rest)."""
+        """Reports the router's events the home cannot see (it asked for the rest)."""
         match event:
             case sfu_events.TransportClosed(transport_id=transport_id, reason=reason):
                 name = self.names.pop(transport_id, None)
@@ -165,7 +165,7 @@ class EdgeSession:
         if message.room in self.rooms:
             raise InvalidStateError(f"room {message.room} is already open here")
         holder: list[_EdgeRoom] = []
-        router = self._worker.create_router(sink=lambda event: holder[0].on_event(event))
+        router = self._worker.create_router(on_event=lambda event: holder[0].on_event(event))
         try:
             pipe = await router.create_pipe_transport(address=self._pipe_address)
             pipe.connect(message.pipe_host, message.pipe_port)

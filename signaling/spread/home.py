@@ -380,7 +380,7 @@ class RoomSpread:
         if self.closed:
             return
         self.closed = True
-        self.post = _discard  # the room's sink: let go of the room
+        self.post = _discard  # the router's on_event target: let go of the room
         for edge in self._edges.values():
             edge.link.send(m.CloseRoom(room=self.key))
             edge.pipe.close()

@@ -100,7 +100,7 @@ async def chain(request: pytest.FixtureRequest) -> AsyncIterator[Chain]:
         media=MediaOptions(key_frame_min_interval=0.0, native_fastpath=request.param),
     )
     home, edge = Worker(options), Worker(options)
-    a, b = home.create_router(sink=lambda e: None), edge.create_router(sink=lambda e: None)
+    a, b = home.create_router(on_event=lambda e: None), edge.create_router(on_event=lambda e: None)
     publisher, viewer = _udp(), _udp()
     source = await a.create_pipe_transport()
     source.connect(*publisher.getsockname())

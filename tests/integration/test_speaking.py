@@ -47,7 +47,7 @@ async def test_speaking_flips_when_the_level_crosses_the_threshold(
             if p.kind == "audio"
         )
         assert audio.audio_level_id is not None
-        assert audio.payload_sink is None  # levels come from the extension, nothing is decoded
+        assert audio.payload_tap is None  # levels come from the extension, nothing is decoded
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ async def test_publishers_without_the_level_extension_are_measured_by_decoding(
             if p.kind == "audio"
         )
         assert audio.audio_level_id is None
-        assert audio.payload_sink is not None
+        assert audio.payload_tap is not None
         await _assert_speaking_follows_the_tone(publisher, viewers[0], tone)
 
 
@@ -90,7 +90,7 @@ async def test_the_fallback_is_not_used_when_the_extension_is_present(
             if p.kind == "audio"
         )
         assert audio.audio_level_id is not None
-        assert audio.payload_sink is None
+        assert audio.payload_tap is None
 
 
 class GappyToneTrack(ToneTrack):

@@ -67,7 +67,7 @@ def events() -> EventRecorder:
 @pytest.fixture
 async def router(native: bool, clock: FakeClock, events: EventRecorder) -> AsyncIterator[Router]:
     worker = Worker(WorkerOptions(media=MediaOptions(native_fastpath=native)), clock=clock)
-    yield worker.create_router(sink=events)
+    yield worker.create_router(on_event=events)
     worker.close()
     await worker.wait_closed()
 

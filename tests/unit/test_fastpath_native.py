@@ -41,13 +41,13 @@ def _egress(keys: SessionKeys, fd: int, address: tuple[str, int]) -> object:
 
 
 def _active_audio_fan_out(egress: object) -> fastpath.NativeFanOut:
-    """A fan-out with one active audio sink sending through `egress`."""
+    """A fan-out with one active audio slot sending through `egress`."""
     fan = fastpath.NativeFanOut(history=0, max_age=2.0)
-    spec = fastpath.SinkSpec(
+    spec = fastpath.FanOutSlotSpec(
         ssrc=1, payload_type=111, mid_element=b"", clock_rate=48000,
         initial_sequence=0, initial_timestamp=0,
     )  # fmt: skip
-    fan.add_sink(spec, egress).activate(wait_for_key_frame=False)
+    fan.add_slot(spec, egress).activate(wait_for_key_frame=False)
     return fan
 
 
@@ -66,8 +66,8 @@ def test_packets_sent_on_a_socket_decrypt_to_the_rewritten_copy(
     sender, receiver = link
     master, keys = _keys()
     fan = fastpath.NativeFanOut(history=16, max_age=2.0)
-    sink = fan.add_sink(
-        fastpath.SinkSpec(
+    slot = fan.add_slot(
+        fastpath.FanOutSlotSpec(
             ssrc=0xCAFE,
             payload_type=100,
             mid_element=b"\x40" + b"7",
@@ -77,7 +77,7 @@ def test_packets_sent_on_a_socket_decrypt_to_the_rewritten_copy(
         ),
         _egress(keys, sender.fileno(), receiver.getsockname()),
     )
-    sink.activate(wait_for_key_frame=False)
+    slot.activate(wait_for_key_frame=False)
     data = make_rtp(400, 90000, 0x1111, pt=96, payload=b"hello world")
     fan.native.forward(data, 12, b"", False, 1.0)
     fastpath._native.flush_all()  # type: ignore[union-attr]
@@ -161,8 +161,8 @@ def test_bad_parameters_are_refused() -> None:
                                auth_key=b"", fd=-1, address=("", 0))  # fmt: skip
     fan = fastpath.NativeFanOut(history=8, max_age=2.0)
     with pytest.raises(ValueError, match="bad sink parameters"):
-        fan.add_sink(
-            fastpath.SinkSpec(
+        fan.add_slot(
+            fastpath.FanOutSlotSpec(
                 ssrc=1,
                 payload_type=200,
                 mid_element=b"",
@@ -180,11 +180,11 @@ def test_an_egress_closed_with_packets_queued_drops_them_and_later_ones_without_
     (sent, _, dropped), refused = native_lifecycle.close_with_packets_queued()
 
     assert (sent, dropped) == (0, 5)  # what was queued when it closed
-    assert refused == 7  # later copies are the sink's drops
+    assert refused == 7  # later copies are the slot's drops
 
 
-def test_sinks_beyond_the_first_allocation_can_be_removed_and_added_again() -> None:
-    captured = native_lifecycle.many_sinks_removed_and_added_again(20)
+def test_slots_beyond_the_first_allocation_can_be_removed_and_added_again() -> None:
+    captured = native_lifecycle.many_slots_removed_and_added_again(20)
 
     assert captured == [9] * 10 + [3] * 10  # survivors got all 9 packets, newcomers 3
 
@@ -199,5 +199,5 @@ def test_a_socket_closed_under_a_live_egress_never_lends_its_number_to_another()
 def test_forgotten_ssrcs_leave_the_egress_table_and_the_rest_keep_sending() -> None:
     after_forgetting, after_sending = native_lifecycle.ssrcs_forgotten_while_sending(20)
 
-    assert after_forgetting == 10  # the removed sinks' SSRCs are gone
+    assert after_forgetting == 10  # the removed slots' SSRCs are gone
     assert after_sending == 10  # and nobody brought them back

@@ -138,7 +138,7 @@ class Harness:
             options=self.options,
             clock=self.clock,
             send_rtcp=self.upstream,
-            sink=self.events,
+            on_event=self.events,
         )
         self._next_consumer = 0
 
@@ -169,10 +169,10 @@ class Harness:
             cname="stream-1",
             clock=self.clock,
             fanout=self.producer.fanout,
-            egress=lambda: CallableEgress(rtp_out),
+            connected_egress=lambda: CallableEgress(rtp_out),
             send_rtcp=rtcp_out,
             request_key_frame=self.producer.request_key_frame,
-            sink=self.events,
+            on_event=self.events,
             initial_sequence=initial_sequence,
             initial_timestamp=initial_timestamp,
         )
@@ -960,7 +960,7 @@ def test_a_paused_producer_forwards_nothing_until_resumed() -> None:
 def test_a_paused_audio_producer_reports_no_levels_so_a_muted_person_never_speaks() -> None:
     h = Harness(MediaKind.AUDIO)
     levels: list[int] = []
-    h.producer.level_sink = lambda producer_id, level, now: levels.append(level)
+    h.producer.level_tap = lambda producer_id, level, now: levels.append(level)
     loud = ((PUB_MID_ID, PUB_MID), (PUB_AUDIO_LEVEL_ID, bytes([0x80 | 10])))
 
     h.audio(1, 960, extensions=loud)

@@ -55,7 +55,7 @@ class Video:
             options=MediaOptions(native_fastpath=False),
             clock=self.clock,
             send_rtcp=self._upstream,
-            sink=EventRecorder(),
+            on_event=EventRecorder(),
         )
         self.seq = 0
 
@@ -77,10 +77,10 @@ class Video:
             cname="s",
             clock=self.clock,
             fanout=self.producer.fanout,
-            egress=lambda: CallableEgress(lambda data: True),
+            connected_egress=lambda: CallableEgress(lambda data: True),
             send_rtcp=lambda data: True,
             request_key_frame=self.producer.request_key_frame,
-            sink=EventRecorder(),
+            on_event=EventRecorder(),
             initial_sequence=100,
             initial_timestamp=1000,
         )

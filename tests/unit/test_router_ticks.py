@@ -32,7 +32,7 @@ async def test_a_failing_tick_is_counted_logged_once_and_the_others_keep_ticking
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     worker = Worker()
-    router = worker.create_router(sink=EventRecorder())
+    router = worker.create_router(on_event=EventRecorder())
     broken, healthy = _Ticking("broken", fails=True), _Ticking("healthy")
     router.observers.extend([broken, healthy])  # type: ignore[list-item]
     try:

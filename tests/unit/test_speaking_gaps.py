@@ -191,7 +191,7 @@ class FakeProducer:
     kind: MediaKind = MediaKind.AUDIO
     audio_level_id: int | None = 1
     paused: bool = False
-    level_sink: Callable[[ProducerId, int, float], None] | None = None
+    level_tap: Callable[[ProducerId, int, float], None] | None = None
 
 
 @dataclass
@@ -208,7 +208,7 @@ class Recorder:
 def _observed(producer_id: str = "mic") -> tuple[AudioLevelObserver, FakeProducer, Recorder]:
     recorder = Recorder()
     observer = AudioLevelObserver(
-        observer_id=ObserverId("o"), options=OPTIONS, interval=TICK, sink=recorder
+        observer_id=ObserverId("o"), options=OPTIONS, interval=TICK, on_event=recorder
     )
     producer = FakeProducer(id=ProducerId(producer_id))
     assert observer.add_producer(cast(Producer, producer))
@@ -216,14 +216,14 @@ def _observed(producer_id: str = "mic") -> tuple[AudioLevelObserver, FakeProduce
 
 
 def _talk_to(observer: AudioLevelObserver, producer: FakeProducer) -> Talk:
-    sink = producer.level_sink
-    assert sink is not None
+    tap = producer.level_tap
+    assert tap is not None
 
     def update(now: float) -> bool | None:
         observer.tick(now)
         return None
 
-    return Talk(lambda level, now: sink(producer.id, level, now), update)
+    return Talk(lambda level, now: tap(producer.id, level, now), update)
 
 
 def test_the_observer_posts_two_speaking_events_for_speech_through_stalls() -> None:

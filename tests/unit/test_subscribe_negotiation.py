@@ -21,7 +21,7 @@ from tests.fakes import EventRecorder
 @pytest.fixture
 async def router() -> AsyncIterator[Router]:
     worker = Worker()
-    yield worker.create_router(sink=EventRecorder())
+    yield worker.create_router(on_event=EventRecorder())
     worker.close()
     await worker.wait_closed()
 
@@ -42,7 +42,7 @@ def _producer(router: Router, name: str) -> Producer:
         options=router._options.media,
         clock=router._clock,
         send_rtcp=lambda data: True,
-        sink=EventRecorder(),
+        on_event=EventRecorder(),
     )
     router.producer_added(producer)
     return producer
