@@ -43,6 +43,7 @@ from OpenSSL.SSL import _lib as _openssl  # type: ignore[attr-defined]
 
 from . import fastpath
 from .errors import InvalidStateError
+from .native_types import RtpProtector
 from .rtp.rtcp import is_rtcp
 from .srtp import SessionKeys, SrtpProfile, SrtpSender
 from .udp import LateFilter, bind_in_range
@@ -154,7 +155,7 @@ class PeerConnection:
         self._late_filters: list[LateFilter] = []
         self.srtp_keys: SessionKeys | None = None  # ours for sending, once connected
         self.srtp_sender: SrtpSender | None = None  # only when there is no native protector
-        self._native_protector: Any = None
+        self._native_protector: RtpProtector | None = None
         self._media_protocol: _HostProtocol | None = None
         self.closed = False
 

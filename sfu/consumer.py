@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
-from .fastpath import AnyFanOut, AnyFanOutSlot, FanOutSlotSpec
+from .fastpath import AnyEgress, AnyFanOut, AnyFanOutSlot, FanOutSlotSpec
 from .report_schedule import phase_of
 from .rtp import rtcp
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
@@ -48,7 +47,7 @@ class Consumer:
         cname: str,
         clock: Clock,
         fanout: AnyFanOut,
-        connected_egress: Callable[[], Any],
+        connected_egress: Callable[[], AnyEgress | None],
         send_rtcp: Callable[[bytes], bool],
         request_key_frame: Callable[[], None],
         on_event: EventSink,
@@ -258,7 +257,9 @@ class Consumer:
             initial_sequence=self._initial[0],
             initial_timestamp=self._initial[1],
         )
-        self._slot = self._fanout.add_slot(spec, egress)
+        # Both follow `native_fastpath` and whether the extension was built: a native
+        # fan-out always gets a native egress, the Python one a Python egress.
+        self._slot = self._fanout.add_slot(spec, egress)  # type: ignore[arg-type]
         self.ready = True
         self._update_active()
 

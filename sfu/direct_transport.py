@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any, Unpack
+from typing import Unpack
 
 from . import fastpath
 from .consumer import Consumer
 from .fanout import CallableEgress
+from .native_types import NativeEgress
 from .producer import Producer
 from .rtp_parameters import ReceiveParameters
 from .transport import Transport, TransportArgs
@@ -38,6 +39,7 @@ class DirectTransport(Transport):
     ) -> None:
         super().__init__(**common)
         self._on_rtp_out = on_rtp
+        self._capture: NativeEgress | None = None  # the native egress, read after each flush
         self._on_rtcp_out = on_rtcp
 
     # -- in: what a publisher would send ----------------------------------------------
@@ -73,18 +75,19 @@ class DirectTransport(Transport):
         consumer.set_ready()
         return consumer
 
-    def _open_egress(self) -> Any:
+    def _open_egress(self) -> fastpath.AnyEgress | None:
         if not self._native_egress:
             return CallableEgress(_delivering(self._on_rtp_out))
         fastpath.add_flush_listener(self._deliver_captured)
-        return fastpath.native_egress(
+        self._capture = fastpath.native_egress(
             profile="NONE", key=b"", salt=b"", auth_key=b"", fd=-1, address=("0.0.0.0", 0)
         )  # fmt: skip
+        return self._capture
 
     def _deliver_captured(self) -> None:
-        egress = self._egress
-        if egress is not None:
-            for packet in egress.take_captured():
+        capture = self._capture
+        if capture is not None:
+            for packet in capture.take_captured():
                 self._on_rtp_out(packet)
 
     def _send_rtcp(self, data: bytes) -> bool:

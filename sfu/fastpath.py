@@ -12,15 +12,18 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from . import fanout
+from .native_types import NativeEgress, NativeFanOutCore, NativeModule, RtpProtector, SlotInfo
 from .srtp import SessionKeys
 
 logger = logging.getLogger(__name__)
 
+_native: NativeModule | None
 try:
-    from . import _fastpath as _native  # type: ignore[attr-defined]
+    from . import _fastpath  # type: ignore[attr-defined]
+
+    _native = _fastpath
 except ImportError:  # not built: no compiler or no OpenSSL headers at install time
     _native = None
 
@@ -54,7 +57,7 @@ class NativeFanOutSlot:
         ssrc: int,
         payload_type: int,
         mid_element: bytes,
-        egress: Any,
+        egress: NativeEgress,
     ) -> None:
         self._fanout = owner
         self._id = slot_id
@@ -70,16 +73,13 @@ class NativeFanOutSlot:
         self._fanout.native.deactivate(self._id)
 
     def output_timestamp(self, timestamp: int) -> int | None:
-        result: int | None = self._fanout.native.output_timestamp(self._id, timestamp)
-        return result
+        return self._fanout.native.output_timestamp(self._id, timestamp)
 
     def input_sequence(self, out_seq: int) -> int | None:
-        result: int | None = self._fanout.native.input_sequence(self._id, out_seq)
-        return result
+        return self._fanout.native.input_sequence(self._id, out_seq)
 
-    def _info(self) -> tuple[int, int, float | None, int, int, int, int]:
-        info: tuple[int, int, float | None, int, int, int, int] = self._fanout.native.info(self._id)
-        return info
+    def _info(self) -> SlotInfo:
+        return self._fanout.native.info(self._id)
 
     def counters(self) -> tuple[int, int, int, int]:
         """(packets, bytes, payload bytes, dropped) sent so far, in one native call: a
@@ -121,10 +121,10 @@ class NativeFanOut:
 
     def __init__(self, *, history: int, max_age: float) -> None:
         assert _native is not None
-        self.native = _native.FanOut(history=history, max_age=max_age)
+        self.native: NativeFanOutCore = _native.FanOut(history=history, max_age=max_age)
         self.slots: tuple[NativeFanOutSlot, ...] = ()
 
-    def add_slot(self, spec: FanOutSlotSpec, egress: Any) -> NativeFanOutSlot:
+    def add_slot(self, spec: FanOutSlotSpec, egress: NativeEgress) -> NativeFanOutSlot:
         slot_id = self.native.add(egress=egress, **asdict(spec))
         slot = NativeFanOutSlot(
             self,
@@ -149,7 +149,7 @@ class NativeFanOut:
             flush_soon()
 
     def retransmit(self, slot: NativeFanOutSlot, out_seq: int, now: float) -> bool:
-        sent = bool(self.native.retransmit(slot._id, out_seq, now))
+        sent = self.native.retransmit(slot._id, out_seq, now)
         if sent:
             flush_soon()
         return sent
@@ -162,7 +162,7 @@ class NativeFanOut:
 class PythonFanOut(fanout.FanOut):
     native_path = False
 
-    def add_slot(self, spec: FanOutSlotSpec, egress: Any) -> fanout.FanOutSlot:
+    def add_slot(self, spec: FanOutSlotSpec, egress: fanout.Egress) -> fanout.FanOutSlot:
         slot = fanout.FanOutSlot(egress=egress, **asdict(spec))
         self.add(slot)
         return slot
@@ -170,6 +170,8 @@ class PythonFanOut(fanout.FanOut):
 
 AnyFanOutSlot = NativeFanOutSlot | fanout.FanOutSlot
 AnyFanOut = NativeFanOut | PythonFanOut
+# What a transport sends its consumers' packets through: native with the native fan-out.
+AnyEgress = NativeEgress | fanout.Egress
 
 
 def create_fanout(*, native: bool, history: int, max_age: float) -> AnyFanOut:
@@ -187,7 +189,7 @@ def native_egress(
     fd: int,
     address: tuple[str, int],
     first: bool = False,
-) -> Any:
+) -> NativeEgress:
     """A native sender for one peer (fd -1: capture packets, for tests); a `first` one is
     flushed before the others in each loop iteration."""
     assert _native is not None
@@ -197,7 +199,7 @@ def native_egress(
     )  # fmt: skip
 
 
-def rtp_protector(keys: SessionKeys) -> Any:
+def rtp_protector(keys: SessionKeys) -> RtpProtector | None:
     """A native SRTP protector for one sender's keys (`protect` is byte-identical to
     SrtpSender's; `forget`, `tracked` as the native egress), or None when the extension
     was not built."""

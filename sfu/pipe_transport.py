@@ -115,7 +115,7 @@ class PipeTransport(Transport):
             consumer.set_ready()
         return consumer
 
-    def _open_egress(self) -> Any:
+    def _open_egress(self) -> fastpath.AnyEgress | None:
         if self.remote is None or self._socket is None:
             return None
         if self._native_egress:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol, TypedDict
+from typing import Protocol, TypedDict
 
 from . import fastpath, ortc
 from .clock import Clock
@@ -73,7 +73,8 @@ class Transport:
         self._clock = clock
         self._on_event = on_event
         self._hooks = hooks
-        self._egress: Any = None  # created once the transport can send (`_open_egress`)
+        # Created once the transport can send (`_open_egress`).
+        self._egress: fastpath.AnyEgress | None = None
         self._producers_by_ssrc: dict[int, Producer] = {}
         self._consumers_by_ssrc: dict[int, Consumer] = {}
         # Counters read at scrape time.
@@ -184,14 +185,14 @@ class Transport:
             self._egress.forget(consumer.ssrc)  # its SRTP index: the table stays small
         self._hooks.consumer_closed(consumer)
 
-    def _connected_egress(self) -> Any:
+    def _connected_egress(self) -> fastpath.AnyEgress | None:
         """How this transport's consumers send: one egress for all of them, created
         the first time one asks after the transport can send (None before)."""
         if self._egress is None:
             self._egress = self._open_egress()
         return self._egress
 
-    def _open_egress(self) -> Any:
+    def _open_egress(self) -> fastpath.AnyEgress | None:
         """The egress, or None while the transport cannot send yet."""
         raise NotImplementedError
 

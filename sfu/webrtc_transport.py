@@ -21,7 +21,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Unpack
 
 from . import fastpath, ortc, sdp, sdp_transport
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
@@ -136,7 +136,8 @@ class WebRtcTransport(Transport):
     def tracked_ssrcs(self) -> int:
         """Outgoing SSRCs holding SRTP state (native egress or the Python sender):
         the streams open now, not every stream this connection ever carried."""
-        native = self._egress.tracked() if hasattr(self._egress, "tracked") else 0
+        egress = self._egress
+        native = egress.tracked() if egress is not None and hasattr(egress, "tracked") else 0
         return max(native, self._peer.tracked_ssrcs)
 
     # -- publish: the client offers -------------------------------------------
@@ -248,7 +249,7 @@ class WebRtcTransport(Transport):
             self._slots[index] = slot
         return consumer
 
-    def _open_egress(self) -> Any:
+    def _open_egress(self) -> fastpath.AnyEgress | None:
         """Once connected: one native sender sharing the socket (batched sendmmsg), or
         the Python path."""
         if self.state != TransportState.CONNECTED:

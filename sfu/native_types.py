@@ -1,0 +1,83 @@
+"""The surface of the native extension (sfu/_fastpath.c) that the Python side calls,
+as Protocols.
+
+The extension ships no stubs, so without these every call across the C boundary is
+`Any` and mypy checks none of it. Each Protocol mirrors one method table in
+sfu/_fastpath.c (`Egress_methods`, `FanOut_methods`, `module_methods`);
+tests/contract/test_native_surface.py fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class NativeEgress(Protocol):
+    """`_fastpath.Egress`: SRTP-protects and queues one peer's RTP, sent with one
+    sendmmsg per flush. The native fan-out sends through it from C (it has no `send`)."""
+
+    def protect(self, packet: bytes, /) -> bytes: ...
+    def take_captured(self) -> list[bytes]: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def stats(self) -> tuple[int, int, int]: ...  # (packets sent, bytes sent, dropped)
+    def forget(self, ssrc: int, /) -> None: ...
+    def tracked(self) -> int: ...
+
+
+class RtpProtector(Protocol):
+    """The part of a native egress used only to protect packets the Python side sends."""
+
+    def protect(self, packet: bytes, /) -> bytes: ...
+    def forget(self, ssrc: int, /) -> None: ...
+    def tracked(self) -> int: ...
+
+
+# (active, waiting for a key frame, key frame sent at, packets, bytes, payload bytes, dropped)
+SlotInfo = tuple[int, int, float | None, int, int, int, int]
+
+
+class NativeFanOutCore(Protocol):
+    """`_fastpath.FanOut`: one producer's consumers, addressed by the slot id `add` returns."""
+
+    def add(
+        self,
+        *,
+        egress: NativeEgress,
+        ssrc: int,
+        payload_type: int,
+        mid_element: bytes,
+        clock_rate: int,
+        initial_sequence: int,
+        initial_timestamp: int,
+    ) -> int: ...
+    def remove(self, slot_id: int, /) -> None: ...
+    def activate(self, slot_id: int, wait_for_key_frame: bool, /) -> None: ...
+    def deactivate(self, slot_id: int, /) -> None: ...
+    def forward(
+        self, data: bytes, payload_start: int, ext_body: bytes, keyframe: bool, now: float, /
+    ) -> int: ...  # packets queued: nonzero means a flush is due
+    def retransmit(self, slot_id: int, out_seq: int, now: float, /) -> bool: ...
+    def info(self, slot_id: int, /) -> SlotInfo: ...
+    def output_timestamp(self, slot_id: int, timestamp: int, /) -> int | None: ...
+    def input_sequence(self, slot_id: int, out_seq: int, /) -> int | None: ...
+    def clear(self) -> None: ...
+
+
+class NativeModule(Protocol):
+    """The `sfu._fastpath` module itself."""
+
+    def Egress(  # named as the extension's type
+        self,
+        *,
+        profile: str,
+        key: bytes,
+        salt: bytes,
+        auth_key: bytes,
+        fd: int,
+        address: tuple[str, int],
+        first: bool = False,
+    ) -> NativeEgress: ...
+    def FanOut(self, *, history: int, max_age: float) -> NativeFanOutCore: ...
+    def flush_all(self) -> int: ...
+    def pending(self) -> int: ...
