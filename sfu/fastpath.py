@@ -12,9 +12,17 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Unpack
 
 from . import fanout
-from .native_types import NativeEgress, NativeFanOutCore, NativeModule, RtpProtector, SlotInfo
+from .native_types import (
+    EgressParams,
+    NativeEgress,
+    NativeFanOutCore,
+    NativeModule,
+    RtpProtector,
+    SlotInfo,
+)
 from .srtp import SessionKeys
 
 logger = logging.getLogger(__name__)
@@ -180,23 +188,11 @@ def create_fanout(*, native: bool, history: int, max_age: float) -> AnyFanOut:
     return PythonFanOut(history=history, max_age=max_age)
 
 
-def native_egress(
-    *,
-    profile: str,
-    key: bytes,
-    salt: bytes,
-    auth_key: bytes,
-    fd: int,
-    address: tuple[str, int],
-    first: bool = False,
-) -> NativeEgress:
+def native_egress(**params: Unpack[EgressParams]) -> NativeEgress:
     """A native sender for one peer (fd -1: capture packets, for tests); a `first` one is
     flushed before the others in each loop iteration."""
     assert _native is not None
-    return _native.Egress(
-        profile=profile, key=key, salt=salt, auth_key=auth_key, fd=fd, address=address,
-        first=first,
-    )  # fmt: skip
+    return _native.Egress(**params)
 
 
 def rtp_protector(keys: SessionKeys) -> RtpProtector | None:

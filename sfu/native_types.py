@@ -9,7 +9,19 @@ tests/contract/test_native_surface.py fails when the two drift apart.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NotRequired, Protocol, TypedDict, Unpack
+
+
+class EgressParams(TypedDict):
+    """What `_fastpath.Egress` is made from: one peer's SRTP keys and where to send."""
+
+    profile: str  # an SrtpProfile name, or "NONE" for plain RTP (pipes, capture)
+    key: bytes
+    salt: bytes
+    auth_key: bytes
+    fd: int  # the socket to share; -1 captures packets instead (tests)
+    address: tuple[str, int]
+    first: NotRequired[bool]  # flushed before the others (a pipe to another worker)
 
 
 class NativeEgress(Protocol):
@@ -67,17 +79,7 @@ class NativeFanOutCore(Protocol):
 class NativeModule(Protocol):
     """The `sfu._fastpath` module itself."""
 
-    def Egress(  # named as the extension's type
-        self,
-        *,
-        profile: str,
-        key: bytes,
-        salt: bytes,
-        auth_key: bytes,
-        fd: int,
-        address: tuple[str, int],
-        first: bool = False,
-    ) -> NativeEgress: ...
+    def Egress(self, **params: Unpack[EgressParams]) -> NativeEgress: ...
     def FanOut(self, *, history: int, max_age: float) -> NativeFanOutCore: ...
     def flush_all(self) -> int: ...
     def pending(self) -> int: ...
