@@ -362,7 +362,7 @@ static PyObject *Egress_flush(EgressObject *self, PyObject *Py_UNUSED(ignored)) 
 }
 
 static PyObject *Egress_close(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
-    /* Drop what is queued and stop using the socket: the transport is closing. A sink
+    /* Drop what is queued and stop using the socket: the transport is closing. A slot
        may still name this egress until it is removed; its copies are counted dropped. */
     self->packets_dropped += (unsigned long long)self->pending_count;
     self->pending_count = 0;
@@ -435,7 +435,7 @@ typedef struct {
     int64_t epoch_first, ext_highest;
     double last_time;
     unsigned long long packets_sent, bytes_sent, payload_bytes_sent, packets_dropped;
-} sink_t;
+} slot_t;
 
 typedef struct {
     int32_t seq;              /* -1: empty */
@@ -443,18 +443,18 @@ typedef struct {
     uint16_t len, payload_start, ext_len;
     uint8_t data[MAX_IN_PACKET];
     uint8_t ext[MAX_EXT];
-} slot_t;
+} history_entry_t;
 
 typedef struct {
     PyObject_HEAD
-    sink_t *sinks;
-    Py_ssize_t sink_cap;
-    slot_t *history;
+    slot_t *slots;
+    Py_ssize_t slot_cap;
+    history_entry_t *history;
     Py_ssize_t history_len;
     double max_age;
 } FanOutObject;
 
-static int map_packet(sink_t *s, uint16_t seq, uint32_t ts, double now, uint16_t *out_seq, uint32_t *out_ts) {
+static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t *out_seq, uint32_t *out_ts) {
     if (s->new_epoch) {
         uint16_t os;
         uint32_t ot;
@@ -495,7 +495,7 @@ static int map_packet(sink_t *s, uint16_t seq, uint32_t ts, double now, uint16_t
 }
 
 /* Build, protect and queue one viewer's copy. Returns 1 queued, 0 dropped, -1 error. */
-static int send_copy(sink_t *s, const uint8_t *data, size_t len, size_t payload_start,
+static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_start,
                      const uint8_t *ext, size_t ext_len, uint16_t seq, uint32_t ts) {
     size_t body = (size_t)s->mid_len + ext_len;
     size_t pad = (4 - body % 4) % 4;
@@ -534,7 +534,7 @@ static int FanOut_init(FanOutObject *self, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "nd", kwlist, &history, &max_age)) return -1;
     if (history < 0 || history > 32768) { PyErr_SetString(PyExc_ValueError, "history: 0..32768"); return -1; }
     if (history) {
-        self->history = PyMem_Calloc((size_t)history, sizeof(slot_t));
+        self->history = PyMem_Calloc((size_t)history, sizeof(history_entry_t));
         if (self->history == NULL) { PyErr_NoMemory(); return -1; }
         for (Py_ssize_t i = 0; i < history; i++) self->history[i].seq = -1;
     }
@@ -544,19 +544,19 @@ static int FanOut_init(FanOutObject *self, PyObject *args, PyObject *kwds) {
 }
 
 static void FanOut_dealloc(FanOutObject *self) {
-    for (Py_ssize_t i = 0; i < self->sink_cap; i++)
-        if (self->sinks[i].used) Py_XDECREF(self->sinks[i].egress);
-    PyMem_Free(self->sinks);
+    for (Py_ssize_t i = 0; i < self->slot_cap; i++)
+        if (self->slots[i].used) Py_XDECREF(self->slots[i].egress);
+    PyMem_Free(self->slots);
     PyMem_Free(self->history);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static sink_t *get_sink(FanOutObject *self, Py_ssize_t id) {
-    if (id < 0 || id >= self->sink_cap || !self->sinks[id].used) {
+static slot_t *get_slot(FanOutObject *self, Py_ssize_t id) {
+    if (id < 0 || id >= self->slot_cap || !self->slots[id].used) {
         PyErr_SetString(PyExc_KeyError, "no such sink");
         return NULL;
     }
-    return &self->sinks[id];
+    return &self->slots[id];
 }
 
 static PyObject *FanOut_add(FanOutObject *self, PyObject *args, PyObject *kwds) {
@@ -575,17 +575,17 @@ static PyObject *FanOut_add(FanOutObject *self, PyObject *args, PyObject *kwds) 
         return NULL;
     }
     Py_ssize_t id = -1;
-    for (Py_ssize_t i = 0; i < self->sink_cap; i++) if (!self->sinks[i].used) { id = i; break; }
+    for (Py_ssize_t i = 0; i < self->slot_cap; i++) if (!self->slots[i].used) { id = i; break; }
     if (id < 0) {
-        Py_ssize_t cap = self->sink_cap ? self->sink_cap * 2 : 8;
-        sink_t *grown = PyMem_Realloc(self->sinks, (size_t)cap * sizeof(sink_t));
+        Py_ssize_t cap = self->slot_cap ? self->slot_cap * 2 : 8;
+        slot_t *grown = PyMem_Realloc(self->slots, (size_t)cap * sizeof(slot_t));
         if (grown == NULL) { PyBuffer_Release(&mid); return PyErr_NoMemory(); }
-        memset(grown + self->sink_cap, 0, (size_t)(cap - self->sink_cap) * sizeof(sink_t));
-        id = self->sink_cap;
-        self->sinks = grown;
-        self->sink_cap = cap;
+        memset(grown + self->slot_cap, 0, (size_t)(cap - self->slot_cap) * sizeof(slot_t));
+        id = self->slot_cap;
+        self->slots = grown;
+        self->slot_cap = cap;
     }
-    sink_t *s = &self->sinks[id];
+    slot_t *s = &self->slots[id];
     memset(s, 0, sizeof *s);
     s->used = 1;
     s->ssrc = ssrc;
@@ -607,7 +607,7 @@ static PyObject *FanOut_add(FanOutObject *self, PyObject *args, PyObject *kwds) 
 static PyObject *FanOut_remove(FanOutObject *self, PyObject *arg) {
     Py_ssize_t id = PyLong_AsSsize_t(arg);
     if (id == -1 && PyErr_Occurred()) return NULL;
-    sink_t *s = get_sink(self, id);
+    slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     Py_CLEAR(s->egress);
     s->used = 0;
@@ -618,7 +618,7 @@ static PyObject *FanOut_activate(FanOutObject *self, PyObject *args) {
     Py_ssize_t id;
     int wait;
     if (!PyArg_ParseTuple(args, "np", &id, &wait)) return NULL;
-    sink_t *s = get_sink(self, id);
+    slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     s->new_epoch = 1;
     s->active = 1;
@@ -630,7 +630,7 @@ static PyObject *FanOut_activate(FanOutObject *self, PyObject *args) {
 static PyObject *FanOut_deactivate(FanOutObject *self, PyObject *arg) {
     Py_ssize_t id = PyLong_AsSsize_t(arg);
     if (id == -1 && PyErr_Occurred()) return NULL;
-    sink_t *s = get_sink(self, id);
+    slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     s->active = 0;
     Py_RETURN_NONE;
@@ -652,18 +652,18 @@ static PyObject *FanOut_forward(FanOutObject *self, PyObject *args) {
     uint16_t seq = (uint16_t)((d[2] << 8) | d[3]);
     uint32_t ts = ((uint32_t)d[4] << 24) | ((uint32_t)d[5] << 16) | ((uint32_t)d[6] << 8) | d[7];
     if (self->history_len) {
-        slot_t *slot = &self->history[seq % self->history_len];
-        slot->seq = seq;
-        slot->arrival = now;
-        slot->len = (uint16_t)data.len;
-        slot->payload_start = (uint16_t)payload_start;
-        slot->ext_len = (uint16_t)ext.len;
-        memcpy(slot->data, d, (size_t)data.len);
-        memcpy(slot->ext, ext.buf, (size_t)ext.len);
+        history_entry_t *entry = &self->history[seq % self->history_len];
+        entry->seq = seq;
+        entry->arrival = now;
+        entry->len = (uint16_t)data.len;
+        entry->payload_start = (uint16_t)payload_start;
+        entry->ext_len = (uint16_t)ext.len;
+        memcpy(entry->data, d, (size_t)data.len);
+        memcpy(entry->ext, ext.buf, (size_t)ext.len);
     }
     long queued = 0;
-    for (Py_ssize_t i = 0; i < self->sink_cap; i++) {
-        sink_t *s = &self->sinks[i];
+    for (Py_ssize_t i = 0; i < self->slot_cap; i++) {
+        slot_t *s = &self->slots[i];
         if (!s->used || !s->active) continue;
         if (s->waiting_key_frame) {
             if (!keyframe) continue;
@@ -690,21 +690,21 @@ static PyObject *FanOut_retransmit(FanOutObject *self, PyObject *args) {
     int out_seq;
     double now;
     if (!PyArg_ParseTuple(args, "nid", &id, &out_seq, &now)) return NULL;
-    sink_t *s = get_sink(self, id);
+    slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     if (!s->active || !self->history_len || s->new_epoch) Py_RETURN_FALSE;
     uint16_t in_seq = (uint16_t)((unsigned)out_seq - s->seq_offset);
     int64_t highest = s->ext_highest;
     int64_t ext = highest + ((((int64_t)in_seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
     if (ext < s->epoch_first || ext > highest) Py_RETURN_FALSE;
-    slot_t *slot = &self->history[in_seq % self->history_len];
-    if (slot->seq != in_seq || now - slot->arrival > self->max_age) Py_RETURN_FALSE;
-    uint32_t ts = ((uint32_t)slot->data[4] << 24) | ((uint32_t)slot->data[5] << 16) |
-                  ((uint32_t)slot->data[6] << 8) | slot->data[7];
+    history_entry_t *entry = &self->history[in_seq % self->history_len];
+    if (entry->seq != in_seq || now - entry->arrival > self->max_age) Py_RETURN_FALSE;
+    uint32_t ts = ((uint32_t)entry->data[4] << 24) | ((uint32_t)entry->data[5] << 16) |
+                  ((uint32_t)entry->data[6] << 8) | entry->data[7];
     uint16_t os;
     uint32_t ot;
-    if (!map_packet(s, in_seq, ts, slot->arrival, &os, &ot) || os != (uint16_t)out_seq) Py_RETURN_FALSE;
-    int rc = send_copy(s, slot->data, slot->len, slot->payload_start, slot->ext, slot->ext_len, os, ot);
+    if (!map_packet(s, in_seq, ts, entry->arrival, &os, &ot) || os != (uint16_t)out_seq) Py_RETURN_FALSE;
+    int rc = send_copy(s, entry->data, entry->len, entry->payload_start, entry->ext, entry->ext_len, os, ot);
     if (rc < 0) return NULL;
     return PyBool_FromLong(rc);
 }
@@ -712,7 +712,7 @@ static PyObject *FanOut_retransmit(FanOutObject *self, PyObject *args) {
 static PyObject *FanOut_info(FanOutObject *self, PyObject *arg) {
     Py_ssize_t id = PyLong_AsSsize_t(arg);
     if (id == -1 && PyErr_Occurred()) return NULL;
-    sink_t *s = get_sink(self, id);
+    slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     PyObject *key_frame_at = s->has_key_frame_at ? PyFloat_FromDouble(s->key_frame_at) : Py_NewRef(Py_None);
     if (key_frame_at == NULL) return NULL;
@@ -724,7 +724,7 @@ static PyObject *FanOut_output_timestamp(FanOutObject *self, PyObject *args) {
     Py_ssize_t id;
     unsigned int ts;
     if (!PyArg_ParseTuple(args, "nI", &id, &ts)) return NULL;
-    sink_t *s = get_sink(self, id);
+    slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     if (s->new_epoch) Py_RETURN_NONE;
     return PyLong_FromUnsignedLong((uint32_t)(ts + s->ts_offset));
@@ -734,7 +734,7 @@ static PyObject *FanOut_input_sequence(FanOutObject *self, PyObject *args) {
     Py_ssize_t id;
     int out_seq;
     if (!PyArg_ParseTuple(args, "ni", &id, &out_seq)) return NULL;
-    sink_t *s = get_sink(self, id);
+    slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     if (s->new_epoch) Py_RETURN_NONE;
     uint16_t in_seq = (uint16_t)((unsigned)out_seq - s->seq_offset);
@@ -745,23 +745,23 @@ static PyObject *FanOut_input_sequence(FanOutObject *self, PyObject *args) {
 }
 
 static PyObject *FanOut_clear(FanOutObject *self, PyObject *Py_UNUSED(ignored)) {
-    for (Py_ssize_t i = 0; i < self->sink_cap; i++)
-        if (self->sinks[i].used) { Py_CLEAR(self->sinks[i].egress); self->sinks[i].used = 0; }
+    for (Py_ssize_t i = 0; i < self->slot_cap; i++)
+        if (self->slots[i].used) { Py_CLEAR(self->slots[i].egress); self->slots[i].used = 0; }
     for (Py_ssize_t i = 0; i < self->history_len; i++) self->history[i].seq = -1;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef FanOut_methods[] = {
-    {"add", (PyCFunction)(void (*)(void))FanOut_add, METH_VARARGS | METH_KEYWORDS, "Add a sink; returns its id."},
-    {"remove", (PyCFunction)FanOut_remove, METH_O, "Remove a sink."},
+    {"add", (PyCFunction)(void (*)(void))FanOut_add, METH_VARARGS | METH_KEYWORDS, "Add a slot; returns its id."},
+    {"remove", (PyCFunction)FanOut_remove, METH_O, "Remove a slot."},
     {"activate", (PyCFunction)FanOut_activate, METH_VARARGS, "(id, wait_for_key_frame): start a new epoch."},
-    {"deactivate", (PyCFunction)FanOut_deactivate, METH_O, "Stop a sink."},
+    {"deactivate", (PyCFunction)FanOut_deactivate, METH_O, "Stop a slot."},
     {"forward", (PyCFunction)FanOut_forward, METH_VARARGS, "(data, payload_start, ext_body, keyframe, now)"},
     {"retransmit", (PyCFunction)FanOut_retransmit, METH_VARARGS, "(id, out_seq, now) -> bool"},
     {"info", (PyCFunction)FanOut_info, METH_O, "(active, waiting, key_frame_at, sent, bytes, payload, dropped)"},
     {"output_timestamp", (PyCFunction)FanOut_output_timestamp, METH_VARARGS, "(id, ts) -> int | None"},
     {"input_sequence", (PyCFunction)FanOut_input_sequence, METH_VARARGS, "(id, out_seq) -> int | None"},
-    {"clear", (PyCFunction)FanOut_clear, METH_NOARGS, "Remove every sink and forget the history."},
+    {"clear", (PyCFunction)FanOut_clear, METH_NOARGS, "Remove every slot and forget the history."},
     {NULL, NULL, 0, NULL},
 };
 
