@@ -52,6 +52,7 @@ def describe(
                 mid=section.mid,
                 direction=section.direction,
                 codecs=section.codecs,
+                formats=section.formats,  # a rejected data channel's, say
                 extensions=section.extensions,
                 ssrcs=section.ssrcs,
                 cname=section.cname,
