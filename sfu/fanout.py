@@ -3,6 +3,14 @@ every consumer of a producer — key-frame gating, sequence/timestamp munging,
 header rewrite, the viewer's MID, SRTP, and the send — and keeps the history
 that answers NACKs.
 
+A simulcast producer's encodings share one fan-out: each packet comes tagged
+with its encoding (`layer`, 0 = lowest), and each slot forwards one layer at a
+time. A slot asked for another layer keeps the current one flowing until the
+target layer's next key frame, then switches there in a new epoch: sequence
+numbers continue, timestamps continue on the encodings' common timeline when
+their alignment is known (`set_timestamp_shift`), and VP8 picture numbering
+(sfu/rtp/vp8.py) continues too, so the viewer's decoder sees one stream.
+
 This module is the reference implementation and the fallback; sfu/_fastpath.c
 implements the same contract natively (`NativeFanOut`), and the tests require
 both to produce byte-identical packets. Per-consumer state lives here, not in
@@ -15,8 +23,10 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
+from .rtp import vp8
 from .rtp.seq import OutputSequencer
 
+MAX_LAYERS = 4  # simulcast encodings per producer
 _FIXED = struct.Struct("!BBHII")
 _EXT_HEADER = struct.Struct("!HH")
 
@@ -44,13 +54,19 @@ class FanOutSlot:
         "bytes_sent",
         "egress",
         "key_frame_at",
+        "last_picture_id",
+        "last_tl0",
+        "layer",
         "mid_element",
         "packets_dropped",
         "packets_sent",
         "payload_bytes_sent",
         "payload_type",
+        "picture_id_offset",
         "sequencer",
         "ssrc",
+        "target_layer",
+        "tl0_offset",
         "waiting_key_frame",
     )
 
@@ -64,6 +80,7 @@ class FanOutSlot:
         egress: Egress,
         initial_sequence: int,
         initial_timestamp: int,
+        layer: int = 0,
     ) -> None:
         self.ssrc = ssrc
         self.payload_type = payload_type
@@ -73,20 +90,35 @@ class FanOutSlot:
         self.active = False
         self.waiting_key_frame = False
         self.key_frame_at: float | None = None  # when the awaited key frame went out
+        self.layer = layer  # the encoding forwarded now
+        self.target_layer = layer  # the encoding wanted; switched to at its key frame
+        # VP8 numbering shifts for this viewer; the last numbers sent (-1: none yet).
+        self.picture_id_offset = 0
+        self.tl0_offset = 0
+        self.last_picture_id = -1
+        self.last_tl0 = -1
         self.packets_sent = 0
         self.bytes_sent = 0
         self.payload_bytes_sent = 0
         self.packets_dropped = 0
 
     def activate(self, *, wait_for_key_frame: bool) -> None:
-        """Start a new epoch: continuous numbering for the viewer, whatever the gap."""
+        """Start a new epoch on the target layer: continuous numbering for the viewer,
+        whatever the gap."""
         self.sequencer.resync()
+        self.layer = self.target_layer
         self.active = True
         self.waiting_key_frame = wait_for_key_frame
         self.key_frame_at = None
 
     def deactivate(self) -> None:
         self.active = False
+
+    def set_target_layer(self, layer: int) -> None:
+        """Forward `layer` from its next key frame on (at once while nothing flows)."""
+        self.target_layer = layer
+        if not self.active or self.waiting_key_frame:
+            self.layer = layer
 
     def output_timestamp(self, timestamp: int) -> int | None:
         return self.sequencer.output_timestamp(timestamp)
@@ -111,15 +143,25 @@ class _HistoryEntry:
 
 
 class FanOut:
-    """The consumers of one producer. `history` packets are kept for NACKs
-    (video only: 0 disables), for at most `max_age` seconds."""
+    """The consumers of one producer. `history` packets per layer are kept for
+    NACKs (video only: 0 disables), for at most `max_age` seconds; `vp8` turns on
+    picture numbering continuity."""
 
     native = False
 
-    def __init__(self, *, history: int, max_age: float) -> None:
+    def __init__(self, *, history: int, max_age: float, layers: int = 1, vp8: bool = False) -> None:
+        if not 1 <= layers <= MAX_LAYERS:
+            raise ValueError(f"layers: 1..{MAX_LAYERS}")
         self.slots: tuple[FanOutSlot, ...] = ()
-        self._history = [_HistoryEntry() for _ in range(history)]
+        self._histories = [[_HistoryEntry() for _ in range(history)] for _ in range(layers)]
         self._max_age = max_age
+        self._vp8 = vp8
+        # Per layer: what to add to its timestamps to reach the common timeline.
+        self._timestamp_shifts: list[int | None] = [0] + [None] * (layers - 1)
+
+    def set_timestamp_shift(self, layer: int, shift: int | None) -> None:
+        """`layer`'s timestamps plus `shift` are on the common timeline (None: unknown)."""
+        self._timestamp_shifts[layer] = None if shift is None else shift & 0xFFFFFFFF
 
     def add(self, slot: FanOutSlot) -> None:
         self.slots = (*self.slots, slot)
@@ -136,10 +178,12 @@ class FanOut:
         ext_body: bytes,
         keyframe: bool,
         now: float,
+        layer: int = 0,
     ) -> None:
-        """Send one incoming packet (already validated) to every active slot."""
+        """Send one incoming packet (already validated) of `layer` to every active
+        slot on that layer, switching the slots that wait for this key frame."""
         seq = (data[2] << 8) | data[3]
-        history = self._history
+        history = self._histories[layer]
         if history:
             entry = history[seq % len(history)]
             entry.seq = seq
@@ -148,41 +192,66 @@ class FanOut:
             entry.payload_start = payload_start
             entry.arrival = now
         timestamp = int.from_bytes(data[4:8], "big")
+        numbering = vp8.picture_numbering(data[payload_start:]) if self._vp8 else None
         for slot in self.slots:
             if not slot.active:
                 continue
-            if slot.waiting_key_frame:
+            if slot.layer != layer:
+                if slot.target_layer != layer or not keyframe or slot.waiting_key_frame:
+                    continue
+                self._switch(slot, layer)
+            elif slot.waiting_key_frame:
                 if not keyframe:
                     continue
                 slot.waiting_key_frame = False
                 slot.key_frame_at = now
+            starting = slot.sequencer.pending
             mapped = slot.sequencer.map(seq, timestamp, now)
-            if mapped is not None:
-                _send(slot, data, payload_start, ext_body, mapped[0], mapped[1])
+            if mapped is None:
+                continue
+            if numbering is not None:
+                _renumber(slot, numbering, starting)
+            _send(slot, data, payload_start, ext_body, mapped[0], mapped[1], numbering)
+
+    def _switch(self, slot: FanOutSlot, layer: int) -> None:
+        """Move `slot` to `layer` at its key frame, in a new epoch (aligned if known)."""
+        old, new = self._timestamp_shifts[slot.layer], self._timestamp_shifts[layer]
+        aligned = None
+        if old is not None and new is not None and not slot.sequencer.pending:
+            aligned = (slot.sequencer.ts_offset + new - old) & 0xFFFFFFFF
+        slot.sequencer.resync(aligned)
+        slot.layer = layer
 
     def retransmit(self, slot: FanOutSlot, out_seq: int, now: float) -> bool:
         """Resend one packet a viewer NACKed, exactly as first sent; False if gone."""
-        if not slot.active or not self._history:
+        history = self._histories[slot.layer]
+        if not slot.active or not history:
             return False
         in_seq = slot.sequencer.input_sequence(out_seq)
         if in_seq is None:
             return False
-        entry = self._history[in_seq % len(self._history)]
+        entry = history[in_seq % len(history)]
         if entry.seq != in_seq or now - entry.arrival > self._max_age:
             return False
         timestamp = int.from_bytes(entry.data[4:8], "big")
         mapped = slot.sequencer.map(in_seq, timestamp, entry.arrival)
         if mapped is None or mapped[0] != out_seq:
             return False
-        return _send(slot, entry.data, entry.payload_start, entry.ext_body, out_seq, mapped[1])
+        numbering = (
+            vp8.picture_numbering(entry.data[entry.payload_start :]) if self._vp8 else None
+        )
+        return _send(
+            slot, entry.data, entry.payload_start, entry.ext_body, out_seq, mapped[1], numbering
+        )
 
     def close(self) -> None:
         for slot in self.slots:
             slot.active = False
         self.slots = ()
-        for entry in self._history:
-            entry.data = entry.ext_body = b""
-            entry.seq = -1
+        for history in self._histories:
+            for entry in history:
+                entry.data = entry.ext_body = b""
+                entry.seq = -1
 
 
 def rewrite(
@@ -208,13 +277,49 @@ def rewrite(
     return _FIXED.pack(b0, b1, seq, timestamp, ssrc) + block + data[payload_start:]
 
 
+def _renumber(slot: FanOutSlot, numbering: vp8.PictureNumbering, starting: bool) -> None:
+    """At an epoch's first packet, shift the VP8 numbering to continue where the viewer
+    left off; then remember the newest numbers sent."""
+    mask = vp8.PICTURE_ID_MASK if numbering.picture_id_wide else vp8.PICTURE_ID_MASK_NARROW
+    if starting and slot.last_picture_id >= 0:
+        if numbering.picture_id_at >= 0:
+            slot.picture_id_offset = (slot.last_picture_id + 1 - numbering.picture_id) & mask
+        if numbering.tl0_at >= 0 and slot.last_tl0 >= 0:
+            slot.tl0_offset = (slot.last_tl0 + 1 - numbering.tl0) & vp8.TL0_MASK
+    if numbering.picture_id_at >= 0:
+        picture_id = (numbering.picture_id + slot.picture_id_offset) & mask
+        ahead = (picture_id - slot.last_picture_id) & mask
+        if slot.last_picture_id < 0 or 0 < ahead <= mask >> 1:
+            slot.last_picture_id = picture_id
+    if numbering.tl0_at >= 0:
+        tl0 = (numbering.tl0 + slot.tl0_offset) & vp8.TL0_MASK
+        if slot.last_tl0 < 0 or 0 < (tl0 - slot.last_tl0) & vp8.TL0_MASK <= vp8.TL0_MASK >> 1:
+            slot.last_tl0 = tl0
+
+
 def _send(
-    slot: FanOutSlot, data: bytes, payload_start: int, ext_body: bytes, seq: int, timestamp: int
+    slot: FanOutSlot,
+    data: bytes,
+    payload_start: int,
+    ext_body: bytes,
+    seq: int,
+    timestamp: int,
+    numbering: vp8.PictureNumbering | None = None,
 ) -> bool:
     packet = rewrite(
         data, payload_start, ext_body, slot.mid_element, slot.payload_type, seq, timestamp,
         slot.ssrc,
     )  # fmt: skip
+    if numbering is not None and (slot.picture_id_offset or slot.tl0_offset):
+        shifted = bytearray(packet)
+        vp8.write_numbering(
+            shifted,
+            len(packet) - (len(data) - payload_start),
+            numbering,
+            numbering.picture_id + slot.picture_id_offset,
+            numbering.tl0 + slot.tl0_offset,
+        )
+        packet = bytes(shifted)
     if slot.egress.send(packet):
         slot.packets_sent += 1
         slot.bytes_sent += len(packet)

@@ -11,6 +11,9 @@ _SEQ_MASK = 0xFFFF
 _SEQ_HALF = 1 << 15
 _TS_MASK = 0xFFFFFFFF
 _TS_HALF = 1 << 31
+# An aligned epoch may start at most this many seconds after the last packet sent;
+# anything else means the alignment is stale, and the wall clock is safer.
+_ALIGNED_MAX_STEP = 5
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -70,6 +73,12 @@ class OutputSequencer:
     map to the output seq they always had. Packets from before the epoch's
     first packet return None (they belong to an old source or would go back
     in time).
+
+    When the new epoch's source runs on a timeline whose relation to the old
+    one is known (simulcast encodings aligned by their sender reports),
+    `resync(ts_offset)` proposes the offset that keeps that relation; it is
+    taken when it moves time forward by less than `_ALIGNED_MAX_STEP`, else the
+    wall clock decides as above.
     """
 
     __slots__ = (
@@ -79,6 +88,7 @@ class OutputSequencer:
         "_initial_seq",
         "_initial_timestamp",
         "_new_epoch",
+        "_proposed_ts_offset",
         "_seq_offset",
         "_started",
         "_ts_offset",
@@ -99,6 +109,7 @@ class OutputSequencer:
         self._initial_timestamp = initial_timestamp
         self._started = False
         self._new_epoch = True
+        self._proposed_ts_offset: int | None = None
         self._seq_offset = 0
         self._ts_offset = 0
         self._epoch_first = 0
@@ -107,9 +118,22 @@ class OutputSequencer:
         self.last_output_timestamp = initial_timestamp
         self.last_output_time = 0.0
 
-    def resync(self) -> None:
-        """The next accepted packet starts a new epoch (it may come from an unrelated source)."""
+    def resync(self, ts_offset: int | None = None) -> None:
+        """The next accepted packet starts a new epoch (it may come from an unrelated
+        source); `ts_offset`, when given, is the timestamp offset that would keep it
+        aligned with the previous one."""
         self._new_epoch = True
+        self._proposed_ts_offset = ts_offset
+
+    @property
+    def pending(self) -> bool:
+        """A new epoch starts with the next accepted packet."""
+        return self._new_epoch
+
+    @property
+    def ts_offset(self) -> int:
+        """Output minus input timestamp in the current epoch."""
+        return self._ts_offset
 
     def map(self, seq: int, timestamp: int, now: float) -> tuple[int, int] | None:
         """(output seq, output timestamp) for an input packet, or None to drop it."""
@@ -153,10 +177,16 @@ class OutputSequencer:
         return (timestamp + self._ts_offset) & _TS_MASK
 
     def _start_epoch(self, seq: int, timestamp: int, now: float) -> tuple[int, int]:
+        proposed, self._proposed_ts_offset = self._proposed_ts_offset, None
         if self._started:
             out_seq = (self.last_output_seq + 1) & _SEQ_MASK
-            ticks = round((now - self.last_output_time) * self._clock_rate)
-            out_ts = (self.last_output_timestamp + max(1, ticks)) & _TS_MASK
+            step = -1
+            if proposed is not None:
+                out_ts = (timestamp + proposed) & _TS_MASK
+                step = (out_ts - self.last_output_timestamp) & _TS_MASK
+            if not 0 < step <= self._clock_rate * _ALIGNED_MAX_STEP:
+                ticks = round((now - self.last_output_time) * self._clock_rate)
+                out_ts = (self.last_output_timestamp + max(1, ticks)) & _TS_MASK
         else:
             self._started = True
             out_seq = self._initial_seq
