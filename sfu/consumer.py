@@ -12,12 +12,14 @@ resumes on a key frame, which it requests from the producer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
+from . import layer_choice
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
 from .fastpath import AnyEgress, AnyFanOut, AnyFanOutSlot, FanOutSlotSpec
+from .received_stream import ReceivedStream
 from .report_schedule import phase_of
 from .rtp import rtcp
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
@@ -49,11 +51,12 @@ class Consumer:
         fanout: AnyFanOut,
         connected_egress: Callable[[], AnyEgress | None],
         send_rtcp: Callable[[bytes], bool],
-        request_key_frame: Callable[[], None],
+        request_key_frame: Callable[[int], None],
         on_event: EventSink,
         initial_sequence: int,
         initial_timestamp: int,
         paused: bool = False,
+        streams: Sequence[ReceivedStream] = (),
     ) -> None:
         self.id = consumer_id
         self.producer_id = producer_id
@@ -73,6 +76,14 @@ class Consumer:
         self._connected_egress = connected_egress  # shared; None until it can send
         self._send_rtcp = send_rtcp
         self._request_key_frame = request_key_frame
+        # Simulcast: the producer's encodings (0 = lowest; read only), the highest one
+        # this viewer should get, and the one chosen from those the publisher sends now.
+        self._streams = streams
+        self.layers = max(1, len(streams))
+        self.preferred_layer = self.layers - 1
+        self._target_layer = self.preferred_layer
+        self.layer_switches = 0
+        self.hidden = False  # the viewer shows no tile for it: nothing is forwarded
         self._events = on_event
         self._clock_rate = clock_rate
         self._initial = (initial_sequence, initial_timestamp)
@@ -135,6 +146,16 @@ class Consumer:
         return self._active
 
     @property
+    def layer(self) -> int:
+        """The encoding forwarded now (the target until the slot exists)."""
+        slot = self._slot
+        return slot.layer if slot is not None else self._target_layer
+
+    @property
+    def target_layer(self) -> int:
+        return self._target_layer
+
+    @property
     def waiting_key_frame(self) -> bool:
         """Active video that is held back until the publisher's next key frame."""
         self._collect_key_frame_wait()
@@ -190,10 +211,53 @@ class Consumer:
                 self.retransmission_misses += 1
 
     def receive_key_frame_request(self) -> None:
-        """PLI/FIR from the viewer: relayed (throttled) to the publisher."""
+        """PLI/FIR from the viewer: relayed (throttled) to the publisher, for the
+        encoding the viewer is decoding."""
         self.key_frame_requests_received += 1
         if self._active and self.kind == "video":
-            self._request_key_frame()
+            self._request_key_frame(self.layer)
+
+    # -- which encoding -----------------------------------------------------------------
+    def set_preferred_layer(self, layer: int) -> None:
+        """The highest encoding this viewer should get (0 = lowest)."""
+        self._check_open()
+        self.preferred_layer = max(0, min(layer, self.layers - 1))
+        self._retarget()
+
+    def set_view(self, *, visible: bool, height: int = 0) -> None:
+        """What the viewer shows this track in: a hidden tile gets nothing, a visible
+        one the smallest encoding that fills its `height` device pixels (0: no limit)."""
+        self._check_open()
+        if self.layers > 1:
+            heights = [stream.height for stream in self._streams]
+            self.preferred_layer = layer_choice.fitting_layer(heights, height)
+            self._retarget()
+        if visible == self.hidden:
+            self.hidden = not visible
+            self._update_active()
+
+    def on_layers_changed(self) -> None:
+        """The publisher started or stopped sending an encoding."""
+        if not self.closed:
+            self._retarget()
+
+    def _retarget(self) -> None:
+        """Aim at the best encoding the publisher sends within the preference: the
+        highest active one not above it, else the lowest active one; the preference
+        itself while nothing is known yet."""
+        now = self._clock.now()
+        active = [stream.layer for stream in self._streams if stream.active(now)]
+        target = layer_choice.available_layer(self.preferred_layer, active)
+        if target == self._target_layer:
+            return
+        self._target_layer = target
+        slot = self._slot
+        if slot is None:
+            return
+        slot.set_target_layer(target)
+        if self._active and slot.layer != target:
+            self.layer_switches += 1
+            self._request_key_frame(target)
 
     def receive_report(self, block: rtcp.ReportBlock) -> None:
         self.fraction_lost = block.fraction_lost
@@ -256,6 +320,7 @@ class Consumer:
             clock_rate=self._clock_rate,
             initial_sequence=self._initial[0],
             initial_timestamp=self._initial[1],
+            layer=self._target_layer,
         )
         # Both follow `native_fastpath` and whether the extension was built: a native
         # fan-out always gets a native egress, the Python one a Python egress.
@@ -303,7 +368,13 @@ class Consumer:
         )
 
     def _update_active(self) -> None:
-        active = self.ready and not self.paused and not self.producer_paused and not self.closed
+        active = (
+            self.ready
+            and not self.paused
+            and not self.hidden
+            and not self.producer_paused
+            and not self.closed
+        )
         slot = self._slot
         if active == self._active or slot is None:
             return
@@ -317,7 +388,7 @@ class Consumer:
         if video:
             self._active_since = self._clock.now()
             self._key_frame_counted = False
-            self._request_key_frame()
+            self._request_key_frame(self._target_layer)
 
     def _check_open(self) -> None:
         if self.closed:

@@ -50,6 +50,7 @@ class FanOutSlotSpec:
     clock_rate: int
     initial_sequence: int
     initial_timestamp: int
+    layer: int = 0  # the simulcast encoding it starts on
 
 
 class NativeFanOutSlot:
@@ -182,10 +183,12 @@ AnyFanOut = NativeFanOut | PythonFanOut
 AnyEgress = NativeEgress | fanout.Egress
 
 
-def create_fanout(*, native: bool, history: int, max_age: float) -> AnyFanOut:
+def create_fanout(
+    *, native: bool, history: int, max_age: float, layers: int = 1, vp8: bool = False
+) -> AnyFanOut:
     if native and _native is not None:
         return NativeFanOut(history=history, max_age=max_age)
-    return PythonFanOut(history=history, max_age=max_age)
+    return PythonFanOut(history=history, max_age=max_age, layers=layers, vp8=vp8)
 
 
 def native_egress(**params: Unpack[EgressParams]) -> NativeEgress:

@@ -1,9 +1,13 @@
-"""Producer: one incoming media stream from a publisher, fanned out to consumers.
+"""Producer: one incoming media track from a publisher, fanned out to consumers.
+
+A track arrives as one RTP stream, or as several simulcast encodings
+(sfu/received_stream.py), all fanned out by one fan-out in which each consumer
+forwards one encoding at a time.
 
 Per packet (synchronous, no allocation beyond the canonical extension body):
-unwrap RTX, update reception statistics and the upstream NACK state, detect
-key frames, read the audio level, then one fan-out call does the rest for
-every consumer (rewrite, SRTP, send, retransmission history).
+find its stream, unwrap RTX, update reception statistics and the upstream NACK
+state, detect key frames, read the audio level, then one fan-out call does the
+rest for every consumer (rewrite, SRTP, send, retransmission history).
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from .events import EventSink, ProducerClosed
 from .fastpath import AnyFanOut, create_fanout
 from .keyframes import KeyFrameRequestThrottle
 from .options import MediaOptions
+from .received_stream import ReceivedStream
 from .report_schedule import ReportSchedule
-from .rtp import rtcp
+from .rtp import rtcp, vp8
 from .rtp.codecs import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
 from .rtp.header import RtpPacketView, audio_level, iter_extensions, rewrite
-from .rtp.nack import NackGenerator
 from .rtp.receive_stats import ReceiveStatistics
 from .rtp_parameters import URI_ABS_SEND_TIME, URI_MID, URI_REPAIRED_RID, URI_RID, ReceiveParameters
 from .types import CloseReason, LevelTap, MediaKind, PayloadTap, ProducerId
@@ -40,6 +44,7 @@ _KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool]] = {
 }
 _NOT_FORWARDED = frozenset({URI_MID, URI_RID, URI_REPAIRED_RID})
 _REPORT_INTERVAL = 1.0
+_TS_MASK = 0xFFFFFFFF
 
 class Producer:
     """Receives one publisher stream (plus its RTX) on a transport.
@@ -79,13 +84,31 @@ class Producer:
         self._feedback_ssrc = random.getrandbits(32) or 1
         self._max_bitrate = options.publisher_max_bitrate
         codec = parameters.codec
-        self.ssrc = parameters.ssrc
-        self.rtx_ssrc = parameters.rtx_ssrc
         self._payload_type = codec.payload_type
         self._rtx_payload_type = parameters.rtx_payload_type
-        self._detect_keyframe = (
-            _KEYFRAME_DETECTORS.get(codec.name) if self.kind == "video" else None
+        self._clock_rate = codec.clock_rate
+        video = self.kind == "video"
+        self._detect_keyframe = _KEYFRAME_DETECTORS.get(codec.name) if video else None
+        self._vp8 = codec.name == "VP8"
+        rids: tuple[str | None, ...] = parameters.rids or (None,)
+        self.streams: tuple[ReceivedStream, ...] = tuple(
+            ReceivedStream(
+                layer=layer,
+                rid=rid,
+                ssrc=None if rid is not None else parameters.ssrc,
+                rtx_ssrc=None if rid is not None else parameters.rtx_ssrc,
+                clock_rate=codec.clock_rate,
+                video=video,
+            )
+            for layer, rid in enumerate(rids)
         )
+        self.simulcast = parameters.rids != ()
+        # SSRC -> (stream, whether it is that stream's RTX)
+        self._by_ssrc: dict[int, tuple[ReceivedStream, bool]] = {}
+        for stream in self.streams:
+            self._bind(stream)
+        self._rid_id = parameters.extensions.get(URI_RID)
+        self._repaired_rid_id = parameters.extensions.get(URI_REPAIRED_RID)
         self._id_map = {
             pid: canonical_ext_ids[uri]
             for uri, pid in parameters.extensions.items()
@@ -95,37 +118,38 @@ class Producer:
         self.audio_level_id = parameters.extensions.get(
             "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
         )
-        self._stats = ReceiveStatistics(codec.clock_rate)
         self._throttle = KeyFrameRequestThrottle(min_interval=options.key_frame_min_interval)
-        video = self.kind == "video"
-        self._nack: NackGenerator | None = NackGenerator() if video else None
         self.fanout: AnyFanOut = create_fanout(
             native=options.native_fastpath,
             history=options.retransmission_buffer if video else 0,  # audio is not NACKed
             max_age=options.retransmission_max_age,
+            layers=len(self.streams),
+            vp8=self._vp8,
         )
+        if self.simulcast:
+            self.fanout.set_timestamp_shift(0, None)  # aligned by sender reports instead
         self._next_report = 0.0
-        # The publisher's last SR (NTP, RTP, our arrival time); each consumer carries it
-        # forward to its own report time, spread over the second (sfu/report_schedule.py).
-        self._sender_report: tuple[int, int, float] | None = None
+        self._active_layers: tuple[int, ...] = ()
         self._consumer_reports: ReportSchedule[Consumer] = ReportSchedule(
             lambda consumer: consumer.report_phase, _REPORT_INTERVAL
         )
         # Counters read at scrape time; plain ints on the hot path.
-        self.packets_received = 0
-        self.bytes_received = 0
         self.packets_discarded = 0
         self.retransmissions_received = 0
-        self.key_frames_received = 0
         self.key_frame_requests_sent = 0
         self.nacks_sent = 0
 
     # -- hot path ---------------------------------------------------------
     def receive_rtp(self, view: RtpPacketView) -> None:
         now = self._clock.now()
+        found = self._by_ssrc.get(view.ssrc)
+        if found is None:
+            self.packets_discarded += 1
+            return
+        stream, is_rtx = found
         retransmit = False
-        if view.ssrc == self.rtx_ssrc and view.ssrc is not None:
-            unwrapped = self._unwrap_rtx(view)
+        if is_rtx:
+            unwrapped = self._unwrap_rtx(view, stream)
             if unwrapped is None:
                 self.packets_discarded += 1  # padding-only probe
                 return
@@ -135,19 +159,23 @@ class Producer:
         elif view.payload_type != self._payload_type:
             self.packets_discarded += 1
             return
-        self.packets_received += 1
-        self.bytes_received += len(view.data)
         seq = view.sequence_number
-        self._stats.add(seq, view.timestamp, now, retransmit=retransmit)
+        stream.statistics.add(seq, view.timestamp, now, retransmit=retransmit)
+        if not retransmit:
+            stream.count(len(view.data), view.timestamp, now)
         keyframe = False
-        if self._nack is not None:
-            self._nack.on_packet(seq, now)
+        nack = stream.nack
+        if nack is not None:
+            nack.on_packet(seq, now)
             detect = self._detect_keyframe
             if detect is not None and view.payload_end > view.payload_start:
-                keyframe = detect(view.data[view.payload_start : view.payload_end])
-                if keyframe and self.ssrc is not None:
-                    self.key_frames_received += 1
-                    self._throttle.key_frame_received(self.ssrc)
+                payload = view.data[view.payload_start : view.payload_end]
+                keyframe = detect(payload)
+                if keyframe and stream.ssrc is not None:
+                    stream.key_frames_received += 1
+                    self._throttle.key_frame_received(stream.ssrc)
+                    if self._vp8:
+                        stream.width, stream.height = vp8.key_frame_size(payload) or (0, 0)
         elif self.paused:
             return  # muted: nothing forwarded and no levels, so never shown speaking
         elif self.level_tap is not None and self.audio_level_id is not None:
@@ -158,9 +186,13 @@ class Producer:
             self.payload_tap(view.data[view.payload_start : view.payload_end], now)
         if self.paused:
             return
-        self.fanout.forward(
-            view.data, view.payload_start, self._canonical_ext_body(view, now), keyframe, now
-        )
+        ext_body = self._canonical_ext_body(view, now)
+        if stream.layer:
+            self.fanout.forward(
+                view.data, view.payload_start, ext_body, keyframe, now, stream.layer
+            )
+        else:
+            self.fanout.forward(view.data, view.payload_start, ext_body, keyframe, now)
 
     def _canonical_ext_body(self, view: RtpPacketView, now: float) -> bytes:
         if view.ext_end == view.ext_start:
@@ -180,9 +212,9 @@ class Producer:
             body += value
         return bytes(body)
 
-    def _unwrap_rtx(self, view: RtpPacketView) -> RtpPacketView | None:
+    def _unwrap_rtx(self, view: RtpPacketView, stream: ReceivedStream) -> RtpPacketView | None:
         """RFC 4588 §4: the payload starts with the original sequence number."""
-        if view.payload_end - view.payload_start < 3 or self.ssrc is None:
+        if view.payload_end - view.payload_start < 3 or stream.ssrc is None:
             return None
         data = view.data
         start = view.payload_start
@@ -193,7 +225,7 @@ class Producer:
                 payload_type=self._payload_type,
                 sequence_number=original_seq,
                 timestamp=view.timestamp,
-                ssrc=self.ssrc,
+                ssrc=stream.ssrc,
                 extension_block=data[view.ext_start - 4 : view.ext_end]
                 if view.ext_end > view.ext_start
                 else b"",
@@ -205,38 +237,55 @@ class Producer:
 
     # -- feedback from the publisher and toward it ----------------------------
     def receive_sender_report(self, report: rtcp.SenderReport) -> None:
-        now = self._clock.now()
-        self._stats.sender_report_received(rtcp.ntp_middle_32(report.ntp_timestamp), now)
-        self._sender_report = (report.ntp_timestamp, report.rtp_timestamp, now)
-
-    def request_key_frame(self) -> None:
-        """Ask the publisher for a key frame, at most once per interval (deferred otherwise)."""
-        if self.kind != "video" or self.ssrc is None or self.closed:
+        found = self._by_ssrc.get(report.ssrc)
+        if found is None or found[1]:
             return
-        if self._throttle.request(self.ssrc, self._clock.now()):
-            self._send_pli(self.ssrc)
+        stream = found[0]
+        now = self._clock.now()
+        stream.statistics.sender_report_received(rtcp.ntp_middle_32(report.ntp_timestamp), now)
+        stream.sender_report = (report.ntp_timestamp, report.rtp_timestamp, now)
+        if self.simulcast:
+            # Every encoding is stamped from the same capture clock the SR's NTP time
+            # reads: NTP time in RTP ticks is a timeline they all share.
+            ntp = report.ntp_timestamp
+            ticks = (ntp >> 32) * self._clock_rate + (((ntp & 0xFFFFFFFF) * self._clock_rate) >> 32)
+            self.fanout.set_timestamp_shift(stream.layer, (ticks - report.rtp_timestamp) & _TS_MASK)
+
+    def request_key_frame(self, layer: int = 0) -> None:
+        """Ask the publisher for a key frame of one encoding, at most once per interval
+        (deferred otherwise)."""
+        if self.kind != "video" or self.closed or not 0 <= layer < len(self.streams):
+            return
+        ssrc = self.streams[layer].ssrc
+        if ssrc is not None and self._throttle.request(ssrc, self._clock.now()):
+            self._send_pli(ssrc)
 
     def tick(self, now: float) -> None:
         """Periodic RTCP: upstream deferred PLIs, NACKs, and once a second RR + REMB;
         downstream this tick's share of the consumers' sender reports."""
-        if self.closed or self.ssrc is None:
+        if self.closed:
             return
-        reporting = self._consumer_reports.due(self.consumers, now)
-        if self._sender_report is not None:
-            ntp, rtp_timestamp, received = self._sender_report
-            for consumer in reporting:
+        streams = self.streams
+        for consumer in self._consumer_reports.due(self.consumers, now):
+            layer = consumer.layer
+            report = streams[layer].sender_report if layer < len(streams) else None
+            if report is not None:
+                ntp, rtp_timestamp, received = report
                 consumer.send_sender_report(ntp, rtp_timestamp, now - received)
         for ssrc in self._throttle.due(now):
             self._send_pli(ssrc)
-        if self._nack is not None:
-            missing = self._nack.due(now)
+        for stream in streams:
+            nack = stream.nack
+            if nack is None or stream.ssrc is None:
+                continue
+            missing = nack.due(now)
             if missing:
                 self.nacks_sent += 1
                 self._send_rtcp(
                     rtcp.serialize(
                         rtcp.GenericNack(
                             sender_ssrc=self._feedback_ssrc,
-                            media_ssrc=self.ssrc,
+                            media_ssrc=stream.ssrc,
                             lost=tuple(missing),
                         )
                     )
@@ -244,25 +293,46 @@ class Producer:
         if now >= self._next_report and self.packets_received:
             self._next_report = now + _REPORT_INTERVAL
             self._send_reports(now)
+            self._measure(now)
+
+    def _measure(self, now: float) -> None:
+        """Once a second: each stream's rate, and the consumers told when an encoding
+        started or stopped."""
+        for stream in self.streams:
+            stream.measure(now)
+        active = self.active_layers()
+        if active != self._active_layers:
+            self._active_layers = active
+            if self.simulcast:
+                for consumer in self.consumers:
+                    consumer.on_layers_changed()
+
+    def active_layers(self) -> tuple[int, ...]:
+        """The encodings the publisher is sending now, lowest first."""
+        now = self._clock.now()
+        return tuple(stream.layer for stream in self.streams if stream.active(now))
 
     def _send_reports(self, now: float) -> None:
-        assert self.ssrc is not None
-        fraction, lost, highest, jitter, lsr, dlsr = self._stats.report_fields(now)
-        packets: list[rtcp.RtcpPacket] = [
-            rtcp.ReceiverReport(
-                ssrc=self._feedback_ssrc,
-                reports=(
-                    rtcp.ReportBlock(
-                        ssrc=self.ssrc,
-                        fraction_lost=fraction,
-                        packets_lost=lost,
-                        highest_sequence=highest,
-                        jitter=jitter,
-                        last_sr=lsr,
-                        delay_since_last_sr=dlsr,
-                    ),
-                ),
+        blocks = []
+        for stream in self.streams:
+            if stream.ssrc is None or not stream.packets_received:
+                continue
+            fraction, lost, highest, jitter, lsr, dlsr = stream.statistics.report_fields(now)
+            blocks.append(
+                rtcp.ReportBlock(
+                    ssrc=stream.ssrc,
+                    fraction_lost=fraction,
+                    packets_lost=lost,
+                    highest_sequence=highest,
+                    jitter=jitter,
+                    last_sr=lsr,
+                    delay_since_last_sr=dlsr,
+                )
             )
+        if not blocks:
+            return
+        packets: list[rtcp.RtcpPacket] = [
+            rtcp.ReceiverReport(ssrc=self._feedback_ssrc, reports=tuple(blocks))
         ]
         if self.kind == "video":
             # A fixed ceiling rather than the slowest viewer's estimate: one bad
@@ -271,7 +341,7 @@ class Producer:
                 rtcp.Remb(
                     sender_ssrc=self._feedback_ssrc,
                     bitrate_bps=self._max_bitrate,
-                    ssrcs=(self.ssrc,),
+                    ssrcs=tuple(block.ssrc for block in blocks),
                 )
             )
         self._send_rtcp(rtcp.compound(packets))
@@ -286,12 +356,46 @@ class Producer:
         )
 
     # -- lifecycle --------------------------------------------------------
-    def learn_ssrc(self, ssrc: int, *, rtx: bool) -> None:
-        """Bind an SSRC found on the wire (offers without a=ssrc, e.g. simulcast)."""
+    def learn_ssrc(self, view: RtpPacketView) -> bool:
+        """Bind the SSRC of a packet the transport routed here by its MID (offers
+        without a=ssrc; simulcast encodings, told apart by their RID extension)."""
+        rtx = view.payload_type == self._rtx_payload_type
+        stream = self._stream_of(view, rtx=rtx)
+        if stream is None:
+            return False
+        previous = stream.rtx_ssrc if rtx else stream.ssrc
+        if previous is not None and previous != view.ssrc:
+            self._by_ssrc.pop(previous, None)
+            if not rtx:
+                stream.forget_ssrc()
+                self._throttle.forget(previous)
         if rtx:
-            self.rtx_ssrc = ssrc
+            stream.rtx_ssrc = view.ssrc
         else:
-            self.ssrc = ssrc
+            stream.ssrc = view.ssrc
+        self._bind(stream)
+        return True
+
+    def _stream_of(self, view: RtpPacketView, *, rtx: bool) -> ReceivedStream | None:
+        if not self.simulcast:
+            return self.streams[0]
+        ext_id = self._repaired_rid_id if rtx else self._rid_id
+        value = view.extension(ext_id) if ext_id is not None else None
+        if not value:
+            return None
+        rid = value.decode("ascii", "replace")
+        return next((s for s in self.streams if s.rid == rid), None)
+
+    def _bind(self, stream: ReceivedStream) -> None:
+        if stream.ssrc is not None:
+            self._by_ssrc[stream.ssrc] = (stream, False)
+        if stream.rtx_ssrc is not None:
+            self._by_ssrc[stream.rtx_ssrc] = (stream, True)
+
+    @property
+    def ssrcs(self) -> tuple[int, ...]:
+        """Every SSRC this producer receives (its streams' and their RTX)."""
+        return tuple(self._by_ssrc)
 
     def pause(self) -> None:
         self._check_open()
@@ -324,6 +428,29 @@ class Producer:
         if self.closed:
             raise InvalidStateError(f"producer {self.id} is closed")
 
+    # -- totals over the streams, read at scrape time ----------------------------------
+    @property
+    def ssrc(self) -> int | None:
+        """The lowest encoding's SSRC (the only one without simulcast)."""
+        return self.streams[0].ssrc
+
     @property
     def statistics(self) -> ReceiveStatistics:
-        return self._stats
+        """The lowest encoding's reception statistics (the only one without simulcast)."""
+        return self.streams[0].statistics
+
+    @property
+    def packets_received(self) -> int:
+        return sum(stream.packets_received for stream in self.streams)
+
+    @property
+    def bytes_received(self) -> int:
+        return sum(stream.bytes_received for stream in self.streams)
+
+    @property
+    def key_frames_received(self) -> int:
+        return sum(stream.key_frames_received for stream in self.streams)
+
+    @property
+    def packets_lost(self) -> int:
+        return sum(stream.statistics.cumulative_lost for stream in self.streams)

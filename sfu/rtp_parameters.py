@@ -53,6 +53,7 @@ class ReceiveParameters:
     rtx_ssrc: int | None = None
     extensions: dict[str, int] = field(default_factory=dict)  # uri -> publisher's id
     cname: str | None = None
+    rids: tuple[str, ...] = ()
 
     @property
     def kind(self) -> MediaKind:

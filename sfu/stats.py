@@ -93,7 +93,7 @@ def add_producer(into: StreamTotals, producer: Producer) -> None:
     into.packets_received += producer.packets_received
     into.bytes_received += producer.bytes_received
     into.packets_discarded += producer.packets_discarded
-    into.packets_lost += producer.statistics.cumulative_lost
+    into.packets_lost += producer.packets_lost
     into.retransmissions_received += producer.retransmissions_received
     into.key_frames_received += producer.key_frames_received
     into.key_frame_requests_sent += producer.key_frame_requests_sent

@@ -119,9 +119,8 @@ class Transport:
         )
         producer.on_close = self._producer_closed
         self.producers[producer.id] = producer
-        for ssrc in (parameters.ssrc, parameters.rtx_ssrc):
-            if ssrc is not None:
-                self._producers_by_ssrc[ssrc] = producer
+        for ssrc in producer.ssrcs:
+            self._producers_by_ssrc[ssrc] = producer
         self._hooks.producer_added(producer)
         return producer
 
@@ -167,6 +166,7 @@ class Transport:
             connected_egress=self._connected_egress,
             send_rtcp=send_rtcp,
             request_key_frame=producer.request_key_frame,
+            streams=producer.streams,
             on_event=self._on_event,
             initial_sequence=random.getrandbits(15),
             initial_timestamp=random.getrandbits(31),

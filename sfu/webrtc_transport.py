@@ -428,8 +428,8 @@ class WebRtcTransport(Transport):
         producer = self._producers_by_mid.get(Mid(value.decode("ascii", "replace")))
         if producer is None:
             return None
-        rtx = view.payload_type == producer.parameters.rtx_payload_type
-        producer.learn_ssrc(view.ssrc, rtx=rtx)
+        if not producer.learn_ssrc(view):
+            return None
         self._producers_by_ssrc[view.ssrc] = producer
         return producer
 

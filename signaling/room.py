@@ -62,6 +62,7 @@ from .room_commands import (
     RoomError,
     RoomOptions,
     RunStageCommand,
+    ViewTracks,
 )
 from .spread import messages as spread_messages
 from .spread.home import Cluster, RemoteOffer, RoomSpread
@@ -276,6 +277,10 @@ class Room:
                 return await self._publish(command)
             case ApplySubscribeAnswer():  # answers our own offers: bounded by them
                 return await self._subscribe_answer(command)
+            case ViewTracks():
+                self._spend(command.participant_id, "command")
+                member = self._member(command.participant_id)
+                return self._subscriptions.view(member, command.tracks)
             case RunStageCommand():
                 self._spend(command.participant_id, "command")
                 return self._stage_command(command)

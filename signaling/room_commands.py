@@ -91,6 +91,12 @@ class ApplySubscribeAnswer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ViewTracks:
+    participant_id: ParticipantId
+    tracks: tuple[wire.TrackView, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStageCommand:
     participant_id: ParticipantId
     request_id: str | None
@@ -121,6 +127,7 @@ Command = (
     | ResumeSession
     | PublishOffer
     | ApplySubscribeAnswer
+    | ViewTracks
     | RunStageCommand
     | PostChat
     | LeaveRoom

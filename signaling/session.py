@@ -35,6 +35,7 @@ from .room_commands import (
     RoomClosed,
     RoomError,
     RunStageCommand,
+    ViewTracks,
 )
 from .settings import Settings
 from .stage.model import ParticipantId
@@ -183,6 +184,10 @@ class Session:
             case wire.SubscribeAnswer(sdp=sdp):
                 room, participant_id = self._joined()
                 await room.call(ApplySubscribeAnswer(participant_id=participant_id, sdp=sdp))
+                return wire.Ack(id=message.id)
+            case wire.ViewTracks(tracks=tracks):
+                room, participant_id = self._joined()
+                await room.call(ViewTracks(participant_id=participant_id, tracks=tuple(tracks)))
                 return wire.Ack(id=message.id)
             case wire.Chat(text=text):
                 room, participant_id = self._joined()

@@ -22,6 +22,10 @@ class SubscribedConsumer(Protocol):
 
     def close(self) -> None: ...
 
+    def set_view(self, *, visible: bool, height: int) -> None:
+        """How the viewer shows it (sfu.consumer.Consumer.set_view)."""
+        ...
+
 
 class Subscriber(Protocol):
     @property

@@ -111,6 +111,21 @@ class Subscriptions:
                     member.needs_offer = True
             offer_if_needed(member)
 
+    def view(self, member: Member, tracks: Iterable[wire.TrackView]) -> None:
+        """How the member shows the video it receives. A track it does not receive (one
+        that just ended, a mistyped id, audio) is ignored: the client's view of the
+        room may lag the server's by a message."""
+        producers = self._router.producers
+        by_track = {
+            producer.track_id: consumer
+            for producer_id, consumer in member.consumers.items()
+            if (producer := producers.get(producer_id)) is not None and producer.kind == "video"
+        }
+        for view in tracks:
+            consumer = by_track.get(view.track_id)
+            if consumer is not None and not consumer.closed:
+                consumer.set_view(visible=view.visible, height=view.height)
+
     def disconnect(self, member: Member) -> None:
         """A member's connections closed (or it left): no longer subscribed here."""
         self._here.discard(member.participant_id)

@@ -90,3 +90,29 @@ def write_numbering(
             packet[at] = picture_id & 0x7F
     if numbering.tl0_at >= 0:
         packet[payload_start + numbering.tl0_at] = tl0 & TL0_MASK
+
+
+def key_frame_size(payload: Payload) -> tuple[int, int] | None:
+    """(width, height) from the first packet of a key frame (RFC 6386 §9.1: after the
+    3-byte frame tag, the start code 9d 01 2a and two 14-bit little-endian sizes), or
+    None when the packet does not hold them."""
+    size = len(payload)
+    if size < 2 or payload[0] & 0x17 != 0x10:  # not the start of the first partition
+        return None
+    pos = 1
+    if payload[0] & 0x80:
+        ext = payload[1]
+        pos = 2
+        if ext & 0x80:
+            if pos >= size:
+                return None
+            pos += 2 if payload[pos] & 0x80 else 1
+        if ext & 0x40:
+            pos += 1
+        if ext & 0x30:
+            pos += 1
+    if pos + 10 > size or payload[pos] & 0x01 or payload[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
+        return None
+    width = (payload[pos + 6] | (payload[pos + 7] << 8)) & 0x3FFF
+    height = (payload[pos + 8] | (payload[pos + 9] << 8)) & 0x3FFF
+    return (width, height) if width and height else None

@@ -70,6 +70,25 @@ class SubscribeAnswer(_Request, tag="subscribe_answer"):
     sdp: Sdp
 
 
+# Device pixels; a tile taller than an 8K screen is a client's mistake.
+MAX_TILE_HEIGHT = 4320
+
+
+class TrackView(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How the viewer shows one received video track: `visible` false pauses it (nothing
+    is forwarded), `height` is its tile's height in device pixels (0: no limit)."""
+
+    track_id: Target
+    visible: bool = True
+    height: Annotated[int, msgspec.Meta(ge=0, le=MAX_TILE_HEIGHT)] = 0
+
+
+class ViewTracks(_Request, tag="view_tracks"):
+    """What the viewer's tiles show now; tracks not named keep their last setting."""
+
+    tracks: Annotated[list[TrackView], msgspec.Meta(max_length=64)]
+
+
 class Leave(_Request, tag="leave"):
     pass
 
@@ -260,4 +279,6 @@ StageRequest = (
     | ClosePoll
     | EndRoom
 )
-ClientMessage = Join | Resume | Publish | SubscribeAnswer | Leave | Ping | Chat | StageRequest
+ClientMessage = (
+    Join | Resume | Publish | SubscribeAnswer | ViewTracks | Leave | Ping | Chat | StageRequest
+)

@@ -150,6 +150,10 @@ class EdgeSession:
                 consumer = subscriber.consumers.pop(ProducerId(producer_id), None)
                 if consumer is not None:
                     consumer.close()
+            case m.ViewConsumer(subscriber=name, producer_id=producer_id):
+                viewed = self._subscriber(message.room, name).consumers.get(ProducerId(producer_id))
+                if viewed is not None and not viewed.closed:
+                    viewed.set_view(visible=message.visible, height=message.height)
             case m.MakeOffer(id=request_id, subscriber=name):
                 sdp = self._subscriber(message.room, name).transport.create_offer()
                 self._send(m.Reply(room=message.room, id=request_id, sdp=sdp))

@@ -133,6 +133,10 @@ class RemoteConsumer:
             self.closed = True
             self._owner.consumer_closed_here(self)
 
+    def set_view(self, *, visible: bool, height: int) -> None:
+        if not self.closed:
+            self._owner.view(self, visible=visible, height=height)
+
 
 class RemoteSubscriber:
     """A viewer's subscribe connection whose ICE/DTLS and consumers live on an edge."""
@@ -201,6 +205,17 @@ class RemoteSubscriber:
                     room=self._edge.key, subscriber=self.id, producer_id=consumer.producer_id
                 )
             )
+
+    def view(self, consumer: RemoteConsumer, *, visible: bool, height: int) -> None:
+        self._send(
+            m.ViewConsumer(
+                room=self._edge.key,
+                subscriber=self.id,
+                producer_id=consumer.producer_id,
+                visible=visible,
+                height=height,
+            )
+        )
 
     def consumer_closed_there(self, producer_id: ProducerId, reason: CloseReason) -> None:
         consumer = self.consumers.pop(producer_id, None)

@@ -68,6 +68,13 @@ class CloseConsumer(_Message, tag="close_consumer"):
     producer_id: str
 
 
+class ViewConsumer(_Message, tag="view_consumer"):
+    subscriber: str
+    producer_id: str
+    visible: bool
+    height: int
+
+
 class MakeOffer(_Message, tag="make_offer"):
     """Request: the subscriber's next offer (Reply.sdp)."""
 
@@ -92,6 +99,7 @@ ToEdge = (
     | CloseSubscriber
     | Consume
     | CloseConsumer
+    | ViewConsumer
     | MakeOffer
     | ApplyAnswer
 )

@@ -149,7 +149,9 @@ const ERRORS = {
 async function join(token, entry, { viewerOnly = false, check = false } = {}) {
   state.status = "joining";
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const client = (window.stageClient = new StageClient(`${scheme}://${location.host}/ws`));
+  // ?simulcast=0 publishes the camera as one encoding (to diagnose a simulcast problem).
+  const simulcast = params.get("simulcast") !== "0";
+  const client = (window.stageClient = new StageClient(`${scheme}://${location.host}/ws`, { simulcast }));
   try {
     await client.connect();
     await client.join(token, { entry: "viewer", viewerOnly });

@@ -15,14 +15,23 @@ import { inFullView } from "./rules.js";
 const ICE = { iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
 const SOURCES = ["microphone", "camera", "screen", "screen_audio"];
 const KIND = { microphone: "audio", camera: "video", screen: "video", screen_audio: "audio" };
+// The camera goes out as three encodings, lowest first (the order the server expects):
+// a quarter, a half and the full capture size; the server forwards each viewer the one
+// its tile and its link call for. Chromium leaves out those too small for the capture.
+const CAMERA_ENCODINGS = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
 // A join waits for media transports and a room; nothing the server does legitimately takes this long.
 const REQUEST_TIMEOUT_MS = 20000;
 
 export class StageClient extends EventTarget {
-  constructor(url, { requestTimeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+  constructor(url, { requestTimeoutMs = REQUEST_TIMEOUT_MS, simulcast = true } = {}) {
     super();
     this.url = url;
     this.requestTimeoutMs = requestTimeoutMs;
+    this.simulcast = simulcast;
     this.nextId = 1;
     this.pending = new Map();
     this.participantId = null;
@@ -340,7 +349,9 @@ export class StageClient extends EventTarget {
       if (want) {
         if (!this.publisher) this.publisher = new RTCPeerConnection(ICE);
         if (!transceiver) {
-          transceiver = this.publisher.addTransceiver(KIND[source], { direction: "sendonly" });
+          const init = { direction: "sendonly" };
+          if (source === "camera" && this.simulcast) init.sendEncodings = CAMERA_ENCODINGS;
+          transceiver = this.publisher.addTransceiver(KIND[source], init);
           this.transceivers.set(source, transceiver);
           renegotiate = true;
         }

@@ -6,6 +6,7 @@ import { h, hue, icon, initials, menuButton } from "./ui.js";
 import { displayNames, isModerator, micState, MIC_LABEL } from "./rules.js";
 import { personItems } from "./moderation.js";
 import { canChooseSpeaker } from "./devices.js";
+import { TrackViews } from "./track-views.js";
 
 const MAX_TILES = 25;
 const GAP = 10;
@@ -24,6 +25,7 @@ export class StageView {
     root.replaceChildren(this.grid, this.main, this.empty, this.more, this.audio);
     this.tiles = new Map(); // key -> tile element
     this.sinkId = "";
+    this.views = new TrackViews(client);
     new ResizeObserver(() => this.layout()).observe(root);
   }
 
@@ -36,7 +38,9 @@ export class StageView {
     for (const p of shown) {
       const self = p.participant_id === client.participantId;
       const remote = self ? null : client.tracksOf(p.participant_id).find((t) => t.source === "camera");
-      wanted.set(`${p.participant_id}:camera`, { p, source: "camera", self, track: self ? media.camera : remote?.track });
+      wanted.set(`${p.participant_id}:camera`, {
+        p, source: "camera", self, track: self ? media.camera : remote?.track, trackId: remote?.trackId,
+      });
     }
     // content: every screen track we receive, plus our own while presenting
     const publishers = new Set([...client.remoteTracks.values()].map((t) => t.participantId));
@@ -44,7 +48,7 @@ export class StageView {
       for (const t of client.tracksOf(pid)) {
         if (t.source !== "screen") continue;
         const p = client.participants.get(pid) || { participant_id: pid, name: "Someone", role: "participant" };
-        wanted.set(`${pid}:screen`, { p, source: "screen", self: false, track: t.track });
+        wanted.set(`${pid}:screen`, { p, source: "screen", self: false, track: t.track, trackId: t.trackId });
       }
     }
     if (media.screen && you && you.can_present) {
@@ -53,6 +57,7 @@ export class StageView {
 
     for (const [key, tile] of this.tiles) {
       if (!wanted.has(key)) {
+        this.views.forget(tile);
         tile.remove();
         this.tiles.delete(key);
       }
@@ -111,8 +116,9 @@ export class StageView {
     return tile;
   }
 
-  updateTile(tile, { p, source, self, track, label }, you) {
+  updateTile(tile, { p, source, self, track, trackId, label }, you) {
     const video = tile.querySelector("video");
+    this.views.show(tile, trackId, self ? null : track);
     if (track && (!video.srcObject || video.srcObject.getTracks()[0] !== track)) {
       video.srcObject = new MediaStream([track]);
       video.play().catch(() => {});

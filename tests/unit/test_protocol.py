@@ -33,6 +33,10 @@ CLIENT_MESSAGES: list[wire.ClientMessage] = [
         },
     ),
     wire.SubscribeAnswer(id="3", sdp=SDP),
+    wire.ViewTracks(
+        id="4",
+        tracks=[wire.TrackView(track_id="9f1c", height=180), wire.TrackView(track_id="77aa", visible=False)],
+    ),
     wire.Leave(id="4"),
     wire.Leave(),
     wire.Ping(id="5"),
@@ -155,7 +159,9 @@ SERVER_MESSAGES: list[wire.ServerMessage] = [
     wire.Bye(reason="room_ended", by=None, by_name=None),
 ]
 
-SESSION_TYPES = {"join", "resume", "publish", "subscribe_answer", "leave", "ping", "chat"}
+SESSION_TYPES = {
+    "join", "resume", "publish", "subscribe_answer", "view_tracks", "leave", "ping", "chat",
+}  # fmt: skip
 
 
 def refused(frame: str | bytes) -> wire.ProtocolError:

@@ -316,6 +316,8 @@ def _client_type_phrase(info: msgspec.inspect.Type) -> list[str]:
                 f"{info.min_length}{DASH}{info.max_length} strings, "
                 f"{item.min_length}{DASH}{item.max_length} each"
             ]
+        case msgspec.inspect.ListType(item_type=msgspec.inspect.StructType()):
+            return [f"list of at most {info.max_length} objects"]
         case msgspec.inspect.DictType(key_type=msgspec.inspect.StrType() as key):
             values = _client_type_phrase(info.value_type)
             return ["object", f"≤ {key.max_length} characters", *values]
@@ -338,18 +340,29 @@ def test_every_client_field_has_a_table_row_stating_its_type_limits_and_default(
         if field.name == "id":
             continue  # documented once, in the overview
         assert field.name in rows, f"`{tag}` has no table row for `{field.name}`"
-        row = rows[field.name]
-        for phrase in _client_type_phrase(field.type):
-            assert phrase in row, f"`{tag}.{field.name}`: the row should say {phrase!r}: {row}"
-        if not field.required and (tag, field.name) not in _REQUIRED_IN_PRACTICE:
-            assert "optional" in row, f"`{tag}.{field.name}` is optional: {row}"
-            default = defaults[field.name]
-            if default is not None:
-                assert f"`{json.dumps(default)}`" in row, (
-                    f"`{tag}.{field.name}`: the row should give the default {default!r}"
-                )
+        _check_row(tag, field, rows[field.name], defaults[field.name])
+        if isinstance(field.type, msgspec.inspect.ListType) and isinstance(
+            field.type.item_type, msgspec.inspect.StructType
+        ):  # a list of objects: one row per member field, named `list[].member`
+            item = field.type.item_type
+            item_defaults = {f.name: f.default for f in msgspec.structs.fields(item.cls)}
+            for member in item.fields:
+                name = f"{field.name}[].{member.name}"
+                assert name in rows, f"`{tag}` has no table row for `{name}`"
+                _check_row(tag, member, rows[name], item_defaults[member.name])
     if not rows:
         assert "No fields." in " ".join(_subsection_text(CLIENT_SECTION, f"`{tag}`").split())
+
+
+def _check_row(tag: str, field: msgspec.inspect.Field, row: str, default: object) -> None:
+    for phrase in _client_type_phrase(field.type):
+        assert phrase in row, f"`{tag}.{field.name}`: the row should say {phrase!r}: {row}"
+    if not field.required and (tag, field.name) not in _REQUIRED_IN_PRACTICE:
+        assert "optional" in row, f"`{tag}.{field.name}` is optional: {row}"
+        if default is not None:
+            assert f"`{json.dumps(default)}`" in row, (
+                f"`{tag}.{field.name}`: the row should give the default {default!r}"
+            )
 
 
 @pytest.mark.parametrize("tag", sorted(SERVER_TYPES))
