@@ -8,11 +8,18 @@ to ours once per packet.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import dataclass
+
 from . import sdp
+from .errors import NegotiationError
 from .rtp_parameters import (
     URI_ABS_SEND_TIME,
     URI_AUDIO_LEVEL,
     URI_MID,
+    URI_REPAIRED_RID,
+    URI_RID,
     URI_VIDEO_ORIENTATION,
     CodecParameters,
     ReceiveParameters,
@@ -34,6 +41,12 @@ PAYLOAD_TYPES: dict[str, int] = {"opus": 111, "VP8": 96, "VP9": 98, "H264": 102}
 # Preference when a publisher offers several: every browser decodes VP8.
 _VIDEO_PREFERENCE = ("VP8", "H264", "VP9")
 _VIDEO_FEEDBACK = ("goog-remb", "ccm fir", "nack", "nack pli")
+# Kept in the answer of a simulcast section only: they tell its encodings apart.
+_SIMULCAST_EXTENSIONS = (URI_RID, URI_REPAIRED_RID)
+MAX_SIMULCAST_ENCODINGS = 4
+# RFC 8851 §10 rid-id, at most 16 bytes so it fits one one-byte header extension
+# element (RFC 8285 §4.2).
+_RID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 
 
 def _acceptable(codec: sdp.Codec) -> bool:
@@ -78,6 +91,11 @@ def answer_publish_section(
 
     Rejects (port 0) what cannot be forwarded: non-RTP sections, unknown kinds,
     no acceptable codec, no mid, or a section that does not send to us.
+
+    A sending video section with `a=simulcast:send` is accepted as simulcast (see
+    `_simulcast`); the answer then also carries the rid lines, `a=simulcast:recv` and
+    the rid header extensions. Raises NegotiationError for a simulcast offer the SFU
+    cannot take (the message says why); nothing else here raises.
     """
     rejected = sdp.MediaSection(
         kind=section.kind,
@@ -111,11 +129,14 @@ def answer_publish_section(
     ]
     if rtx is not None:
         codecs.append(rtx)
+    sends = section.direction in (sdp.Direction.SENDONLY, sdp.Direction.SENDRECV)
+    simulcast = _simulcast(section) if sends else None
     wanted = _EXTENSIONS_BY_KIND[section.kind]
+    if simulcast is not None:
+        wanted += _SIMULCAST_EXTENSIONS
     extensions = tuple(
         sdp.Extension(id=e.id, uri=e.uri) for e in section.extensions if e.uri in wanted
     )
-    sends = section.direction in (sdp.Direction.SENDONLY, sdp.Direction.SENDRECV)
     answer = sdp.MediaSection(
         kind=section.kind,
         port=9,
@@ -124,12 +145,16 @@ def answer_publish_section(
         direction=sdp.Direction.RECVONLY if sends else sdp.Direction.INACTIVE,
         codecs=tuple(codecs),
         extensions=extensions,
+        rids=() if simulcast is None else tuple((rid, "recv") for rid in simulcast.offered),
+        simulcast=None if simulcast is None else simulcast.answer,
         rtcp_mux=True,
         rtcp_rsize=section.rtcp_rsize,
     )
     if not sends:
         return answer, None
-    primary, rtx_ssrc = _ssrcs(section)
+    # Simulcast encodings' SSRCs are learned from the rid extension, even when the
+    # offer also lists a=ssrc lines: the rids decide.
+    primary, rtx_ssrc = _ssrcs(section) if simulcast is None else (None, None)
     parameters = ReceiveParameters(
         mid=Mid(section.mid),
         codec=CodecParameters(
@@ -146,8 +171,118 @@ def answer_publish_section(
         rtx_ssrc=rtx_ssrc if rtx is not None else None,
         extensions={e.uri: e.id for e in extensions},
         cname=section.cname,
+        rids=() if simulcast is None else simulcast.lowest_first,
     )
     return answer, parameters
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Simulcast:
+    """An accepted simulcast offer: the rids as offered (the answer lists them in that
+    order), the same rids lowest quality first, and our a=simulcast value."""
+
+    offered: tuple[str, ...]
+    lowest_first: tuple[str, ...]
+    answer: str
+
+
+def _simulcast(section: sdp.MediaSection) -> _Simulcast | None:
+    """The simulcast a sending m-section offers (RFC 8853), or None for one encoding.
+
+    Only the send direction counts for a publisher; an a=rid list without
+    `a=simulcast:send` is ignored. Each `;`-separated stream of the send list may
+    offer `,`-separated alternatives; the first (the preferred, RFC 8853 §5.1) is
+    taken. A leading `~` marks a stream the sender starts paused: it is accepted
+    and the answer keeps the `~`, because libwebrtc sets each encoding's `active`
+    from the answer's recv list (`UpdateSimulcastLayerStatusInSender`): dropping it
+    would switch on an encoding the application created with `active: false`.
+    """
+    send = _simulcast_send_list(section)
+    if send is None:
+        return None
+    where = f"m-section {section.mid}"
+    if section.kind != "video":
+        raise NegotiationError(f"{where}: simulcast is supported for video, not {section.kind}")
+    if section.extension_id(URI_RID) is None:
+        raise NegotiationError(
+            f"{where}: simulcast needs the {URI_RID} header extension (RFC 8852), "
+            "without it the encodings cannot be told apart"
+        )
+    streams = [alternatives.split(",")[0] for alternatives in send.split(";")]
+    offered = tuple(stream.removeprefix("~") for stream in streams)
+    if len(offered) > MAX_SIMULCAST_ENCODINGS:
+        raise NegotiationError(
+            f"{where}: simulcast with {len(offered)} encodings; "
+            f"at most {MAX_SIMULCAST_ENCODINGS} are supported"
+        )
+    for rid in offered:
+        if _RID.fullmatch(rid) is None:
+            raise NegotiationError(
+                f"{where}: rid {rid[:40]!r} in a=simulcast must be 1..16 characters "
+                "of A-Z, a-z, 0-9, '_' and '-' (RFC 8851 §10)"
+            )
+    for names in (offered, [rid for rid, _ in section.rids]):
+        repeated = [rid for rid, count in Counter(names).items() if count > 1]
+        if repeated:
+            raise NegotiationError(f"{where}: duplicate rid {repeated[0][:40]!r}")
+    sending = {rid for rid, direction in section.rids if direction == "send"}
+    for rid in offered:
+        if rid not in sending:
+            raise NegotiationError(
+                f"{where}: a=simulcast names rid {rid!r} without an 'a=rid:{rid} send' line"
+            )
+    return _Simulcast(
+        offered=offered,
+        lowest_first=_lowest_first(section, offered),
+        answer="recv " + ";".join(streams),
+    )
+
+
+def _simulcast_send_list(section: sdp.MediaSection) -> str | None:
+    # RFC 8853 §5.1: sc-value = (sc-send [SP sc-recv]) / (sc-recv [SP sc-send]),
+    # sc-send = "send" SP sc-str-list.
+    if section.simulcast is None:
+        return None
+    words = section.simulcast.split()
+    lists = dict(zip(words[::2], words[1::2], strict=False))
+    well_formed = (
+        len(words) in (2, 4)
+        and len(lists) == len(words) // 2
+        and lists.keys() <= {"send", "recv"}
+        and all(stream for value in lists.values() for stream in _streams(value))
+    )
+    if not well_formed:
+        raise NegotiationError(
+            f"m-section {section.mid}: bad a=simulcast {section.simulcast[:80]!r}, "
+            "expected e.g. 'send q;h;f' (RFC 8853 §5.1)"
+        )
+    return lists.get("send")
+
+
+def _streams(value: str) -> list[str]:
+    """Every alternative of every stream of an sc-str-list ("q;~h,h2" -> q, ~h, h2)."""
+    return [alternative for stream in value.split(";") for alternative in stream.split(",")]
+
+
+def _lowest_first(section: sdp.MediaSection, offered: tuple[str, ...]) -> tuple[str, ...]:
+    """The rids ordered lowest quality first.
+
+    Browsers list a section's rids in the order the application gave sendEncodings,
+    and clients are expected to give them lowest first, as mediasoup-client and
+    LiveKit do (q, h, f); Chromium writes no restrictions, so that order is kept.
+    Where a=rid lines restrict the size (RFC 8851 §4: max-height, max-width) the
+    restricted rids are sorted ascending by max-height, then max-width, among the
+    positions they hold; rids without a size restriction keep their offer position.
+    """
+    unbounded = 2**32
+    sizes: dict[str, tuple[int, int]] = {}
+    for rid in offered:
+        restrictions = section.rid_restrictions_of(rid)
+        height, width = restrictions.get("max-height"), restrictions.get("max-width")
+        if height or width:  # validated as numbers by sdp.MediaSection
+            sizes[rid] = (int(height or unbounded), int(width or unbounded))
+    ranked = iter(sorted(sizes, key=lambda rid: sizes[rid]))  # stable: ties keep order
+    return tuple(next(ranked) if rid in sizes else rid for rid in offered)
 
 
 def _ssrcs(section: sdp.MediaSection) -> tuple[int | None, int | None]:

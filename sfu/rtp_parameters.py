@@ -44,7 +44,14 @@ class CodecParameters:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReceiveParameters:
-    """What a producer receives from its publisher, in the publisher's numbering."""
+    """What a producer receives from its publisher, in the publisher's numbering.
+
+    `rids` is empty for a single encoding. For simulcast (RFC 8853) it names the
+    encodings by their RFC 8851 rid, lowest quality first; their SSRCs are not
+    signalled (`ssrc` and `rtx_ssrc` stay None): each is learned from the first
+    packet carrying that rid in the `URI_RID` extension (RTX packets carry it in
+    `URI_REPAIRED_RID`), whose ids are in `extensions`.
+    """
 
     mid: Mid
     codec: CodecParameters
@@ -53,7 +60,11 @@ class ReceiveParameters:
     rtx_ssrc: int | None = None
     extensions: dict[str, int] = field(default_factory=dict)  # uri -> publisher's id
     cname: str | None = None
-    rids: tuple[str, ...] = ()
+    rids: tuple[str, ...] = ()  # simulcast encodings, lowest quality first
+
+    def __post_init__(self) -> None:
+        if len(set(self.rids)) != len(self.rids) or not all(self.rids):
+            raise ValueError(f"rids: must be distinct and non-empty, got {self.rids!r}")
 
     @property
     def kind(self) -> MediaKind:

@@ -93,8 +93,8 @@ def parse(sdp: str, *, require_media: bool = True) -> SessionDescription:
     Raises NegotiationError for input over 64 KiB, text not starting with v=0, a
     missing or bad o= line, no m= sections (unless `require_media` is False), a bad
     m= line or payload type, a malformed attribute that the SFU uses, SSRCs without
-    a cname, duplicate mids, a BUNDLE group naming an unknown mid, or more than one
-    BUNDLE group.
+    a cname, duplicate mids, a BUNDLE group naming an unknown mid, more than one
+    BUNDLE group, or an a=rid max-width/max-height that is not a number.
     """
     # The char count bounds the cost of the byte count; surrogatepass: never raise.
     size_ok = len(sdp) <= MAX_SDP_BYTES
@@ -231,6 +231,7 @@ def _section(
     ssrc_attrs: dict[str, str] = {}
     groups: list[tuple[str, tuple[int, ...]]] = []
     rids: list[tuple[str, str]] = []
+    rid_restrictions: dict[str, str] = {}
     for name, value, line_no in attrs:
         where = f"line {line_no}"
         match name:
@@ -289,12 +290,14 @@ def _section(
                 groups.append((require_token(group[0], "ssrc-group semantics"), members))
             case "rid":
                 # RFC 8851 §4: a=rid:<rid-id> <send|recv> [restrictions]
-                rid = value.split()
+                rid = value.split(maxsplit=2)
                 require(
                     len(rid) >= 2 and rid[1] in ("send", "recv"),
                     f"{where}: bad a=rid {value[:80]!r}",
                 )
                 rids.append((require_token(rid[0], "rid"), rid[1]))
+                if len(rid) == 3 and rid[2].strip():
+                    rid_restrictions.setdefault(rid[0], rid[2].strip())
 
     codecs: list[Codec] = []
     for pt in pts:
@@ -327,6 +330,7 @@ def _section(
         cname=ssrc_attrs.get("cname"),
         msid=values.get("msid") or ssrc_attrs.get("msid"),
         rids=tuple(rids),
+        rid_restrictions=tuple(rid_restrictions.items()),
         simulcast=values.get("simulcast"),
         rtcp_mux="rtcp-mux" in present,
         rtcp_rsize="rtcp-rsize" in present,

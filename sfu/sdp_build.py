@@ -223,7 +223,10 @@ class MediaSection:
     ssrc_groups: tuple[tuple[str, tuple[int, ...]], ...] = ()
     cname: str | None = None
     msid: str | None = None
-    rids: tuple[tuple[str, str], ...] = ()
+    rids: tuple[tuple[str, str], ...] = ()  # (rid-id, "send" | "recv"), RFC 8851 §4
+    # (rid-id, restriction text) for the rids whose a=rid line has restrictions, as
+    # written: "max-width=1280;max-height=720". Read them with rid_restrictions_of().
+    rid_restrictions: tuple[tuple[str, str], ...] = ()
     simulcast: str | None = None
     rtcp_mux: bool = False
     rtcp_rsize: bool = False
@@ -256,6 +259,16 @@ class MediaSection:
         require(all(0 <= s < 2**32 for s in self.ssrcs), "SSRC out of range")
         # Every a=ssrc line needs an attribute (RFC 5576 §4.1); cname is the one we write.
         require(not self.ssrcs or self.cname is not None, f"m={self.kind} has SSRCs but no cname")
+        rid_ids = {rid for rid, _ in self.rids}
+        restricted = [rid for rid, _ in self.rid_restrictions]
+        require(len(set(restricted)) == len(restricted), f"m={self.kind} restricts a rid twice")
+        for rid, text in self.rid_restrictions:
+            require(rid in rid_ids, f"m={self.kind} restricts rid {rid!r}, which has no a=rid")
+            ok = bool(text) and "\r" not in text and "\n" not in text
+            require(ok, f"m={self.kind} rid {rid!r}: bad restrictions {text[:80]!r}")
+            for name, value in _restriction_pairs(text):
+                if name in _SIZE_RESTRICTIONS and value:
+                    parse_uint(value, f"rid {rid!r} {name}", 2**32 - 1)
         _check_ice_credentials(self.ice_ufrag, self.ice_pwd)
 
     @property
@@ -273,6 +286,14 @@ class MediaSection:
     def extension_id(self, uri: str) -> int | None:
         return next((e.id for e in self.extensions if e.uri == uri), None)
 
+    def rid_restrictions_of(self, rid: str) -> dict[str, str]:
+        """The restrictions of `rid`'s a=rid line (RFC 8851 §4) by name, e.g.
+        {"max-width": "1280", "max-height": "720"}; a name without "=" maps to "".
+        Empty when the line has none. max-width and max-height, when they have a
+        value, are checked to be numbers."""
+        text = dict(self.rid_restrictions).get(rid, "")
+        return dict(_restriction_pairs(text))
+
     @property
     def default_address(self) -> str:
         """The c= address: the default candidate's, i.e. the one on the m= port
@@ -281,6 +302,21 @@ class MediaSection:
             if cand.component == 1 and cand.port == self.port and cand.transport == "udp":
                 return cand.host
         return "0.0.0.0"
+
+
+# RFC 8851 §10: restrictions the SFU reads; their values must be integers.
+_SIZE_RESTRICTIONS = ("max-width", "max-height")
+
+
+def _restriction_pairs(text: str) -> list[tuple[str, str]]:
+    # RFC 8851 §10: rid-param *(";" rid-param), rid-param = name ["=" value];
+    # the optional leading "pt=<fmt-list>" has the same shape.
+    pairs = []
+    for item in text.split(";"):
+        name, _, value = item.strip().partition("=")
+        if name.strip():
+            pairs.append((name.strip(), value.strip()))
+    return pairs
 
 
 def _check_ice_credentials(ufrag: str | None, pwd: str | None) -> None:
@@ -459,7 +495,10 @@ def _section_lines(desc: SessionDescription, m: MediaSection, out: list[str]) ->
         out.append(f"a=ssrc:{ssrc} cname:{m.cname}")
         if m.msid is not None:
             out.append(f"a=ssrc:{ssrc} msid:{m.msid}")  # the pre-RFC 8830 form, still read
-    out.extend(f"a=rid:{rid} {direction}" for rid, direction in m.rids)
+    restrictions = dict(m.rid_restrictions)
+    for rid, direction in m.rids:
+        text = restrictions.get(rid)
+        out.append(f"a=rid:{rid} {direction}" + ("" if text is None else " " + text))
     if m.simulcast is not None:
         out.append("a=simulcast:" + m.simulcast)
     if m.sctp_port is not None:

@@ -318,6 +318,31 @@ async def test_offer_without_ice_credentials_is_refused_and_a_good_one_still_wor
         await client.close()
 
 
+def _with_unmatched_simulcast(sdp: str) -> str:
+    """aiortc's offer with the rid extension and a=simulcast appended to its (last,
+    video) m-section, naming rids that have no a=rid lines."""
+    assert sdp.rfind("m=video") > sdp.rfind("m=audio")
+    rid = "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n"
+    return sdp + rid + "a=simulcast:send q;h;f\r\n"
+
+
+async def test_a_simulcast_offer_without_rid_lines_is_refused_with_invalid_sdp(
+    server: RunningServer,
+) -> None:
+    client = await StageClient.connect(server.ws_url, server.token("alice"), entry="stage")
+    try:
+        with pytest.raises(ServerError) as refused:
+            await client.publish([PatternTrack()], munge=_with_unmatched_simulcast)
+        assert refused.value.code == "invalid_sdp"
+        assert "without an 'a=rid:q send' line" in refused.value.message
+        assert _producer_count(server) == 0
+
+        await client.publish([PatternTrack()])
+        assert _producer_count(server) == 1
+    finally:
+        await client.close()
+
+
 async def test_a_viewer_cannot_publish_and_no_producer_is_created(server: RunningServer) -> None:
     stage = await StageClient.connect(server.ws_url, server.token("alice"), entry="stage")
     viewer = await StageClient.connect(server.ws_url, server.token("bob"))

@@ -206,6 +206,39 @@ def test_chromium_simulcast_offer_has_rids_and_simulcast_but_no_ssrcs() -> None:
     assert video.msid is not None
 
 
+def test_rid_restrictions_are_kept_as_written_and_read_by_name() -> None:
+    # RFC 8851 §4: a=rid:<id> <direction> [pt=<fmt-list>;]<name>[=<value>];...
+    text = load("chromium_simulcast_offer.sdp").replace(
+        "a=rid:f send\r\n", "a=rid:f send pt=96;max-width=1280; max-height=720;depend\r\n"
+    )
+    video = section(parse(text), "1")
+    assert video.rids == (("q", "send"), ("h", "send"), ("f", "send"))
+    assert video.rid_restrictions == (("f", "pt=96;max-width=1280; max-height=720;depend"),)
+    assert video.rid_restrictions_of("f") == {
+        "pt": "96", "max-width": "1280", "max-height": "720", "depend": "",
+    }  # fmt: skip
+    assert video.rid_restrictions_of("q") == {}
+    assert "a=rid:f send pt=96;max-width=1280; max-height=720;depend\r\n" in serialize(parse(text))
+    assert parse(serialize(parse(text))) == parse(text)
+
+
+@pytest.mark.parametrize(
+    ("rid_line", "message"),
+    [
+        ("a=rid:q send max-width=wide", "rid 'q' max-width 'wide' is not a number"),
+        ("a=rid:q send max-height=-1", "rid 'q' max-height '-1' is not a number"),
+    ],
+)
+def test_rid_sizes_that_are_not_numbers_are_refused(rid_line: str, message: str) -> None:
+    with pytest.raises(NegotiationError, match=message):
+        parse(MINIMAL + rid_line + "\r\n")
+
+
+def test_rid_restrictions_must_name_a_rid_of_the_section() -> None:
+    with pytest.raises(NegotiationError, match="restricts rid 'x', which has no a=rid"):
+        MediaSection(kind="video", port=9, rids=(("q", "send"),), rid_restrictions=(("x", "a=1"),))
+
+
 def test_aiortc_offer_is_sendrecv_with_its_own_payload_types() -> None:
     desc = fixture("aiortc_offer.sdp")
     audio, video = desc.media
