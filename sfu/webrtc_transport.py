@@ -174,6 +174,10 @@ class WebRtcTransport(Transport):
                 new_parameters.append(parameters)
             elif existing.parameters.codec.payload_type != parameters.codec.payload_type:
                 raise NegotiationError(f"m-section {parameters.mid} changed codec")
+            elif existing.parameters.rids != parameters.rids:
+                # A sender's encodings are fixed when its transceiver is created (RFC 8829
+                # §5.2.1): a change here means a different sender reusing the mid.
+                raise NegotiationError(f"m-section {parameters.mid} changed its encodings")
         mid_ids = {
             ext_id
             for section in offer.media
