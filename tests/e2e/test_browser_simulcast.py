@@ -19,6 +19,11 @@ MEDIA_TIMEOUT = 30.0
 SWITCH_TIMEOUT = 15.0
 SMALL = {"width": 320, "height": 240}
 LARGE = {"width": 1280, "height": 800}
+# What the page sees when its tab goes to the background and comes back.
+_SET_VISIBILITY = """(state) => {
+  Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
 
 
 async def _encodings(publisher: Participant) -> list[dict[str, Any]]:
@@ -31,9 +36,8 @@ def _video_producer(server: RunningServer, participant_id: str) -> Producer:
 
 
 def _video_consumer(server: RunningServer, participant_id: str) -> Consumer:
-    consumer = next(
-        c for c in member(server, participant_id).consumers.values() if getattr(c, "kind", "") == "video"
-    )
+    consumers = member(server, participant_id).consumers.values()
+    consumer = next(c for c in consumers if getattr(c, "kind", "") == "video")
     assert isinstance(consumer, Consumer)
     return consumer
 
@@ -120,12 +124,7 @@ async def test_a_tile_scrolled_away_or_a_hidden_page_receives_no_video(
     assert consumer.active
 
     # The page goes to the background, as when its tab is switched away.
-    await viewer.page.evaluate(
-        """() => {
-          Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
-          document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
+    await viewer.page.evaluate(_SET_VISIBILITY, "hidden")
     await poll(
         lambda: _async(lambda: (consumer.hidden, consumer.active)),
         lambda state: state == (True, False),
@@ -133,12 +132,7 @@ async def test_a_tile_scrolled_away_or_a_hidden_page_receives_no_video(
         what="the hidden page's video paused on the server",
     )
     sent = consumer.packets_sent
-    await viewer.page.evaluate(
-        """() => {
-          Object.defineProperty(document, "visibilityState", { value: "visible", configurable: true });
-          document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
+    await viewer.page.evaluate(_SET_VISIBILITY, "visible")
     await poll(
         lambda: _async(lambda: consumer.packets_sent),
         lambda count: count > sent,
