@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.async_api import ViewportSize
 
 from sfu.consumer import Consumer
 from sfu.producer import Producer
@@ -17,8 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 MEDIA_TIMEOUT = 30.0
 SWITCH_TIMEOUT = 15.0
-SMALL = {"width": 320, "height": 240}
-LARGE = {"width": 1280, "height": 800}
+SMALL = ViewportSize(width=320, height=240)
+LARGE = ViewportSize(width=1280, height=800)
 # What the page sees when its tab goes to the background and comes back.
 _SET_VISIBILITY = """(state) => {
   Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
