@@ -48,7 +48,7 @@ async def test_a_viewer_gets_the_encoding_its_tile_needs_and_switches_as_it_resi
     join: Join, server: RunningServer
 ) -> None:
     publisher = await join("alice", "stage")
-    viewer = await join("bob", "viewer", viewport=dict(LARGE))
+    viewer = await join("bob", "viewer", viewport={"width": 1280, "height": 800})
     publisher_id, viewer_id = await publisher.participant_id(), await viewer.participant_id()
 
     sending = await poll(
