@@ -566,6 +566,11 @@ static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t
                 ot = (uint32_t)(ts + s->proposed_ts_offset);
                 uint32_t step = (uint32_t)(ot - s->last_ts);
                 aligned = step > 0 && (uint64_t)step <= (uint64_t)s->clock_rate * ALIGNED_MAX_STEP;
+                /* the same instant as the last frame sent, or up to 75 ms before: one tick on */
+                if (!aligned && (uint64_t)(uint32_t)(0u - step) * 40 < (uint64_t)s->clock_rate * 3) {
+                    ot = (uint32_t)(s->last_ts + 1);
+                    aligned = 1;
+                }
             }
             if (!aligned) {
                 double ticks_f = nearbyint((now - s->last_time) * (double)s->clock_rate);

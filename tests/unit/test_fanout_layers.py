@@ -224,6 +224,25 @@ def test_a_key_frame_at_a_capture_time_already_sent_moves_time_forward_by_a_tick
     ]  # fmt: skip
 
 
+def test_a_late_key_frame_for_a_capture_time_already_sent_stays_aligned_not_wall_clocked(
+    native: bool,
+) -> None:
+    stream = simulcast(native)
+    stream.fan.set_timestamp_shift(2, stream.encodings[0].origin - stream.encodings[2].origin)
+    viewer = stream.viewer(layer=0)
+    stream.tick()
+    viewer.slot.set_target_layer(2)
+    # Layer 0's picture of this instant goes out first; layer 2's key frame of the same
+    # instant follows 0.25 s later (big key frames are slow): still one tick on.
+    stream.tick(order=[0])
+    late = stream.encodings[2].packet(stream.capture)
+    stream.fan.forward(late, 12, b"", True, stream.capture + 0.25, 2)
+    stream.tick(order=[2])
+    assert [p.timestamp for p in viewer.take()] == [
+        INITIAL_TS, INITIAL_TS + FRAME, INITIAL_TS + FRAME + 1, INITIAL_TS + 2 * FRAME + 1,
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("shift", ["never set", "forgotten", "ten seconds off"])
 def test_timestamps_continue_by_the_wall_clock_when_the_alignment_is_unknown_or_stale(
     native: bool, shift: str
