@@ -57,6 +57,9 @@ def describe(
                 ssrcs=section.ssrcs,
                 cname=section.cname,
                 msid=section.msid,
+                rids=section.rids,  # simulcast (RFC 8851/8853): the answer's recv rids
+                rid_restrictions=section.rid_restrictions,
+                simulcast=section.simulcast,
                 rtcp_mux=True,
                 rtcp_rsize=section.rtcp_rsize,
                 ice_ufrag=peer.ice_ufrag,
