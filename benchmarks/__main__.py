@@ -320,8 +320,9 @@ async def _main(args: argparse.Namespace) -> int:
             return await big_room.main(args, out, header)
         if args.scenario == "stall":
             return await stall.main(args, out, header)
-        scenario = soak if args.scenario == "soak" else bad_viewers
-        return await scenario.main(args, out, header)
+        if args.scenario == "soak":
+            return await soak.main(args, out, header)
+        return await bad_viewers.main(args, out, header)
     runs: list[dict[str, Any]] = []
     payload: dict[str, Any] = {
         "command": ["python", "-m", "benchmarks", *sys.argv[1:]],

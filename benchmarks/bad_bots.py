@@ -75,7 +75,7 @@ class BadBot(Bot):
             return
         fd = self._subscriber.socket_fd
         pair = self._subscriber._connection._nominated.get(1)
-        if fd is None or pair is None:
+        if fd is None or pair is None or not hasattr(pair.protocol, "media"):
             self._fail(f"{self.name}: no socket to make lossy")
             return
         thin.attach(fd, loss.program(self.loss_rate))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
+from typing import TypedDict
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NPROC = os.cpu_count() or 1  # /proc/stat's first line sums every CPU of the machine
@@ -77,7 +78,13 @@ def rss_bytes(root: int) -> int:
     return total
 
 
-def process_status(pid: int) -> dict[str, int] | None:
+class ProcessStatus(TypedDict):
+    rss: int  # resident memory (VmRSS), bytes
+    threads: int
+    fds: int  # open descriptors
+
+
+def process_status(pid: int) -> ProcessStatus | None:
     """One process's resident memory (VmRSS, bytes), threads and open descriptors, from
     /proc/<pid>/status and /proc/<pid>/fd; None once it is gone."""
     try:

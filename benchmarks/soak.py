@@ -221,11 +221,11 @@ class Soak:
             )
 
     async def _sample(self, elapsed: float) -> dict[str, Any]:
-        processes = {}
+        processes: dict[int, _Process] = {}
         for pid in procstat.descendants(self.server.pid):
             status = procstat.process_status(pid)
             if status is not None:
-                processes[pid] = status | {"role": _role(pid, self.server.pid)}
+                processes[pid] = {**status, "role": _role(pid, self.server.pid)}
         text = await server_metrics.scrape_text(self.server.port)
         gauges: dict[str, float | None] = dict.fromkeys(GAUGES.values())
         if text is None:
@@ -328,6 +328,10 @@ class Soak:
             "errors": self.errors,
             "samples": self.samples,
         }
+
+
+class _Process(procstat.ProcessStatus):
+    role: str  # front, worker<n> or other<pid>
 
 
 def _role(pid: int, root: int) -> str:

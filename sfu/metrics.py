@@ -20,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from .fanout import MAX_LAYERS
 from .stats import MediaTotals, StreamTotals
 from .types import MediaKind
 from .worker import Worker
@@ -202,6 +203,10 @@ class MediaCollector(Collector):
         rtt: dict[MediaKind, list[float]] = {kind: [] for kind in _KINDS}
         loss: dict[MediaKind, list[float]] = {kind: [] for kind in _KINDS}
         transports = waiting = 0
+        # Simulcast, by encoding (0 = lowest; at most MAX_LAYERS label values).
+        encodings = [0] * MAX_LAYERS
+        encoding_bitrate = [0] * MAX_LAYERS
+        viewers_on = [0] * MAX_LAYERS
         for router in worker.routers.values():
             transports += len(router.transports)
             for transport in router.transports.values():
@@ -210,9 +215,15 @@ class MediaCollector(Collector):
                     stats = producer.statistics
                     if producer.packets_received and stats.clock_rate:
                         jitter[producer.kind].append(stats.jitter / stats.clock_rate)
+                    if producer.simulcast:
+                        for layer in producer.active_layers():
+                            encodings[layer] += 1
+                            encoding_bitrate[layer] += producer.streams[layer].bitrate
                 for consumer in transport.consumers.values():
                     consumers[consumer.kind] += 1
                     waiting += consumer.waiting_key_frame
+                    if consumer.layers > 1 and consumer.active:
+                        viewers_on[consumer.layer] += 1
                     if consumer.round_trip_time is not None:
                         rtt[consumer.kind].append(consumer.round_trip_time)
                     if consumer.packets_sent:
@@ -231,6 +242,21 @@ class MediaCollector(Collector):
             "stage_sfu_consumers_waiting_for_key_frame",
             "Active video consumers still waiting for the key frame they start on.",
             value=waiting,
+        )
+        yield _by_layer(
+            "stage_sfu_simulcast_encodings",
+            "Simulcast encodings publishers are sending now, by encoding (0 = lowest).",
+            encodings,
+        )
+        yield _by_layer(
+            "stage_sfu_simulcast_bitrate_bps",
+            "Bits per second received in simulcast encodings, by encoding (0 = lowest).",
+            encoding_bitrate,
+        )
+        yield _by_layer(
+            "stage_sfu_simulcast_consumers",
+            "Active consumers of simulcast producers, by the encoding they forward now.",
+            viewers_on,
         )
         yield _quantiles(
             "stage_sfu_jitter_seconds",
@@ -258,6 +284,13 @@ def _by_kind(name: str, documentation: str, counts: dict[MediaKind, int]) -> Gau
     family = GaugeMetricFamily(name, documentation, labels=["kind"])
     for kind in _KINDS:
         family.add_metric([kind.value], counts[kind])
+    return family
+
+
+def _by_layer(name: str, documentation: str, values: Sequence[int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=["layer"])
+    for layer, value in enumerate(values):
+        family.add_metric([str(layer)], value)
     return family
 
 

@@ -272,7 +272,7 @@ class Producer:
             if report is not None:
                 ntp, rtp_timestamp, received = report
                 consumer.send_sender_report(ntp, rtp_timestamp, now - received)
-        for ssrc in self._throttle.due(now):
+        for ssrc in self._throttle.due(now, self._wants_key_frame):
             self._send_pli(ssrc)
         for stream in streams:
             nack = stream.nack
@@ -294,6 +294,20 @@ class Producer:
             self._next_report = now + _REPORT_INTERVAL
             self._send_reports(now)
             self._measure(now)
+
+    def _wants_key_frame(self, ssrc: int) -> bool:
+        """Whether a consumer still waits for a key frame of `ssrc`'s encoding (to start
+        or to switch to it): an unanswered request is retried only then."""
+        found = self._by_ssrc.get(ssrc)
+        if found is None:
+            return False
+        layer = found[0].layer
+        return any(
+            consumer.target_layer == layer
+            and (consumer.waiting_key_frame or consumer.layer != layer)
+            for consumer in self.consumers
+            if consumer.active
+        )
 
     def _measure(self, now: float) -> None:
         """Once a second: each stream's rate, and the consumers told when an encoding

@@ -14,7 +14,7 @@ from tests.integration.front import front
 from tests.server import Endpoint, FrontServer, RunningServer, running_server
 
 
-class _TestLoop(uvloop.Loop):  # type: ignore[misc]
+class _TestLoop(uvloop.Loop):
     def close(self) -> None:
         # uvloop warns about a handle left open from inside the C walk that closes
         # it; were the warning an error (filterwarnings = error), the walk would

@@ -111,7 +111,8 @@ async def request_key_frame(client: StageClient, remote: RemoteTrack) -> None:
     description = client.subscriber.remoteDescription
     for transceiver in client.subscriber.getTransceivers():
         if transceiver.receiver.track is remote.track:
-            section = sdp.parse(description.sdp).section(transceiver.mid)
+            mid = transceiver.mid
+            section = sdp.parse(description.sdp).section(mid) if mid is not None else None
             if section is not None and section.ssrcs:
                 await transceiver.receiver._send_rtcp_pli(section.ssrcs[0])
             return

@@ -29,6 +29,7 @@ from signaling.stage.model import (
     StageAccess,
     StageStatus,
 )
+from signaling.stage.roster import Roster
 
 NOW = 100.0
 TTL = 60.0
@@ -147,7 +148,7 @@ def room(
             full_policy=full,
             invitation_ttl=TTL,
         ),
-        people=MappingProxyType({p.participant_id: p for p in people}),
+        people=Roster.of({p.participant_id: p for p in people}),
         banned=frozenset(banned),
         polls=MappingProxyType({p.poll_id: p for p in polls}),
         next_seq=max(used, default=0) + 1,

@@ -260,6 +260,26 @@ window.stageStats = async () => {
   return out;
 };
 
+/** The publish connection's video encodings: [{rid, width, height, bytesSent, framesEncoded, limitedBy}]. */
+window.stagePublishStats = async () => {
+  const client = window.stageClient;
+  if (!client || !client.publisher) return [];
+  const report = await client.publisher.getStats();
+  const out = [];
+  report.forEach((s) => {
+    if (s.type !== "outbound-rtp" || s.kind !== "video") return;
+    out.push({
+      rid: s.rid || "",
+      width: s.frameWidth || 0,
+      height: s.frameHeight || 0,
+      bytesSent: s.bytesSent || 0,
+      framesEncoded: s.framesEncoded || 0,
+      limitedBy: s.qualityLimitationReason || "none",
+    });
+  });
+  return out.sort((a, b) => a.rid.localeCompare(b.rid));
+};
+
 initJoinScreen();
 if (params.get("autojoin")) {
   const entry = params.get("entry") === "stage" ? "stage" : "viewer";

@@ -42,8 +42,8 @@ def test_the_warm_up_is_left_out_of_the_fit() -> None:
     assert result["pct_per_hour"] == pytest.approx(2.0 * 100 / 300, abs=0.001)
     assert result["start"] == pytest.approx(300.0)
     assert result["points"] == 50
-    with_warm_up = trend.trend(ts, values, warmup=0.0)
-    assert with_warm_up["per_hour"] > 100
+    per_hour_with_warm_up = trend.trend(ts, values, warmup=0.0)["per_hour"]
+    assert per_hour_with_warm_up is not None and per_hour_with_warm_up > 100
 
 
 def test_a_series_that_starts_at_zero_has_a_slope_but_no_percentage() -> None:

@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 from urllib.parse import urlencode
 
 import pytest
@@ -88,6 +88,18 @@ async def poll(
         await asyncio.sleep(POLL_INTERVAL)
 
 
+class PageStats(TypedDict):
+    """`window.stageStats()` (app.js): the subscribe connection's inbound RTP, in total
+    and, under `byParticipant`, per participant (framesDecoded, width, audioSamples)."""
+
+    framesDecoded: int
+    audioSamples: int
+    audioPackets: int
+    videoPackets: int
+    width: int
+    byParticipant: dict[str, dict[str, int]]
+
+
 @dataclass
 class Participant:
     """One person in the room: a page of the web client in its own browser context."""
@@ -107,14 +119,14 @@ class Participant:
         state: dict[str, Any] | None = await self.page.evaluate("window.stageState ?? null")
         return state or {"status": "loading"}
 
-    async def stats(self) -> dict[str, int]:
+    async def stats(self) -> PageStats:
         """Decoded frames and received audio of the subscribe connection (app.js)."""
-        stats: dict[str, int] = await self.page.evaluate("window.stageStats()")
+        stats: PageStats = await self.page.evaluate("window.stageStats()")
         return stats
 
     async def wait_for_stats(
-        self, done: Callable[[dict[str, int]], bool], *, timeout: float, what: str
-    ) -> dict[str, int]:
+        self, done: Callable[[PageStats], bool], *, timeout: float, what: str
+    ) -> PageStats:
         return await poll(self.stats, done, timeout=timeout, what=what, describe=self.describe)
 
     async def screenshot(self, name: str, *, toasts: bool = True) -> Path:

@@ -3,6 +3,7 @@ every control reachable and named for keyboard and screen-reader users."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -63,6 +64,11 @@ async def geometry(who: Participant) -> dict[str, Any]:
     return result
 
 
+def laid_out(count: int) -> Callable[[dict[str, Any]], bool]:
+    """Whether a geometry has `count` tiles, all inside the stage and none overlapping."""
+    return lambda g: g["count"] == count and g["inside"] and not g["overlap"]
+
+
 @pytest.mark.timeout(90)
 async def test_one_to_twenty_five_tiles_fill_the_stage_without_overlapping(join: Join) -> None:
     host = await join("hana", "stage", role=Role.HOST, viewport=WIDE)
@@ -70,7 +76,7 @@ async def test_one_to_twenty_five_tiles_fill_the_stage_without_overlapping(join:
         await host.page.evaluate(ADD_PEOPLE, total - 1)
         shape = await poll(
             lambda: geometry(host),
-            lambda g, n=total: g["count"] == n and g["inside"] and not g["overlap"],
+            laid_out(total),
             timeout=5,
             what=f"{total} tiles laid out inside the stage",
             describe=host.describe,

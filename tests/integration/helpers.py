@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
+from av import Packet
+from av.frame import Frame
 
+from sfu.consumer import Consumer
 from signaling.client import RemoteTrack, StageClient
 from signaling.members import Member
 from signaling.room import Room
@@ -30,8 +34,16 @@ async def wait_for_tracks(viewer: StageClient, participant_id: str) -> None:
     )
 
 
-async def receive(track: MediaStreamTrack, count: int, timeout: float = 20.0) -> list[object]:
-    frames = []
+async def until(client: StageClient, holds: Callable[[StageClient], bool]) -> None:
+    """Wait until `holds(client)`: a predicate taking the client, so that one written in a
+    loop over clients needs no default argument to bind the loop's current client."""
+    await client.wait_for(lambda: holds(client))
+
+
+async def receive(
+    track: MediaStreamTrack, count: int, timeout: float = 20.0
+) -> list[Frame | Packet[Any]]:
+    frames: list[Frame | Packet[Any]] = []
     async with asyncio.timeout(timeout):
         while len(frames) < count:
             frames.append(await track.recv())
@@ -41,6 +53,16 @@ async def receive(track: MediaStreamTrack, count: int, timeout: float = 20.0) ->
 def member(server: RunningServer, participant_id: str, room: str = "demo") -> Member:
     found: Room = server.registry.rooms[room]
     return found.members[ParticipantId(participant_id)]
+
+
+def local_consumers(
+    server: RunningServer, participant_id: str, room: str = "demo"
+) -> list[Consumer]:
+    """The member's consumers, all on this worker's media plane (a room that is not spread)."""
+    consumers = member(server, participant_id, room).consumers.values()
+    local = [c for c in consumers if isinstance(c, Consumer)]
+    assert len(local) == len(consumers), "a consumer on another worker"
+    return local
 
 
 @asynccontextmanager

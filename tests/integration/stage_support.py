@@ -100,7 +100,9 @@ def sources(server: RunningServer, client: StageClient) -> set[str]:
 
 
 def consumer(server: RunningServer, viewer: StageClient, source: Producer) -> Consumer | None:
-    return member(server, viewer.participant_id).consumers.get(source.id)
+    found = member(server, viewer.participant_id).consumers.get(source.id)
+    assert found is None or isinstance(found, Consumer), "a consumer on another worker"
+    return found
 
 
 def forwarding(server: RunningServer, viewer: StageClient, source: Producer) -> bool:

@@ -115,6 +115,28 @@ def _producer_count(server: RunningServer) -> int:
             "w3",
             id="unknown-entry",
         ),
+        pytest.param(
+            '{"type": "view_tracks", "id": "v1", "tracks": [{"track_id": "t", "height": -1}]}',
+            "bad_message", "v1", id="view-negative-height",
+        ),
+        pytest.param(
+            '{"type": "view_tracks", "id": "v2", "tracks": [{"track_id": "t", "height": 9999}]}',
+            "bad_message", "v2", id="view-absurd-height",
+        ),
+        pytest.param(
+            '{"type": "view_tracks", "id": "v3", "tracks": [{"visible": false}]}',
+            "bad_message", "v3", id="view-no-track-id",
+        ),
+        pytest.param(
+            '{"type": "view_tracks", "id": "v4", "tracks": ['
+            + ",".join(['{"track_id": "t"}'] * 65)
+            + "]}",
+            "bad_message", "v4", id="view-too-many-tracks",
+        ),
+        pytest.param(
+            '{"type": "view_tracks", "id": "v5", "tracks": [{"track_id": "t", "width": 3}]}',
+            "bad_message", "v5", id="view-unknown-field",
+        ),
         pytest.param('{"type": "ping", "id": 7}', "bad_message", None, id="numeric-id"),
         pytest.param(
             '{"type": "ping", "id": "e1", "extra": true}', "bad_message", "e1", id="unknown-field"

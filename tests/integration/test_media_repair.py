@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.impaired_client import request_key_frame, simulate_downlink_loss
 from tests.integration.helpers import (
+    local_consumers,
     member,
     poll_until,
     receive,
@@ -25,7 +26,7 @@ async def test_a_viewer_pli_is_relayed_and_produces_a_key_frame(server: RunningS
             if p.kind == "video"
         )
         consumer = next(
-            c for c in member(server, viewer.participant_id).consumers.values() if c.kind == "video"
+            c for c in local_consumers(server, viewer.participant_id) if c.kind == "video"
         )
         key_frames, requests = producer.key_frames_received, producer.key_frame_requests_sent
 
@@ -49,14 +50,12 @@ async def test_five_percent_loss_toward_a_viewer_is_fully_repaired(server: Runni
         await poll_until(lambda: len(loss.received[ssrc]) >= 300, timeout=30)
 
         consumer = next(
-            c for c in member(server, lossy.participant_id).consumers.values() if c.kind == "video"
+            c for c in local_consumers(server, lossy.participant_id) if c.kind == "video"
         )
         assert loss.dropped >= 5, "the impairment must actually drop packets"
         await poll_until(lambda: not loss.holes(ssrc), timeout=10)
         assert consumer.retransmissions_sent >= loss.dropped - loss.holes(ssrc).__len__()
         assert consumer.retransmission_misses == 0
         # The viewer without loss needed no repair at all.
-        other = next(
-            c for c in member(server, clean.participant_id).consumers.values() if c.kind == "video"
-        )
+        other = next(c for c in local_consumers(server, clean.participant_id) if c.kind == "video")
         assert other.retransmissions_sent == 0

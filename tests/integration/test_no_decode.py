@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiortc.codecs
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import av
@@ -51,15 +52,16 @@ class CodecRecorder:
 @pytest.fixture
 def codecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[CodecRecorder]:
     recorder = CodecRecorder()
+    # Replaced where they are called; rtcrtpreceiver and rtcrtpsender import them from codecs.
     monkeypatch.setattr(
         aiortc.rtcrtpreceiver,
         "get_decoder",
-        recorder.wrap("decoder", aiortc.rtcrtpreceiver.get_decoder),
+        recorder.wrap("decoder", aiortc.codecs.get_decoder),
     )
     monkeypatch.setattr(
         aiortc.rtcrtpsender,
         "get_encoder",
-        recorder.wrap("encoder", aiortc.rtcrtpsender.get_encoder),
+        recorder.wrap("encoder", aiortc.codecs.get_encoder),
     )
     monkeypatch.setattr(av.CodecContext, "create", recorder.wrap("av", av.CodecContext.create))
     yield recorder

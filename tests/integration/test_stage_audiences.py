@@ -8,12 +8,13 @@ from typing import Any
 
 from signaling.client import StageClient
 from signaling.roles import Role
+from tests.integration.helpers import until
 from tests.integration.stage_support import (
     becomes,
     of_type,
+    person,
     sees,
     stage_room,
-    state,
     synced,
 )
 
@@ -50,10 +51,11 @@ async def test_plain_viewers_get_counts_not_viewer_arrivals_while_moderators_get
         # Plain viewers get the numbers, coalesced, and nothing about each other.
         expected = {"viewers": len(staying), "on_stage": 1, "hands": 0, "requests": 0}
         for viewer in staying:
-            await viewer.wait_for(
-                lambda v=viewer: (
+            await until(
+                viewer,
+                lambda v: (
                     bool(of_type(v, "counts")) and of_type(v, "counts")[-1]["counts"] == expected
-                )
+                ),
             )
         await synced(*staying)
         for viewer in staying:
@@ -78,8 +80,8 @@ async def test_plain_viewers_get_counts_not_viewer_arrivals_while_moderators_get
         watcher = staying[1]
         updates_before = len(_about(watcher, ("participant_updated",), {climber.participant_id}))
         await climber.command("raise_hand")
-        await sees(host, climber, hand=state(server).people[climber.participant_id].hand)
-        await becomes(climber, hand=state(server).people[climber.participant_id].hand)
+        await sees(host, climber, hand=person(server, climber).hand)
+        await becomes(climber, hand=person(server, climber).hand)
         await synced(watcher)
         assert (
             len(_about(watcher, ("participant_updated",), {climber.participant_id}))

@@ -7,6 +7,7 @@ from typing import Any
 
 from signaling.client import StageClient
 from signaling.roles import Role
+from tests.integration.helpers import until
 from tests.integration.stage_support import (
     of_type,
     refused,
@@ -33,7 +34,7 @@ async def test_chat_reaches_everyone_and_is_rate_limited_per_person() -> None:
 
         await talker.request({"type": "chat", "text": "hello stage"})
         for client in everyone:
-            await client.wait_for(lambda c=client: _chat_from(c, talker) == ["hello stage"])
+            await until(client, lambda c: _chat_from(c, talker) == ["hello stage"])
         message = of_type(viewer, "chat")[0]
         assert message["name"] == "Tia" and isinstance(message["at"], float)
 
@@ -67,7 +68,7 @@ async def test_a_quick_poll_is_seen_by_all_voted_once_and_closed_with_results() 
         )
         await host.command("create_poll", question="Lunch?", options=["soup", "salad", "pie"])
         for client in (host, mod, *voters):
-            await client.wait_for(lambda c=client: len(_polls(c)) == 1)
+            await until(client, lambda c: len(_polls(c)) == 1)
         created = _polls(viewer)[0]
         assert created["question"] == "Lunch?" and created["options"] == ["soup", "salad", "pie"]
         assert created["closed"] is False and created["results"] is None
@@ -81,7 +82,7 @@ async def test_a_quick_poll_is_seen_by_all_voted_once_and_closed_with_results() 
         await refused_unchanged(server, first.command("vote", poll_id=poll_id, option=2),
                                 "conflict")  # fmt: skip
         for moderator in (host, mod):
-            await moderator.wait_for(lambda m=moderator: _polls(m)[-1]["results"] == [1, 2, 0])
+            await until(moderator, lambda m: _polls(m)[-1]["results"] == [1, 2, 0])
         await synced(*voters)
         for voter in voters:
             assert len(_polls(voter)) == 1  # votes are not broadcast to participants
@@ -89,7 +90,7 @@ async def test_a_quick_poll_is_seen_by_all_voted_once_and_closed_with_results() 
 
         await mod.command("close_poll", poll_id=poll_id)
         for client in (host, mod, *voters):
-            await client.wait_for(lambda c=client: _polls(c)[-1]["closed"] is True)
+            await until(client, lambda c: _polls(c)[-1]["closed"] is True)
             assert _polls(client)[-1]["results"] == [1, 2, 0]
         await refused(second.command("vote", poll_id=poll_id, option=0), "conflict")
         assert state(server).polls[poll_id].results() == [1, 2, 0]

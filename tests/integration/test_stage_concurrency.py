@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from signaling.client import ServerError, StageClient
@@ -23,7 +24,7 @@ from tests.integration.stage_support import (
 )
 
 
-def _one_wins(results: list[Any]) -> int:
+def _one_wins(results: Sequence[object]) -> int:
     """Index of the one command that succeeded; the other must be a conflict."""
     ok = [i for i, r in enumerate(results) if not isinstance(r, BaseException)]
     failed = [r for r in results if isinstance(r, BaseException)]

@@ -3,6 +3,7 @@ moderation, and their consequences at the SFU."""
 
 from __future__ import annotations
 
+from sfu.producer import Producer
 from signaling.client import StageClient
 from signaling.roles import Role
 from tests.integration.helpers import member, receive, wait_for_tracks
@@ -10,7 +11,7 @@ from tests.media import PatternTrack, ToneTrack
 from tests.server import RunningServer, running_server
 
 
-def _producer(server: RunningServer, participant_id: str, kind: str):  # type: ignore[no-untyped-def]
+def _producer(server: RunningServer, participant_id: str, kind: str) -> Producer:
     return next(p for p in member(server, participant_id).producers.values() if p.kind == kind)
 
 
@@ -41,7 +42,8 @@ async def test_request_approve_accept_then_moderate_and_remove() -> None:
             await wait_for_tracks(viewer, alice.participant_id)
             mic = _producer(server, alice.participant_id, "audio")
             camera = _producer(server, alice.participant_id, "video")
-            assert mic.paused and not camera.paused  # the choices made in the invitation
+            # the choices made in the invitation
+            assert (mic.paused, camera.paused) == (True, False)
 
             await host.command("mute", target=alice.participant_id, device="camera")
             await viewer.wait_for(
@@ -72,9 +74,10 @@ async def test_a_viewer_keeps_its_connection_when_the_stage_empties_and_refills(
             await first.command("leave_stage")
 
             def last_offer() -> str:
-                return next(
+                sdp: str = next(
                     e["sdp"] for e in reversed(viewer.events) if e["type"] == "subscribe_offer"
                 )
+                return sdp
 
             await viewer.wait_for(
                 lambda: "m=audio 0 " in last_offer() or "m=video 0 " in last_offer()

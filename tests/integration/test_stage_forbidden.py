@@ -102,7 +102,7 @@ async def test_rights_never_flow_upward_or_to_oneself() -> None:
         part = await cast.join("pat")
         await sees(mod, host, on_stage=True)
 
-        refusals = [
+        refusals: list[tuple[StageClient, dict[str, Any]]] = [
             (mod, {"type": "set_role", "target": host.participant_id, "role": "participant"}),
             (mod, {"type": "set_role", "target": part.participant_id, "role": "host"}),
             (mod, {"type": "set_role", "target": mod.participant_id, "role": "host"}),

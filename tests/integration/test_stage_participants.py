@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from signaling.client import StageClient
 from signaling.roles import Role
+from tests.integration.helpers import until
 from tests.integration.stage_support import (
     forwarding,
     of_type,
@@ -111,14 +113,14 @@ async def test_speaking_indicator_and_tile_state_follow_the_media() -> None:
         assert forwarding(server, viewer, camera)
 
         # The speaking indicator follows the level of the host's microphone.
-        def speaking(client: Any) -> list[bool]:
+        def speaking(client: StageClient) -> list[bool]:
             return [e["speaking"] for e in of_type(client, "speaking")
                     if e["participant_id"] == host.participant_id]  # fmt: skip
 
         assert speaking(viewer) == []
         voice.amplitude = 0.3
         for watcher in (viewer, panelist):
-            await watcher.wait_for(lambda w=watcher: speaking(w)[-1:] == [True])
+            await until(watcher, lambda w: speaking(w)[-1:] == [True])
         voice.amplitude = 0.0
         await viewer.wait_for(lambda: speaking(viewer)[-1:] == [False])
         assert speaking(viewer) == [True, False]

@@ -4,6 +4,7 @@ person is gone, with no ghost request or invitation left behind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from signaling.client import StageClient
@@ -96,16 +97,18 @@ async def test_after_the_grace_period_the_person_and_their_pending_entries_are_p
 
         await asker.close()
         await guest.close()
+
+        def disconnected(who: StageClient, status: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda e: (
+                e["type"] == "participant_updated"
+                and e["participant"]["participant_id"] == who.participant_id
+                and e["participant"]["connected"] is False
+                and e["participant"]["status"] == status
+            )
+
         # (From the event history: the records themselves go when the grace period ends.)
         for who, status in ((asker, "requested"), (guest, "invited")):
-            await host.wait_event(
-                lambda e, who=who, status=status: (
-                    e["type"] == "participant_updated"
-                    and e["participant"]["participant_id"] == who.participant_id
-                    and e["participant"]["connected"] is False
-                    and e["participant"]["status"] == status
-                )
-            )
+            await host.wait_event(disconnected(who, status))
 
         def left(e: dict[str, Any]) -> bool:
             return e["type"] == "participant_left" and e["participant_id"] in gone

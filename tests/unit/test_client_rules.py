@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from test_permission_matrix import (
+
+from signaling import audience
+from signaling.client_rules import client_rules
+from signaling.command_table import DEFINITIONS
+from signaling.roles import Role
+from signaling.stage.model import Person, RoomPolicy
+from tests.stage_builders import person, pid, poll, room
+from tests.unit.test_permission_matrix import (
     ACCESSES,
     ACTORS,
     ALLOW,
@@ -29,13 +36,6 @@ from test_permission_matrix import (
     judge,
     set_stage_access_case,
 )
-
-from signaling import audience
-from signaling.client_rules import client_rules
-from signaling.command_table import DEFINITIONS
-from signaling.roles import Role
-from signaling.stage.model import Person, RoomPolicy
-from tests.stage_builders import person, poll, room
 
 RULES_JS = Path(__file__).resolve().parents[2] / "signaling" / "static" / "rules.js"
 # rules.js runs under Node.js (Debian's `nodejs`, which .ci/run installs).
@@ -96,7 +96,7 @@ def test_the_page_offers_every_command_exactly_when_the_server_applies_it(
             "target": as_seen(state.people[target]) if target is not None else None,
             "role": getattr(command, "role", None),
         }
-        you = as_seen(state.people[ME])
+        you = as_seen(state.people[pid(ME)])
         kind = BY_COMMAND[type(command)].type
         calls.append(["mayDo", kind, you, seen_policy(state.policy), about])
         expected.append(judge(state, command) is ALLOW)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 
 import pylibsrtp
 import pytest
 
 from sfu import fastpath
+from sfu.native_types import NativeEgress
 from sfu.srtp import SessionKeys, SrtpProfile
 from tests import native_lifecycle
 from tests.packets import make_rtp, parse_rtp
@@ -18,7 +20,7 @@ PROFILE = SrtpProfile.AEAD_AES_128_GCM
 
 
 @pytest.fixture
-def link() -> tuple[socket.socket, socket.socket]:
+def link() -> Iterator[tuple[socket.socket, socket.socket]]:
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
@@ -33,14 +35,14 @@ def _keys() -> tuple[bytes, SessionKeys]:
     return master, SessionKeys.from_master(PROFILE, master)
 
 
-def _egress(keys: SessionKeys, fd: int, address: tuple[str, int]) -> object:
+def _egress(keys: SessionKeys, fd: int, address: tuple[str, int]) -> NativeEgress:
     return fastpath.native_egress(
         profile=str(PROFILE), key=keys.rtp_key, salt=keys.rtp_salt, auth_key=keys.rtp_auth,
         fd=fd, address=address,
     )  # fmt: skip
 
 
-def _active_audio_fan_out(egress: object) -> fastpath.NativeFanOut:
+def _active_audio_fan_out(egress: NativeEgress) -> fastpath.NativeFanOut:
     """A fan-out with one active audio slot sending through `egress`."""
     fan = fastpath.NativeFanOut(history=0, max_age=2.0)
     spec = fastpath.FanOutSlotSpec(
@@ -107,7 +109,7 @@ def test_queued_packets_leave_in_one_flush_in_order(
     session = _receiver_session(master)
     seqs = [parse_rtp(session.unprotect(receiver.recv(2048))).sequence_number for _ in range(20)]
     assert seqs == list(range(20))
-    sent, _, dropped = egress.stats()  # type: ignore[attr-defined]
+    sent, _, dropped = egress.stats()
     assert (sent, dropped) == (20, 0)
 
 
@@ -138,7 +140,7 @@ def test_a_send_that_fails_is_counted_as_dropped_not_raised() -> None:
     fan = _active_audio_fan_out(egress)
     fan.native.forward(make_rtp(1, 0, 1, pt=111), 12, b"", False, 1.0)
     fastpath._native.flush_all()  # type: ignore[union-attr]
-    assert egress.stats()[2] == 1  # type: ignore[attr-defined]
+    assert egress.stats()[2] == 1
 
 
 @pytest.mark.parametrize(

@@ -434,6 +434,22 @@ def test_video_viewer_starts_on_a_key_frame_and_asks_the_publisher_for_one() -> 
     assert h.producer.key_frames_received == 1
 
 
+def test_a_key_frame_request_that_gets_no_answer_is_sent_again_until_one_arrives() -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer()
+    assert len(h.plis()) == 1
+    h.tick_for(0.9)
+    assert len(h.plis()) == 1
+    h.tick_for(0.2)
+    assert len(h.plis()) == 2  # the first was lost: asked again after 1 s
+    h.tick_for(2.0)
+    assert len(h.plis()) == 3  # then 2 s later
+    h.video(1, 0, keyframe=True)
+    h.tick_for(20.0)
+    assert len(h.plis()) == 3  # answered: no more requests
+    assert [v.sequence_number for v in viewer.packets] == [1000]
+
+
 def test_resumed_video_viewer_waits_for_the_next_key_frame() -> None:
     h = Harness(MediaKind.VIDEO)
     viewer = h.add_viewer()

@@ -66,6 +66,7 @@ def test_request_after_the_interval_is_sent_immediately_and_clears_pending() -> 
     throttle.request(1, 0.0)
     throttle.request(1, 0.4)
     assert throttle.request(1, 1.0) is True
+    throttle.key_frame_received(1)  # answered: nothing deferred or to retry remains
     assert throttle.due(5.0) == []
 
 
@@ -105,3 +106,39 @@ def test_zero_interval_never_defers() -> None:
 def test_negative_interval_is_rejected() -> None:
     with pytest.raises(ValueError, match="min_interval"):
         KeyFrameRequestThrottle(min_interval=-0.1)
+
+
+def test_a_request_no_key_frame_answers_is_retried_with_backoff() -> None:
+    throttle = KeyFrameRequestThrottle(min_interval=1.0)
+    assert throttle.request(1, 0.0) is True
+    assert throttle.due(0.9) == []
+    assert throttle.due(1.0) == [1]  # 1 s without a key frame
+    assert throttle.due(2.9) == []
+    assert throttle.due(3.0) == [1]  # then 2 s
+    assert throttle.due(7.0) == [1]  # then 4 s
+    assert throttle.due(14.9) == []
+    assert throttle.due(15.0) == [1]  # then 8 s, and 8 s from then on
+    assert throttle.due(23.0) == [1]
+
+
+def test_a_key_frame_ends_the_retries() -> None:
+    throttle = KeyFrameRequestThrottle(min_interval=1.0)
+    throttle.request(1, 0.0)
+    throttle.key_frame_received(1)
+    assert throttle.due(10.0) == []
+
+
+def test_retries_stop_when_no_one_wants_the_key_frame_any_more() -> None:
+    throttle = KeyFrameRequestThrottle(min_interval=1.0)
+    throttle.request(1, 0.0)
+    assert throttle.due(1.0, lambda ssrc: False) == []
+    assert throttle.due(10.0) == []  # dropped, not just skipped
+
+
+def test_retries_give_up_after_thirty_seconds() -> None:
+    throttle = KeyFrameRequestThrottle(min_interval=1.0)
+    throttle.request(1, 0.0)
+    sent = [t for t in range(0, 60) if throttle.due(float(t))]
+    assert sent == [1, 3, 7, 15, 23]  # the next would be at 31 s: past 30 s, given up
+    assert throttle.request(1, 60.0) is True  # a new request starts over
+    assert throttle.due(61.0) == [1]

@@ -98,7 +98,7 @@ def test_key_frame_wait_runs_from_activation_to_the_first_forwarded_key_frame() 
     video = Video()
     consumer = video.consumer()
     consumer.set_ready()
-    assert consumer.waiting_key_frame and consumer.key_frame_wait is None
+    assert (consumer.waiting_key_frame, consumer.key_frame_wait) == (True, None)
     video.clock.advance(0.2)
     video.frame()
     video.clock.advance(0.3)

@@ -35,7 +35,10 @@ CLIENT_MESSAGES: list[wire.ClientMessage] = [
     wire.SubscribeAnswer(id="3", sdp=SDP),
     wire.ViewTracks(
         id="4",
-        tracks=[wire.TrackView(track_id="9f1c", height=180), wire.TrackView(track_id="77aa", visible=False)],
+        tracks=[
+            wire.TrackView(track_id="9f1c", height=180),
+            wire.TrackView(track_id="77aa", visible=False),
+        ],
     ),
     wire.Leave(id="4"),
     wire.Leave(),

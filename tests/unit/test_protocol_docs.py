@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,7 @@ def _server_examples() -> list[tuple[str, str]]:
     return examples
 
 
-def _values(enum: type[StrEnum]) -> set[str]:
+def _values(enum: type[Enum]) -> set[str]:
     return {member.value for member in enum}
 
 
@@ -296,6 +296,13 @@ def test_every_message_has_a_json_example_under_its_heading(tag: str) -> None:
         )
 
 
+def _fields(cls: type[msgspec.Struct]) -> tuple[msgspec.inspect.Field, ...]:
+    """A message's fields as the codec sees them (types and constraints)."""
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return info.fields
+
+
 def _client_type_phrase(info: msgspec.inspect.Type) -> list[str]:
     """What the doc's table row must say about a field's type and constraints."""
     if isinstance(info, msgspec.inspect.UnionType):
@@ -336,7 +343,7 @@ def test_every_client_field_has_a_table_row_stating_its_type_limits_and_default(
     cls = CLIENT_CLASSES[tag]
     rows = _rows_by_name(_subsection_text(CLIENT_SECTION, f"`{tag}`"))
     defaults = {f.name: f.default for f in msgspec.structs.fields(cls)}
-    for field in msgspec.inspect.type_info(cls).fields:  # type: ignore[attr-defined]
+    for field in _fields(cls):
         if field.name == "id":
             continue  # documented once, in the overview
         assert field.name in rows, f"`{tag}` has no table row for `{field.name}`"
@@ -373,7 +380,7 @@ def test_every_server_field_is_named_under_its_heading(tag: str) -> None:
             assert f"`{field.name}`" in text, f"`{tag}` does not explain `{field.name}`"
 
 
-SHARED_OBJECTS = {
+SHARED_OBJECTS: dict[str, type[msgspec.Struct]] = {
     "Participant": wire.Participant,
     "Track": wire.Track,
     "Policy": wire.Policy,
@@ -517,18 +524,17 @@ def test_limits_in_the_doc_match_the_code() -> None:
 
 
 def test_the_request_id_limit_in_the_doc_matches_the_codec() -> None:
-    (field,) = [
-        f
-        for f in msgspec.inspect.type_info(wire.Ping).fields
-        if f.name == "id"  # type: ignore[attr-defined]
-    ]
+    (field,) = [f for f in _fields(wire.Ping) if f.name == "id"]
+    assert isinstance(field.type, msgspec.inspect.UnionType)
     (string,) = [t for t in field.type.types if isinstance(t, msgspec.inspect.StrType)]
     assert f"a string of at most\n  {string.max_length} characters" in DOC
 
 
 def test_poll_limits_agree_between_the_codec_the_machine_and_the_doc() -> None:
-    fields = {f.name: f.type for f in msgspec.inspect.type_info(wire.CreatePoll).fields}  # type: ignore[attr-defined]
+    fields = {f.name: f.type for f in _fields(wire.CreatePoll)}
     options, question = fields["options"], fields["question"]
+    assert isinstance(options, msgspec.inspect.ListType)
+    assert isinstance(question, msgspec.inspect.StrType)
     assert options.max_length == machine.MAX_POLL_OPTIONS
     assert question.max_length == machine.MAX_POLL_TEXT
     assert f"{options.min_length}{DASH}{options.max_length}\noptions" in DOC
@@ -536,12 +542,10 @@ def test_poll_limits_agree_between_the_codec_the_machine_and_the_doc() -> None:
 
 
 def test_capacity_limits_agree_between_the_codec_the_settings_and_the_policy() -> None:
-    (field,) = [
-        f
-        for f in msgspec.inspect.type_info(wire.SetCapacity).fields
-        if f.name == "capacity"  # type: ignore[attr-defined]
-    ]
+    (field,) = [f for f in _fields(wire.SetCapacity) if f.name == "capacity"]
+    assert isinstance(field.type, msgspec.inspect.IntType)
     low, high = field.type.ge, field.type.le
+    assert low is not None and high is not None
     RoomPolicy(capacity=low)
     RoomPolicy(capacity=high)
     for outside in (low - 1, high + 1):

@@ -125,7 +125,9 @@ class StageRules(RuleBasedStateMachine):
         """A random command; its actor and target are usually drawn from those it fits."""
         draw = data.draw
         people = list(self.state.people.values())
-        anyone = st.sampled_from([*self.state.people, *self.known, GHOST])
+        anyone: st.SearchStrategy[ParticipantId] = st.sampled_from(
+            [*self.state.people, *self.known, GHOST]
+        )
 
         def pick(label: str, fits: Callable[[Person], bool] = lambda p: True) -> ParticipantId:
             pool = [p.participant_id for p in people if fits(p)]

@@ -17,11 +17,12 @@ from aiohttp import web
 from signaling.settings import ServerSettings, Settings
 from signaling.web.workers import WorkerPool, WorkerProcess, WorkerState, responsive
 
-Answer = tuple[int, str] | None  # (status, body); None: no answer at all
-OK: Answer = (200, '{"status": "ok"}')
-DRAINING: Answer = (503, '{"status": "draining"}')
-BROKEN: Answer = (500, "Internal Server Error")
-REFUSING: Answer = (503, '{"status": "ok"}')  # a 503 that is not a drain
+Reply = tuple[int, str]  # (status, body)
+Answer = Reply | None  # None: no answer at all
+OK: Reply = (200, '{"status": "ok"}')
+DRAINING: Reply = (503, '{"status": "draining"}')
+BROKEN: Reply = (500, "Internal Server Error")
+REFUSING: Reply = (503, '{"status": "ok"}')  # a 503 that is not a drain
 SILENT: Answer = None
 FAILURES = 3
 
