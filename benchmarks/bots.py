@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 import uvloop
 
+from sfu import sdp
 from sfu.aiortc_bridge import Certificate, PeerConnection
 from sfu.rtp import rtcp
 from signaling.auth import issue_token
@@ -81,6 +82,9 @@ class BotConfig:
     pacing_factor: float = 0.0  # publishers pace video at this x the clip's bitrate; 0 = burst
     chat_rate: float = 0.0  # chat lines a second in each room, posted by this process's bots
     simulcast: bool = False  # publishers send video as three encodings (q, h, f)
+    # A viewer (index i) tells the server it shows each video it receives in a tile
+    # view_heights[i % len] device pixels tall (`view_tracks`; 0 = no limit).
+    view_heights: tuple[int, ...] = ()
 
     def room_of(self, index: int) -> str:
         return self.room if self.rooms <= 1 else f"{self.room}-{index % self.rooms}"
@@ -141,6 +145,7 @@ class Bot:
         self._rtcp_ssrc = random.getrandbits(32) or 1
         self._streams = SendStreams(audio_ssrc=None, video_ssrc=None, cname=self.name)
         self._encoding_ssrcs: tuple[int, ...] = ()
+        self._viewed: set[str] = set()  # video track ids already described to the server
         self._first_offer = ""
         self.participant_id = ""  # the server's, once joined
         self.joined = False
@@ -342,6 +347,24 @@ class Bot:
         if self._requests == 1:
             self._first_offer = offer
         await self._send({"type": "subscribe_answer", "id": f"s{self._requests}", "sdp": answer})
+        if self.config.view_heights:
+            await self._view(offer)
+
+    async def _view(self, offer: str) -> None:
+        """Tell the server the tile height of each video track new in `offer`."""
+        heights = self.config.view_heights
+        height = heights[self.index % len(heights)]
+        tracks = []
+        for section in sdp.parse(offer).media:
+            if section.kind != "video" or section.rejected or section.msid is None:
+                continue
+            track_id = section.msid.split()[-1]
+            if track_id not in self._viewed:
+                self._viewed.add(track_id)
+                tracks.append({"track_id": track_id, "height": height})
+        for at in range(0, len(tracks), 64):  # at most 64 a message (docs/protocol.md)
+            batch = tracks[at : at + 64]
+            await self._send({"type": "view_tracks", "id": f"v{self._requests}", "tracks": batch})
 
     async def _connect_subscriber(self, offer: str) -> None:
         peer = self._subscriber
@@ -589,6 +612,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     raw = json.loads(args[0])
     raw["indexes"] = tuple(raw.get("indexes", ()))
+    raw["view_heights"] = tuple(raw.get("view_heights", ()))
     config = BotConfig(**raw)
     if config.nice:
         # Viewers stand in for remote browsers: they take the CPU the server leaves. Lower

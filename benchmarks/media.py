@@ -123,7 +123,7 @@ def load_simulcast_clips(*, create: bool = True) -> tuple[MediaClip, ...]:
     if path.exists():
         with path.open("rb") as f:
             raw = pickle.load(f)  # plain tuples, bytes and bools only
-        lower = [tuple(VideoFrame(payloads=p, keyframe=k) for p, k in video) for video in raw]
+        lower = [[VideoFrame(payloads=p, keyframe=k) for p, k in video] for video in raw]
     else:
         if not create:
             raise FileNotFoundError(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 
 import pytest
 
@@ -27,10 +28,12 @@ class _Peer:
     def __init__(self) -> None:
         self.rtp: list[RtpPacketView] = []
         self.rtcp: list[rtcp.RtcpPacket] = []
-        self.on_rtcp = None
+        self.on_rtcp: Callable[[bytes], None] | None = None
 
     def send_rtp(self, packet: bytes) -> bool:
-        self.rtp.append(RtpPacketView.parse(packet))
+        view = RtpPacketView.parse(packet)
+        assert view is not None
+        self.rtp.append(view)
         return True
 
     def send_rtcp(self, data: bytes) -> bool:
