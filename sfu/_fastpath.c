@@ -3,7 +3,10 @@
  * every consumer, SRTP-protects it with that consumer's keys (OpenSSL EVP:
  * AES128_CM_HMAC_SHA1_80 per RFC 3711, AEAD_AES_128/256_GCM per RFC 7714),
  * keeps the retransmission history, and queues it for a batched sendmmsg on
- * the consumer's socket.
+ * the consumer's socket. A simulcast producer's encodings share one fan-out:
+ * packets come tagged with their layer, each slot forwards one layer and
+ * switches to its target layer at that layer's key frame; with `vp8` the
+ * PictureID and TL0PICIDX are shifted per viewer so they stay continuous.
  *
  * The contract is sfu/fanout.py's: the tests require byte-identical packets
  * from both. The Python side keeps ICE, DTLS and every control decision.
@@ -30,6 +33,8 @@
 #define SEQ_MASK 0xFFFFu
 #define SEQ_HALF 0x8000
 #define TS_MASK 0xFFFFFFFFu
+#define MAX_LAYERS 4     /* simulcast encodings per producer (sfu/fanout.py MAX_LAYERS) */
+#define ALIGNED_MAX_STEP 5 /* seconds an aligned epoch may move time forward (sfu/rtp/seq.py) */
 
 /* PROFILE_NONE: plain RTP, for pipes between workers of one deployment (no DTLS to key it). */
 enum { PROFILE_CM_SHA1_80 = 0, PROFILE_GCM = 1, PROFILE_NONE = 2 };
@@ -418,10 +423,100 @@ static PyTypeObject EgressType = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* VP8 picture numbering (sfu/rtp/vp8.py): RFC 7741 §4.2 descriptor, read once per
+ * packet and patched per viewer so PictureID and TL0PICIDX continue across epochs.  */
+
+#define PICTURE_ID_MASK 0x7FFF
+#define PICTURE_ID_MASK_NARROW 0x7F
+#define TL0_MASK 0xFF
+
+typedef struct {
+    int picture_id_at;        /* offsets from the payload's start; -1 absent */
+    int picture_id_wide;      /* 15-bit PictureID (M set), else 7-bit */
+    int picture_id;
+    int tl0_at;
+    int tl0;
+} vp8_numbering_t;
+
+/* One viewer's shifts and the newest numbers it was sent (-1: none yet). */
+typedef struct {
+    int picture_id_offset, tl0_offset, last_picture_id, last_tl0;
+} vp8_state_t;
+
+/* vp8.picture_numbering: no numbering when the descriptor has none or is truncated. */
+static void vp8_parse(const uint8_t *p, size_t size, vp8_numbering_t *n) {
+    *n = (vp8_numbering_t){-1, 0, 0, -1, 0};
+    if (size < 2 || !(p[0] & 0x80)) return;
+    uint8_t ext = p[1];
+    size_t pos = 2;
+    vp8_numbering_t found = {-1, 0, 0, -1, 0};
+    if (ext & 0x80) {
+        if (pos >= size) return;
+        found.picture_id_wide = (p[pos] & 0x80) != 0;
+        if (found.picture_id_wide) {
+            if (pos + 1 >= size) return;
+            found.picture_id = ((p[pos] & 0x7F) << 8) | p[pos + 1];
+        } else {
+            found.picture_id = p[pos];
+        }
+        found.picture_id_at = (int)pos;
+        pos += found.picture_id_wide ? 2 : 1;
+    }
+    if (ext & 0x40) {
+        if (pos >= size) return;
+        found.tl0_at = (int)pos;
+        found.tl0 = p[pos];
+        pos++;
+    }
+    if ((ext & 0x30) && pos >= size) return; /* TID/KEYIDX byte missing */
+    *n = found;
+}
+
+/* fanout._renumber: at an epoch's first packet, shift the numbering to continue where
+ * the viewer left off; then remember the newest numbers sent. */
+static void vp8_renumber(vp8_state_t *v, const vp8_numbering_t *n, int starting) {
+    unsigned mask = n->picture_id_wide ? PICTURE_ID_MASK : PICTURE_ID_MASK_NARROW;
+    if (starting && v->last_picture_id >= 0) {
+        if (n->picture_id_at >= 0)
+            v->picture_id_offset = (int)((unsigned)(v->last_picture_id + 1 - n->picture_id) & mask);
+        if (n->tl0_at >= 0 && v->last_tl0 >= 0)
+            v->tl0_offset = (int)((unsigned)(v->last_tl0 + 1 - n->tl0) & TL0_MASK);
+    }
+    if (n->picture_id_at >= 0) {
+        int picture_id = (int)((unsigned)(n->picture_id + v->picture_id_offset) & mask);
+        unsigned ahead = (unsigned)(picture_id - v->last_picture_id) & mask;
+        if (v->last_picture_id < 0 || (ahead > 0 && ahead <= mask >> 1)) v->last_picture_id = picture_id;
+    }
+    if (n->tl0_at >= 0) {
+        int tl0 = (int)((unsigned)(n->tl0 + v->tl0_offset) & TL0_MASK);
+        unsigned ahead = (unsigned)(tl0 - v->last_tl0) & TL0_MASK;
+        if (v->last_tl0 < 0 || (ahead > 0 && ahead <= TL0_MASK >> 1)) v->last_tl0 = tl0;
+    }
+}
+
+/* vp8.write_numbering with the viewer's shifts, into its copy's payload; only when a
+ * shift is non-zero, so a first epoch stays byte-identical to the input. */
+static void vp8_patch(const vp8_state_t *v, const vp8_numbering_t *n, uint8_t *payload) {
+    if (!v->picture_id_offset && !v->tl0_offset) return;
+    if (n->picture_id_at >= 0) {
+        unsigned picture_id = (unsigned)(n->picture_id + v->picture_id_offset);
+        uint8_t *at = payload + n->picture_id_at;
+        if (n->picture_id_wide) {
+            at[0] = (uint8_t)(0x80 | ((picture_id >> 8) & 0x7F));
+            at[1] = (uint8_t)picture_id;
+        } else {
+            at[0] = (uint8_t)(picture_id & 0x7F);
+        }
+    }
+    if (n->tl0_at >= 0) payload[n->tl0_at] = (uint8_t)(n->tl0 + v->tl0_offset);
+}
+
+/* ------------------------------------------------------------------------ */
 /* FanOut: the consumers of one producer                                      */
 
 typedef struct {
     int used, active, waiting_key_frame, has_key_frame_at;
+    int layer, target;        /* the encoding forwarded now; the one wanted (switched to at its key frame) */
     double key_frame_at;
     uint32_t ssrc;
     int payload_type;
@@ -429,11 +524,12 @@ typedef struct {
     int mid_len;
     EgressObject *egress;     /* strong reference */
     /* OutputSequencer (sfu/rtp/seq.py), field for field */
-    int clock_rate, started, new_epoch;
+    int clock_rate, started, new_epoch, has_proposed;
     uint16_t initial_seq, seq_offset, last_seq;
-    uint32_t initial_ts, ts_offset, last_ts;
+    uint32_t initial_ts, ts_offset, last_ts, proposed_ts_offset;
     int64_t epoch_first, ext_highest;
     double last_time;
+    vp8_state_t vp8;
     unsigned long long packets_sent, bytes_sent, payload_bytes_sent, packets_dropped;
 } slot_t;
 
@@ -449,21 +545,39 @@ typedef struct {
     PyObject_HEAD
     slot_t *slots;
     Py_ssize_t slot_cap;
-    history_entry_t *history;
+    history_entry_t *history; /* layers rings of history_len entries, one after another */
     Py_ssize_t history_len;
     double max_age;
+    int layers, vp8;
+    int has_shift[MAX_LAYERS]; /* per layer: its timestamps + shift are on the common timeline */
+    uint32_t shift[MAX_LAYERS];
 } FanOutObject;
 
 static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t *out_seq, uint32_t *out_ts) {
     if (s->new_epoch) {
         uint16_t os;
-        uint32_t ot;
+        uint32_t ot = 0;
+        int proposed = s->has_proposed;
+        s->has_proposed = 0;
         if (s->started) {
             os = (uint16_t)(s->last_seq + 1);
-            double ticks_f = nearbyint((now - s->last_time) * (double)s->clock_rate);
-            int64_t ticks = (int64_t)ticks_f;
-            if (ticks < 1) ticks = 1;
-            ot = (uint32_t)(((uint64_t)s->last_ts + (uint64_t)ticks) & TS_MASK);
+            int aligned = 0;
+            if (proposed) {  /* taken when it moves time forward, by at most ALIGNED_MAX_STEP */
+                ot = (uint32_t)(ts + s->proposed_ts_offset);
+                uint32_t step = (uint32_t)(ot - s->last_ts);
+                aligned = step > 0 && (uint64_t)step <= (uint64_t)s->clock_rate * ALIGNED_MAX_STEP;
+                /* the same instant as the last frame sent, or up to 75 ms before: one tick on */
+                if (!aligned && (uint64_t)(uint32_t)(0u - step) * 40 < (uint64_t)s->clock_rate * 3) {
+                    ot = (uint32_t)(s->last_ts + 1);
+                    aligned = 1;
+                }
+            }
+            if (!aligned) {
+                double ticks_f = nearbyint((now - s->last_time) * (double)s->clock_rate);
+                int64_t ticks = (int64_t)ticks_f;
+                if (ticks < 1) ticks = 1;
+                ot = (uint32_t)(((uint64_t)s->last_ts + (uint64_t)ticks) & TS_MASK);
+            }
         } else {
             s->started = 1;
             os = s->initial_seq;
@@ -494,9 +608,11 @@ static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t
     return 1;
 }
 
-/* Build, protect and queue one viewer's copy. Returns 1 queued, 0 dropped, -1 error. */
+/* Build, protect and queue one viewer's copy (`numbering`: the packet's VP8 numbering,
+ * NULL unless the fan-out renumbers VP8). Returns 1 queued, 0 dropped, -1 error. */
 static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_start,
-                     const uint8_t *ext, size_t ext_len, uint16_t seq, uint32_t ts) {
+                     const uint8_t *ext, size_t ext_len, uint16_t seq, uint32_t ts,
+                     const vp8_numbering_t *numbering) {
     size_t body = (size_t)s->mid_len + ext_len;
     size_t pad = (4 - body % 4) % 4;
     size_t block = body ? 4 + body + pad : 0;
@@ -518,6 +634,7 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
         memset(out + 16 + body, 0, pad);
     }
     memcpy(out + header, data + payload_start, payload);
+    if (numbering != NULL) vp8_patch(&s->vp8, numbering, out + header);
     Py_ssize_t n = protect(s->egress, out, header + payload, header);
     if (n < 0) { s->packets_dropped++; return 0; }
     egress_commit(s->egress, (size_t)n);
@@ -528,18 +645,30 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
 }
 
 static int FanOut_init(FanOutObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"history", "max_age", NULL};
+    static char *kwlist[] = {"history", "max_age", "layers", "vp8", NULL};
     Py_ssize_t history;
     double max_age;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nd", kwlist, &history, &max_age)) return -1;
+    int layers = 1, vp8 = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nd|ip", kwlist, &history, &max_age, &layers, &vp8))
+        return -1;
     if (history < 0 || history > 32768) { PyErr_SetString(PyExc_ValueError, "history: 0..32768"); return -1; }
+    if (layers < 1 || layers > MAX_LAYERS) { PyErr_SetString(PyExc_ValueError, "layers: 1..4"); return -1; }
+    if (self->layers) {  /* its slots and history are sized for the first call's layers */
+        PyErr_SetString(PyExc_RuntimeError, "FanOut already initialised");
+        return -1;
+    }
     if (history) {
-        self->history = PyMem_Calloc((size_t)history, sizeof(history_entry_t));
+        Py_ssize_t entries = history * layers;
+        self->history = PyMem_Calloc((size_t)entries, sizeof(history_entry_t));
         if (self->history == NULL) { PyErr_NoMemory(); return -1; }
-        for (Py_ssize_t i = 0; i < history; i++) self->history[i].seq = -1;
+        for (Py_ssize_t i = 0; i < entries; i++) self->history[i].seq = -1;
     }
     self->history_len = history;
     self->max_age = max_age;
+    self->layers = layers;
+    self->vp8 = vp8;
+    /* Layer 0 is the common timeline; the others' relation to it is unknown until set. */
+    for (int i = 0; i < MAX_LAYERS; i++) { self->has_shift[i] = i == 0; self->shift[i] = 0; }
     return 0;
 }
 
@@ -561,15 +690,16 @@ static slot_t *get_slot(FanOutObject *self, Py_ssize_t id) {
 
 static PyObject *FanOut_add(FanOutObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"ssrc", "payload_type", "mid_element", "clock_rate", "egress",
-                             "initial_sequence", "initial_timestamp", NULL};
+                             "initial_sequence", "initial_timestamp", "layer", NULL};
     unsigned int ssrc, initial_ts;
-    int pt, clock_rate, initial_seq;
+    int pt, clock_rate, initial_seq, layer = 0;
     Py_buffer mid;
     PyObject *egress;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Iiy*iO!iI", kwlist, &ssrc, &pt, &mid, &clock_rate,
-                                     &EgressType, &egress, &initial_seq, &initial_ts))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Iiy*iO!iI|i", kwlist, &ssrc, &pt, &mid, &clock_rate,
+                                     &EgressType, &egress, &initial_seq, &initial_ts, &layer))
         return NULL;
-    if (mid.len > 17 || pt < 0 || pt > 127 || clock_rate <= 0 || initial_seq < 0 || initial_seq > 0xFFFF) {
+    if (mid.len > 17 || pt < 0 || pt > 127 || clock_rate <= 0 || initial_seq < 0 || initial_seq > 0xFFFF ||
+        layer < 0 || layer >= self->layers) {
         PyBuffer_Release(&mid);
         PyErr_SetString(PyExc_ValueError, "bad sink parameters");
         return NULL;
@@ -601,6 +731,8 @@ static PyObject *FanOut_add(FanOutObject *self, PyObject *args, PyObject *kwds) 
     s->initial_ts = initial_ts;
     s->last_seq = (uint16_t)initial_seq;
     s->last_ts = initial_ts;
+    s->layer = s->target = layer;
+    s->vp8 = (vp8_state_t){0, 0, -1, -1};
     return PyLong_FromSsize_t(id);
 }
 
@@ -621,6 +753,8 @@ static PyObject *FanOut_activate(FanOutObject *self, PyObject *args) {
     slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     s->new_epoch = 1;
+    s->has_proposed = 0;
+    s->layer = s->target;
     s->active = 1;
     s->waiting_key_frame = wait;
     s->has_key_frame_at = 0;
@@ -636,13 +770,26 @@ static PyObject *FanOut_deactivate(FanOutObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* Move a slot to `layer` at its key frame, in a new epoch whose timestamps continue on
+ * the common timeline when both layers' shifts are known (fanout.FanOut._switch). */
+static void switch_layer(FanOutObject *self, slot_t *s, int layer) {
+    s->has_proposed = self->has_shift[s->layer] && self->has_shift[layer] && !s->new_epoch;
+    if (s->has_proposed) s->proposed_ts_offset = s->ts_offset + self->shift[layer] - self->shift[s->layer];
+    s->new_epoch = 1;
+    s->layer = layer;
+}
+
 static PyObject *FanOut_forward(FanOutObject *self, PyObject *args) {
     Py_buffer data, ext;
     Py_ssize_t payload_start;
-    int keyframe;
+    int keyframe, layer = 0;
     double now;
-    if (!PyArg_ParseTuple(args, "y*ny*pd", &data, &payload_start, &ext, &keyframe, &now)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*ny*pd|i", &data, &payload_start, &ext, &keyframe, &now, &layer)) return NULL;
     PyObject *result = NULL;
+    if (layer < 0 || layer >= self->layers) {
+        PyErr_SetString(PyExc_ValueError, "no such layer");
+        goto out;
+    }
     if (data.len < 12 || data.len > MAX_IN_PACKET || payload_start < 12 || payload_start > data.len ||
         ext.len > MAX_EXT - 17) {
         PyErr_SetString(PyExc_ValueError, "bad packet");
@@ -652,7 +799,7 @@ static PyObject *FanOut_forward(FanOutObject *self, PyObject *args) {
     uint16_t seq = (uint16_t)((d[2] << 8) | d[3]);
     uint32_t ts = ((uint32_t)d[4] << 24) | ((uint32_t)d[5] << 16) | ((uint32_t)d[6] << 8) | d[7];
     if (self->history_len) {
-        history_entry_t *entry = &self->history[seq % self->history_len];
+        history_entry_t *entry = &self->history[layer * self->history_len + seq % self->history_len];
         entry->seq = seq;
         entry->arrival = now;
         entry->len = (uint16_t)data.len;
@@ -661,20 +808,31 @@ static PyObject *FanOut_forward(FanOutObject *self, PyObject *args) {
         memcpy(entry->data, d, (size_t)data.len);
         memcpy(entry->ext, ext.buf, (size_t)ext.len);
     }
+    vp8_numbering_t numbering_buf, *numbering = NULL;
+    if (self->vp8) {
+        numbering = &numbering_buf;
+        vp8_parse(d + payload_start, (size_t)(data.len - payload_start), numbering);
+    }
     long queued = 0;
     for (Py_ssize_t i = 0; i < self->slot_cap; i++) {
         slot_t *s = &self->slots[i];
         if (!s->used || !s->active) continue;
-        if (s->waiting_key_frame) {
+        if (s->layer != layer) {
+            if (s->target != layer || !keyframe || s->waiting_key_frame) continue;
+            switch_layer(self, s, layer);
+        } else if (s->waiting_key_frame) {
             if (!keyframe) continue;
             s->waiting_key_frame = 0;
             s->has_key_frame_at = 1;
             s->key_frame_at = now;
         }
+        int starting = s->new_epoch;
         uint16_t os;
         uint32_t ot;
         if (!map_packet(s, seq, ts, now, &os, &ot)) continue;
-        int rc = send_copy(s, d, (size_t)data.len, (size_t)payload_start, ext.buf, (size_t)ext.len, os, ot);
+        if (numbering != NULL) vp8_renumber(&s->vp8, numbering, starting);
+        int rc = send_copy(s, d, (size_t)data.len, (size_t)payload_start, ext.buf, (size_t)ext.len, os, ot,
+                           numbering);
         if (rc < 0) goto out;
         queued += rc;
     }
@@ -697,14 +855,20 @@ static PyObject *FanOut_retransmit(FanOutObject *self, PyObject *args) {
     int64_t highest = s->ext_highest;
     int64_t ext = highest + ((((int64_t)in_seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
     if (ext < s->epoch_first || ext > highest) Py_RETURN_FALSE;
-    history_entry_t *entry = &self->history[in_seq % self->history_len];
+    history_entry_t *entry = &self->history[s->layer * self->history_len + in_seq % self->history_len];
     if (entry->seq != in_seq || now - entry->arrival > self->max_age) Py_RETURN_FALSE;
     uint32_t ts = ((uint32_t)entry->data[4] << 24) | ((uint32_t)entry->data[5] << 16) |
                   ((uint32_t)entry->data[6] << 8) | entry->data[7];
     uint16_t os;
     uint32_t ot;
     if (!map_packet(s, in_seq, ts, entry->arrival, &os, &ot) || os != (uint16_t)out_seq) Py_RETURN_FALSE;
-    int rc = send_copy(s, entry->data, entry->len, entry->payload_start, entry->ext, entry->ext_len, os, ot);
+    vp8_numbering_t numbering_buf, *numbering = NULL;
+    if (self->vp8) {
+        numbering = &numbering_buf;
+        vp8_parse(entry->data + entry->payload_start, (size_t)(entry->len - entry->payload_start), numbering);
+    }
+    int rc = send_copy(s, entry->data, entry->len, entry->payload_start, entry->ext, entry->ext_len, os, ot,
+                       numbering);
     if (rc < 0) return NULL;
     return PyBool_FromLong(rc);
 }
@@ -716,8 +880,41 @@ static PyObject *FanOut_info(FanOutObject *self, PyObject *arg) {
     if (s == NULL) return NULL;
     PyObject *key_frame_at = s->has_key_frame_at ? PyFloat_FromDouble(s->key_frame_at) : Py_NewRef(Py_None);
     if (key_frame_at == NULL) return NULL;
-    return Py_BuildValue("(iiNKKKK)", s->active, s->waiting_key_frame, key_frame_at, s->packets_sent,
-                         s->bytes_sent, s->payload_bytes_sent, s->packets_dropped);
+    return Py_BuildValue("(iiNKKKKii)", s->active, s->waiting_key_frame, key_frame_at, s->packets_sent,
+                         s->bytes_sent, s->payload_bytes_sent, s->packets_dropped, s->layer, s->target);
+}
+
+static int check_layer(FanOutObject *self, int layer) {
+    if (layer >= 0 && layer < self->layers) return 0;
+    PyErr_SetString(PyExc_ValueError, "no such layer");
+    return -1;
+}
+
+static PyObject *FanOut_set_target(FanOutObject *self, PyObject *args) {
+    Py_ssize_t id;
+    int layer;
+    if (!PyArg_ParseTuple(args, "ni", &id, &layer)) return NULL;
+    slot_t *s = get_slot(self, id);
+    if (s == NULL || check_layer(self, layer) < 0) return NULL;
+    s->target = layer;
+    if (!s->active || s->waiting_key_frame) s->layer = layer; /* nothing flows: at once */
+    Py_RETURN_NONE;
+}
+
+static PyObject *FanOut_set_timestamp_shift(FanOutObject *self, PyObject *args) {
+    int layer;
+    PyObject *shift;
+    if (!PyArg_ParseTuple(args, "iO", &layer, &shift)) return NULL;
+    if (check_layer(self, layer) < 0) return NULL;
+    if (shift == Py_None) {
+        self->has_shift[layer] = 0;
+        Py_RETURN_NONE;
+    }
+    unsigned long long value = PyLong_AsUnsignedLongLongMask(shift);
+    if (value == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    self->shift[layer] = (uint32_t)value;
+    self->has_shift[layer] = 1;
+    Py_RETURN_NONE;
 }
 
 static PyObject *FanOut_output_timestamp(FanOutObject *self, PyObject *args) {
@@ -747,7 +944,7 @@ static PyObject *FanOut_input_sequence(FanOutObject *self, PyObject *args) {
 static PyObject *FanOut_clear(FanOutObject *self, PyObject *Py_UNUSED(ignored)) {
     for (Py_ssize_t i = 0; i < self->slot_cap; i++)
         if (self->slots[i].used) { Py_CLEAR(self->slots[i].egress); self->slots[i].used = 0; }
-    for (Py_ssize_t i = 0; i < self->history_len; i++) self->history[i].seq = -1;
+    for (Py_ssize_t i = 0; i < self->history_len * self->layers; i++) self->history[i].seq = -1;
     Py_RETURN_NONE;
 }
 
@@ -756,9 +953,13 @@ static PyMethodDef FanOut_methods[] = {
     {"remove", (PyCFunction)FanOut_remove, METH_O, "Remove a slot."},
     {"activate", (PyCFunction)FanOut_activate, METH_VARARGS, "(id, wait_for_key_frame): start a new epoch."},
     {"deactivate", (PyCFunction)FanOut_deactivate, METH_O, "Stop a slot."},
-    {"forward", (PyCFunction)FanOut_forward, METH_VARARGS, "(data, payload_start, ext_body, keyframe, now)"},
+    {"forward", (PyCFunction)FanOut_forward, METH_VARARGS, "(data, payload_start, ext_body, keyframe, now[, layer])"},
     {"retransmit", (PyCFunction)FanOut_retransmit, METH_VARARGS, "(id, out_seq, now) -> bool"},
-    {"info", (PyCFunction)FanOut_info, METH_O, "(active, waiting, key_frame_at, sent, bytes, payload, dropped)"},
+    {"info", (PyCFunction)FanOut_info, METH_O,
+     "(active, waiting, key_frame_at, sent, bytes, payload, dropped, layer, target layer)"},
+    {"set_target", (PyCFunction)FanOut_set_target, METH_VARARGS, "(id, layer): switch at its next key frame."},
+    {"set_timestamp_shift", (PyCFunction)FanOut_set_timestamp_shift, METH_VARARGS,
+     "(layer, shift | None): layer's timestamps + shift are on the common timeline."},
     {"output_timestamp", (PyCFunction)FanOut_output_timestamp, METH_VARARGS, "(id, ts) -> int | None"},
     {"input_sequence", (PyCFunction)FanOut_input_sequence, METH_VARARGS, "(id, out_seq) -> int | None"},
     {"clear", (PyCFunction)FanOut_clear, METH_NOARGS, "Remove every slot and forget the history."},

@@ -57,6 +57,7 @@ class FanOutSlot:
         "last_picture_id",
         "last_tl0",
         "layer",
+        "layers",
         "mid_element",
         "packets_dropped",
         "packets_sent",
@@ -82,6 +83,8 @@ class FanOutSlot:
         initial_timestamp: int,
         layer: int = 0,
     ) -> None:
+        if not 0 <= layer < MAX_LAYERS:
+            raise ValueError("no such layer")
         self.ssrc = ssrc
         self.payload_type = payload_type
         self.mid_element = mid_element  # one-byte extension element carrying the viewer's MID
@@ -92,6 +95,7 @@ class FanOutSlot:
         self.key_frame_at: float | None = None  # when the awaited key frame went out
         self.layer = layer  # the encoding forwarded now
         self.target_layer = layer  # the encoding wanted; switched to at its key frame
+        self.layers = MAX_LAYERS  # how many its fan-out has (set when added to one)
         # VP8 numbering shifts for this viewer; the last numbers sent (-1: none yet).
         self.picture_id_offset = 0
         self.tl0_offset = 0
@@ -116,6 +120,8 @@ class FanOutSlot:
 
     def set_target_layer(self, layer: int) -> None:
         """Forward `layer` from its next key frame on (at once while nothing flows)."""
+        if not 0 <= layer < self.layers:
+            raise ValueError("no such layer")
         self.target_layer = layer
         if not self.active or self.waiting_key_frame:
             self.layer = layer
@@ -161,9 +167,15 @@ class FanOut:
 
     def set_timestamp_shift(self, layer: int, shift: int | None) -> None:
         """`layer`'s timestamps plus `shift` are on the common timeline (None: unknown)."""
+        if not 0 <= layer < len(self._timestamp_shifts):
+            raise ValueError("no such layer")
         self._timestamp_shifts[layer] = None if shift is None else shift & 0xFFFFFFFF
 
     def add(self, slot: FanOutSlot) -> None:
+        layers = len(self._histories)
+        if slot.layer >= layers or slot.target_layer >= layers:
+            raise ValueError("no such layer")
+        slot.layers = layers
         self.slots = (*self.slots, slot)
 
     def remove(self, slot: FanOutSlot) -> None:
@@ -182,8 +194,11 @@ class FanOut:
     ) -> None:
         """Send one incoming packet (already validated) of `layer` to every active
         slot on that layer, switching the slots that wait for this key frame."""
+        histories = self._histories
+        if not 0 <= layer < len(histories):
+            raise ValueError("no such layer")
         seq = (data[2] << 8) | data[3]
-        history = self._histories[layer]
+        history = histories[layer]
         if history:
             entry = history[seq % len(history)]
             entry.seq = seq

@@ -81,6 +81,10 @@ class NativeFanOutSlot:
     def deactivate(self) -> None:
         self._fanout.native.deactivate(self._id)
 
+    def set_target_layer(self, layer: int) -> None:
+        """Forward `layer` from its next key frame on (at once while nothing flows)."""
+        self._fanout.native.set_target(self._id, layer)
+
     def output_timestamp(self, timestamp: int) -> int | None:
         return self._fanout.native.output_timestamp(self._id, timestamp)
 
@@ -124,14 +128,28 @@ class NativeFanOutSlot:
     def packets_dropped(self) -> int:
         return self._info()[6]
 
+    @property
+    def layer(self) -> int:
+        return self._info()[7]
+
+    @property
+    def target_layer(self) -> int:
+        return self._info()[8]
+
 
 class NativeFanOut:
     native_path = True
 
-    def __init__(self, *, history: int, max_age: float) -> None:
+    def __init__(self, *, history: int, max_age: float, layers: int = 1, vp8: bool = False) -> None:
         assert _native is not None
-        self.native: NativeFanOutCore = _native.FanOut(history=history, max_age=max_age)
+        self.native: NativeFanOutCore = _native.FanOut(
+            history=history, max_age=max_age, layers=layers, vp8=vp8
+        )
         self.slots: tuple[NativeFanOutSlot, ...] = ()
+
+    def set_timestamp_shift(self, layer: int, shift: int | None) -> None:
+        """`layer`'s timestamps plus `shift` are on the common timeline (None: unknown)."""
+        self.native.set_timestamp_shift(layer, shift)
 
     def add_slot(self, spec: FanOutSlotSpec, egress: NativeEgress) -> NativeFanOutSlot:
         slot_id = self.native.add(egress=egress, **asdict(spec))
@@ -152,9 +170,15 @@ class NativeFanOut:
             self.slots = tuple(s for s in self.slots if s is not slot)
 
     def forward(
-        self, data: bytes, payload_start: int, ext_body: bytes, keyframe: bool, now: float
+        self,
+        data: bytes,
+        payload_start: int,
+        ext_body: bytes,
+        keyframe: bool,
+        now: float,
+        layer: int = 0,
     ) -> None:
-        if self.native.forward(data, payload_start, ext_body, keyframe, now):
+        if self.native.forward(data, payload_start, ext_body, keyframe, now, layer):
             flush_soon()
 
     def retransmit(self, slot: NativeFanOutSlot, out_seq: int, now: float) -> bool:
@@ -187,7 +211,7 @@ def create_fanout(
     *, native: bool, history: int, max_age: float, layers: int = 1, vp8: bool = False
 ) -> AnyFanOut:
     if native and _native is not None:
-        return NativeFanOut(history=history, max_age=max_age)
+        return NativeFanOut(history=history, max_age=max_age, layers=layers, vp8=vp8)
     return PythonFanOut(history=history, max_age=max_age, layers=layers, vp8=vp8)
 
 

@@ -1,5 +1,10 @@
 """Drives the Python and the native fan-out with the same random stream of
-packets and control calls, collecting what each would put on the wire."""
+packets and control calls, collecting what each would put on the wire.
+
+With `layers` > 1 or `vp8`, the stream is a simulcast publisher's: each layer
+has its own sequence numbers, timestamps and VP8 picture numbering, and the
+viewers switch layers, get timestamp shifts (right, wrong and unknown) and
+NACK across switches."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from sfu.srtp import SessionKeys, SrtpProfile, SrtpSender
 
 
 def run_both(
-    profile: SrtpProfile | None, seed: int, steps: int = 3000
+    profile: SrtpProfile | None, seed: int, steps: int = 3000, *, layers: int = 1, vp8: bool = False
 ) -> tuple[list[bytes], list[bytes]]:
     """`profile` None: plain RTP, as on a pipe between workers."""
     rnd = random.Random(seed)
@@ -37,8 +42,9 @@ def run_both(
         python_out.append(protect(packet))
         return True
 
-    python = FanOut(history=64, max_age=2.0)
-    native = fastpath.NativeFanOut(history=64, max_age=2.0)
+    python = FanOut(history=64, max_age=2.0, layers=layers, vp8=vp8)
+    native = fastpath.NativeFanOut(history=64, max_age=2.0, layers=layers, vp8=vp8)
+    simulcast = layers > 1 or vp8
     pairs: list[tuple[FanOutSlot, Any]] = []
     for i in range(3):
         params: dict[str, Any] = {
@@ -49,9 +55,15 @@ def run_both(
             "initial_sequence": rnd.randrange(65536),
             "initial_timestamp": rnd.getrandbits(32),
         }
+        if simulcast:
+            params["layer"] = rnd.randrange(layers)
         slot = FanOutSlot(egress=CallableEgress(send), **params)
         python.add(slot)
         pairs.append((slot, native.add_slot(fastpath.FanOutSlotSpec(**params), egress)))
+    if simulcast:
+        _drive_layers(rnd, python, native, pairs, layers, steps)
+        _assert_same_state(pairs)
+        return python_out, list(egress.take_captured())
     seq, timestamp, now = rnd.randrange(65536), rnd.getrandbits(32), 1000.0
     for _ in range(steps):
         roll = rnd.random()
@@ -85,11 +97,134 @@ def run_both(
             keyframe = rnd.random() < 0.05
             python.forward(data, 12, ext, keyframe, now)
             native.native.forward(data, 12, ext, keyframe, now)
+    _assert_same_state(pairs)
+    return python_out, list(egress.take_captured())
+
+
+def _assert_same_state(pairs: list[tuple[FanOutSlot, Any]]) -> None:
     for slot, twin in pairs:
         assert (slot.active, slot.waiting_key_frame, slot.key_frame_at) == (
             twin.active, twin.waiting_key_frame, twin.key_frame_at,
         )  # fmt: skip
+        assert (slot.layer, slot.target_layer) == (twin.layer, twin.target_layer)
         assert (slot.packets_sent, slot.bytes_sent, slot.payload_bytes_sent) == (
             twin.packets_sent, twin.bytes_sent, twin.payload_bytes_sent,
         )  # fmt: skip
-    return python_out, list(egress.take_captured())
+
+
+class _Encoding:
+    """One simulcast layer as its publisher sends it: its own sequence numbers, its
+    own timestamp origin, its own VP8 PictureID (15 or 7 bits) and TL0PICIDX."""
+
+    def __init__(self, rnd: random.Random) -> None:
+        self.rnd = rnd
+        self.wide = rnd.random() < 0.7
+        self.restart()
+
+    def restart(self) -> None:
+        rnd = self.rnd
+        self.seq = rnd.randrange(65536)
+        self.origin = rnd.getrandbits(32)  # its timestamp at now == 0
+        self.picture_id = rnd.randrange(1 << 15)
+        self.tl0 = rnd.randrange(256)
+        self.pictures = 0
+        self.timestamp = 0
+
+    def packet(self, now: float) -> tuple[bytes, bool]:
+        """The next packet (RTP header, a VP8 descriptor: usually X=1 with I, L, T, then
+        payload) and whether it starts a key frame."""
+        rnd = self.rnd
+        if rnd.random() < 0.002:  # the encoder restarts with new numbering
+            self.restart()
+        start = rnd.random() < 0.35 or not self.pictures
+        keyframe = start and rnd.random() < 0.15
+        if start:  # a new picture: temporal pattern 0 2 1 2, key frames on 0
+            self.pictures = self.pictures + 4 - self.pictures % 4 if keyframe else self.pictures + 1
+            self.picture_id = (self.picture_id + 1) & 0x7FFF
+            temporal = (0, 2, 1, 2)[self.pictures % 4]
+            if temporal == 0:
+                self.tl0 = (self.tl0 + 1) & 0xFF
+            self.timestamp = (self.origin + int(now * 90000)) & 0xFFFFFFFF
+        temporal = (0, 2, 1, 2)[self.pictures % 4]
+        roll = rnd.random()
+        descriptor = bytearray([0x80 | (0x10 if start else 0), 0xE0])
+        if self.wide:
+            descriptor += bytes([0x80 | self.picture_id >> 8, self.picture_id & 0xFF])
+        else:
+            descriptor.append(self.picture_id & 0x7F)
+        descriptor += bytes([self.tl0, temporal << 6 | 0x20 * (temporal > 0)])
+        if roll < 0.03:  # no extensions
+            descriptor = bytearray([0x10])
+        elif roll < 0.06:  # PictureID only
+            descriptor[1] = 0x80
+            del descriptor[-2:]
+        elif roll < 0.08:  # truncated: no numbering at all
+            descriptor = descriptor[: rnd.randrange(1, len(descriptor))]
+        payload = bytes(descriptor) + rnd.randbytes(rnd.randrange(0 if roll < 0.08 else 1, 900))
+        sent_seq = (self.seq + rnd.randrange(-3, 2)) & 0xFFFF if rnd.random() < 0.1 else self.seq
+        self.seq = (self.seq + 1) & 0xFFFF
+        marker = 0x80 if rnd.random() < 0.1 else 0
+        padding = rnd.random() < 0.05
+        if padding:
+            payload += b"\x00\x00\x03"
+        data = bytes([0xA0 if padding else 0x80, 96 | marker]) + sent_seq.to_bytes(2, "big")
+        data += self.timestamp.to_bytes(4, "big") + (0xABC).to_bytes(4, "big") + payload
+        return data, keyframe
+
+
+def _drive_layers(
+    rnd: random.Random,
+    python: FanOut,
+    native: fastpath.NativeFanOut,
+    pairs: list[tuple[FanOutSlot, Any]],
+    layers: int,
+    steps: int,
+) -> None:
+    encodings = [_Encoding(rnd) for _ in range(layers)]
+    now = 1000.0
+    switches = renumbered = 0
+    for _ in range(steps):
+        roll = rnd.random()
+        slot, twin = rnd.choice(pairs)
+        if roll < 0.12:
+            if roll < 0.02:
+                wait = rnd.random() < 0.7
+                slot.activate(wait_for_key_frame=wait)
+                twin.activate(wait_for_key_frame=wait)
+            elif roll < 0.03:
+                slot.deactivate()
+                twin.deactivate()
+            elif roll < 0.06:
+                layer = rnd.randrange(layers)
+                slot.set_target_layer(layer)
+                twin.set_target_layer(layer)
+            elif roll < 0.075:
+                layer = rnd.randrange(layers)
+                kind = rnd.random()
+                shift: int | None = encodings[0].origin - encodings[layer].origin  # the truth
+                if kind < 0.15:
+                    shift = None
+                elif kind < 0.3:
+                    shift = rnd.getrandbits(33) - (1 << 32)  # stale or wrong, any sign
+                python.set_timestamp_shift(layer, shift)
+                native.set_timestamp_shift(layer, shift)
+            else:
+                out_seq = (slot.sequencer.last_output_seq - rnd.randrange(20)) & 0xFFFF
+                if rnd.random() < 0.2:
+                    out_seq = rnd.randrange(65536)
+                sent = python.retransmit(slot, out_seq, now)
+                assert sent == native.retransmit(twin, out_seq, now)
+            _assert_same_state(pairs)
+            continue
+        layer = rnd.randrange(layers)
+        now += rnd.random() * 0.02
+        data, keyframe = encodings[layer].packet(now)
+        ext = bytes([2 << 4 | 2]) + rnd.randbytes(3) if rnd.random() < 0.8 else b""
+        before = [s.layer for s, _ in pairs]
+        python.forward(data, 12, ext, keyframe, now, layer)
+        native.native.forward(data, 12, ext, keyframe, now, layer)
+        switches += sum(s.layer != was for (s, _), was in zip(pairs, before, strict=True))
+        renumbered += any(s.picture_id_offset or s.tl0_offset for s, _ in pairs)
+    # The stream must reach what it is meant to test.
+    assert renumbered or not python._vp8
+    assert switches or layers == 1

@@ -77,8 +77,9 @@ class OutputSequencer:
     When the new epoch's source runs on a timeline whose relation to the old
     one is known (simulcast encodings aligned by their sender reports),
     `resync(ts_offset)` proposes the offset that keeps that relation; it is
-    taken when it moves time forward by less than `_ALIGNED_MAX_STEP`, else the
-    wall clock decides as above.
+    taken when it moves time forward by less than `_ALIGNED_MAX_STEP`, nudged one
+    tick past the last timestamp when it lands up to 75 ms before it, and else
+    the wall clock decides as above.
     """
 
     __slots__ = (
@@ -180,11 +181,18 @@ class OutputSequencer:
         proposed, self._proposed_ts_offset = self._proposed_ts_offset, None
         if self._started:
             out_seq = (self.last_output_seq + 1) & _SEQ_MASK
-            step = -1
+            out_ts = -1
             if proposed is not None:
-                out_ts = (timestamp + proposed) & _TS_MASK
-                step = (out_ts - self.last_output_timestamp) & _TS_MASK
-            if not 0 < step <= self._clock_rate * _ALIGNED_MAX_STEP:
+                aligned = (timestamp + proposed) & _TS_MASK
+                step = (aligned - self.last_output_timestamp) & _TS_MASK
+                if 0 < step <= self._clock_rate * _ALIGNED_MAX_STEP:
+                    out_ts = aligned
+                elif (-step & _TS_MASK) * 40 < self._clock_rate * 3:
+                    # The same instant as the last frame sent (another encoding's picture
+                    # of it), or up to 75 ms before: one tick later keeps time moving
+                    # forward and the alignment within lip-sync tolerance, as mediasoup does.
+                    out_ts = (self.last_output_timestamp + 1) & _TS_MASK
+            if out_ts < 0:
                 ticks = round((now - self.last_output_time) * self._clock_rate)
                 out_ts = (self.last_output_timestamp + max(1, ticks)) & _TS_MASK
         else:

@@ -24,6 +24,8 @@ for profile in SrtpProfile:
     for seed in range(3):
         python, native = run_both(profile, seed, steps=2000)
         assert python == native, (profile, seed)
+    python, native = run_both(profile, 0, steps=2000, layers=3, vp8=True)
+    assert python == native, (profile, "simulcast-vp8")
 native_lifecycle.run_all()
 print("sanitized run ok")
 """

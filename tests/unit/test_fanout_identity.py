@@ -15,10 +15,20 @@ def test_the_native_fan_out_was_built() -> None:
     assert fastpath.native_available()
 
 
+# (layers, vp8): one encoding as before; simulcast layers with and without VP8
+# picture numbering continuity; VP8 renumbering across pauses on one encoding.
+STREAMS = {"one-layer": (1, False), "simulcast-vp8": (3, True), "simulcast": (3, False),
+           "vp8": (1, True)}  # fmt: skip
+
+
+@pytest.mark.parametrize("stream", STREAMS)
 @pytest.mark.parametrize("profile", [*SrtpProfile, None], ids=[*map(str, SrtpProfile), "plain"])
 @pytest.mark.parametrize("seed", range(4))
-def test_native_and_python_packets_are_byte_identical(profile: SrtpProfile, seed: int) -> None:
-    python, native = run_both(profile, seed)
+def test_native_and_python_packets_are_byte_identical(
+    profile: SrtpProfile, seed: int, stream: str
+) -> None:
+    layers, vp8 = STREAMS[stream]
+    python, native = run_both(profile, seed, layers=layers, vp8=vp8)
     assert len(python) > 1000
     assert len(native) == len(python)
     for index, (ours, theirs) in enumerate(zip(python, native, strict=True)):
