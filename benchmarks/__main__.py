@@ -93,6 +93,9 @@ CAPACITY = {
 # The simulcast scenario's viewers, in turn: tiles that take the 160x90, 320x180 and
 # 640x360 encodings (benchmarks/media.py), so a third of them is on each.
 MIXED_VIEW_HEIGHTS = "90,180,360"
+# ... all on the room's own worker: a pipe to another worker carries one encoding, so
+# viewers a spread room placed there get that one whatever their tiles (see README).
+UNSPREAD = "rooms.spread_after=1000000"
 
 
 def _height_list(text: str) -> tuple[int, ...]:
@@ -282,6 +285,11 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
     # same viewers showing the same tiles, so the two are compared like for like.
     simulcast_runs = (False, True) if args.scenario == "simulcast" else (False,)
     view_heights = getattr(args, "view_heights", ())
+    sfu_options = tuple(args.sfu_option)
+    if args.scenario == "simulcast" and not any(
+        option.startswith("rooms.spread_after=") for option in sfu_options
+    ):
+        sfu_options = (UNSPREAD, *sfu_options)
     specs = []
     for viewers in args.viewers:
         targets: list[tuple[str, int | None]] = []
@@ -317,7 +325,7 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
                     processes=args.procs,
                     storm=args.scenario == "join-storm",
                     sfu_log_level=args.sfu_log_level,
-                    sfu_options=tuple(args.sfu_option),
+                    sfu_options=sfu_options,
                     viewers_nice=args.viewers_nice,
                     rooms=args.rooms,
                     workers=workers,
@@ -441,10 +449,12 @@ async def _main(args: argparse.Namespace) -> int:
             f"{comparison['target']} {comparison['viewers']} viewers: simulcast vs one encoding: "
             f"x{comparison['cpu_us_per_egress_packet_ratio']} CPU per forwarded packet "
             f"({simulcast['cpu_us_per_egress_packet']} vs {single['cpu_us_per_egress_packet']} "
-            f"us; egress {simulcast['egress_pps']} vs {single['egress_pps']} pkt/s, ingress "
-            f"{simulcast['ingress_pps']} vs {single['ingress_pps']} pkt/s; viewers by "
-            f"encoding {simulcast['simulcast_consumers']}; loss {simulcast['loss_pct']}% vs "
-            f"{single['loss_pct']}%)"
+            f"us), x{comparison['sfu_cpu_util_ratio']} in all ({simulcast['sfu_cpu_util']} vs "
+            f"{single['sfu_cpu_util']} of a core); egress {simulcast['egress_pps']} vs "
+            f"{single['egress_pps']} pkt/s, ingress {simulcast['ingress_pps']} vs "
+            f"{single['ingress_pps']} pkt/s; viewers by encoding "
+            f"{simulcast['simulcast_consumers']}; loss {simulcast['loss_pct']}% vs "
+            f"{single['loss_pct']}%"
         )
     for r in runs:
         for error in r["errors"][:5]:

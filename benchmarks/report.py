@@ -164,6 +164,8 @@ def compare_simulcast(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cpu_us_per_egress_packet_ratio": _ratio(
                     run.get("cpu_us_per_egress_packet"), single.get("cpu_us_per_egress_packet")
                 ),
+                # ... and in all, for the same viewers (who get fewer packets on small tiles)
+                "sfu_cpu_util_ratio": _ratio(run.get("sfu_cpu_util"), single.get("sfu_cpu_util")),
             }
         )
     return comparisons

@@ -83,6 +83,7 @@ def test_simulcast_runs_each_point_with_one_encoding_and_three_and_compares_them
     assert ratio == round(
         simulcast["cpu_us_per_egress_packet"] / single["cpu_us_per_egress_packet"], 3
     )
+    assert comparison["sfu_cpu_util_ratio"] > 0
 
 
 @pytest.mark.integration
