@@ -57,7 +57,7 @@ def describe(
                 ssrcs=section.ssrcs,
                 cname=section.cname,
                 msid=section.msid,
-                rids=section.rids,  # simulcast (RFC 8851/8853): the answer's recv rids
+                rids=section.rids,
                 rid_restrictions=section.rid_restrictions,
                 simulcast=section.simulcast,
                 rtcp_mux=True,

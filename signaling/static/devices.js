@@ -4,7 +4,7 @@ import { h, icon } from "./ui.js";
 
 const STORAGE_KEY = "stage-sfu.devices";
 const DEFAULTS = { micId: "", cameraId: "", speakerId: "", mic: true, camera: true };
-const CAMERA = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
+const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } };
 
 export const canChooseSpeaker = typeof HTMLMediaElement !== "undefined" && "setSinkId" in HTMLMediaElement.prototype;
 

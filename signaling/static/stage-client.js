@@ -15,14 +15,27 @@ import { inFullView } from "./rules.js";
 const ICE = { iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
 const SOURCES = ["microphone", "camera", "screen", "screen_audio"];
 const KIND = { microphone: "audio", camera: "video", screen: "video", screen_audio: "audio" };
-// The camera goes out as three encodings, lowest first (the order the server expects):
-// a quarter, a half and the full capture size; the server forwards each viewer the one
-// its tile and its link call for. Chromium leaves out those too small for the capture.
-const CAMERA_ENCODINGS = [
-  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+// The camera goes out as several encodings, lowest first (the order the server expects),
+// each half the size of the next, down to about 180 lines: three for a 720p capture,
+// two for 360p, one below. The server forwards each viewer the one its tile and its link
+// call for. Browsers fix a sender's encodings when it is created.
+const LADDER = [
+  { rid: "q", maxBitrate: 150_000 },
+  { rid: "h", maxBitrate: 500_000 },
+  { rid: "f", maxBitrate: 1_500_000 },
 ];
+const SMALLEST_HEIGHT = 180;
+
+/** The simulcast encodings for a camera track of `height` lines (null: just one). */
+export function cameraEncodings(height) {
+  let count = 1;
+  while (count < LADDER.length && height / 2 ** count >= SMALLEST_HEIGHT) count += 1;
+  if (count === 1) return null;
+  return LADDER.slice(LADDER.length - count).map((layer, i) => ({
+    ...layer,
+    scaleResolutionDownBy: 2 ** (count - 1 - i),
+  }));
+}
 // A join waits for media transports and a room; nothing the server does legitimately takes this long.
 const REQUEST_TIMEOUT_MS = 20000;
 
@@ -350,7 +363,9 @@ export class StageClient extends EventTarget {
         if (!this.publisher) this.publisher = new RTCPeerConnection(ICE);
         if (!transceiver) {
           const init = { direction: "sendonly" };
-          if (source === "camera" && this.simulcast) init.sendEncodings = CAMERA_ENCODINGS;
+          const height = wanted[source]?.getSettings?.().height || 0;
+          const encodings = source === "camera" && this.simulcast ? cameraEncodings(height) : null;
+          if (encodings) init.sendEncodings = encodings;
           transceiver = this.publisher.addTransceiver(KIND[source], init);
           this.transceivers.set(source, transceiver);
           renegotiate = true;
