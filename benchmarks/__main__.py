@@ -5,6 +5,7 @@ Scenarios:
   stage-audio  audio-only speakers on stage -> N viewers
   join-storm   1 A/V publisher streaming while N viewers join at --rate per second
   capacity     stage-av sized to saturate a media worker: 1 worker against 2, thin viewers
+  simulcast    stage-av with one video encoding, then three: mixed layers, CPU per packet ratio
   bad-viewers  a stalled and a lossy viewer beside N viewers, against the same room without
                them (benchmarks/bad_viewers.py)
   soak         one room with stage changes, viewer churn, chat and polls for --minutes,
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import itertools
 import signal
 import statistics
 import subprocess
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import bad_viewers, big_room, procstat, report, soak, stall
-from .media import load_clip
+from .media import load_clip, load_simulcast_clips
 from .processes import REPO
 from .runner import RunSpec, measure_kernel_send, run
 
@@ -88,6 +90,21 @@ CAPACITY = {
 }
 
 
+# The simulcast scenario's viewers, in turn: tiles that take the 160x90, 320x180 and
+# 640x360 encodings (benchmarks/media.py), so a third of them is on each.
+MIXED_VIEW_HEIGHTS = "90,180,360"
+# ... all on the room's own worker: a pipe to another worker carries one encoding, so
+# viewers a spread room placed there get that one whatever their tiles (see README).
+UNSPREAD = "rooms.spread_after=1000000"
+
+
+def _height_list(text: str) -> tuple[int, ...]:
+    values = tuple(int(v) for v in text.split(",") if v.strip())
+    if not values or any(not 0 <= v <= 4320 for v in values):
+        raise argparse.ArgumentTypeError("heights must be 0..4320, e.g. 90,180,360")
+    return values
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -100,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         "stage-audio": {"publishers": 3, "viewers": "200", "seconds": 30.0, "rate": 20.0},
         "join-storm": {"publishers": 1, "viewers": "100", "seconds": 5.0, "rate": 7.0},
         "capacity": CAPACITY,
+        "simulcast": {"publishers": 1, "viewers": "100", "seconds": 30.0, "rate": 20.0},
     }
     for name, d in defaults.items():
         sub = scenarios.add_parser(name, help=__doc__.split("\n")[3 + list(defaults).index(name)])
@@ -225,6 +243,15 @@ def _parser() -> argparse.ArgumentParser:
             metavar="SECTION.KEY=VALUE",
             help="extra SFU setting for the temporary config (repeatable)",
         )
+    scenarios.choices["simulcast"].add_argument(
+        "--view-heights",
+        type=_height_list,
+        default=_height_list(MIXED_VIEW_HEIGHTS),
+        metavar="LIST",
+        help="viewer i shows the publishers' video in tiles LIST[i %% len] device pixels "
+        "tall (view_tracks; 0 = no limit), in both runs of a point (default %(default)s: "
+        "a third of the viewers on each encoding)",
+    )
     bad_viewers.add_parser(scenarios)
     soak.add_parser(scenarios)
     stall.add_parser(scenarios)
@@ -254,6 +281,15 @@ def _source() -> dict[str, Any]:
 def _specs(args: argparse.Namespace) -> list[RunSpec]:
     """Per point: each SFU target once per worker count, then the relay (which has none)."""
     audio_only = args.scenario == "stage-audio"
+    # The simulcast scenario runs each SFU target twice, one encoding then three, with the
+    # same viewers showing the same tiles, so the two are compared like for like.
+    simulcast_runs = (False, True) if args.scenario == "simulcast" else (False,)
+    view_heights = getattr(args, "view_heights", ())
+    sfu_options = tuple(args.sfu_option)
+    if args.scenario == "simulcast" and not any(
+        option.startswith("rooms.spread_after=") for option in sfu_options
+    ):
+        sfu_options = (UNSPREAD, *sfu_options)
     specs = []
     for viewers in args.viewers:
         targets: list[tuple[str, int | None]] = []
@@ -269,7 +305,9 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
                 )
         if args.compare_relay or args.no_sfu:
             targets.append(("relay", None))
-        for target, workers in targets:
+        for (target, workers), simulcast in itertools.product(targets, simulcast_runs):
+            if simulcast and target == "relay":
+                continue  # the relay decodes and re-encodes: one encoding only
             count = args.relay_viewers if target == "relay" and args.relay_viewers else viewers
             if args.viewers_per_worker and workers:
                 count = viewers * workers
@@ -287,13 +325,15 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
                     processes=args.procs,
                     storm=args.scenario == "join-storm",
                     sfu_log_level=args.sfu_log_level,
-                    sfu_options=tuple(args.sfu_option),
+                    sfu_options=sfu_options,
                     viewers_nice=args.viewers_nice,
                     rooms=args.rooms,
                     workers=workers,
                     thin_viewers=args.thin_viewers if target != "relay" else 0,
                     pacing_factor=args.pacing_factor,
                     chat_rate=args.chat_rate if target != "relay" else 0.0,
+                    simulcast=simulcast,
+                    view_heights=view_heights if target != "relay" else (),
                 )
             )
     return specs
@@ -309,6 +349,8 @@ async def _main(args: argparse.Namespace) -> int:
     out = args.out or RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.scenario}"
     out.mkdir(parents=True, exist_ok=True)
     load_clip()  # encode once before any process needs it
+    if args.scenario == "simulcast":
+        load_simulcast_clips()
     machine = procstat.machine()
     if args.scenario in ("soak", "bad-viewers", "big-room", "stall"):
         header = {
@@ -332,11 +374,14 @@ async def _main(args: argparse.Namespace) -> int:
         "comparisons": [],
         "worker_comparisons": [],
         "worker_capacity": [],
+        "simulcast_comparisons": [],
     }
     status = 0
     for i, spec in enumerate(_specs(args)):
-        name = f"{i:02d}-{spec.target}-{spec.viewers}v" + (
-            f"-{spec.workers}w" if spec.workers is not None else ""
+        name = (
+            f"{i:02d}-{spec.target}-{spec.viewers}v"
+            + (f"-{spec.workers}w" if spec.workers is not None else "")
+            + ("-simulcast" if spec.simulcast else "")
         )
         try:
             runs.append(await run(spec, out / "logs" / name))
@@ -347,6 +392,7 @@ async def _main(args: argparse.Namespace) -> int:
     payload["comparisons"] = report.pair_with_relay(runs)
     payload["worker_comparisons"] = report.compare_workers(runs)
     payload["worker_capacity"] = report.worker_capacity(runs)
+    payload["simulcast_comparisons"] = report.compare_simulcast(runs)
     worker_counts = {r["workers"] for r in runs if r.get("workers")}
     most_workers = max(worker_counts, default=1)
     if len(worker_counts) > 1:  # a comparison of worker counts: show the machine's ceiling
@@ -397,6 +443,19 @@ async def _main(args: argparse.Namespace) -> int:
                 f"{peak['egress_pps']} pkt/s (x{peak['ratio']}, {peak['viewers']} viewers, "
                 f"kept up: {peak['kept_up']}) of {capacity['base_workers']} worker(s)"
             )
+    for comparison in payload["simulcast_comparisons"]:
+        single, simulcast = comparison["single"], comparison["simulcast"]
+        print(  # noqa: T201
+            f"{comparison['target']} {comparison['viewers']} viewers: simulcast vs one encoding: "
+            f"x{comparison['cpu_us_per_egress_packet_ratio']} CPU per forwarded packet "
+            f"({simulcast['cpu_us_per_egress_packet']} vs {single['cpu_us_per_egress_packet']} "
+            f"us), x{comparison['sfu_cpu_util_ratio']} in all ({simulcast['sfu_cpu_util']} vs "
+            f"{single['sfu_cpu_util']} of a core); egress {simulcast['egress_pps']} vs "
+            f"{single['egress_pps']} pkt/s, ingress {simulcast['ingress_pps']} vs "
+            f"{single['ingress_pps']} pkt/s; viewers by encoding "
+            f"{simulcast['simulcast_consumers']}; loss {simulcast['loss_pct']}% vs "
+            f"{single['loss_pct']}%"
+        )
     for r in runs:
         for error in r["errors"][:5]:
             print(f"  ! {r['target']}: {error[:300]}")  # noqa: T201

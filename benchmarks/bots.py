@@ -10,8 +10,9 @@ commands from stdin, one JSON object per line, and answers each on stdout:
 It also stops by itself at `max_seconds` or when stdin closes, so it never outlives
 the runner. A bot joins over the WebSocket protocol (`join`), and if it is a
 publisher, `publish`es an offer built with `sfu.sdp` and replays cached media
-(`benchmarks.sender`). Every bot answers `subscribe_offer`s and counts what it
-receives from the clear RTP header (`benchmarks.receiver`).
+(`benchmarks.sender`), its video as one encoding or, with `simulcast`, as three
+(160x90, 320x180 and 640x360, rids q, h and f). Every bot answers `subscribe_offer`s
+and counts what it receives from the clear RTP header (`benchmarks.receiver`).
 """
 
 from __future__ import annotations
@@ -31,17 +32,24 @@ from typing import Any
 import aiohttp
 import uvloop
 
+from sfu import sdp
 from sfu.aiortc_bridge import Certificate, PeerConnection
 from sfu.rtp import rtcp
 from signaling.auth import issue_token
 from signaling.roles import Role
 
 from . import thin
-from .media import load_clip
-from .negotiation import SendStreams, publish_offer, remote_endpoint, subscribe_answer
+from .media import load_clip, load_simulcast_clips
+from .negotiation import (
+    SIMULCAST_RIDS,
+    SendStreams,
+    publish_offer,
+    remote_endpoint,
+    subscribe_answer,
+)
 from .receiver import Receiver
 from .send_clock import SendClock
-from .sender import Publisher
+from .sender import Encoding, Publisher
 
 logger = logging.getLogger("benchmarks.bots")
 
@@ -73,6 +81,10 @@ class BotConfig:
     thin_every: int = 0  # > 0: bots receive one RTP packet in this many (benchmarks.thin)
     pacing_factor: float = 0.0  # publishers pace video at this x the clip's bitrate; 0 = burst
     chat_rate: float = 0.0  # chat lines a second in each room, posted by this process's bots
+    simulcast: bool = False  # publishers send video as three encodings (q, h, f)
+    # A viewer (index i) tells the server it shows each video it receives in a tile
+    # view_heights[i % len] device pixels tall (`view_tracks`; 0 = no limit).
+    view_heights: tuple[int, ...] = ()
 
     def room_of(self, index: int) -> str:
         return self.room if self.rooms <= 1 else f"{self.room}-{index % self.rooms}"
@@ -132,7 +144,10 @@ class Bot:
         self._join_sent_ns = 0
         self._rtcp_ssrc = random.getrandbits(32) or 1
         self._streams = SendStreams(audio_ssrc=None, video_ssrc=None, cname=self.name)
+        self._encoding_ssrcs: tuple[int, ...] = ()
+        self._viewed: set[str] = set()  # video track ids already described to the server
         self._first_offer = ""
+        self.participant_id = ""  # the server's, once joined
         self.joined = False
         self.failed = False
         self.published = False
@@ -199,6 +214,11 @@ class Bot:
             now=time.time(),
         )
 
+    @property
+    def publisher_peer(self) -> PeerConnection | None:
+        """The publish connection (None for a viewer)."""
+        return self._publisher_peer
+
     async def stop(self) -> None:
         """Leave (bounded), close the socket and both peer connections."""
         if self.publisher is not None:
@@ -236,6 +256,7 @@ class Bot:
         kind = message.get("type")
         if kind == "joined":
             self.joined = True
+            self.participant_id = str(message.get("participant_id", ""))
             if self.publishes:
                 await self._publish()
         elif kind == "publish_answer":
@@ -261,17 +282,23 @@ class Bot:
     async def _publish(self) -> None:
         peer = self._publisher_peer
         assert peer is not None
+        simulcast = self.config.simulcast and self.config.publish_video
         streams = SendStreams(
             audio_ssrc=(random.getrandbits(32) or 1) if self.config.publish_audio else None,
-            video_ssrc=(random.getrandbits(32) or 2) if self.config.publish_video else None,
+            video_ssrc=(random.getrandbits(32) or 2)
+            if self.config.publish_video and not simulcast
+            else None,
             cname=self.name,
+            video_rids=SIMULCAST_RIDS if simulcast else (),
         )
         self._streams = streams
+        # Not in the offer (as from Chromium): the SFU learns them by rid.
+        self._encoding_ssrcs = tuple(random.getrandbits(32) or 3 for _ in streams.video_rids)
         offer = publish_offer(peer, streams, session_id=random.getrandbits(62))
         sources = {}
         if streams.audio_ssrc is not None:
             sources["0"] = "microphone"
-        if streams.video_ssrc is not None:
+        if streams.publishes_video:
             sources["1"] = "camera"
         await self._send({"type": "publish", "id": "publish", "sdp": offer, "sources": sources})
 
@@ -284,6 +311,20 @@ class Bot:
             return
         self.published = True
         clip = load_clip(create=False)
+        rids = self._streams.video_rids
+        encodings = (
+            tuple(
+                Encoding(rid=rid, ssrc=ssrc, clip=encoded)
+                for rid, ssrc, encoded in zip(
+                    rids, self._encoding_ssrcs, load_simulcast_clips(create=False), strict=True
+                )
+            )
+            if rids
+            else ()
+        )
+        video_bitrate = (
+            sum(e.clip.video_bitrate for e in encodings) if encodings else clip.video_bitrate
+        )
         self.publisher = Publisher(
             peer,
             clip,
@@ -291,7 +332,8 @@ class Bot:
             video_ssrc=self._streams.video_ssrc,
             stamp=self.config.stamp,
             deadline=time.monotonic() + self.config.media_seconds,
-            pacing_rate=self.config.pacing_factor * clip.video_bitrate,
+            pacing_rate=self.config.pacing_factor * video_bitrate,
+            encodings=encodings,
         )
         await self.publisher.run(self._send_clock)
 
@@ -305,6 +347,24 @@ class Bot:
         if self._requests == 1:
             self._first_offer = offer
         await self._send({"type": "subscribe_answer", "id": f"s{self._requests}", "sdp": answer})
+        if self.config.view_heights:
+            await self._view(offer)
+
+    async def _view(self, offer: str) -> None:
+        """Tell the server the tile height of each video track new in `offer`."""
+        heights = self.config.view_heights
+        height = heights[self.index % len(heights)]
+        tracks = []
+        for section in sdp.parse(offer).media:
+            if section.kind != "video" or section.rejected or section.msid is None:
+                continue
+            track_id = section.msid.split()[-1]
+            if track_id not in self._viewed:
+                self._viewed.add(track_id)
+                tracks.append({"track_id": track_id, "height": height})
+        for at in range(0, len(tracks), 64):  # at most 64 a message (docs/protocol.md)
+            batch = tracks[at : at + 64]
+            await self._send({"type": "view_tracks", "id": f"v{self._requests}", "tracks": batch})
 
     async def _connect_subscriber(self, offer: str) -> None:
         peer = self._subscriber
@@ -552,6 +612,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     raw = json.loads(args[0])
     raw["indexes"] = tuple(raw.get("indexes", ()))
+    raw["view_heights"] = tuple(raw.get("view_heights", ()))
     config = BotConfig(**raw)
     if config.nice:
         # Viewers stand in for remote browsers: they take the CPU the server leaves. Lower

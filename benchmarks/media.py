@@ -5,6 +5,13 @@ every 2 s, packetized like libwebrtc (frames split evenly into RTP payloads of a
 ~1.2 kB, RFC 7741 payload descriptor with a 15-bit PictureID): about 150-170 packets/s.
 Audio: Opus, 20 ms frames (50 packets/s) of a 440 Hz tone at ~32 kbit/s.
 
+Simulcast (`load_simulcast_clips`): the same moving pattern as a three-encoding ladder,
+lowest first: 160x90 at ~150 kbit/s, 320x180 at ~400 kbit/s and the 640x360 clip
+above, all at the same frame rate with key frames at the same frames, as one capture
+feeding three encoders would give. The lower two are the full-size picture scaled
+down, and each encoding numbers its pictures on its own (its own first PictureID), as
+a browser's encoders do.
+
 Encoding uses aiortc's encoders (libvpx/libopus through PyAV) and takes a few seconds;
 the result is pickled under `benchmarks/.cache/` (gitignored) keyed by the parameters,
 so every later run only loads it. Payloads are stored without the 8-byte send-time
@@ -38,6 +45,9 @@ AUDIO_SECONDS = 2
 AUDIO_BITRATE = 32_000
 MAX_VIDEO_PAYLOAD = 1050  # libwebrtc-like: ~1.15 kB on the wire with headers, stamp and SRTP tag
 OPUS_FRAME_MS = 20
+# The simulcast ladder below the 640x360 clip: (width, height, bitrate, first PictureID).
+SIMULCAST_FORMAT_VERSION = 1
+LOWER_ENCODINGS = ((160, 90, 150_000, 9_000), (320, 180, 400_000, 21_000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,15 @@ def cache_path() -> Path:
     return CACHE_DIR / name
 
 
+def simulcast_cache_path() -> Path:
+    ladder = "-".join(f"{w}x{h}-{bps}bps-pid{first}" for w, h, bps, first in LOWER_ENCODINGS)
+    name = (
+        f"simulcast-v{SIMULCAST_FORMAT_VERSION}-clip-v{FORMAT_VERSION}-{ladder}"
+        f"-{FPS}fps-{VIDEO_SECONDS}s.pickle"
+    )
+    return CACHE_DIR / name
+
+
 def load_clip(*, create: bool = True) -> MediaClip:
     """The cached clip, encoding it first if needed (and `create`)."""
     path = cache_path()
@@ -93,6 +112,32 @@ def load_clip(*, create: bool = True) -> MediaClip:
         pickle.dump(raw, out, protocol=pickle.HIGHEST_PROTOCOL)
     partial.replace(path)  # atomic: concurrent runs never read half a file
     return clip
+
+
+def load_simulcast_clips(*, create: bool = True) -> tuple[MediaClip, ...]:
+    """The three encodings of the simulcast ladder, lowest first; the last is
+    `load_clip()` itself. Each lower clip has the top clip's audio (a publisher sends
+    audio once, beside all its encodings). Encoded first if needed (and `create`)."""
+    top = load_clip(create=create)
+    path = simulcast_cache_path()
+    if path.exists():
+        with path.open("rb") as f:
+            raw = pickle.load(f)  # plain tuples, bytes and bools only
+        lower = [[VideoFrame(payloads=p, keyframe=k) for p, k in video] for video in raw]
+    else:
+        if not create:
+            raise FileNotFoundError(path)
+        lower = _encode_lower_encodings()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as out:
+            pickle.dump(
+                [[(f.payloads, f.keyframe) for f in video] for video in lower],
+                out,
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        partial.replace(path)
+    return (*(MediaClip(video=tuple(video), audio=top.audio) for video in lower), top)
 
 
 def _pattern(index: int, rng: np.random.Generator, grid: tuple[np.ndarray, np.ndarray]) -> bytes:
@@ -131,6 +176,63 @@ def _encode_video() -> list[VideoFrame]:
         frames.append(VideoFrame(payloads=_packetize(data, picture_id), keyframe=keyframe))
         picture_id = (picture_id + 1) & 0x7FFF
     return frames
+
+
+def _encode_lower_encodings() -> list[list[VideoFrame]]:
+    """The ladder's lower encodings from the full-size pattern (the same frames, with
+    the same noise, as `_encode_video`), scaled down and encoded with the settings
+    aiortc's encoder uses, at bitrates below aiortc's 250 kbit/s floor."""
+    encoders = [_vp8_encoder(w, h, bitrate) for w, h, bitrate, _ in LOWER_ENCODINGS]
+    picture_ids = [first for *_, first in LOWER_ENCODINGS]
+    rng = np.random.default_rng(1)
+    grid = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    gop = round(KEY_FRAME_INTERVAL_S * FPS)
+    encoded: list[list[VideoFrame]] = [[] for _ in LOWER_ENCODINGS]
+    for index in range(VIDEO_SECONDS * FPS):
+        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
+        frame.planes[0].update(_pattern(index, rng, (grid[0], grid[1])))
+        frame.planes[1].update(bytes([(index * 2) % 256]) * (WIDTH * HEIGHT // 4))
+        frame.planes[2].update(bytes([128]) * (WIDTH * HEIGHT // 4))
+        for layer, (width, height, _, _) in enumerate(LOWER_ENCODINGS):
+            scaled = frame.reformat(width=width, height=height)
+            scaled.pts = index * (90000 // FPS)
+            scaled.time_base = fractions.Fraction(1, 90000)
+            if index % gop == 0:
+                scaled.pict_type = av.video.frame.PictureType.I
+            data = b"".join(bytes(p) for p in encoders[layer].encode(scaled))
+            keyframe = bool(data) and not data[0] & 0x01  # RFC 6386 §9.1: P bit clear
+            encoded[layer].append(
+                VideoFrame(payloads=_packetize(data, picture_ids[layer]), keyframe=keyframe)
+            )
+            picture_ids[layer] = (picture_ids[layer] + 1) & 0x7FFF
+    return encoded
+
+
+def _vp8_encoder(width: int, height: int, bitrate: int) -> Any:
+    """A libvpx encoder set up as aiortc's Vp8Encoder sets up its own (CBR, realtime)."""
+    codec: Any = av.CodecContext.create("libvpx", "w")
+    codec.width = width
+    codec.height = height
+    codec.bit_rate = bitrate
+    codec.pix_fmt = "yuv420p"
+    codec.gop_size = 3000
+    codec.qmin = 2
+    codec.qmax = 56
+    codec.options = {
+        "bufsize": str(bitrate),
+        "cpu-used": "-6",
+        "deadline": "realtime",
+        "lag-in-frames": "0",
+        "minrate": str(bitrate),
+        "maxrate": str(bitrate),
+        "noise-sensitivity": "4",
+        "overshoot-pct": "15",
+        "partitions": "0",
+        "static-thresh": "1",
+        "undershoot-pct": "100",
+    }
+    codec.thread_count = 1
+    return codec
 
 
 def _packetize(data: bytes, picture_id: int) -> tuple[bytes, ...]:
@@ -175,3 +277,9 @@ if __name__ == "__main__":
         f"{clip.video_bitrate / 1e6:.2f} Mbit/s, key frames at {clip.keyframe_indexes}; "
         f"{len(clip.audio)} Opus packets, mean {np.mean([len(p) for p in clip.audio]):.0f} B"
     )
+    for encoding in load_simulcast_clips()[:-1]:
+        print(  # noqa: T201 - a command-line summary
+            f"{simulcast_cache_path().name}: {len(encoding.video)} frames, "
+            f"{encoding.video_packets_per_second:.0f} pkt/s, "
+            f"{encoding.video_bitrate / 1e3:.0f} kbit/s, key frames at {encoding.keyframe_indexes}"
+        )

@@ -7,6 +7,11 @@ own descriptions do. The offer uses the SFU-wide payload types and extension ids
 (`sfu.ortc`) so the SFU's per-packet translation is the same as for a browser that
 numbers things our way; the answer is the one the SFU itself gives a publisher's
 offer (`ortc.answer_publish_section`): the bot receives what the SFU would.
+
+A simulcast offer (`SendStreams.video_rids`) describes video as Chromium does for
+three `sendEncodings`: `a=rid:<rid> send` per encoding, `a=simulcast:send q;h;f`
+(lowest first), the rid and repaired-rid header extensions, and no `a=ssrc` for
+video: the SFU learns each encoding's SSRC from the rid extension of its packets.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 
 from sfu import ortc, sdp, sdp_transport
 from sfu.aiortc_bridge import PeerConnection, RemoteEndpoint
-from sfu.rtp_parameters import CodecParameters
+from sfu.rtp_parameters import URI_REPAIRED_RID, URI_RID, CodecParameters
 from sfu.types import MediaKind
 
 AUDIO_MID = "0"
@@ -37,18 +42,37 @@ VP8 = ortc.consumer_codec(
     )
 )
 
+# The SFU-wide table (sfu.ortc.EXTENSION_IDS) has no ids for these: the SFU never
+# sends them. Chromium's numbers (any free ids would do: the answer keeps the offer's).
+RID_EXTENSION_ID = ortc.EXTENSION_IDS.get(URI_RID, 10)
+REPAIRED_RID_EXTENSION_ID = ortc.EXTENSION_IDS.get(URI_REPAIRED_RID, 11)
+SIMULCAST_RIDS = ("q", "h", "f")  # lowest quality first, as the clips are
+
 
 @dataclass(frozen=True, slots=True)
 class SendStreams:
-    """What a publisher sends: SSRCs (None = that kind is not published) and its CNAME."""
+    """What a publisher sends: SSRCs (None = that kind is not published) and its CNAME.
+
+    With `video_rids`, video is simulcast: those encodings (lowest first), whose SSRCs
+    the offer does not name (`video_ssrc` is then None)."""
 
     audio_ssrc: int | None
     video_ssrc: int | None
     cname: str
+    video_rids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.video_rids and self.video_ssrc is not None:
+            raise ValueError("video_ssrc: simulcast encodings are not signalled by SSRC")
+
+    @property
+    def publishes_video(self) -> bool:
+        return self.video_ssrc is not None or bool(self.video_rids)
 
 
 def publish_offer(peer: PeerConnection, streams: SendStreams, *, session_id: int) -> str:
-    """A sendonly offer: Opus on mid 0 and/or VP8 on mid 1, with a=ssrc, setup actpass."""
+    """A sendonly offer: Opus on mid 0 and/or VP8 on mid 1, with a=ssrc (or video as
+    simulcast, see the module's docstring), setup actpass."""
     sections = [
         sdp.MediaSection(
             kind=codec.kind,
@@ -68,10 +92,33 @@ def publish_offer(peer: PeerConnection, streams: SendStreams, *, session_id: int
         )
         if ssrc is not None
     ]
+    if streams.video_rids:
+        sections.append(_simulcast_video_section(streams))
     description = sdp_transport.describe(
         sections, peer, setup=sdp.Setup.ACTPASS, session_id=session_id, session_version=0
     )
     return sdp.serialize(description)
+
+
+def _simulcast_video_section(streams: SendStreams) -> sdp.MediaSection:
+    rids = streams.video_rids
+    return sdp.MediaSection(
+        kind="video",
+        port=9,
+        mid=VIDEO_MID,
+        direction=sdp.Direction.SENDONLY,
+        codecs=(VP8,),
+        extensions=(
+            *ortc.consumer_extensions(MediaKind.VIDEO),
+            sdp.Extension(id=RID_EXTENSION_ID, uri=URI_RID),
+            sdp.Extension(id=REPAIRED_RID_EXTENSION_ID, uri=URI_REPAIRED_RID),
+        ),
+        cname=streams.cname,
+        msid=f"{streams.cname} {streams.cname}-video",
+        rids=tuple((rid, "send") for rid in rids),
+        simulcast="send " + ";".join(rids),
+        rtcp_rsize=True,
+    )
 
 
 def subscribe_answer(

@@ -30,6 +30,7 @@ class Paced(NamedTuple):
     marker: bool
     timestamp: int  # RTP timestamp of the frame
     queued_at: float  # when the frame entered the pacer (time.monotonic())
+    stream: int = 0  # which of the publisher's video streams (simulcast encodings) it is
 
 
 class Pacer:
@@ -41,13 +42,16 @@ class Pacer:
         self.max_burst = 0  # most packets released by one `due` call
         self.max_delay = 0.0  # longest a packet waited in the queue, in seconds
 
-    def push(self, payloads: tuple[bytes, ...], timestamp: int, now: float) -> None:
-        """Queue one frame; the last packet carries the marker bit (RFC 7741 §4.1)."""
+    def push(
+        self, payloads: tuple[bytes, ...], timestamp: int, now: float, stream: int = 0
+    ) -> None:
+        """Queue one frame of `stream`; the last packet carries the marker bit (RFC 7741
+        §4.1). One pacer serves all of a publisher's encodings, as libwebrtc's does."""
         if not self._queue:
             self._next = max(self._next, now)
         last = len(payloads) - 1
         self._queue.extend(
-            Paced(payload, i == last, timestamp, now) for i, payload in enumerate(payloads)
+            Paced(payload, i == last, timestamp, now, stream) for i, payload in enumerate(payloads)
         )
 
     def due(self, now: float) -> list[Paced]:

@@ -127,6 +127,50 @@ def compare_workers(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return comparisons
 
 
+def compare_simulcast(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each simulcast run against the one-encoding run of the same point (target,
+    viewers, workers, everything else): CPU per forwarded packet and its ratio."""
+    singles = {_point(run, "simulcast"): run for run in runs if not run["params"].get("simulcast")}
+    comparisons = []
+    for run in runs:
+        single = singles.get(_point(run, "simulcast")) if run["params"].get("simulcast") else None
+        if single is None:
+            continue
+
+        def side(r: dict[str, Any]) -> dict[str, Any]:
+            window = r.get("window_seconds")
+            ingress = r.get("server_ingress_packets")
+            return {
+                "cpu_us_per_egress_packet": r.get("cpu_us_per_egress_packet"),
+                "sfu_cpu_util": r.get("sfu_cpu_util"),
+                "egress_pps": r.get("egress_pps"),
+                "ingress_pps": round(ingress / window, 1) if ingress and window else None,
+                "loss_pct": r.get("loss_pct"),
+                "latency_p50_ms": r.get("latency_p50_ms"),
+                "latency_p99_ms": r.get("latency_p99_ms"),
+                "video_fps": r.get("video_fps"),
+                "simulcast_consumers": r.get("simulcast_consumers"),
+            }
+
+        comparisons.append(
+            {
+                "scenario": run["scenario"],
+                "target": run["target"],
+                "viewers": run["params"]["viewers"],
+                "workers": run.get("workers"),
+                "single": side(single),
+                "simulcast": side(run),
+                # how many times the simulcast path costs per forwarded packet
+                "cpu_us_per_egress_packet_ratio": _ratio(
+                    run.get("cpu_us_per_egress_packet"), single.get("cpu_us_per_egress_packet")
+                ),
+                # ... and in all, for the same viewers (who get fewer packets on small tiles)
+                "sfu_cpu_util_ratio": _ratio(run.get("sfu_cpu_util"), single.get("sfu_cpu_util")),
+            }
+        )
+    return comparisons
+
+
 def worker_capacity(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per sweep (runs alike but for viewers and workers) with several worker counts, for
     each count and against the fewest:
@@ -325,6 +369,7 @@ _COLUMNS = (
     ("workers", "workers", "{}"),
     ("thin", "thin_viewers", "1/{}"),
     ("pubs", "params.publishers", "{}"),
+    ("simulcast", "simulcast", "{}"),
     ("viewers", "viewers_receiving", "{}"),
     ("egress pkt/s", "egress_pps", "{:.0f}"),
     ("egress x", "egress_ratio", "{:.2f}"),
@@ -352,6 +397,7 @@ _OPTIONAL = {
     "thin_viewers": 0,
     "worker_cpu": None,
     "kept_up": None,
+    "simulcast": False,
 }
 
 

@@ -62,6 +62,10 @@ class RunSpec:
     thin_viewers: int = 0  # > 0: viewers' sockets keep one RTP packet in this many
     pacing_factor: float = 2.5  # publishers pace video at this x the clip's bitrate; 0 = burst
     chat_rate: float = 0.0  # chat lines a second in each room, posted by its publishers
+    simulcast: bool = False  # publishers send video as three encodings (160x90 to 640x360)
+    # Viewer i shows every video in a tile view_heights[i % len] device pixels tall
+    # (`view_tracks`; 0 = no limit); () = viewers never say.
+    view_heights: tuple[int, ...] = ()
 
     @property
     def all_publishers(self) -> int:
@@ -187,6 +191,8 @@ class Run:
             "thin_every": spec.thin_viewers,
             "pacing_factor": spec.pacing_factor,
             "chat_rate": spec.chat_rate if publisher else 0.0,
+            "simulcast": publisher and spec.simulcast,
+            "view_heights": [] if publisher else list(spec.view_heights),
         }
 
     async def execute(self) -> dict[str, Any]:
@@ -411,6 +417,9 @@ class Run:
             "thin_viewers": spec.thin_viewers,
             "pacing_factor": spec.pacing_factor,
             "chat_rate": spec.chat_rate,
+            "simulcast": spec.simulcast,
+            # Viewers forwarded each simulcast encoding (lowest first) at the window's end.
+            "simulcast_consumers": server_metrics.simulcast_consumers(last.server_counters),
             # Chat lines posted, and chat messages every member received (the broadcasts).
             "chat_lines_per_s": round(dp["chat_sent"] / window, 2) if window else None,
             "chat_deliveries_per_s": (

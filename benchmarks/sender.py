@@ -12,6 +12,17 @@ the pacer still holds); every one received is counted (the upstream key-frame re
 rate). A send clock (`benchmarks.send_clock`), shared by the process's publishers,
 serves each one when its next audio frame, video frame, paced packet or sender report
 is due; a key-frame request or stop() wakes the clock early.
+
+Simulcast (`encodings`): video goes out as several encodings of the same capture, each
+its own RTP stream (SSRC, random sequence and timestamp bases) carrying its rid in the
+RFC 8852 extension on every packet, each frame captured for all of them at once (lowest
+first) through the one pacer, and its own VP8 PictureIDs (from a random first one, +1
+per frame sent, as an encoder numbers them: a jump to a key frame skips clip frames, not
+picture numbers). Every encoding gets its own sender report from the same
+wall-clock instant, which is what lets the SFU line their timestamps up. A PLI or FIR
+for any of them makes all of them jump to their next key frame (the clips have key
+frames at the same frames); an encoding can be stopped and started (`set_sending`), as
+a browser stops its upper encodings when bandwidth or CPU run short.
 """
 
 from __future__ import annotations
@@ -20,15 +31,16 @@ import math
 import random
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from sfu.aiortc_bridge import PeerConnection
 from sfu.ortc import EXTENSION_IDS, PAYLOAD_TYPES
 from sfu.rtp import rtcp
 from sfu.rtp_parameters import URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID
 
-from .media import FPS, OPUS_FRAME_MS, MediaClip
-from .negotiation import AUDIO_MID, VIDEO_MID
+from .media import FPS, OPUS_FRAME_MS, MediaClip, VideoFrame
+from .negotiation import AUDIO_MID, RID_EXTENSION_ID, VIDEO_MID
 from .pacer import LOOKAHEAD, Pacer
 from .send_clock import SendClock
 
@@ -40,10 +52,23 @@ _MAX_LAG = 0.2  # seconds behind schedule before the replay resynchronises inste
 _REPORT_INTERVAL = 1.0
 
 
-def _template(*, payload_type: int, ssrc: int, mid: str, audio: bool) -> tuple[bytearray, int]:
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """One simulcast encoding a publisher sends: its rid, SSRC and clip (its video)."""
+
+    rid: str
+    ssrc: int
+    clip: MediaClip
+
+
+def _template(
+    *, payload_type: int, ssrc: int, mid: str, audio: bool, rid: str | None = None
+) -> tuple[bytearray, int]:
     """RTP header + one-byte extension block; returns it and the abs-send-time offset."""
     body = bytearray()
     body += bytes([(EXTENSION_IDS[URI_MID] << 4) | (len(mid) - 1)]) + mid.encode()
+    if rid is not None:
+        body += bytes([(RID_EXTENSION_ID << 4) | (len(rid) - 1)]) + rid.encode()
     if audio:
         body += bytes([EXTENSION_IDS[URI_AUDIO_LEVEL] << 4, _AUDIO_LEVEL])
     body.append((EXTENSION_IDS[URI_ABS_SEND_TIME] << 4) | 2)
@@ -58,17 +83,22 @@ def _template(*, payload_type: int, ssrc: int, mid: str, audio: bool) -> tuple[b
 class _Track:
     __slots__ = ("abs_offset", "header", "seq", "ssrc", "timestamp")
 
-    def __init__(self, *, payload_type: int, ssrc: int, mid: str, audio: bool) -> None:
+    def __init__(
+        self, *, payload_type: int, ssrc: int, mid: str, audio: bool, rid: str | None = None
+    ) -> None:
         self.ssrc = ssrc
         self.header, self.abs_offset = _template(
-            payload_type=payload_type, ssrc=ssrc, mid=mid, audio=audio
+            payload_type=payload_type, ssrc=ssrc, mid=mid, audio=audio, rid=rid
         )
         self.seq = random.getrandbits(16)
         self.timestamp = random.getrandbits(32)
 
 
 class Publisher:
-    """Sends `clip` on a connected `peer` until `deadline` (time.monotonic()) or stop()."""
+    """Sends `clip` on a connected `peer` until `deadline` (time.monotonic()) or stop().
+
+    Video is `clip`'s on `video_ssrc`, or with `encodings` (and no `video_ssrc`) those
+    simulcast encodings, lowest first; audio is `clip`'s in both cases."""
 
     def __init__(
         self,
@@ -80,7 +110,10 @@ class Publisher:
         stamp: bool,
         deadline: float,
         pacing_rate: float = 0.0,
+        encodings: Sequence[Encoding] = (),
     ) -> None:
+        if encodings and video_ssrc is not None:
+            raise ValueError("video_ssrc: simulcast video is sent as `encodings` only")
         self._peer = peer
         self._clip = clip
         self._stamp = stamp
@@ -90,12 +123,52 @@ class Publisher:
             if audio_ssrc is not None
             else None
         )
-        self._video = (
-            _Track(payload_type=PAYLOAD_TYPES["VP8"], ssrc=video_ssrc, mid=VIDEO_MID, audio=False)
-            if video_ssrc is not None
-            else None
+        # The video streams: the one encoding, or each simulcast encoding, with its frames.
+        self._videos: tuple[_Track, ...]
+        self._video_frames: tuple[tuple[VideoFrame, ...], ...]
+        if encodings:
+            self._videos = tuple(
+                _Track(
+                    payload_type=PAYLOAD_TYPES["VP8"],
+                    ssrc=e.ssrc,
+                    mid=VIDEO_MID,
+                    audio=False,
+                    rid=e.rid,
+                )
+                for e in encodings
+            )
+            self._video_frames = tuple(e.clip.video for e in encodings)
+        elif video_ssrc is not None:
+            self._videos = (
+                _Track(
+                    payload_type=PAYLOAD_TYPES["VP8"], ssrc=video_ssrc, mid=VIDEO_MID, audio=False
+                ),
+            )
+            self._video_frames = (clip.video,)
+        else:
+            self._videos = self._video_frames = ()
+        if len({len(frames) for frames in self._video_frames}) > 1:
+            raise ValueError("encodings: every clip must have as many frames")
+        self._rids = tuple(e.rid for e in encodings)
+        self._sending = [True] * len(self._videos)
+        for frames in self._video_frames if encodings else ():
+            if not all(_wide_picture_id(p) for frame in frames for p in frame.payloads):
+                raise ValueError("encodings: VP8 payloads need a 15-bit PictureID")
+        # Simulcast only: the next PictureID of each encoding (the one clip keeps its own).
+        self._picture_ids = [random.getrandbits(15) for _ in encodings]
+        # Frames that are key frames in every encoding: where a key-frame request jumps.
+        self._keyframes = tuple(
+            sorted(
+                set.intersection(
+                    *(
+                        {i for i, frame in enumerate(frames) if frame.keyframe}
+                        for frames in self._video_frames
+                    )
+                )
+            )
+            if self._video_frames
+            else ()
         )
-        self._keyframes = clip.keyframe_indexes
         self._frame = 0
         self._audio_index = 0
         self._key_frame_wanted = False
@@ -103,7 +176,11 @@ class Publisher:
         self._next_audio = self._next_video = self._next_report = math.inf
         self.wake: Callable[[], None] = _nothing  # the clock's, once it drives us
         self.pacer = Pacer(pacing_rate)
-        self._packet_counts = {ssrc: [0, 0] for ssrc in (audio_ssrc, video_ssrc) if ssrc}
+        self._packet_counts = {
+            ssrc: [0, 0]
+            for ssrc in (audio_ssrc, *(track.ssrc for track in self._videos))
+            if ssrc is not None
+        }
         self.packets_sent = 0
         self.key_frame_requests = 0
         self.key_frames_sent = 0
@@ -113,6 +190,22 @@ class Publisher:
         self._stopped = True
         self.wake()
 
+    @property
+    def video_ssrcs(self) -> dict[str, int]:
+        """rid -> SSRC of each simulcast encoding (empty for one encoding)."""
+        return {rid: track.ssrc for rid, track in zip(self._rids, self._videos, strict=True)}
+
+    def set_sending(self, rid: str, sending: bool) -> None:
+        """Stop or restart one simulcast encoding; a restarted one starts with a key frame
+        (all encodings jump to their next one, as for a key-frame request)."""
+        index = self._rids.index(rid)
+        if self._sending[index] == sending:
+            return
+        self._sending[index] = sending
+        if sending:
+            self._key_frame_wanted = True
+            self.wake()
+
     async def run(self, clock: SendClock | None = None) -> None:
         """Send until stopped or the deadline, on the process's shared `clock` (or a
         clock of its own)."""
@@ -121,7 +214,7 @@ class Publisher:
     # -- driven by the send clock ---------------------------------------------------
     def start(self, now: float) -> None:
         self._next_audio = now if self._audio is not None else math.inf
-        self._next_video = now if self._video is not None else math.inf
+        self._next_video = now if self._videos else math.inf
         self._next_report = now + _REPORT_INTERVAL
 
     @property
@@ -141,7 +234,7 @@ class Publisher:
         if self._stopped or now >= self._deadline:
             return False
         horizon = now + LOOKAHEAD
-        if self._key_frame_wanted and self._video is not None:
+        if self._key_frame_wanted and self._videos:
             self._key_frame_wanted = False
             self._jump_to_key_frame()
             self._next_video = now
@@ -192,22 +285,29 @@ class Publisher:
         track.timestamp = (track.timestamp + 48 * OPUS_FRAME_MS) & 0xFFFFFFFF
 
     def _capture_video(self, now: float) -> None:
-        """The next frame enters the pacer (all due at once when pacing is off)."""
-        track = self._video
-        assert track is not None
-        frames = self._clip.video
-        frame = frames[self._frame % len(frames)]
-        self._frame = (self._frame + 1) % len(frames)
-        if frame.keyframe:
-            self.key_frames_sent += 1
-        self.pacer.push(frame.payloads, track.timestamp, now)
-        track.timestamp = (track.timestamp + 90000 // FPS) & 0xFFFFFFFF
+        """The next frame enters the pacer (all due at once when pacing is off), in each
+        encoding being sent, lowest first; a stopped encoding's clock runs on."""
+        index = self._frame
+        for stream, track in enumerate(self._videos):
+            frames = self._video_frames[stream]
+            if self._sending[stream]:
+                frame = frames[index % len(frames)]
+                if frame.keyframe:
+                    self.key_frames_sent += 1
+                payloads = frame.payloads
+                if self._picture_ids:
+                    picture_id = self._picture_ids[stream]
+                    self._picture_ids[stream] = (picture_id + 1) & 0x7FFF
+                    numbered = (0x8000 | picture_id).to_bytes(2, "big")
+                    payloads = tuple(p[:2] + numbered + p[4:] for p in payloads)
+                self.pacer.push(payloads, track.timestamp, now, stream)
+            track.timestamp = (track.timestamp + 90000 // FPS) & 0xFFFFFFFF
+        self._frame = (index + 1) % len(self._video_frames[0])
 
     def _send_paced(self, now: float) -> None:
-        track = self._video
-        assert track is not None
+        tracks = self._videos
         for packet in self.pacer.due(now):
-            self._send(track, packet.payload, packet.marker, packet.timestamp)
+            self._send(tracks[packet.stream], packet.payload, packet.marker, packet.timestamp)
 
     def _jump_to_key_frame(self) -> None:
         current = self._frame
@@ -217,7 +317,8 @@ class Publisher:
     def _send_sender_reports(self) -> None:
         ntp = rtcp.ntp_from_unix(time.time())
         packets: list[rtcp.RtcpPacket] = []
-        for track in (self._audio, self._video):
+        sending = [track for track, on in zip(self._videos, self._sending, strict=True) if on]
+        for track in (self._audio, *sending):
             if track is None:
                 continue
             count, octets = self._packet_counts[track.ssrc]
@@ -236,18 +337,18 @@ class Publisher:
 
     # -- feedback -----------------------------------------------------------------
     def _on_rtcp(self, data: bytes) -> None:
-        video = self._video
-        if video is None:
+        if not self._videos:
             return
+        ssrcs = {track.ssrc for track in self._videos}
         try:
             packets = rtcp.parse_compound(data)
         except Exception:  # feedback we cannot read is ignored
             return
         for packet in packets:
             if isinstance(packet, rtcp.PictureLossIndication):
-                wanted = packet.media_ssrc == video.ssrc
+                wanted = packet.media_ssrc in ssrcs
             elif isinstance(packet, rtcp.FullIntraRequest):
-                wanted = any(ssrc == video.ssrc for ssrc, _ in packet.entries)
+                wanted = any(ssrc in ssrcs for ssrc, _ in packet.entries)
             else:
                 wanted = False
             if wanted:
@@ -257,6 +358,11 @@ class Publisher:
         self.key_frame_requests += 1
         self._key_frame_wanted = True
         self.wake()
+
+
+def _wide_picture_id(payload: bytes) -> bool:
+    """RFC 7741 §4.2: X, then I, then M set: the PictureID is bytes 2-3 of the payload."""
+    return len(payload) > 4 and bool(payload[0] & payload[1] & payload[2] & 0x80)
 
 
 def _nothing() -> None:

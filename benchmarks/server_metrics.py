@@ -33,6 +33,9 @@ LAG_PROBES = LAG + "_count"
 LAG_WITHIN_5MS = LAG + ":le_0.005"
 GC_SECONDS = "stage_sfu_gc_pause_seconds_sum"
 GC_FULL = "stage_sfu_gc_pause_seconds_count:2"
+# A gauge: active consumers of simulcast producers by the encoding they forward, as
+# "<name>:<layer>" (0 = lowest).
+SIMULCAST_CONSUMERS = "stage_sfu_simulcast_consumers"
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -55,6 +58,9 @@ def egress_counters(text: str) -> dict[str, float]:
                 and sample.labels.get("generation") == "2"
             ):
                 totals[GC_FULL] = totals.get(GC_FULL, 0.0) + sample.value
+            elif sample.name == SIMULCAST_CONSUMERS:
+                key = f"{SIMULCAST_CONSUMERS}:{sample.labels.get('layer')}"
+                totals[key] = totals.get(key, 0.0) + sample.value
     return totals
 
 
@@ -153,6 +159,18 @@ def stalls_between(
         "server_gc_pause_ms": round(gc_seconds * 1000, 1) if gc_seconds is not None else None,
         "server_gc_full_collections": _between(GC_FULL, first, last),
     }
+
+
+def simulcast_consumers(counters: dict[str, float] | None) -> list[int] | None:
+    """Active consumers of simulcast producers on each encoding (lowest first) at one
+    scrape; None when the server exports no such gauge."""
+    if counters is None:
+        return None
+    prefix = SIMULCAST_CONSUMERS + ":"
+    layers = {int(k[len(prefix) :]): v for k, v in counters.items() if k.startswith(prefix)}
+    if not layers:
+        return None
+    return [round(layers.get(layer, 0.0)) for layer in range(max(layers) + 1)]
 
 
 def _between(

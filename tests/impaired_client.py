@@ -1,8 +1,10 @@
 """What a real viewer's network and receiver do to a StageClient, applied from outside:
-loss on its downlink and a key-frame request for a track it receives.
+loss on its downlink, a key-frame request for a track it receives, and a look at the
+RTP its receiver gets for a track (after SRTP, before the jitter buffer).
 
-Both reach into aiortc/aioice internals (the ICE transport's receive coroutine, the
-receiver's PLI sender), which is why they live with the tests and not in the client SDK.
+They reach into aiortc/aioice internals (the ICE transport's receive coroutine, the
+receiver's PLI sender and packet handler), which is why they live with the tests and
+not in the client SDK.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sfu import sdp
+from sfu.rtp import vp8
+from sfu.rtp.codecs import is_vp8_keyframe
 from signaling.client import RemoteTrack, StageClient
 
 
@@ -116,3 +120,50 @@ async def request_key_frame(client: StageClient, remote: RemoteTrack) -> None:
             if section is not None and section.ssrcs:
                 await transceiver.receiver._send_rtcp_pli(section.ssrcs[0])
             return
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedPacket:
+    """One RTP packet as the viewer's receiver got it (decrypted)."""
+
+    sequence_number: int
+    timestamp: int
+    marker: bool
+    picture_id: int  # VP8 PictureID, -1 without one
+    key_frame_size: tuple[int, int] | None  # (width, height) at a VP8 key frame's start
+    key_frame: bool  # the first packet of a VP8 key frame
+
+
+@dataclass(eq=False)
+class ReceivedRtp:
+    """The RTP packets of one track, in arrival order, from `observe_rtp` on."""
+
+    packets: list[ReceivedPacket] = field(default_factory=list)
+
+
+def observe_rtp(client: StageClient, remote: RemoteTrack) -> ReceivedRtp:
+    """Record every RTP packet `client` receives for the (VP8) track `remote` from now on."""
+    received = ReceivedRtp()
+    transceiver = next(
+        t for t in client.subscriber.getTransceivers() if t.receiver.track is remote.track
+    )
+    receiver: Any = transceiver.receiver
+    original = receiver._handle_rtp_packet
+
+    async def handle(packet: Any, arrival_time_ms: int) -> None:
+        payload = bytes(packet.payload)
+        numbering = vp8.picture_numbering(payload)
+        received.packets.append(
+            ReceivedPacket(
+                sequence_number=packet.sequence_number,
+                timestamp=packet.timestamp,
+                marker=bool(packet.marker),
+                picture_id=numbering.picture_id if numbering.picture_id_at >= 0 else -1,
+                key_frame_size=vp8.key_frame_size(payload),
+                key_frame=is_vp8_keyframe(payload),
+            )
+        )
+        await original(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle
+    return received

@@ -140,9 +140,9 @@ async def test_the_publisher_paces_video_sends_audio_between_and_answers_a_pli()
     captured: list[int] = []  # packets per frame, in the order frames entered the pacer
     push = publisher.pacer.push
 
-    def record(payloads: tuple[bytes, ...], timestamp: int, now: float) -> None:
+    def record(payloads: tuple[bytes, ...], timestamp: int, now: float, stream: int = 0) -> None:
         captured.append(len(payloads))
-        push(payloads, timestamp, now)
+        push(payloads, timestamp, now, stream)
 
     publisher.pacer.push = record  # type: ignore[method-assign]
 

@@ -1,4 +1,4 @@
-"""bad-viewers and soak end to end, small: real server, real bots.
+"""bad-viewers, soak and simulcast end to end, small: real server, real bots.
 
 Nothing about speed is asserted (the machine may be busy): only that every part ran and
 was measured, and that the server let go of everything once the soak's people left.
@@ -57,6 +57,33 @@ def test_bad_viewers_measures_both_variants_and_the_bad_viewers(tmp_path: Path) 
     assert bad["server_window"]["nacks_received"]["total"] > 0
     assert bad["server_window"]["retransmissions_sent"]["total"] > 0
     assert results["comparison"]["server_per_s"]["nacks_received"]["difference"] > 0
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(200)
+def test_simulcast_runs_each_point_with_one_encoding_and_three_and_compares_them(
+    tmp_path: Path,
+) -> None:
+    results = _bench(tmp_path, "simulcast", "--viewers", "3", "--seconds", "3", "--warmup", "0.5")
+    single, simulcast = results["runs"]
+    assert (single["simulcast"], simulcast["simulcast"]) == (False, True)
+    for run in (single, simulcast):
+        assert run["viewers_receiving"] == 3
+        assert run["loss_pct"] == 0
+        assert run["cpu_us_per_egress_packet"] > 0
+    # The viewers' tiles (90, 180 and 360 pixels tall) put one of them on each encoding;
+    # with one encoding there is nothing to choose from.
+    assert simulcast["simulcast_consumers"][:3] == [1, 1, 1]
+    assert not any(single["simulcast_consumers"] or [])
+    # Three encodings in, fewer packets out (two viewers get the smaller ones).
+    assert simulcast["server_ingress_packets"] > single["server_ingress_packets"]
+    assert simulcast["egress_pps"] < single["egress_pps"]
+    (comparison,) = results["simulcast_comparisons"]
+    ratio = comparison["cpu_us_per_egress_packet_ratio"]
+    assert ratio == round(
+        simulcast["cpu_us_per_egress_packet"] / single["cpu_us_per_egress_packet"], 3
+    )
+    assert comparison["sfu_cpu_util_ratio"] > 0
 
 
 @pytest.mark.integration
