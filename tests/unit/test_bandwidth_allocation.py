@@ -17,7 +17,9 @@ def video(
     ceiling: int = 2,
     current: int = 2,
 ) -> VideoDemand:
-    return VideoDemand(key=key, priority=priority, bitrates=bitrates, ceiling=ceiling, current=current)
+    return VideoDemand(
+        key=key, priority=priority, bitrates=bitrates, ceiling=ceiling, current=current
+    )
 
 
 def test_enough_for_everyone_gives_every_tile_what_it_needs() -> None:
