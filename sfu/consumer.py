@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from . import layer_choice
+from .bandwidth_allocation import PAUSED, VideoDemand
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
@@ -84,6 +85,11 @@ class Consumer:
         self._target_layer = self.preferred_layer
         self.layer_switches = 0
         self.hidden = False  # the viewer shows no tile for it: nothing is forwarded
+        # What the viewer's downlink allows (sfu/downlink.py): the highest encoding, None
+        # while unknown; `starved`: not even the lowest fits, nothing is forwarded.
+        self.bandwidth_layer: int | None = None
+        self.starved = False
+        self.priority = 1  # among the viewer's video when its downlink is short
         self._events = on_event
         self._clock_rate = clock_rate
         self._initial = (initial_sequence, initial_timestamp)
@@ -241,13 +247,40 @@ class Consumer:
         if not self.closed:
             self._retarget()
 
+    def set_bandwidth_layer(self, layer: int | None) -> None:
+        """The highest encoding the viewer's downlink carries for this track now
+        (bandwidth_allocation.PAUSED: none; None: no limit)."""
+        if self.closed:
+            return
+        starved = layer is not None and layer < 0
+        self.bandwidth_layer = None if starved else layer
+        if not starved:
+            self._retarget()
+        if starved != self.starved:
+            self.starved = starved
+            self._update_active()
+
+    def demand(self) -> VideoDemand:
+        """What this video track could take of the viewer's downlink."""
+        now = self._clock.now()
+        return VideoDemand(
+            key=self,
+            priority=self.priority,
+            bitrates=[s.bitrate if s.active(now) else 0 for s in self._streams],
+            ceiling=PAUSED if self.hidden else self.preferred_layer,
+            current=PAUSED if self.starved or not self._active else self.layer,
+        )
+
     def _retarget(self) -> None:
-        """Aim at the best encoding the publisher sends within the preference: the
-        highest active one not above it, else the lowest active one; the preference
-        itself while nothing is known yet."""
+        """Aim at the best encoding the publisher sends within the preference and the
+        downlink: the highest active one not above both, else the lowest active one;
+        the limit itself while nothing is known yet."""
         now = self._clock.now()
         active = [stream.layer for stream in self._streams if stream.active(now)]
-        target = layer_choice.available_layer(self.preferred_layer, active)
+        limit = self.preferred_layer
+        if self.bandwidth_layer is not None:
+            limit = min(limit, self.bandwidth_layer)
+        target = layer_choice.available_layer(limit, active)
         if target == self._target_layer:
             return
         self._target_layer = target
@@ -372,6 +405,7 @@ class Consumer:
             self.ready
             and not self.paused
             and not self.hidden
+            and not self.starved
             and not self.producer_paused
             and not self.closed
         )

@@ -9,6 +9,9 @@ import { canChooseSpeaker } from "./devices.js";
 import { TrackViews } from "./track-views.js";
 
 const MAX_TILES = 25;
+// A live video tile with no new frame for this long says so, rather than freezing
+// silently or showing initials as if the camera were off.
+const STALL_MS = 2500;
 const GAP = 10;
 const MIC_ICON = { on: "mic", speaking: "mic", off: "micOff", muted: "micOff", locked: "lock" };
 
@@ -26,6 +29,7 @@ export class StageView {
     this.tiles = new Map(); // key -> tile element
     this.sinkId = "";
     this.views = new TrackViews(client);
+    setInterval(() => this.checkStalls(), 1000);
     new ResizeObserver(() => this.layout()).observe(root);
   }
 
@@ -97,6 +101,7 @@ export class StageView {
       },
       video,
       h("div", { className: "avatar", ariaHidden: "true" }, h("span", { className: "initials" })),
+      h("p", { className: "tile-notice", hidden: true, role: "status" }),
       h(
         "figcaption",
         { className: "tile-label" },
@@ -122,11 +127,14 @@ export class StageView {
     if (track && (!video.srcObject || video.srcObject.getTracks()[0] !== track)) {
       video.srcObject = new MediaStream([track]);
       video.play().catch(() => {});
+      tile.videoSince = performance.now();
+      this.followFrames(tile, video);
     } else if (!track && video.srcObject) {
       video.srcObject = null;
     }
     const decoding = Boolean(track) && (self || video.videoWidth > 0);
     const cameraOn = source === "screen" || p.camera === "on";
+    tile.expectsVideo = Boolean(track) && !self && cameraOn;
     const showVideo = cameraOn && decoding;
     tile.classList.toggle("video-on", showVideo);
     tile.dataset.name = p.name;
@@ -157,6 +165,34 @@ export class StageView {
     tile.setAttribute("aria-label", `${name}: ${MIC_LABEL[state].toLowerCase()}, camera ${p.camera === "on" ? "on" : "off"}`);
     const menu = tile.querySelector(".tile-menu");
     if (menu) menu.hidden = !isModerator(you) || self;
+  }
+
+  /** Note each frame the tile's video presents (where the browser can tell). */
+  followFrames(tile, video) {
+    if (tile.followingFrames || !video.requestVideoFrameCallback) return;
+    tile.followingFrames = true;
+    const onFrame = () => {
+      tile.lastFrame = performance.now();
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }
+
+  /** Tiles whose video stopped coming say so (the server paused it for this viewer's
+   * connection, or nothing arrives); the notice goes when frames do. */
+  checkStalls() {
+    const now = performance.now();
+    for (const tile of this.tiles.values()) {
+      if (!tile.followingFrames) continue;
+      if (!this.views.isShown(tile)) tile.videoSince = now; // paused on purpose: grace when shown
+      const since = Math.max(tile.lastFrame || 0, tile.videoSince || 0);
+      const stalled = Boolean(tile.expectsVideo) && now - since > STALL_MS;
+      if ((tile.dataset.stalled === "true") === stalled) continue;
+      tile.dataset.stalled = String(stalled);
+      const notice = tile.querySelector(".tile-notice");
+      notice.textContent = tile.lastFrame ? "Video paused: poor connection" : "Waiting for video…";
+      notice.hidden = !stalled;
+    }
   }
 
   renderAudio() {

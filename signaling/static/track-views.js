@@ -43,6 +43,12 @@ export class TrackViews {
     this.schedule();
   }
 
+  /** Whether the server is told to forward `element`'s video now. */
+  isShown(element) {
+    const tile = this.tiles.get(element);
+    return Boolean(tile) && tile.intersecting && document.visibilityState !== "hidden";
+  }
+
   forget(element) {
     if (!this.tiles.delete(element)) return;
     this.resizes.unobserve(element);

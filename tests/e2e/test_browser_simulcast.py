@@ -68,44 +68,53 @@ async def test_a_viewer_gets_the_encoding_its_tile_needs_and_switches_as_it_resi
         what="the server learning each encoding's size from its key frames",
     )
 
-    top = await viewer.wait_for_stats(
-        lambda s: s["framesDecoded"] > 0 and s["width"] > 0,
-        timeout=MEDIA_TIMEOUT,
-        what="the large viewer decoding video",
-    )
     consumer = _video_consumer(server, viewer_id)
-    highest = max(p.layer for p in producer.streams if p.height)
+
+    def on_top() -> bool:
+        """The consumer forwards the highest encoding the publisher sends, of known size."""
+        active = producer.active_layers()
+        layer = consumer.layer
+        return bool(active) and layer == active[-1] and producer.streams[layer].width > 0
+
     await poll(
-        lambda: _async(lambda: consumer.layer),
-        lambda layer: layer == highest,
+        lambda: _async(on_top),
+        bool,
         timeout=SWITCH_TIMEOUT,
         what="the large tile on the highest encoding the publisher sends",
+    )
+    top = consumer.layer
+    top_width = producer.streams[top].width
+    await viewer.wait_for_stats(
+        lambda s: s["framesDecoded"] > 0 and s["width"] == top_width,
+        timeout=MEDIA_TIMEOUT,
+        what=f"the large viewer decoding the top encoding ({top_width} wide)",
     )
 
     await viewer.page.set_viewport_size(SMALL)
     small = await poll(
         lambda: _async(lambda: consumer.layer),
-        lambda layer: layer < highest,
+        lambda layer: layer < top,
         timeout=SWITCH_TIMEOUT,
         what="the small tile moved to a lower encoding",
     )
     frames = (await viewer.stats())["framesDecoded"]
     narrow = await viewer.wait_for_stats(
-        lambda s: 0 < s["width"] < top["width"] and s["framesDecoded"] > frames + 15,
+        lambda s: 0 < s["width"] < top_width and s["framesDecoded"] > frames + 15,
         timeout=SWITCH_TIMEOUT,
         what=f"the viewer decoding the smaller encoding (layer {small}) and still playing",
     )
 
     await viewer.page.set_viewport_size(LARGE)
     await poll(
-        lambda: _async(lambda: consumer.layer),
-        lambda layer: layer == highest,
+        lambda: _async(lambda: consumer.layer > small and on_top()),
+        bool,
         timeout=SWITCH_TIMEOUT,
         what="the tile back on the highest encoding once large again",
     )
+    top_width = producer.streams[consumer.layer].width
     frames = narrow["framesDecoded"]
     await viewer.wait_for_stats(
-        lambda s: s["width"] == top["width"] and s["framesDecoded"] > frames + 15,
+        lambda s: s["width"] == top_width and s["framesDecoded"] > frames + 15,
         timeout=SWITCH_TIMEOUT,
         what="the viewer decoding the full size again",
     )
