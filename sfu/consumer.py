@@ -90,6 +90,7 @@ class Consumer:
         self.bandwidth_layer: int | None = None
         self.starved = False
         self.priority = 1  # among the viewer's video when its downlink is short
+        self._pinned = False  # forwards `preferred_layer` only (a pipe's per-encoding copy)
         self._events = on_event
         self._clock_rate = clock_rate
         self._initial = (initial_sequence, initial_timestamp)
@@ -230,6 +231,14 @@ class Consumer:
         self.preferred_layer = max(0, min(layer, self.layers - 1))
         self._retarget()
 
+    def pin_layer(self, layer: int) -> None:
+        """Forward this encoding and no other, whatever the publisher sends (a pipe
+        carries each encoding as a stream of its own)."""
+        self._check_open()
+        self._pinned = True
+        self.preferred_layer = max(0, min(layer, self.layers - 1))
+        self._retarget()
+
     def set_view(self, *, visible: bool, height: int = 0) -> None:
         """What the viewer shows this track in: a hidden tile gets nothing, a visible
         one the smallest encoding that fills its `height` device pixels (0: no limit)."""
@@ -280,7 +289,7 @@ class Consumer:
         limit = self.preferred_layer
         if self.bandwidth_layer is not None:
             limit = min(limit, self.bandwidth_layer)
-        target = layer_choice.available_layer(limit, active)
+        target = limit if self._pinned else layer_choice.available_layer(limit, active)
         if target == self._target_layer:
             return
         self._target_layer = target

@@ -107,13 +107,20 @@ class PipeTransport(Transport):
             consumer.set_ready()
 
     # -- sending side ---------------------------------------------------------
-    def consume(self, producer: Producer) -> Consumer:
-        """Pipe `producer` to the other end; describe it there with `pipe_parameters()`."""
+    def consume(self, producer: Producer) -> tuple[Consumer, ...]:
+        """Pipe `producer` to the other end: one consumer per encoding, each pinned to
+        it, so the far side's viewers can be given any of them. Mirror it there with
+        `produce(ssrcs=...)` naming the consumers' SSRCs in this order."""
         self._check_open()
-        consumer = self._new_consumer(producer, send_rtcp=self._send)
-        if self.remote is not None:
-            consumer.set_ready()
-        return consumer
+        consumers = []
+        for layer in range(len(producer.streams)):
+            consumer = self._new_consumer(producer, send_rtcp=self._send)
+            if producer.simulcast:
+                consumer.pin_layer(layer)
+            if self.remote is not None:
+                consumer.set_ready()
+            consumers.append(consumer)
+        return tuple(consumers)
 
     def _open_egress(self) -> fastpath.AnyEgress | None:
         if self.remote is None or self._socket is None:
@@ -136,15 +143,16 @@ class PipeTransport(Transport):
         clock_rate: int,
         channels: int | None,
         parameters: tuple[tuple[str, str], ...],
-        ssrc: int,
+        ssrcs: tuple[int, ...],
         stream_id: str,
         track_id: str,
         producer_id: ProducerId | None = None,
     ) -> Producer:
-        """A mirror of a producer piped from the other end, as its pipe consumer sends it."""
+        """A mirror of a producer piped from the other end, as its pipe consumers send
+        it: one SSRC per encoding, lowest first."""
         self._check_open()
-        if ssrc in self._producers_by_ssrc:
-            raise InvalidStateError(f"ssrc {ssrc} is already produced on pipe {self.id}")
+        if not ssrcs or any(ssrc in self._producers_by_ssrc for ssrc in ssrcs):
+            raise InvalidStateError(f"ssrcs {ssrcs}: none, or already produced on {self.id}")
         codec = CodecParameters(
             kind=kind,
             name=codec_name,
@@ -156,7 +164,11 @@ class PipeTransport(Transport):
         return self._new_producer(
             producer_id=producer_id or ProducerId(uuid.uuid4().hex),
             parameters=ReceiveParameters(
-                mid=Mid(""), codec=codec, ssrc=ssrc, extensions=dict(ortc.EXTENSION_IDS)
+                mid=Mid(""),
+                codec=codec,
+                ssrc=ssrcs[0],
+                encoding_ssrcs=ssrcs if len(ssrcs) > 1 else (),
+                extensions=dict(ortc.EXTENSION_IDS),
             ),
             stream_id=stream_id,
             track_id=track_id,

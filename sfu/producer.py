@@ -90,19 +90,25 @@ class Producer:
         video = self.kind == "video"
         self._detect_keyframe = _KEYFRAME_DETECTORS.get(codec.name) if video else None
         self._vp8 = codec.name == "VP8"
-        rids: tuple[str | None, ...] = parameters.rids or (None,)
+        encodings: list[tuple[str | None, int | None, int | None]]  # rid, ssrc, rtx ssrc
+        if parameters.rids:  # SSRCs learned from the wire by rid
+            encodings = [(rid, None, None) for rid in parameters.rids]
+        elif len(parameters.encoding_ssrcs) > 1:
+            encodings = [(None, ssrc, None) for ssrc in parameters.encoding_ssrcs]
+        else:
+            encodings = [(None, parameters.ssrc, parameters.rtx_ssrc)]
         self.streams: tuple[ReceivedStream, ...] = tuple(
             ReceivedStream(
                 layer=layer,
                 rid=rid,
-                ssrc=None if rid is not None else parameters.ssrc,
-                rtx_ssrc=None if rid is not None else parameters.rtx_ssrc,
+                ssrc=ssrc,
+                rtx_ssrc=rtx_ssrc,
                 clock_rate=codec.clock_rate,
                 video=video,
             )
-            for layer, rid in enumerate(rids)
+            for layer, (rid, ssrc, rtx_ssrc) in enumerate(encodings)
         )
-        self.simulcast = parameters.rids != ()
+        self.simulcast = len(self.streams) > 1
         # SSRC -> (stream, whether it is that stream's RTX)
         self._by_ssrc: dict[int, tuple[ReceivedStream, bool]] = {}
         for stream in self.streams:
@@ -393,6 +399,8 @@ class Producer:
     def _stream_of(self, view: RtpPacketView, *, rtx: bool) -> ReceivedStream | None:
         if not self.simulcast:
             return self.streams[0]
+        if not self.parameters.rids:
+            return None  # every encoding's SSRC was signalled
         ext_id = self._repaired_rid_id if rtx else self._rid_id
         value = view.extension(ext_id) if ext_id is not None else None
         if not value:

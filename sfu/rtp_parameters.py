@@ -61,10 +61,17 @@ class ReceiveParameters:
     extensions: dict[str, int] = field(default_factory=dict)  # uri -> publisher's id
     cname: str | None = None
     rids: tuple[str, ...] = ()  # simulcast encodings, lowest quality first
+    # Simulcast encodings whose SSRCs are signalled instead (a pipe's mirror of a
+    # simulcast producer: one stream per encoding), lowest quality first.
+    encoding_ssrcs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if len(set(self.rids)) != len(self.rids) or not all(self.rids):
             raise ValueError(f"rids: must be distinct and non-empty, got {self.rids!r}")
+        if self.rids and self.encoding_ssrcs:
+            raise ValueError("rids and encoding_ssrcs: one way to tell encodings apart")
+        if len(set(self.encoding_ssrcs)) != len(self.encoding_ssrcs):
+            raise ValueError(f"encoding_ssrcs: must be distinct, got {self.encoding_ssrcs!r}")
 
     @property
     def kind(self) -> MediaKind:

@@ -120,7 +120,7 @@ class EdgeSession:
                     clock_rate=message.clock_rate,
                     channels=message.channels,
                     parameters=tuple(message.parameters),
-                    ssrc=message.ssrc,
+                    ssrcs=tuple(message.ssrcs),
                     stream_id=message.stream_id,
                     track_id=message.track_id,
                     producer_id=ProducerId(message.producer_id),

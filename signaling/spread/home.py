@@ -87,15 +87,17 @@ class _Edge:
         self.key = key
         self.link = link
         self.pipe = pipe
-        self.piped: dict[ProducerId, Consumer] = {}
+        self.piped: dict[ProducerId, tuple[Consumer, ...]] = {}  # one per encoding
         self.subscribers = 0
 
     def ensure_piped(self, producer: Producer) -> None:
-        consumer = self.piped.get(producer.id)
-        if consumer is not None and not consumer.closed:
+        piped = self.piped.get(producer.id)
+        if piped is not None and not any(consumer.closed for consumer in piped):
             return
-        consumer = self.pipe.consume(producer)
-        self.piped[producer.id] = consumer
+        for consumer in piped or ():
+            consumer.close()
+        piped = self.pipe.consume(producer)
+        self.piped[producer.id] = piped
         codec = producer.parameters.codec
         self.link.send(
             m.Produce(
@@ -106,16 +108,17 @@ class _Edge:
                 clock_rate=codec.clock_rate,
                 channels=codec.channels,
                 parameters=list(codec.parameters),
-                ssrc=consumer.ssrc,
+                ssrcs=[consumer.ssrc for consumer in piped],
                 stream_id=producer.stream_id,
                 track_id=producer.track_id,
             )
         )
 
     def unpipe(self, producer_id: ProducerId) -> None:
-        consumer = self.piped.pop(producer_id, None)
-        if consumer is not None:
-            consumer.close()
+        piped = self.piped.pop(producer_id, None)
+        if piped is not None:
+            for consumer in piped:
+                consumer.close()
             self.link.send(m.CloseProducer(room=self.key, producer_id=producer_id))
 
 

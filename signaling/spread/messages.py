@@ -30,13 +30,14 @@ class CloseRoom(_Message, tag="close_room"):
 
 
 class Produce(_Message, tag="produce"):
-    """A stream the home now pipes here under `ssrc`; mirrored with the same producer id."""
+    """A stream the home now pipes here, one SSRC per encoding (lowest first); mirrored
+    with the same producer id."""
 
     producer_id: str
     kind: str
     codec: str
     clock_rate: int
-    ssrc: int
+    ssrcs: list[int]
     stream_id: str
     track_id: str
     channels: int | None = None

@@ -106,18 +106,18 @@ async def chain(request: pytest.FixtureRequest) -> AsyncIterator[Chain]:
     source.connect(*publisher.getsockname())
     producer = source.produce(
         kind=MediaKind.VIDEO, codec_name="VP8", clock_rate=90000, channels=None,
-        parameters=(), ssrc=PUBLISHER_SSRC, stream_id="stream", track_id="track",
+        parameters=(), ssrcs=(PUBLISHER_SSRC,), stream_id="stream", track_id="track",
     )  # fmt: skip
     home_pipe, edge_pipe = await _pipe_pair(a, b)
-    piped = home_pipe.consume(producer)
+    (piped,) = home_pipe.consume(producer)
     mirror = edge_pipe.produce(
         kind=MediaKind.VIDEO, codec_name="VP8", clock_rate=90000, channels=None,
-        parameters=(), ssrc=piped.ssrc, stream_id="stream", track_id="track",
+        parameters=(), ssrcs=(piped.ssrc,), stream_id="stream", track_id="track",
         producer_id=producer.id,
     )  # fmt: skip
     out = await b.create_pipe_transport()
     out.connect(*viewer.getsockname())
-    consumer = out.consume(mirror)
+    (consumer,) = out.consume(mirror)
     try:
         yield Chain(publisher, viewer, source, producer, edge_pipe, mirror, out, consumer)
     finally:

@@ -31,9 +31,11 @@ from sfu.producer import Producer
 from sfu.rtp.seq import SequenceExtender
 from sfu.rtp_parameters import URI_MID
 from signaling.client import StageClient
+from signaling.settings import load_settings
 from tests.impaired_client import ReceivedRtp, observe_rtp
+from tests.integration.front import front, worker_samples
 from tests.integration.helpers import member, poll_until, remote_track, wait_for_tracks
-from tests.server import Endpoint, RunningServer, running_server
+from tests.server import Endpoint, FrontServer, RunningServer, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -386,3 +388,31 @@ def _packet_with_rid(rid: bytes, ssrc: int, seq: int) -> bytes:
     header = struct.pack("!BBHII", 0x90, PAYLOAD_TYPES["VP8"], seq, 1000 + seq * 3000, ssrc)
     extension = struct.pack("!HH", 0xBEDE, len(body) // 4) + body
     return header + extension + b"\x90\x80\x80\x01" + b"\x01" * 100  # an inter frame
+
+
+@pytest.mark.timeout(120)
+async def test_viewers_on_the_far_worker_of_a_spread_room_get_the_encoding_their_tile_needs(
+    decode_errors: Callable[[], list[str]],
+) -> None:
+    # Spread from the first viewer: viewers alternate between the two workers, and the
+    # publisher's encodings are piped, each as a stream of its own, to the far one.
+    async with front(2, {"STAGE_SFU_ROOMS_SPREAD_AFTER": "0"}) as (port, _):
+        server = FrontServer(
+            settings=load_settings(overrides={"server.port": port}, env={}), port=port, workers=2
+        )
+        async with simulcast_stage(server, viewers=4) as (_, viewers):
+            for viewer in viewers:
+                await viewer.frames.until((640, 360))
+            for viewer in viewers:
+                await _view(viewer, height=90)
+            for viewer in viewers:
+                await viewer.frames.until((160, 90))
+            for viewer in viewers:
+                await _view(viewer, height=200)
+            for viewer in viewers:
+                await viewer.frames.until((320, 180))
+                assert_one_continuous_stream(viewer.rtp)
+            transports = await worker_samples(port, "stage_sfu_transports")
+            per_worker = {worker: value for (worker, _), value in transports.items()}
+            assert len(per_worker) == 2 and all(per_worker.values()), f"not spread: {per_worker}"
+        assert not decode_errors()
