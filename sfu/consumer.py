@@ -163,6 +163,13 @@ class Consumer:
         return self._target_layer
 
     @property
+    def source_bitrate(self) -> int:
+        """The measured bitrate of the encoding it forwards (0 while unknown)."""
+        streams = self._streams
+        layer = self.layer
+        return streams[layer].bitrate if layer < len(streams) else 0
+
+    @property
     def waiting_key_frame(self) -> bool:
         """Active video that is held back until the publisher's next key frame."""
         self._collect_key_frame_wait()
