@@ -2,7 +2,8 @@
 
 RFC 3550 §6.4-6.6 (SR, RR, SDES, BYE), RFC 4585 §6.2.1/§6.3.1 (generic NACK,
 PLI), RFC 5104 §4.3.1 (FIR), draft-alvestrand-rmcat-remb-03 §2.2 (REMB) and
-draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1 (kept opaque).
+draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1 (kept opaque here;
+`sfu.rtp.twcc` reads its FCI).
 Anything else is kept as `UnknownRtcp` so it can be relayed unchanged.
 """
 
