@@ -1,0 +1,115 @@
+"""A viewer's downlink: its transport-cc feedback feeds the estimate, and the estimate
+is divided over its consumers, audio first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sfu.consumer import Consumer
+from sfu.direct_transport import DirectTransport
+from sfu.downlink import Downlink
+from sfu.producer import Producer
+from sfu.router import Router
+from sfu.rtp import twcc
+from sfu.rtp_parameters import CodecParameters, ReceiveParameters
+from sfu.types import MediaKind, Mid
+from sfu.worker import Worker
+from tests.fakes import EventRecorder
+
+VP8 = CodecParameters(kind=MediaKind.VIDEO, name="VP8", payload_type=96, clock_rate=90000)
+OPUS = CodecParameters(
+    kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
+)
+LADDER = (150_000, 500_000, 1_500_000)
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[Router]:
+    worker = Worker()
+    yield worker.create_router(on_event=EventRecorder())
+    worker.close()
+    await worker.wait_closed()
+
+
+def _sending(producer: Producer, bitrates: tuple[int, ...], now: float) -> None:
+    """The publisher sends each encoding at these rates (as the producer measures them),
+    at 180, 360 and 720 lines (as its key frames say)."""
+    for stream, bps in zip(producer.streams, bitrates, strict=True):
+        stream.bitrate = bps
+        stream.last_packet_at = now if bps else None
+        stream.height = 180 << stream.layer
+
+
+def _stage(router: Router) -> tuple[Producer, Producer, DirectTransport]:
+    publisher = router.create_direct_transport(on_rtp=lambda data: None)
+    video = publisher.produce(
+        ReceiveParameters(mid=Mid("1"), codec=VP8, ssrc=11, encoding_ssrcs=(11, 12, 13))
+    )
+    audio = publisher.produce(ReceiveParameters(mid=Mid("0"), codec=OPUS, ssrc=21))
+    viewer = router.create_direct_transport(on_rtp=lambda data: None)
+    return video, audio, viewer
+
+
+def _video(viewer: DirectTransport) -> Consumer:
+    return next(c for c in viewer.consumers.values() if c.kind == "video")
+
+
+async def test_the_estimate_is_divided_over_the_viewers_tracks(router: Router) -> None:
+    video, audio, viewer = _stage(router)
+    now = router._clock.now()
+    _sending(video, LADDER, now)
+    _sending(audio, (40_000,), now)
+    viewer.consume(video)
+    viewer.consume(audio)
+    downlink = Downlink(consumers=lambda: viewer.consumers.values(), sent_packet=lambda s: None)
+
+    downlink.allocate()  # from the initial 1 Mbit/s: q fits, h fits with its margin, f not
+    consumer = _video(viewer)
+    assert (consumer.bandwidth_layer, consumer.target_layer) == (1, 1)
+
+    consumer.set_view(visible=True, height=90)  # a thumbnail: q is enough
+    downlink.allocate()
+    assert consumer.target_layer == 0
+
+
+async def test_a_downlink_too_slow_for_any_video_pauses_it_and_keeps_audio(
+    router: Router,
+) -> None:
+    video, audio, viewer = _stage(router)
+    now = router._clock.now()
+    _sending(video, (900_000, 1_500_000, 2_500_000), now)
+    _sending(audio, (40_000,), now)
+    viewer.consume(video)
+    viewer.consume(audio)
+    downlink = Downlink(
+        consumers=lambda: viewer.consumers.values(),
+        sent_packet=lambda s: None,
+        initial_bps=500_000,
+    )
+    downlink.allocate()
+    consumer = _video(viewer)
+    assert consumer.starved and not consumer.active
+    assert all(c.active for c in viewer.consumers.values() if c.kind == "audio")
+    _sending(video, LADDER, now)  # the publisher drops to a ladder that fits
+    downlink.allocate()
+    assert not consumer.starved and consumer.active and consumer.target_layer == 0
+
+
+async def test_feedback_moves_the_estimate_and_garbage_is_counted(router: Router) -> None:
+    video, _, viewer = _stage(router)
+    _sending(video, LADDER, router._clock.now())
+    viewer.consume(video)
+    sent = {seq: (1.0 + seq * 0.01, 1200) for seq in range(200)}  # 960 kbit/s
+    downlink = Downlink(consumers=lambda: viewer.consumers.values(), sent_packet=sent.get)
+    # Every packet arrives, queueing more and more: the delay grows, the estimate falls.
+    arrivals = [0.05 + seq * 0.01 * 1.5 for seq in range(200)]
+    for start in range(0, 200, 20):
+        fci = twcc.build_feedback(start, 0, arrivals[start : start + 20])
+        downlink.on_transport_feedback(fci, 1.0 + (start + 20) * 0.01 + 0.1)
+    assert downlink.feedbacks == 10
+    assert downlink.estimator.estimate_bps < 1_000_000
+
+    downlink.on_transport_feedback(b"\x00\x01garbage", 5.0)
+    assert downlink.feedbacks_malformed == 1
