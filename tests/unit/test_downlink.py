@@ -90,11 +90,11 @@ async def test_a_downlink_too_slow_for_any_video_pauses_it_and_keeps_audio(
     )
     downlink.allocate()
     consumer = _video(viewer)
-    assert consumer.starved and not consumer.active
+    assert (consumer.starved, consumer.active) == (True, False)
     assert all(c.active for c in viewer.consumers.values() if c.kind == "audio")
     _sending(video, LADDER, now)  # the publisher drops to a ladder that fits
     downlink.allocate()
-    assert not consumer.starved and consumer.active and consumer.target_layer == 0
+    assert (consumer.starved, consumer.active, consumer.target_layer) == (False, True, 0)
 
 
 async def test_feedback_moves_the_estimate_and_garbage_is_counted(router: Router) -> None:
