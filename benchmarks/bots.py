@@ -73,6 +73,7 @@ class BotConfig:
     thin_every: int = 0  # > 0: bots receive one RTP packet in this many (benchmarks.thin)
     pacing_factor: float = 0.0  # publishers pace video at this x the clip's bitrate; 0 = burst
     chat_rate: float = 0.0  # chat lines a second in each room, posted by this process's bots
+    transport_cc: bool = True  # subscribe answers keep transport-cc (a browser's do)
 
     def room_of(self, index: int) -> str:
         return self.room if self.rooms <= 1 else f"{self.room}-{index % self.rooms}"
@@ -297,7 +298,10 @@ class Bot:
 
     async def _answer(self, offer: str) -> None:
         answer, kinds, payload_kinds = subscribe_answer(
-            offer, self._subscriber, session_id=random.getrandbits(62)
+            offer,
+            self._subscriber,
+            session_id=random.getrandbits(62),
+            transport_cc=self.config.transport_cc,
         )
         self.receiver.kinds.update(kinds)
         self.receiver.payload_kinds.update(payload_kinds)

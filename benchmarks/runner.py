@@ -62,6 +62,7 @@ class RunSpec:
     thin_viewers: int = 0  # > 0: viewers' sockets keep one RTP packet in this many
     pacing_factor: float = 2.5  # publishers pace video at this x the clip's bitrate; 0 = burst
     chat_rate: float = 0.0  # chat lines a second in each room, posted by its publishers
+    viewer_transport_cc: bool = True  # bots' answers keep transport-cc, as browsers' do
 
     @property
     def all_publishers(self) -> int:
@@ -187,6 +188,7 @@ class Run:
             "thin_every": spec.thin_viewers,
             "pacing_factor": spec.pacing_factor,
             "chat_rate": spec.chat_rate if publisher else 0.0,
+            "transport_cc": spec.viewer_transport_cc,
         }
 
     async def execute(self) -> dict[str, Any]:
