@@ -320,6 +320,7 @@ static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
     }
     if (self->profile != PROFILE_NONE && cipher_prepare(self, cipher, &key, &salt, &auth) < 0) goto done;
     if (tcc_id < 0 || tcc_id > 14) { PyErr_SetString(PyExc_ValueError, "transport_cc_id: 0 (off) or 1..14"); goto done; }
+    egress_log_free(self);  /* a second __init__ starts a new log, or none */
     if (tcc_id && egress_log_prepare(self) < 0) goto done;
     self->tcc_id = tcc_id;
     self->fd = -1;

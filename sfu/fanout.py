@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .rtp import vp8
-from .rtp.send_log import SendLog, SentPacket
+from .rtp.send_log import SendLog, SentPacket, nothing_sent
 from .rtp.seq import OutputSequencer
 
 MAX_LAYERS = 4  # simulcast encodings per producer
@@ -61,7 +61,7 @@ class CallableEgress:
         """What went out under `count` transport-wide numbers from `first` on (all None
         when this egress does not stamp)."""
         if self.send_log is None:
-            return [None] * count
+            return nothing_sent(count)
         return self.send_log.sent_packets(first, count)
 
 

@@ -25,7 +25,7 @@ from .options import WorkerOptions
 from .producer import Producer
 from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
-from .rtp.send_log import SentPacket
+from .rtp.send_log import SentPacket, nothing_sent
 from .rtp_parameters import ReceiveParameters
 from .sdp import Codec
 from .types import CloseReason, ConsumerId, Mid, ProducerId, TransportId, new_ssrc
@@ -216,9 +216,7 @@ class Transport:
         call: a feedback message reports on a run of numbers (draft §3.1)."""
         egress = self._egress
         if egress is None:
-            if not 0 <= count <= 0x10000:
-                raise ValueError(f"count: 0..65536, got {count}")
-            return [None] * count
+            return nothing_sent(count)
         return egress.sent_packets(first, count)
 
     @property

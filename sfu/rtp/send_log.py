@@ -76,6 +76,16 @@ class SendLog:
     def sent_packets(self, first: int, count: int) -> list[SentPacket | None]:
         """`sent_packet` for `count` numbers from `first` on (wrapping at 2^16), as one
         feedback message lists them (draft §3.1: base sequence number, status count)."""
-        if not 0 <= count <= SEQUENCE_MASK + 1:
-            raise ValueError(f"count: 0..65536, got {count}")
+        _check_count(count)
         return [self.sent_packet(first + offset) for offset in range(count)]
+
+
+def nothing_sent(count: int) -> list[SentPacket | None]:
+    """`sent_packets` where nothing is stamped: `count` Nones."""
+    _check_count(count)
+    return [None] * count
+
+
+def _check_count(count: int) -> None:
+    if not 0 <= count <= SEQUENCE_MASK + 1:
+        raise ValueError(f"count: 0..65536, got {count}")

@@ -295,7 +295,11 @@ def test_an_unstamping_egress_logs_nothing() -> None:
         profile="NONE", key=b"", salt=b"", auth_key=b"", fd=-1, address=("0.0.0.0", 0)
     )
     assert plain.sent_packets(0, 2) == [None, None]
-    assert CallableEgress(lambda packet: True).sent_packets(0, 1) == [None]
+    python = CallableEgress(lambda packet: True)
+    assert python.sent_packets(0, 1) == [None]
+    for egress in (plain, python):
+        with pytest.raises(ValueError):
+            egress.sent_packets(0, -1)
 
 
 # -- feedback from the viewer -------------------------------------------------------
