@@ -234,6 +234,14 @@ def _parser() -> argparse.ArgumentParser:
             help="publishers pace video at F x the clip's bitrate, like Chromium "
             "(default %(default)s); 0 sends each frame as one burst",
         )
+        sub.add_argument(
+            "--no-viewer-transport-cc",
+            dest="viewer_transport_cc",
+            action="store_false",
+            help="viewers answer without the transport-wide sequence number extension, as "
+            "aiortc does; by default they keep it, as browsers do, so the SFU stamps every "
+            "packet it sends them",
+        )
         sub.add_argument("--out", type=Path, help="output directory")
         sub.add_argument("--sfu-log-level", default="warning")
         sub.add_argument(
@@ -334,6 +342,7 @@ def _specs(args: argparse.Namespace) -> list[RunSpec]:
                     chat_rate=args.chat_rate if target != "relay" else 0.0,
                     simulcast=simulcast,
                     view_heights=view_heights if target != "relay" else (),
+                    viewer_transport_cc=args.viewer_transport_cc,
                 )
             )
     return specs

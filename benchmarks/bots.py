@@ -85,6 +85,7 @@ class BotConfig:
     # A viewer (index i) tells the server it shows each video it receives in a tile
     # view_heights[i % len] device pixels tall (`view_tracks`; 0 = no limit).
     view_heights: tuple[int, ...] = ()
+    transport_cc: bool = True  # subscribe answers keep transport-cc (a browser's do)
 
     def room_of(self, index: int) -> str:
         return self.room if self.rooms <= 1 else f"{self.room}-{index % self.rooms}"
@@ -339,7 +340,10 @@ class Bot:
 
     async def _answer(self, offer: str) -> None:
         answer, kinds, payload_kinds = subscribe_answer(
-            offer, self._subscriber, session_id=random.getrandbits(62)
+            offer,
+            self._subscriber,
+            session_id=random.getrandbits(62),
+            transport_cc=self.config.transport_cc,
         )
         self.receiver.kinds.update(kinds)
         self.receiver.payload_kinds.update(payload_kinds)

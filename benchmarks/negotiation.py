@@ -16,11 +16,12 @@ video: the SFU learns each encoding's SSRC from the rid extension of its packets
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from sfu import ortc, sdp, sdp_transport
 from sfu.aiortc_bridge import PeerConnection, RemoteEndpoint
-from sfu.rtp_parameters import URI_REPAIRED_RID, URI_RID, CodecParameters
+from sfu.rtp_parameters import URI_REPAIRED_RID, URI_RID, URI_TRANSPORT_CC, CodecParameters
 from sfu.types import MediaKind
 
 AUDIO_MID = "0"
@@ -122,9 +123,11 @@ def _simulcast_video_section(streams: SendStreams) -> sdp.MediaSection:
 
 
 def subscribe_answer(
-    offer_sdp: str, peer: PeerConnection, *, session_id: int
+    offer_sdp: str, peer: PeerConnection, *, session_id: int, transport_cc: bool = True
 ) -> tuple[str, dict[int, str], dict[int, str]]:
-    """A recvonly answer (setup active) to a subscribe offer.
+    """A recvonly answer (setup active) to a subscribe offer; with `transport_cc` (as a
+    browser answers) it keeps the offered transport-wide sequence number extension, so
+    the SFU stamps what it sends (the bot sends no feedback).
 
     Returns the SDP, SSRC -> kind and payload type -> kind for every stream offered,
     so received packets can be told apart by their clear RTP header.
@@ -139,11 +142,21 @@ def subscribe_answer(
             kinds[ssrc] = section.kind
         for codec in section.codecs:
             payload_kinds[codec.payload_type] = section.kind
-    sections = [ortc.answer_publish_section(section)[0] for section in offer.media]
+    sections = [_answer_section(section, transport_cc) for section in offer.media]
     description = sdp_transport.describe(
         sections, peer, setup=sdp.Setup.ACTIVE, session_id=session_id, session_version=0
     )
     return sdp.serialize(description), kinds, payload_kinds
+
+
+def _answer_section(offered: sdp.MediaSection, transport_cc: bool) -> sdp.MediaSection:
+    """The SFU's own answer to a section (it leaves transport-cc out), with the offered
+    transport-cc extension put back when wanted."""
+    answered = ortc.answer_publish_section(offered)[0]
+    kept = [e for e in offered.extensions if e.uri == URI_TRANSPORT_CC]
+    if not transport_cc or answered.rejected or not kept:
+        return answered
+    return dataclasses.replace(answered, extensions=(*answered.extensions, *kept))
 
 
 def remote_endpoint(remote_sdp: str, *, we_answered: bool) -> RemoteEndpoint:

@@ -66,6 +66,7 @@ class RunSpec:
     # Viewer i shows every video in a tile view_heights[i % len] device pixels tall
     # (`view_tracks`; 0 = no limit); () = viewers never say.
     view_heights: tuple[int, ...] = ()
+    viewer_transport_cc: bool = True  # bots' answers keep transport-cc, as browsers' do
 
     @property
     def all_publishers(self) -> int:
@@ -193,6 +194,7 @@ class Run:
             "chat_rate": spec.chat_rate if publisher else 0.0,
             "simulcast": publisher and spec.simulcast,
             "view_heights": [] if publisher else list(spec.view_heights),
+            "transport_cc": spec.viewer_transport_cc,
         }
 
     async def execute(self) -> dict[str, Any]:

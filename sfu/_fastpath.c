@@ -7,6 +7,9 @@
  * packets come tagged with their layer, each slot forwards one layer and
  * switches to its target layer at that layer's key frame; with `vp8` the
  * PictureID and TL0PICIDX are shifted per viewer so they stay continuous.
+ * An egress that stamps transport-wide sequence numbers (draft-holmer-rmcat-
+ * transport-wide-cc-extensions-01) numbers every copy it is given and logs its
+ * send time and size, as sfu/rtp/send_log.py does.
  *
  * The contract is sfu/fanout.py's: the tests require byte-identical packets
  * from both. The Python side keeps ICE, DTLS and every control decision.
@@ -35,6 +38,7 @@
 #define TS_MASK 0xFFFFFFFFu
 #define MAX_LAYERS 4     /* simulcast encodings per producer (sfu/fanout.py MAX_LAYERS) */
 #define ALIGNED_MAX_STEP 5 /* seconds an aligned epoch may move time forward (sfu/rtp/seq.py) */
+#define TCC_HISTORY 8192 /* transport-wide numbers remembered (sfu/rtp/send_log.py HISTORY) */
 
 /* PROFILE_NONE: plain RTP, for pipes between workers of one deployment (no DTLS to key it). */
 enum { PROFILE_CM_SHA1_80 = 0, PROFILE_GCM = 1, PROFILE_NONE = 2 };
@@ -70,6 +74,14 @@ typedef struct {
     int first;                /* flushed before the others (a pipe: more viewers wait on it) */
     PyObject *captured;       /* list of bytes in capture mode */
     unsigned long long packets_sent, packets_dropped, bytes_sent;
+    /* Transport-wide sequence numbers (sfu/rtp/send_log.py SendLog): the one-byte
+       extension id (0 = copies are not stamped), the next number, and per number
+       modulo TCC_HISTORY what went out under it (size 0 = nothing yet). */
+    int tcc_id;
+    uint16_t tcc_next;
+    uint16_t *tcc_seqs;
+    uint16_t *tcc_sizes;      /* bytes on the wire, after protection */
+    double *tcc_times;        /* the `now` of the forward/retransmit that built it */
 } EgressObject;
 
 static PyObject *dirty_list = NULL; /* egresses with queued packets */
@@ -255,14 +267,38 @@ static int cipher_prepare(EgressObject *self, const EVP_CIPHER *cipher, Py_buffe
 
 static void egress_release_fd(EgressObject *self);
 
+static void egress_log_free(EgressObject *self) {
+    PyMem_Free(self->tcc_seqs);
+    PyMem_Free(self->tcc_sizes);
+    PyMem_Free(self->tcc_times);
+    self->tcc_seqs = self->tcc_sizes = NULL;
+    self->tcc_times = NULL;
+}
+
+/* The send log of a stamping egress, empty (sets a Python error on failure). */
+static int egress_log_prepare(EgressObject *self) {
+    egress_log_free(self);
+    self->tcc_next = 0;
+    self->tcc_seqs = PyMem_Calloc(TCC_HISTORY, sizeof(uint16_t));
+    self->tcc_sizes = PyMem_Calloc(TCC_HISTORY, sizeof(uint16_t));
+    self->tcc_times = PyMem_Calloc(TCC_HISTORY, sizeof(double));
+    if (self->tcc_seqs == NULL || self->tcc_sizes == NULL || self->tcc_times == NULL) {
+        egress_log_free(self);
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"profile", "key", "salt", "auth_key", "fd", "address", "first", NULL};
+    static char *kwlist[] = {"profile", "key", "salt", "auth_key", "fd", "address", "first",
+                             "transport_cc_id", NULL};
     const char *profile;
     Py_buffer key, salt, auth;
-    int fd, first = 0;
+    int fd, first = 0, tcc_id = 0;
     PyObject *address;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*y*y*iO|p", kwlist, &profile, &key, &salt, &auth, &fd,
-                                     &address, &first))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*y*y*iO|pi", kwlist, &profile, &key, &salt, &auth, &fd,
+                                     &address, &first, &tcc_id))
         return -1;
     self->first = first;
     egress_release_fd(self);
@@ -283,6 +319,10 @@ static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
         goto done;
     }
     if (self->profile != PROFILE_NONE && cipher_prepare(self, cipher, &key, &salt, &auth) < 0) goto done;
+    if (tcc_id < 0 || tcc_id > 14) { PyErr_SetString(PyExc_ValueError, "transport_cc_id: 0 (off) or 1..14"); goto done; }
+    egress_log_free(self);  /* a second __init__ starts a new log, or none */
+    if (tcc_id && egress_log_prepare(self) < 0) goto done;
+    self->tcc_id = tcc_id;
     self->fd = -1;
     if (fd < 0) {
         self->captured = PyList_New(0);
@@ -327,6 +367,7 @@ static void Egress_dealloc(EgressObject *self) {
     if (self->scratch) EVP_MD_CTX_free(self->scratch);
     PyMem_Free(self->rocs);
     PyMem_Free(self->pending);
+    egress_log_free(self);
     Py_XDECREF(self->captured);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -399,6 +440,31 @@ static PyObject *Egress_tracked(EgressObject *self, PyObject *Py_UNUSED(ignored)
     return PyLong_FromSsize_t(self->roc_count);
 }
 
+/* SendLog.sent_packets: (send time, bytes on the wire) or None for `count` transport-wide
+ * numbers from `first` on, wrapping at 2^16; all None when this egress does not stamp. */
+static PyObject *Egress_sent_packets(EgressObject *self, PyObject *args) {
+    long first, count;
+    if (!PyArg_ParseTuple(args, "ll", &first, &count)) return NULL;
+    if (count < 0 || count > SEQ_MASK + 1) {
+        PyErr_SetString(PyExc_ValueError, "count: 0..65536");
+        return NULL;
+    }
+    PyObject *out = PyList_New(count);
+    if (out == NULL) return NULL;
+    for (long i = 0; i < count; i++) {
+        uint16_t seq = (uint16_t)((unsigned long)first + (unsigned long)i);
+        size_t at = seq % TCC_HISTORY;
+        PyObject *item;
+        if (self->tcc_sizes != NULL && self->tcc_sizes[at] && self->tcc_seqs[at] == seq)
+            item = Py_BuildValue("(di)", self->tcc_times[at], (int)self->tcc_sizes[at]);
+        else
+            item = Py_NewRef(Py_None);
+        if (item == NULL) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, i, item);
+    }
+    return out;
+}
+
 static PyMethodDef Egress_methods[] = {
     {"protect", (PyCFunction)Egress_protect, METH_O, "SRTP-protect one RTP packet."},
     {"take_captured", (PyCFunction)Egress_take_captured, METH_NOARGS, "Capture mode: the packets so far."},
@@ -407,6 +473,8 @@ static PyMethodDef Egress_methods[] = {
     {"stats", (PyCFunction)Egress_stats, METH_NOARGS, "(packets_sent, bytes_sent, packets_dropped)"},
     {"forget", (PyCFunction)Egress_forget, METH_O, "Drop one SSRC's packet index."},
     {"tracked", (PyCFunction)Egress_tracked, METH_NOARGS, "How many SSRCs have a packet index."},
+    {"sent_packets", (PyCFunction)Egress_sent_packets, METH_VARARGS,
+     "(first, count) -> [(send time, bytes on the wire) | None]: the transport-wide send log."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -611,16 +679,19 @@ static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t
 /* Build, protect and queue one viewer's copy (`numbering`: the packet's VP8 numbering,
  * NULL unless the fan-out renumbers VP8). Returns 1 queued, 0 dropped, -1 error. */
 static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_start,
-                     const uint8_t *ext, size_t ext_len, uint16_t seq, uint32_t ts,
+                     const uint8_t *ext, size_t ext_len, uint16_t seq, uint32_t ts, double now,
                      const vp8_numbering_t *numbering) {
-    size_t body = (size_t)s->mid_len + ext_len;
+    EgressObject *e = s->egress;
+    size_t stamp = e->tcc_id ? 3 : 0; /* the transport-wide number's element, after the MID */
+    size_t body = (size_t)s->mid_len + stamp + ext_len;
     size_t pad = (4 - body % 4) % 4;
     size_t block = body ? 4 + body + pad : 0;
     size_t payload = len - payload_start;
     size_t header = 12 + block;
-    if (header + payload + 16 > MAX_PACKET || s->egress->closed) { s->packets_dropped++; return 0; }
-    uint8_t *out = egress_slot(s->egress);
+    if (header + payload + 16 > MAX_PACKET || e->closed) { s->packets_dropped++; return 0; }
+    uint8_t *out = egress_slot(e);
     if (out == NULL) return -1;
+    uint16_t transport_seq = 0;
     out[0] = (uint8_t)(0x80 | (data[0] & 0x20) | (block ? 0x10 : 0));
     out[1] = (uint8_t)(s->payload_type | (data[1] & 0x80));
     out[2] = (uint8_t)(seq >> 8); out[3] = (uint8_t)seq;
@@ -629,15 +700,30 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
     if (block) {
         size_t words = (body + pad) / 4;
         out[12] = 0xBE; out[13] = 0xDE; out[14] = (uint8_t)(words >> 8); out[15] = (uint8_t)words;
-        memcpy(out + 16, s->mid, (size_t)s->mid_len);
-        memcpy(out + 16 + s->mid_len, ext, ext_len);
+        uint8_t *at = out + 16;
+        memcpy(at, s->mid, (size_t)s->mid_len);
+        at += s->mid_len;
+        if (stamp) {
+            transport_seq = e->tcc_next++;
+            at[0] = (uint8_t)(e->tcc_id << 4 | 1);
+            at[1] = (uint8_t)(transport_seq >> 8);
+            at[2] = (uint8_t)transport_seq;
+            at += 3;
+        }
+        memcpy(at, ext, ext_len);
         memset(out + 16 + body, 0, pad);
     }
     memcpy(out + header, data + payload_start, payload);
     if (numbering != NULL) vp8_patch(&s->vp8, numbering, out + header);
-    Py_ssize_t n = protect(s->egress, out, header + payload, header);
+    Py_ssize_t n = protect(e, out, header + payload, header);
     if (n < 0) { s->packets_dropped++; return 0; }
-    egress_commit(s->egress, (size_t)n);
+    egress_commit(e, (size_t)n);
+    if (stamp) {
+        size_t at = transport_seq % TCC_HISTORY;
+        e->tcc_seqs[at] = transport_seq;
+        e->tcc_sizes[at] = (uint16_t)n;
+        e->tcc_times[at] = now;
+    }
     s->packets_sent++;
     s->bytes_sent += header + payload; /* RTP bytes, before SRTP (as the Python path counts) */
     s->payload_bytes_sent += payload;
@@ -832,7 +918,7 @@ static PyObject *FanOut_forward(FanOutObject *self, PyObject *args) {
         if (!map_packet(s, seq, ts, now, &os, &ot)) continue;
         if (numbering != NULL) vp8_renumber(&s->vp8, numbering, starting);
         int rc = send_copy(s, d, (size_t)data.len, (size_t)payload_start, ext.buf, (size_t)ext.len, os, ot,
-                           numbering);
+                           now, numbering);
         if (rc < 0) goto out;
         queued += rc;
     }
@@ -868,7 +954,7 @@ static PyObject *FanOut_retransmit(FanOutObject *self, PyObject *args) {
         vp8_parse(entry->data + entry->payload_start, (size_t)(entry->len - entry->payload_start), numbering);
     }
     int rc = send_copy(s, entry->data, entry->len, entry->payload_start, entry->ext, entry->ext_len, os, ot,
-                       numbering);
+                       now, numbering);
     if (rc < 0) return NULL;
     return PyBool_FromLong(rc);
 }

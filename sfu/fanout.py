@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .rtp import vp8
+from .rtp.send_log import SendLog, SentPacket, nothing_sent
 from .rtp.seq import OutputSequencer
 
 MAX_LAYERS = 4  # simulcast encodings per producer
@@ -32,18 +33,36 @@ _EXT_HEADER = struct.Struct("!HH")
 
 
 class Egress(Protocol):
-    """Protects and sends RTP to one peer; False when the packet was dropped."""
+    """Protects and sends RTP to one peer; False when the packet was dropped.
+
+    `send_log` is the peer's transport-wide sequence numbering (sfu/rtp/send_log.py):
+    every copy sent through a logging egress is stamped with the next number and
+    recorded; None sends copies unstamped."""
+
+    @property
+    def send_log(self) -> SendLog | None: ...
 
     def send(self, packet: bytes) -> bool: ...
 
+    def sent_packets(self, first: int, count: int) -> list[SentPacket | None]: ...
+
 
 class CallableEgress:
-    """An Egress from a plain callable (tests, and the pure-Python send path)."""
+    """An Egress from a plain callable (tests, and the pure-Python send path); with a
+    `send_log`, what it sends is stamped with transport-wide sequence numbers."""
 
-    __slots__ = ("send",)
+    __slots__ = ("send", "send_log")
 
-    def __init__(self, send: Callable[[bytes], bool]) -> None:
+    def __init__(self, send: Callable[[bytes], bool], send_log: SendLog | None = None) -> None:
         self.send = send
+        self.send_log = send_log
+
+    def sent_packets(self, first: int, count: int) -> list[SentPacket | None]:
+        """What went out under `count` transport-wide numbers from `first` on (all None
+        when this egress does not stamp)."""
+        if self.send_log is None:
+            return nothing_sent(count)
+        return self.send_log.sent_packets(first, count)
 
 
 class FanOutSlot:
@@ -226,7 +245,7 @@ class FanOut:
                 continue
             if numbering is not None:
                 _renumber(slot, numbering, starting)
-            _send(slot, data, payload_start, ext_body, mapped[0], mapped[1], numbering)
+            _send(slot, data, payload_start, ext_body, mapped[0], mapped[1], now, numbering)
 
     def _switch(self, slot: FanOutSlot, layer: int) -> None:
         """Move `slot` to `layer` at its key frame, in a new epoch (aligned if known)."""
@@ -256,8 +275,9 @@ class FanOut:
             vp8.picture_numbering(entry.data[entry.payload_start :]) if self._vp8 else None
         )
         return _send(
-            slot, entry.data, entry.payload_start, entry.ext_body, out_seq, mapped[1], numbering
-        )
+            slot, entry.data, entry.payload_start, entry.ext_body, out_seq, mapped[1], now,
+            numbering,
+        )  # fmt: skip
 
     def close(self) -> None:
         for slot in self.slots:
@@ -278,10 +298,13 @@ def rewrite(
     seq: int,
     timestamp: int,
     ssrc: int,
+    transport_cc: bytes = b"",
 ) -> bytes:
-    """One viewer's copy: our header fields, MID + the canonical extensions, the
-    original payload (and padding). CSRCs are dropped: the SFU is not a mixer."""
-    body = mid_element + ext_body
+    """One viewer's copy: our header fields, MID + the transport-wide sequence number
+    element (`transport_cc`, when the viewer's transport stamps) + the canonical
+    extensions, the original payload (and padding). CSRCs are dropped: the SFU is not
+    a mixer."""
+    body = mid_element + transport_cc + ext_body
     if body:
         pad = -len(body) % 4
         block = _EXT_HEADER.pack(0xBEDE, (len(body) + pad) >> 2) + body + b"\x00" * pad
@@ -319,11 +342,16 @@ def _send(
     ext_body: bytes,
     seq: int,
     timestamp: int,
+    now: float,
     numbering: vp8.PictureNumbering | None = None,
 ) -> bool:
+    """Build, send and count one viewer's copy; a stamping egress numbers it and logs
+    it as sent at `now` (the packet leaves in this loop iteration)."""
+    log = slot.egress.send_log
+    transport_seq = log.take() if log is not None else -1
     packet = rewrite(
         data, payload_start, ext_body, slot.mid_element, slot.payload_type, seq, timestamp,
-        slot.ssrc,
+        slot.ssrc, log.element(transport_seq) if log is not None else b"",
     )  # fmt: skip
     if numbering is not None and (slot.picture_id_offset or slot.tl0_offset):
         shifted = bytearray(packet)
@@ -336,6 +364,8 @@ def _send(
         )
         packet = bytes(shifted)
     if slot.egress.send(packet):
+        if log is not None:
+            log.record(transport_seq, now, len(packet))
         slot.packets_sent += 1
         slot.bytes_sent += len(packet)
         slot.payload_bytes_sent += len(data) - payload_start

@@ -22,6 +22,9 @@ class EgressParams(TypedDict):
     fd: int  # the socket to share; -1 captures packets instead (tests)
     address: tuple[str, int]
     first: NotRequired[bool]  # flushed before the others (a pipe to another worker)
+    # The negotiated one-byte id of transport-wide sequence numbers (1..14): every copy
+    # sent is stamped and logged (sfu/rtp/send_log.py). 0 or absent: not stamped.
+    transport_cc_id: NotRequired[int]
 
 
 class NativeEgress(Protocol):
@@ -35,6 +38,8 @@ class NativeEgress(Protocol):
     def stats(self) -> tuple[int, int, int]: ...  # (packets sent, bytes sent, dropped)
     def forget(self, ssrc: int, /) -> None: ...
     def tracked(self) -> int: ...
+    # (send time, bytes on the wire) or None per transport-wide number from `first` on
+    def sent_packets(self, first: int, count: int, /) -> list[tuple[float, int] | None]: ...
 
 
 class RtpProtector(Protocol):

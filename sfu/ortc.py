@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import sdp
@@ -20,6 +21,7 @@ from .rtp_parameters import (
     URI_MID,
     URI_REPAIRED_RID,
     URI_RID,
+    URI_TRANSPORT_CC,
     URI_VIDEO_ORIENTATION,
     CodecParameters,
     ReceiveParameters,
@@ -29,18 +31,34 @@ from .types import MediaKind, Mid
 EXTENSION_IDS: dict[str, int] = {
     URI_AUDIO_LEVEL: 1,
     URI_ABS_SEND_TIME: 2,
+    URI_TRANSPORT_CC: 3,
     URI_MID: 4,
     URI_VIDEO_ORIENTATION: 13,
 }
+# What producers copy from a publisher's packets into what they forward: every canonical
+# extension but the transport-wide sequence number, which each transport writes for
+# itself (a publisher's or a pipe's numbers mean nothing to a viewer).
+FORWARDED_EXTENSION_IDS: dict[str, int] = {
+    uri: ext_id for uri, ext_id in EXTENSION_IDS.items() if uri != URI_TRANSPORT_CC
+}
+# What publishers' answers keep (transport-cc is not negotiated toward publishers).
 _EXTENSIONS_BY_KIND: dict[str, tuple[str, ...]] = {
     "audio": (URI_MID, URI_AUDIO_LEVEL, URI_ABS_SEND_TIME),
     "video": (URI_MID, URI_ABS_SEND_TIME, URI_VIDEO_ORIENTATION),
+}
+# What our offers to viewers carry: the same, plus transport-wide sequence numbers, which
+# the SFU stamps on every packet to a viewer whose answer keeps them.
+_CONSUMER_EXTENSIONS_BY_KIND: dict[str, tuple[str, ...]] = {
+    kind: (*uris, URI_TRANSPORT_CC) for kind, uris in _EXTENSIONS_BY_KIND.items()
 }
 # Payload types in our offers to viewers, by codec name.
 PAYLOAD_TYPES: dict[str, int] = {"opus": 111, "VP8": 96, "VP9": 98, "H264": 102}
 # Preference when a publisher offers several: every browser decodes VP8.
 _VIDEO_PREFERENCE = ("VP8", "H264", "VP9")
 _VIDEO_FEEDBACK = ("goog-remb", "ccm fir", "nack", "nack pli")
+# draft-holmer-rmcat-transport-wide-cc-extensions-01: the viewer may send transport-wide
+# feedback (RTPFB FMT 15) on the packets of this codec.
+_TRANSPORT_CC_FEEDBACK = "transport-cc"
 # Kept in the answer of a simulcast section only: they tell its encodings apart.
 _SIMULCAST_EXTENSIONS = (URI_RID, URI_REPAIRED_RID)
 MAX_SIMULCAST_ENCODINGS = 4
@@ -293,8 +311,10 @@ def _ssrcs(section: sdp.MediaSection) -> tuple[int | None, int | None]:
 
 
 def consumer_codec(producer_codec: CodecParameters) -> sdp.Codec:
-    """The producer's codec under our payload type, as offered to a viewer."""
-    feedback = _VIDEO_FEEDBACK if producer_codec.kind == "video" else ()
+    """The producer's codec under our payload type, as offered to a viewer: video with
+    REMB, FIR, NACK and PLI feedback, both kinds with transport-cc."""
+    video = _VIDEO_FEEDBACK if producer_codec.kind == "video" else ()
+    feedback = (*video, _TRANSPORT_CC_FEEDBACK)
     return sdp.Codec(
         kind=str(producer_codec.kind),
         payload_type=PAYLOAD_TYPES[producer_codec.name],
@@ -307,4 +327,24 @@ def consumer_codec(producer_codec: CodecParameters) -> sdp.Codec:
 
 
 def consumer_extensions(kind: MediaKind) -> tuple[sdp.Extension, ...]:
-    return tuple(sdp.Extension(id=EXTENSION_IDS[uri], uri=uri) for uri in _EXTENSIONS_BY_KIND[kind])
+    """The header extensions our offers to viewers carry on a `kind` m-section."""
+    return tuple(
+        sdp.Extension(id=EXTENSION_IDS[uri], uri=uri) for uri in _CONSUMER_EXTENSIONS_BY_KIND[kind]
+    )
+
+
+def answer_keeps_transport_cc(sections: Iterable[sdp.MediaSection]) -> bool:
+    """Whether a viewer's answer (its m-sections for our offer) keeps transport-wide
+    sequence numbers: an accepted m-section lists the extension under our id.
+
+    An answerer declines an offered extension by leaving its extmap out (RFC 8285 §7);
+    Chromium keeps this one, aiortc leaves it out. Under BUNDLE an id means one
+    extension across the group, so one accepted section is enough to stamp every
+    packet of the transport (and a receiver ignores elements whose id it did not
+    negotiate, RFC 8285).
+    """
+    wanted = EXTENSION_IDS[URI_TRANSPORT_CC]
+    return any(
+        not section.rejected and section.extension_id(URI_TRANSPORT_CC) == wanted
+        for section in sections
+    )

@@ -1,10 +1,12 @@
 """Where incoming RTCP goes, for every kind of transport: sender reports to the
 producer they describe, feedback (NACK, PLI, FIR) and report blocks to the
-consumer whose SSRC they name. Unknown SSRCs are ignored (RFC 3550 §6.1)."""
+consumer whose SSRC they name, transport-wide feedback to the transport (it
+reports on every stream the transport sends). Unknown SSRCs are ignored
+(RFC 3550 §6.1)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .rtp import rtcp
@@ -15,9 +17,16 @@ if TYPE_CHECKING:
 
 
 def route_rtcp(
-    data: bytes, producers: Mapping[int, Producer], consumers: Mapping[int, Consumer]
+    data: bytes,
+    producers: Mapping[int, Producer],
+    consumers: Mapping[int, Consumer],
+    transport_feedback: Callable[[bytes], None] | None = None,
 ) -> int | None:
-    """Deliver one compound RTCP packet; returns the REMB bitrate it carried, if any."""
+    """Deliver one compound RTCP packet; returns the REMB bitrate it carried, if any.
+
+    Each transport-wide feedback message (RTPFB FMT 15, draft-holmer-rmcat-
+    transport-wide-cc-extensions-01 §3.1) goes to `transport_feedback` as its FCI,
+    unparsed, whatever SSRC it names."""
     remb = None
     for packet in rtcp.parse_compound(data):
         if isinstance(packet, rtcp.SenderReport):
@@ -42,6 +51,8 @@ def route_rtcp(
                     consumer.receive_key_frame_request()
         elif isinstance(packet, rtcp.Remb):
             remb = packet.bitrate_bps
+        elif isinstance(packet, rtcp.TransportFeedbackRaw) and transport_feedback is not None:
+            transport_feedback(packet.fci)
     return remb
 
 

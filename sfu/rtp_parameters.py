@@ -13,6 +13,9 @@ URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 URI_VIDEO_ORIENTATION = "urn:3gpp:video-orientation"
 URI_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
 URI_REPAIRED_RID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+# draft-holmer-rmcat-transport-wide-cc-extensions-01 §2: one sequence number per packet
+# across every stream of a transport, which the receiver's feedback reports on.
+URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

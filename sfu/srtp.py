@@ -36,6 +36,12 @@ class SrtpProfile(StrEnum):
     def aead(self) -> bool:
         return self is not SrtpProfile.AES128_CM_SHA1_80
 
+    @property
+    def rtp_overhead(self) -> int:
+        """Bytes protection adds to an RTP packet: its authentication tag, 80 bits for
+        HMAC-SHA1-80 (RFC 3711 §4.2.1), 16 octets for AEAD GCM (RFC 7714). No MKI."""
+        return 16 if self.aead else 10
+
 
 # RFC 3711 §4.3.1 key derivation labels
 _RTP_ENCRYPTION, _RTP_AUTH, _RTP_SALT = 0x00, 0x01, 0x02

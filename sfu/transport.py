@@ -25,6 +25,7 @@ from .options import WorkerOptions
 from .producer import Producer
 from .rtcp_routing import route_rtcp
 from .rtp.header import RtpPacketView
+from .rtp.send_log import SentPacket, nothing_sent
 from .rtp_parameters import ReceiveParameters
 from .sdp import Codec
 from .types import CloseReason, ConsumerId, Mid, ProducerId, TransportId, new_ssrc
@@ -83,6 +84,12 @@ class Transport:
         self.packets_malformed = 0
         self.packets_unknown_ssrc = 0
         self.remb_bitrate: int | None = None
+        self.transport_feedbacks_received = 0
+        # Called with each transport-wide feedback message's FCI (draft-holmer-rmcat-
+        # transport-wide-cc-extensions-01 §3.1, unparsed: it may be garbage) and the
+        # clock's time it arrived; the sequence numbers it reports on are those of
+        # `sent_packets`. None: counted and dropped.
+        self.on_transport_feedback: Callable[[bytes, float], None] | None = None
 
     @property
     def packets_late(self) -> int:
@@ -111,7 +118,7 @@ class Transport:
             parameters=parameters,
             stream_id=stream_id,
             track_id=track_id,
-            canonical_ext_ids=ortc.EXTENSION_IDS,
+            canonical_ext_ids=ortc.FORWARDED_EXTENSION_IDS,
             options=self._options.media,
             clock=self._clock,
             send_rtcp=send_rtcp,
@@ -196,6 +203,22 @@ class Transport:
         """The egress, or None while the transport cannot send yet."""
         raise NotImplementedError
 
+    # -- transport-wide sequence numbers ------------------------------------------------
+    def sent_packet(self, sequence: int) -> SentPacket | None:
+        """(send time, bytes on the wire after SRTP) of the packet stamped with the
+        transport-wide number `sequence` (mod 2^16); None when none was sent under it,
+        it was overwritten since (`send_log.HISTORY` numbers later), or this transport
+        does not stamp."""
+        return self.sent_packets(sequence, 1)[0]
+
+    def sent_packets(self, first: int, count: int) -> list[SentPacket | None]:
+        """`sent_packet` for `count` numbers from `first` on (wrapping at 2^16), in one
+        call: a feedback message reports on a run of numbers (draft §3.1)."""
+        egress = self._egress
+        if egress is None:
+            return nothing_sent(count)
+        return egress.sent_packets(first, count)
+
     @property
     def _native_egress(self) -> bool:
         """Whether consumers send natively: the pure-Python path stays pure Python."""
@@ -222,9 +245,17 @@ class Transport:
 
     def _on_rtcp(self, data: bytes) -> None:
         self.rtcp_packets_received += 1
-        remb = route_rtcp(data, self._producers_by_ssrc, self._consumers_by_ssrc)
+        remb = route_rtcp(
+            data, self._producers_by_ssrc, self._consumers_by_ssrc, self._on_transport_feedback
+        )
         if remb is not None:
             self.remb_bitrate = remb
+
+    def _on_transport_feedback(self, fci: bytes) -> None:
+        self.transport_feedbacks_received += 1
+        hook = self.on_transport_feedback
+        if hook is not None:
+            hook(fci, self._clock.now())
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self, reason: CloseReason = CloseReason.REQUESTED) -> None:

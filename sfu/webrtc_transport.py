@@ -31,7 +31,8 @@ from .events import TransportStateChanged
 from .fanout import CallableEgress
 from .producer import Producer
 from .rtp.header import RtpPacketView
-from .rtp_parameters import URI_MID, ReceiveParameters
+from .rtp.send_log import SendLog
+from .rtp_parameters import URI_MID, URI_TRANSPORT_CC, ReceiveParameters
 from .tasks import TaskSet
 from .transport import Transport, TransportArgs
 from .types import (
@@ -104,6 +105,9 @@ class WebRtcTransport(Transport):
         self._next_mid = 0
         self._offer_pending = False
         self._offered: set[Mid] = set()
+        # Whether RTP to the viewer carries transport-wide sequence numbers: decided by
+        # the first answer, before anything is sent (None until then).
+        self._transport_cc: bool | None = None
 
     async def gather(self) -> None:
         network = self._options.network
@@ -123,6 +127,13 @@ class WebRtcTransport(Transport):
     @property
     def srtp_profile(self) -> str:
         return self._peer.srtp_profile
+
+    @property
+    def transport_cc(self) -> bool:
+        """Whether every RTP packet sent to the viewer carries a transport-wide sequence
+        number (`sent_packet` knows each one): the viewer's first answer kept the
+        extension our offers carry. Chromium's does; aiortc's does not."""
+        return bool(self._transport_cc)
 
     @property
     def packets_late(self) -> int:
@@ -260,6 +271,7 @@ class WebRtcTransport(Transport):
             return None
         keys = self._peer.srtp_keys
         fd, address = self._peer.socket_fd, self._peer.remote_address
+        stamp_id = ortc.EXTENSION_IDS[URI_TRANSPORT_CC] if self._transport_cc else 0
         if self._native_egress and keys is not None and fd is not None and address is not None:
             return fastpath.native_egress(
                 profile=str(keys.profile),
@@ -268,8 +280,11 @@ class WebRtcTransport(Transport):
                 auth_key=keys.rtp_auth,
                 fd=fd,
                 address=(str(address[0]), int(address[1])),
+                transport_cc_id=stamp_id,
             )
-        return CallableEgress(self._peer.send_rtp)
+        overhead = keys.profile.rtp_overhead if keys is not None else 0
+        log = SendLog(stamp_id, overhead=overhead) if stamp_id else None
+        return CallableEgress(self._peer.send_rtp, log)
 
     def _consumer_closed(self, consumer: Consumer) -> None:
         self._retired_ssrcs.add(consumer.ssrc)
@@ -357,6 +372,10 @@ class WebRtcTransport(Transport):
                 raise NegotiationError(f"the answer has no m-section for mid {slot.mid}")
         remote = self._remote_endpoint(answer, dtls_server=None)
         self._offer_pending = False
+        if self._transport_cc is None:
+            self._transport_cc = ortc.answer_keeps_transport_cc(
+                by_mid[slot.mid] for slot in offered
+            )
         for slot in offered:
             section = by_mid[slot.mid]
             if slot.consumer is not None and section.rejected:

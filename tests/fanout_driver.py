@@ -4,7 +4,11 @@ packets and control calls, collecting what each would put on the wire.
 With `layers` > 1 or `vp8`, the stream is a simulcast publisher's: each layer
 has its own sequence numbers, timestamps and VP8 picture numbering, and the
 viewers switch layers, get timestamp shifts (right, wrong and unknown) and
-NACK across switches."""
+NACK across switches.
+
+With `stamp`, the viewers' transport stamps transport-wide sequence numbers (one
+counter across the three slots, originals and retransmissions alike), and the two
+send logs must agree too."""
 
 from __future__ import annotations
 
@@ -14,33 +18,53 @@ from typing import Any
 
 from sfu import fastpath
 from sfu.fanout import CallableEgress, FanOut, FanOutSlot
+from sfu.rtp.send_log import SendLog
 from sfu.srtp import SessionKeys, SrtpProfile, SrtpSender
+
+TRANSPORT_CC_ID = 3
 
 
 def run_both(
-    profile: SrtpProfile | None, seed: int, steps: int = 3000, *, layers: int = 1, vp8: bool = False
+    profile: SrtpProfile | None,
+    seed: int,
+    steps: int = 3000,
+    *,
+    layers: int = 1,
+    vp8: bool = False,
+    stamp: bool = False,
 ) -> tuple[list[bytes], list[bytes]]:
     """`profile` None: plain RTP, as on a pipe between workers."""
     rnd = random.Random(seed)
     python_out: list[bytes] = []
     protect: Callable[[bytes], bytes]
+    stamp_id = TRANSPORT_CC_ID if stamp else 0
     if profile is None:
         protect = bytes
         egress = fastpath.native_egress(
-            profile="NONE", key=b"", salt=b"", auth_key=b"", fd=-1, address=("", 0)
-        )
+            profile="NONE", key=b"", salt=b"", auth_key=b"", fd=-1, address=("", 0),
+            transport_cc_id=stamp_id,
+        )  # fmt: skip
     else:
         master = bytes(rnd.getrandbits(8) for _ in range(profile.key_length + profile.salt_length))
         keys = SessionKeys.from_master(profile, master)
         protect = SrtpSender(keys).protect
         egress = fastpath.native_egress(
             profile=str(profile), key=keys.rtp_key, salt=keys.rtp_salt, auth_key=keys.rtp_auth,
-            fd=-1, address=("", 0),
+            fd=-1, address=("", 0), transport_cc_id=stamp_id,
         )  # fmt: skip
+    overhead = profile.rtp_overhead if profile is not None else 0
+    log = SendLog(TRANSPORT_CC_ID, overhead=overhead) if stamp else None
 
     def send(packet: bytes) -> bool:
         python_out.append(protect(packet))
         return True
+
+    python_egress = CallableEgress(send, log)  # one transport: its slots share the numbering
+
+    def same_logs() -> None:
+        logged = egress.sent_packets(0, 0x10000)
+        assert logged == python_egress.sent_packets(0, 0x10000)
+        assert any(logged) == stamp
 
     python = FanOut(history=64, max_age=2.0, layers=layers, vp8=vp8)
     native = fastpath.NativeFanOut(history=64, max_age=2.0, layers=layers, vp8=vp8)
@@ -57,12 +81,13 @@ def run_both(
         }
         if simulcast:
             params["layer"] = rnd.randrange(layers)
-        slot = FanOutSlot(egress=CallableEgress(send), **params)
+        slot = FanOutSlot(egress=python_egress, **params)
         python.add(slot)
         pairs.append((slot, native.add_slot(fastpath.FanOutSlotSpec(**params), egress)))
     if simulcast:
         _drive_layers(rnd, python, native, pairs, layers, steps)
         _assert_same_state(pairs)
+        same_logs()
         return python_out, list(egress.take_captured())
     seq, timestamp, now = rnd.randrange(65536), rnd.getrandbits(32), 1000.0
     for _ in range(steps):
@@ -98,6 +123,7 @@ def run_both(
             python.forward(data, 12, ext, keyframe, now)
             native.native.forward(data, 12, ext, keyframe, now)
     _assert_same_state(pairs)
+    same_logs()
     return python_out, list(egress.take_captured())
 
 

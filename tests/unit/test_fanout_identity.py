@@ -29,6 +29,24 @@ def test_native_and_python_packets_are_byte_identical(
 ) -> None:
     layers, vp8 = STREAMS[stream]
     python, native = run_both(profile, seed, layers=layers, vp8=vp8)
+    _assert_identical(python, native)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+@pytest.mark.parametrize("profile", [*SrtpProfile, None], ids=[*map(str, SrtpProfile), "plain"])
+@pytest.mark.parametrize("seed", range(2))
+def test_packets_stamped_with_transport_wide_numbers_are_byte_identical(
+    profile: SrtpProfile, seed: int, stream: str
+) -> None:
+    # The run also requires both send logs (time and size per number) to be equal.
+    layers, vp8 = STREAMS[stream]
+    python, native = run_both(profile, seed, layers=layers, vp8=vp8, stamp=True)
+    _assert_identical(python, native)
+    unstamped, _ = run_both(profile, seed, layers=layers, vp8=vp8)
+    assert [len(p) for p in python] == [len(p) + 4 for p in unstamped]  # the element is there
+
+
+def _assert_identical(python: list[bytes], native: list[bytes]) -> None:
     assert len(python) > 1000
     assert len(native) == len(python)
     for index, (ours, theirs) in enumerate(zip(python, native, strict=True)):

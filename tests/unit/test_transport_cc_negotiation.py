@@ -1,0 +1,192 @@
+"""Transport-wide congestion control in subscribe negotiation: our offers carry the
+extension and the feedback, the viewer's first answer decides whether its packets are
+stamped, and publishers' answers do not change."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from sfu import ortc, sdp
+from sfu.ortc import EXTENSION_IDS
+from sfu.producer import Producer
+from sfu.router import Router
+from sfu.rtp_parameters import URI_MID, URI_TRANSPORT_CC, CodecParameters, ReceiveParameters
+from sfu.types import MediaKind, Mid, ProducerId
+from sfu.webrtc_transport import WebRtcTransport
+from sfu.worker import Worker
+from tests.fakes import EventRecorder
+
+TRANSPORT_CC_ID = EXTENSION_IDS[URI_TRANSPORT_CC]
+OPUS = CodecParameters(
+    kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
+)
+VP8 = CodecParameters(kind=MediaKind.VIDEO, name="VP8", payload_type=96, clock_rate=90000)
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[Router]:
+    worker = Worker()
+    yield worker.create_router(on_event=EventRecorder())
+    worker.close()
+    await worker.wait_closed()
+
+
+def _producer(router: Router, name: str, codec: CodecParameters) -> Producer:
+    producer = Producer(
+        producer_id=ProducerId(name),
+        parameters=ReceiveParameters(mid=Mid("0"), codec=codec, ssrc=1234),
+        stream_id=f"stream-{name}",
+        track_id=f"track-{name}",
+        canonical_ext_ids=EXTENSION_IDS,
+        options=router._options.media,
+        clock=router._clock,
+        send_rtcp=lambda data: True,
+        on_event=EventRecorder(),
+    )
+    router.producer_added(producer)
+    return producer
+
+
+async def _viewer_transport(router: Router) -> tuple[WebRtcTransport, str]:
+    """A subscribe transport with an audio and a video consumer, and its offer."""
+    transport = await router.create_webrtc_transport()
+    transport.consume(_producer(router, "audio", OPUS))
+    transport.consume(_producer(router, "video", VP8))
+    return transport, transport.create_offer()
+
+
+def _answer(offer_text: str, *, keep_transport_cc: bool) -> str:
+    """A browser-like answer: every section accepted, recvonly, keeping our extensions
+    (all of them, or all but transport-cc) and the codecs' feedback."""
+    offer = sdp.parse(offer_text)
+    fingerprint = sdp.Fingerprint(algorithm="sha-256", value=":".join(["AB"] * 32))
+    candidate = sdp.Candidate(foundation="1", component=1, transport="udp", priority=1,
+                              host="127.0.0.1", port=9, type="host")  # fmt: skip
+    media = tuple(
+        sdp.MediaSection(
+            kind=section.kind,
+            port=9 if section.port else 0,
+            mid=section.mid,
+            direction=sdp.Direction.RECVONLY if section.port else sdp.Direction.INACTIVE,
+            codecs=section.codecs,
+            extensions=tuple(
+                e for e in section.extensions if keep_transport_cc or e.uri != URI_TRANSPORT_CC
+            ),
+            rtcp_mux=True,
+            ice_ufrag="abcd",
+            ice_pwd="a" * 22,
+            fingerprints=(fingerprint,),
+            setup=sdp.Setup.ACTIVE,
+            candidates=(candidate,),
+        )
+        for section in offer.media
+    )
+    return sdp.serialize(
+        sdp.SessionDescription(
+            origin_session_id=1,
+            bundle_mids=tuple(s.mid for s in media if s.port and s.mid is not None),
+            media=media,
+        )
+    )
+
+
+async def test_subscribe_offers_carry_transport_cc_on_audio_and_video(router: Router) -> None:
+    _, offer = await _viewer_transport(router)
+
+    sections = sdp.parse(offer).media
+    assert [s.kind for s in sections] == ["audio", "video"]
+    for section in sections:
+        assert section.extension_id(URI_TRANSPORT_CC) == TRANSPORT_CC_ID
+        for codec in section.codecs:
+            assert "transport-cc" in codec.rtcp_fb, (section.kind, codec.rtcp_fb)
+    text = offer.replace("\r\n", "\n")
+    assert f"a=extmap:{TRANSPORT_CC_ID} {URI_TRANSPORT_CC}\n" in text
+    assert "a=rtcp-fb:111 transport-cc\n" in text and "a=rtcp-fb:96 transport-cc\n" in text
+
+
+def test_the_transport_cc_id_is_shared_with_no_other_extension() -> None:
+    assert list(EXTENSION_IDS.values()).count(TRANSPORT_CC_ID) == 1
+    assert 1 <= TRANSPORT_CC_ID <= 14  # a one-byte header element
+
+
+async def test_an_answer_keeping_the_extension_turns_stamping_on(router: Router) -> None:
+    transport, offer = await _viewer_transport(router)
+    assert not transport.transport_cc  # nothing answered yet
+
+    await transport.apply_answer(_answer(offer, keep_transport_cc=True))
+
+    assert transport.transport_cc
+
+
+async def test_an_answer_without_the_extension_leaves_packets_unstamped(router: Router) -> None:
+    transport, offer = await _viewer_transport(router)
+
+    await transport.apply_answer(_answer(offer, keep_transport_cc=False))
+
+    assert not transport.transport_cc
+    assert transport.sent_packet(0) is None
+    assert transport.sent_packets(65535, 3) == [None, None, None]
+
+
+async def test_later_answers_do_not_switch_stamping(router: Router) -> None:
+    on, offer = await _viewer_transport(router)
+    await on.apply_answer(_answer(offer, keep_transport_cc=True))
+    off, offer = await _viewer_transport(router)
+    await off.apply_answer(_answer(offer, keep_transport_cc=False))
+
+    for transport, keep in ((on, False), (off, True)):
+        transport.consume(_producer(router, f"late-{keep}", OPUS))
+        await transport.apply_answer(_answer(transport.create_offer(), keep_transport_cc=keep))
+
+    assert on.transport_cc and not off.transport_cc
+
+
+async def test_an_aiortc_viewer_answers_without_transport_cc(router: Router) -> None:
+    # aiortc answers only the extensions it implements (mid, audio level, abs-send-time)
+    # and no transport-cc feedback: its viewers get packets as before.
+    transport, offer = await _viewer_transport(router)
+    peer = RTCPeerConnection()
+    try:
+        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await peer.setLocalDescription(await peer.createAnswer())
+        answer = peer.localDescription.sdp
+    finally:
+        await peer.close()
+
+    sections = sdp.parse(answer).media
+    assert all(s.extension_id(URI_TRANSPORT_CC) is None for s in sections)
+    assert all(s.extension_id(URI_MID) == EXTENSION_IDS[URI_MID] for s in sections)
+    assert not any("transport-cc" in c.rtcp_fb for s in sections for c in s.codecs)
+    await transport.apply_answer(answer)
+    assert not transport.transport_cc
+
+
+def test_publisher_answers_leave_transport_cc_out() -> None:
+    # Chromium offers transport-cc when it publishes; the SFU does not negotiate it
+    # toward publishers (yet): the answer keeps neither the extension nor the feedback.
+    offered = sdp.MediaSection(
+        kind="video",
+        port=9,
+        mid="0",
+        direction=sdp.Direction.SENDONLY,
+        codecs=(
+            sdp.Codec(
+                kind="video", payload_type=100, name="VP8", clock_rate=90000,
+                rtcp_fb=("goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"),
+            ),
+        ),
+        extensions=(sdp.Extension(id=1, uri=URI_MID), sdp.Extension(id=5, uri=URI_TRANSPORT_CC)),
+        ssrcs=(42,),
+        cname="alice",
+        rtcp_mux=True,
+    )  # fmt: skip
+
+    answered, parameters = ortc.answer_publish_section(offered)
+
+    assert answered.extension_id(URI_TRANSPORT_CC) is None
+    assert answered.extension_id(URI_MID) == 1
+    assert "transport-cc" not in answered.codecs[0].rtcp_fb
+    assert parameters is not None and URI_TRANSPORT_CC not in parameters.extensions
