@@ -51,6 +51,8 @@ class MediaOptions:
     native_fastpath: bool = True  # use sfu/_fastpath.c when it was built
     # Incoming RTP that waited longer than this in a socket is dropped unread (0: never).
     max_ingress_delay: float = 0.5
+    # Estimate each transport-cc viewer's downlink and fit its tracks into it (sfu/downlink.py).
+    downlink_estimation: bool = False
 
     def __post_init__(self) -> None:
         if self.retransmission_buffer < 16:

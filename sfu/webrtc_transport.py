@@ -26,6 +26,7 @@ from typing import Unpack
 from . import fastpath, ortc, sdp, sdp_transport
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
 from .consumer import Consumer
+from .downlink import Downlink
 from .errors import InvalidStateError, NegotiationError
 from .events import TransportStateChanged
 from .fanout import CallableEgress
@@ -108,6 +109,7 @@ class WebRtcTransport(Transport):
         # Whether RTP to the viewer carries transport-wide sequence numbers: decided by
         # the first answer, before anything is sent (None until then).
         self._transport_cc: bool | None = None
+        self.downlink: Downlink | None = None  # with transport-cc: the viewer's estimate
 
     async def gather(self) -> None:
         network = self._options.network
@@ -376,6 +378,12 @@ class WebRtcTransport(Transport):
             self._transport_cc = ortc.answer_keeps_transport_cc(
                 by_mid[slot.mid] for slot in offered
             )
+            if self._transport_cc and self._options.media.downlink_estimation:
+                # The viewer reports what arrived: estimate its downlink, divide it.
+                self.downlink = Downlink(
+                    consumers=self.consumers.values, sent_packet=self.sent_packet
+                )
+                self.on_transport_feedback = self.downlink.on_transport_feedback
         for slot in offered:
             section = by_mid[slot.mid]
             if slot.consumer is not None and section.rejected:
@@ -463,6 +471,8 @@ class WebRtcTransport(Transport):
 
     def _release(self) -> None:
         self._set_state(TransportState.CLOSED)
+        self.on_transport_feedback = None  # the downlink holds our send log: a cycle
+        self.downlink = None
         # The peer's callbacks are the only way back from it to us: dropping them lets
         # reference counting free this connection's whole graph (ICE, DTLS, OpenSSL)
         # as soon as the peer's close finishes, instead of at the next full collection.

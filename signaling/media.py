@@ -37,6 +37,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
             decode_fallback=levels.decode_fallback,
             native_fastpath=media.native_fastpath,
             max_ingress_delay=media.max_ingress_delay,
+            downlink_estimation=media.downlink_estimation,
         ),
     )
 

@@ -130,6 +130,7 @@ class MediaSettings(_Section, frozen=True):
     native_fastpath: bool = True
     pipe_address: str = "127.0.0.1"
     max_ingress_delay: Annotated[float, msgspec.Meta(ge=0.0, le=10.0)] = 0.5
+    downlink_estimation: bool = False
 
     def __post_init__(self) -> None:
         # Messages are fully qualified; load_settings passes them through unchanged.
