@@ -100,6 +100,11 @@ class PageStats(TypedDict):
     byParticipant: dict[str, dict[str, int]]
 
 
+async def now(read: Callable[[], T]) -> T:
+    """`read()` as an awaitable, for `poll`ing server state the test can read directly."""
+    return read()
+
+
 @dataclass
 class Participant:
     """One person in the room: a page of the web client in its own browser context."""

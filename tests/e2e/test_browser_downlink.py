@@ -4,13 +4,12 @@ its tracks (media.downlink_estimation)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import pytest
 
 from sfu.consumer import Consumer
 from sfu.webrtc_transport import WebRtcTransport
-from tests.e2e.conftest import Join, poll
+from tests.e2e.conftest import Join, now, poll
 from tests.integration.helpers import member
 from tests.server import RunningServer
 
@@ -22,10 +21,6 @@ TIMEOUT = 30.0
 @pytest.fixture
 def server_overrides() -> Mapping[str, object]:
     return {"media.downlink_estimation": True}
-
-
-async def _read(value: Any) -> Any:
-    return value()
 
 
 @pytest.mark.timeout(90)
@@ -42,7 +37,7 @@ async def test_a_browser_viewers_feedback_feeds_its_estimate_and_its_tracks_fit_
     downlink = transport.downlink
     assert downlink is not None
     await poll(
-        lambda: _read(lambda: (downlink.feedbacks, downlink.allocations)),
+        lambda: now(lambda: (downlink.feedbacks, downlink.allocations)),
         lambda counts: counts[0] >= 20 and counts[1] >= 2,
         timeout=TIMEOUT,
         what="feedback from the viewer and allocations of its estimate",

@@ -10,7 +10,7 @@ from playwright.async_api import ViewportSize
 
 from sfu.consumer import Consumer
 from sfu.producer import Producer
-from tests.e2e.conftest import Join, Participant, poll
+from tests.e2e.conftest import Join, Participant, now, poll
 from tests.integration.helpers import member
 from tests.server import RunningServer
 
@@ -62,7 +62,7 @@ async def test_a_viewer_gets_the_encoding_its_tile_needs_and_switches_as_it_resi
     producer = _video_producer(server, publisher_id)
     assert producer.simulcast and len(producer.streams) == 3
     await poll(
-        lambda: _async(lambda: [s.height for s in producer.streams]),
+        lambda: now(lambda: [s.height for s in producer.streams]),
         lambda heights: sum(1 for h in heights if h) >= 2,
         timeout=MEDIA_TIMEOUT,
         what="the server learning each encoding's size from its key frames",
@@ -77,7 +77,7 @@ async def test_a_viewer_gets_the_encoding_its_tile_needs_and_switches_as_it_resi
         return bool(active) and layer == active[-1] and producer.streams[layer].width > 0
 
     await poll(
-        lambda: _async(on_top),
+        lambda: now(on_top),
         bool,
         timeout=SWITCH_TIMEOUT,
         what="the large tile on the highest encoding the publisher sends",
@@ -92,7 +92,7 @@ async def test_a_viewer_gets_the_encoding_its_tile_needs_and_switches_as_it_resi
 
     await viewer.page.set_viewport_size(SMALL)
     small = await poll(
-        lambda: _async(lambda: consumer.layer),
+        lambda: now(lambda: consumer.layer),
         lambda layer: layer < top,
         timeout=SWITCH_TIMEOUT,
         what="the small tile moved to a lower encoding",
@@ -106,7 +106,7 @@ async def test_a_viewer_gets_the_encoding_its_tile_needs_and_switches_as_it_resi
 
     await viewer.page.set_viewport_size(LARGE)
     await poll(
-        lambda: _async(lambda: consumer.layer > small and on_top()),
+        lambda: now(lambda: consumer.layer > small and on_top()),
         bool,
         timeout=SWITCH_TIMEOUT,
         what="the tile back on the highest encoding once large again",
@@ -136,7 +136,7 @@ async def test_a_tile_scrolled_away_or_a_hidden_page_receives_no_video(
     # The page goes to the background, as when its tab is switched away.
     await viewer.page.evaluate(_SET_VISIBILITY, "hidden")
     await poll(
-        lambda: _async(lambda: (consumer.hidden, consumer.active)),
+        lambda: now(lambda: (consumer.hidden, consumer.active)),
         lambda state: state == (True, False),
         timeout=SWITCH_TIMEOUT,
         what="the hidden page's video paused on the server",
@@ -144,7 +144,7 @@ async def test_a_tile_scrolled_away_or_a_hidden_page_receives_no_video(
     sent = consumer.packets_sent
     await viewer.page.evaluate(_SET_VISIBILITY, "visible")
     await poll(
-        lambda: _async(lambda: consumer.packets_sent),
+        lambda: now(lambda: consumer.packets_sent),
         lambda count: count > sent,
         timeout=SWITCH_TIMEOUT,
         what="video flowing again once the page is visible",
@@ -156,7 +156,3 @@ async def test_a_tile_scrolled_away_or_a_hidden_page_receives_no_video(
         what="the viewer decoding again after the pause",
     )
     assert publisher.console == [] or all("error" not in line for line in publisher.console)
-
-
-async def _async(read: Any) -> Any:
-    return read()

@@ -12,6 +12,8 @@ from av import Packet
 from av.frame import Frame
 
 from sfu.consumer import Consumer
+from sfu.pipe_transport import PipeTransport
+from sfu.router import Router
 from signaling.client import RemoteTrack, StageClient
 from signaling.members import Member
 from signaling.room import Room
@@ -48,6 +50,14 @@ async def receive(
         while len(frames) < count:
             frames.append(await track.recv())
     return frames
+
+
+async def pipe_pair(a: Router, b: Router) -> tuple[PipeTransport, PipeTransport]:
+    """Two routers' pipe transports, connected to each other."""
+    pa, pb = await a.create_pipe_transport(), await b.create_pipe_transport()
+    pa.connect(*pb.local_address)
+    pb.connect(*pa.local_address)
+    return pa, pb
 
 
 def member(server: RunningServer, participant_id: str, room: str = "demo") -> Member:

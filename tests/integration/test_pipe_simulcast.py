@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import pytest
 
 from sfu.options import MediaOptions, NetworkOptions, WorkerOptions
-from sfu.pipe_transport import PipeTransport
 from sfu.producer import Producer
 from sfu.router import Router
 from sfu.rtp.header import RtpPacketView
 from sfu.rtp_parameters import CodecParameters, ReceiveParameters
 from sfu.types import MediaKind, Mid
 from sfu.worker import Worker
+from tests.integration.helpers import pipe_pair
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,6 @@ class Rooms:
     edge: Router
 
 
-async def _pipe_pair(a: Router, b: Router) -> tuple[PipeTransport, PipeTransport]:
-    pa, pb = await a.create_pipe_transport(), await b.create_pipe_transport()
-    pa.connect(*pb.local_address)
-    pb.connect(*pa.local_address)
-    return pa, pb
-
-
 @pytest.fixture(params=[True, False], ids=["native", "python"])
 async def rooms(request: pytest.FixtureRequest) -> AsyncIterator[Rooms]:
     options = WorkerOptions(
@@ -52,7 +45,7 @@ async def rooms(request: pytest.FixtureRequest) -> AsyncIterator[Rooms]:
     producer = publisher.produce(
         ReceiveParameters(mid=Mid("0"), codec=VP8, ssrc=SSRCS[0], encoding_ssrcs=SSRCS)
     )
-    home_pipe, edge_pipe = await _pipe_pair(a, b)
+    home_pipe, edge_pipe = await pipe_pair(a, b)
     piped = home_pipe.consume(producer)
     mirror = edge_pipe.produce(
         kind=MediaKind.VIDEO, codec_name="VP8", clock_rate=90000, channels=None,

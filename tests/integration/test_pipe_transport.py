@@ -21,12 +21,12 @@ from sfu.consumer import Consumer
 from sfu.options import MediaOptions, NetworkOptions, WorkerOptions
 from sfu.pipe_transport import PipeTransport
 from sfu.producer import Producer
-from sfu.router import Router
 from sfu.rtp import rtcp
 from sfu.rtp.header import RtpPacketView
 from sfu.types import MediaKind
 from sfu.udp import SOCKET_BUFFER
 from sfu.worker import Worker
+from tests.integration.helpers import pipe_pair
 
 PUBLISHER_SSRC = 0x1111
 KEY_FRAME = b"\x10\x00\x9d\x01\x2a" + bytes(40)  # RFC 7741: S=1, PID=0, P=0
@@ -85,13 +85,6 @@ class Chain:
         self.publisher.sendto(_packet(seq, payload), self.source.local_address)
 
 
-async def _pipe_pair(a: Router, b: Router) -> tuple[PipeTransport, PipeTransport]:
-    pa, pb = await a.create_pipe_transport(), await b.create_pipe_transport()
-    pa.connect(*pb.local_address)
-    pb.connect(*pa.local_address)
-    return pa, pb
-
-
 @pytest.fixture(params=[True, False], ids=["native", "python"])
 async def chain(request: pytest.FixtureRequest) -> AsyncIterator[Chain]:
     options = WorkerOptions(
@@ -108,7 +101,7 @@ async def chain(request: pytest.FixtureRequest) -> AsyncIterator[Chain]:
         kind=MediaKind.VIDEO, codec_name="VP8", clock_rate=90000, channels=None,
         parameters=(), ssrcs=(PUBLISHER_SSRC,), stream_id="stream", track_id="track",
     )  # fmt: skip
-    home_pipe, edge_pipe = await _pipe_pair(a, b)
+    home_pipe, edge_pipe = await pipe_pair(a, b)
     (piped,) = home_pipe.consume(producer)
     mirror = edge_pipe.produce(
         kind=MediaKind.VIDEO, codec_name="VP8", clock_rate=90000, channels=None,
