@@ -16,6 +16,7 @@ from sfu.types import MediaKind, Mid, ProducerId
 from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 from tests.fakes import EventRecorder
+from tests.viewer_answers import viewer_answer
 
 
 @pytest.fixture
@@ -48,37 +49,6 @@ def _producer(router: Router, name: str) -> Producer:
     return producer
 
 
-def _answer(offer_text: str) -> str:
-    """What a viewer would answer: every offered section accepted, recvonly."""
-    offer = sdp.parse(offer_text)
-    fingerprint = sdp.Fingerprint(algorithm="sha-256", value=":".join(["AB"] * 32))
-    candidate = sdp.Candidate(foundation="1", component=1, transport="udp", priority=1,
-                              host="127.0.0.1", port=9, type="host")  # fmt: skip
-    media = tuple(
-        sdp.MediaSection(
-            kind=section.kind,
-            port=9 if section.port else 0,
-            mid=section.mid,
-            direction=sdp.Direction.RECVONLY if section.port else sdp.Direction.INACTIVE,
-            codecs=section.codecs,
-            rtcp_mux=True,
-            ice_ufrag="abcd",
-            ice_pwd="a" * 22,
-            fingerprints=(fingerprint,),
-            setup=sdp.Setup.ACTIVE,
-            candidates=(candidate,),
-        )
-        for section in offer.media
-    )
-    return sdp.serialize(
-        sdp.SessionDescription(
-            origin_session_id=1,
-            bundle_mids=tuple(s.mid for s in media if s.port and s.mid is not None),
-            media=media,
-        )
-    )
-
-
 async def test_a_consumer_added_while_an_offer_is_out_waits_for_the_next_offer(
     router: Router,
 ) -> None:
@@ -87,14 +57,14 @@ async def test_a_consumer_added_while_an_offer_is_out_waits_for_the_next_offer(
     offer = transport.create_offer()
     late = transport.consume(_producer(router, "b"))  # e.g. a second speaker, 60 ms later
 
-    await transport.apply_answer(_answer(offer))  # answers what was offered: accepted
+    await transport.apply_answer(viewer_answer(offer))  # answers what was offered: accepted
 
     assert not transport.offer_pending
     assert not first.closed and not late.closed
     second = transport.create_offer()
     mids = [section.mid for section in sdp.parse(second).media]
     assert mids == [first.mid, late.mid]
-    await transport.apply_answer(_answer(second))
+    await transport.apply_answer(viewer_answer(second))
     assert not transport.offer_pending
 
 
@@ -108,7 +78,7 @@ async def test_the_offerer_controls_ice_as_soon_as_the_offer_is_written(router: 
 
 async def _negotiate(transport: WebRtcTransport) -> list[sdp.MediaSection]:
     offer = transport.create_offer()
-    await transport.apply_answer(_answer(offer))
+    await transport.apply_answer(viewer_answer(offer))
     return list(sdp.parse(offer).media)
 
 
@@ -172,7 +142,7 @@ async def test_the_offer_stays_the_same_size_however_many_tracks_came_and_went(
         audio.close()
         offer = transport.create_offer()
         sizes.append(len(offer))
-        await transport.apply_answer(_answer(offer))
+        await transport.apply_answer(viewer_answer(offer))
 
     assert len(sdp.parse(offer).media) == 2
     assert max(sizes) - min(sizes) < 64  # only the mid's digits grow

@@ -18,6 +18,7 @@ from sfu.types import MediaKind, Mid, ProducerId
 from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 from tests.fakes import EventRecorder
+from tests.viewer_answers import viewer_answer
 
 TRANSPORT_CC_ID = EXTENSION_IDS[URI_TRANSPORT_CC]
 OPUS = CodecParameters(
@@ -58,41 +59,6 @@ async def _viewer_transport(router: Router) -> tuple[WebRtcTransport, str]:
     return transport, transport.create_offer()
 
 
-def _answer(offer_text: str, *, keep_transport_cc: bool) -> str:
-    """A browser-like answer: every section accepted, recvonly, keeping our extensions
-    (all of them, or all but transport-cc) and the codecs' feedback."""
-    offer = sdp.parse(offer_text)
-    fingerprint = sdp.Fingerprint(algorithm="sha-256", value=":".join(["AB"] * 32))
-    candidate = sdp.Candidate(foundation="1", component=1, transport="udp", priority=1,
-                              host="127.0.0.1", port=9, type="host")  # fmt: skip
-    media = tuple(
-        sdp.MediaSection(
-            kind=section.kind,
-            port=9 if section.port else 0,
-            mid=section.mid,
-            direction=sdp.Direction.RECVONLY if section.port else sdp.Direction.INACTIVE,
-            codecs=section.codecs,
-            extensions=tuple(
-                e for e in section.extensions if keep_transport_cc or e.uri != URI_TRANSPORT_CC
-            ),
-            rtcp_mux=True,
-            ice_ufrag="abcd",
-            ice_pwd="a" * 22,
-            fingerprints=(fingerprint,),
-            setup=sdp.Setup.ACTIVE,
-            candidates=(candidate,),
-        )
-        for section in offer.media
-    )
-    return sdp.serialize(
-        sdp.SessionDescription(
-            origin_session_id=1,
-            bundle_mids=tuple(s.mid for s in media if s.port and s.mid is not None),
-            media=media,
-        )
-    )
-
-
 async def test_subscribe_offers_carry_transport_cc_on_audio_and_video(router: Router) -> None:
     _, offer = await _viewer_transport(router)
 
@@ -116,7 +82,7 @@ async def test_an_answer_keeping_the_extension_turns_stamping_on(router: Router)
     transport, offer = await _viewer_transport(router)
     assert not transport.transport_cc  # nothing answered yet
 
-    await transport.apply_answer(_answer(offer, keep_transport_cc=True))
+    await transport.apply_answer(viewer_answer(offer, extensions=True))
 
     assert transport.transport_cc
 
@@ -124,7 +90,7 @@ async def test_an_answer_keeping_the_extension_turns_stamping_on(router: Router)
 async def test_an_answer_without_the_extension_leaves_packets_unstamped(router: Router) -> None:
     transport, offer = await _viewer_transport(router)
 
-    await transport.apply_answer(_answer(offer, keep_transport_cc=False))
+    await transport.apply_answer(viewer_answer(offer, extensions=True, transport_cc=False))
 
     assert not transport.transport_cc
     assert transport.sent_packet(0) is None
@@ -133,13 +99,14 @@ async def test_an_answer_without_the_extension_leaves_packets_unstamped(router: 
 
 async def test_later_answers_do_not_switch_stamping(router: Router) -> None:
     on, offer = await _viewer_transport(router)
-    await on.apply_answer(_answer(offer, keep_transport_cc=True))
+    await on.apply_answer(viewer_answer(offer, extensions=True))
     off, offer = await _viewer_transport(router)
-    await off.apply_answer(_answer(offer, keep_transport_cc=False))
+    await off.apply_answer(viewer_answer(offer, extensions=True, transport_cc=False))
 
     for transport, keep in ((on, False), (off, True)):
         transport.consume(_producer(router, f"late-{keep}", OPUS))
-        await transport.apply_answer(_answer(transport.create_offer(), keep_transport_cc=keep))
+        answer = viewer_answer(transport.create_offer(), extensions=True, transport_cc=keep)
+        await transport.apply_answer(answer)
 
     assert on.transport_cc and not off.transport_cc
 
