@@ -207,9 +207,14 @@ class MediaCollector(Collector):
         encodings = [0] * MAX_LAYERS
         encoding_bitrate = [0] * MAX_LAYERS
         viewers_on = [0] * MAX_LAYERS
+        estimates: list[float] = []  # viewers' downlink estimates (transport-cc)
+        starved = 0
         for router in worker.routers.values():
             transports += len(router.transports)
             for transport in router.transports.values():
+                downlink = getattr(transport, "downlink", None)
+                if downlink is not None and downlink.feedbacks:
+                    estimates.append(float(downlink.estimator.estimate_bps))
                 for producer in transport.producers.values():
                     producers[producer.kind] += 1
                     stats = producer.statistics
@@ -224,6 +229,7 @@ class MediaCollector(Collector):
                     waiting += consumer.waiting_key_frame
                     if consumer.layers > 1 and consumer.active:
                         viewers_on[consumer.layer] += 1
+                    starved += consumer.starved
                     if consumer.round_trip_time is not None:
                         rtt[consumer.kind].append(consumer.round_trip_time)
                     if consumer.packets_sent:
@@ -258,6 +264,20 @@ class MediaCollector(Collector):
             "Active consumers of simulcast producers, by the encoding they forward now.",
             viewers_on,
         )
+        yield GaugeMetricFamily(
+            "stage_sfu_consumers_paused_for_bandwidth",
+            "Video consumers paused because their viewer's downlink cannot carry them.",
+            value=starved,
+        )
+        family = GaugeMetricFamily(
+            "stage_sfu_downlink_estimate_bps",
+            "Estimated downlink of viewers that send transport-cc feedback, over viewers.",
+            labels=["quantile"],
+        )
+        ordered = sorted(estimates)
+        for q in QUANTILES if ordered else ():
+            family.add_metric([_label(q)], _rank(ordered, q))
+        yield family
         yield _quantiles(
             "stage_sfu_jitter_seconds",
             "Interarrival jitter of live published streams (RFC 3550 A.8), over streams.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import aiohttp
 import pytest
 
 from sfu.consumer import Consumer
@@ -48,6 +49,9 @@ async def test_a_browser_viewers_feedback_feeds_its_estimate_and_its_tracks_fit_
     video = next(c for c in transport.consumers.values() if c.kind == "video")
     assert isinstance(video, Consumer)
     assert video.bandwidth_layer is not None and not video.starved
+    async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/metrics") as got:
+        metrics = await got.text()
+    assert 'stage_sfu_downlink_estimate_bps{quantile="0.5"}' in metrics
     # The page keeps playing under the allocation.
     frames = (await viewer.stats())["framesDecoded"]
     await viewer.wait_for_stats(
