@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sfu import sdp
-from sfu.ortc import EXTENSION_IDS
-from sfu.producer import Producer
 from sfu.router import Router
-from sfu.rtp_parameters import CodecParameters, ReceiveParameters
-from sfu.types import MediaKind, Mid, ProducerId
+from sfu.rtp_parameters import CodecParameters
+from sfu.types import MediaKind
 from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 from tests.fakes import EventRecorder
-from tests.viewer_answers import viewer_answer
+from tests.subscribe_helpers import router_producer, viewer_answer
+
+OPUS = CodecParameters(
+    kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
+)
 
 
 @pytest.fixture
@@ -27,35 +29,14 @@ async def router() -> AsyncIterator[Router]:
     await worker.wait_closed()
 
 
-def _producer(router: Router, name: str) -> Producer:
-    producer = Producer(
-        producer_id=ProducerId(name),
-        parameters=ReceiveParameters(
-            mid=Mid("0"),
-            codec=CodecParameters(
-                kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
-            ),
-            ssrc=1234,
-        ),
-        stream_id=f"stream-{name}",
-        track_id=f"track-{name}",
-        canonical_ext_ids=EXTENSION_IDS,
-        options=router._options.media,
-        clock=router._clock,
-        send_rtcp=lambda data: True,
-        on_event=EventRecorder(),
-    )
-    router.producer_added(producer)
-    return producer
-
-
 async def test_a_consumer_added_while_an_offer_is_out_waits_for_the_next_offer(
     router: Router,
 ) -> None:
     transport: WebRtcTransport = await router.create_webrtc_transport()
-    first = transport.consume(_producer(router, "a"))
+    first = transport.consume(router_producer(router, "a", OPUS))
     offer = transport.create_offer()
-    late = transport.consume(_producer(router, "b"))  # e.g. a second speaker, 60 ms later
+    # e.g. a second speaker, 60 ms later
+    late = transport.consume(router_producer(router, "b", OPUS))
 
     await transport.apply_answer(viewer_answer(offer))  # answers what was offered: accepted
 
@@ -70,7 +51,7 @@ async def test_a_consumer_added_while_an_offer_is_out_waits_for_the_next_offer(
 
 async def test_the_offerer_controls_ice_as_soon_as_the_offer_is_written(router: Router) -> None:
     transport = await router.create_webrtc_transport()
-    transport.consume(_producer(router, "a"))
+    transport.consume(router_producer(router, "a", OPUS))
     assert not transport._peer._connection.ice_controlling
     transport.create_offer()
     assert transport._peer._connection.ice_controlling
@@ -86,14 +67,14 @@ async def test_an_ended_m_section_is_reused_for_a_new_track_under_a_new_mid(
     router: Router,
 ) -> None:
     transport = await router.create_webrtc_transport()
-    tag = transport.consume(_producer(router, "tag"))
-    gone = transport.consume(_producer(router, "gone"))
+    tag = transport.consume(router_producer(router, "tag", OPUS))
+    gone = transport.consume(router_producer(router, "gone", OPUS))
     await _negotiate(transport)
     gone.close()
     ended = await _negotiate(transport)  # offered closed, answered closed
     assert [s.rejected for s in ended] == [False, True]
 
-    fresh = transport.consume(_producer(router, "fresh"))
+    fresh = transport.consume(router_producer(router, "fresh", OPUS))
     sections = await _negotiate(transport)
 
     assert [s.mid for s in sections] == [tag.mid, fresh.mid]
@@ -105,12 +86,13 @@ async def test_an_m_section_is_not_reused_before_the_peer_has_answered_it_closed
     router: Router,
 ) -> None:
     transport = await router.create_webrtc_transport()
-    transport.consume(_producer(router, "tag"))
-    gone = transport.consume(_producer(router, "gone"))
+    transport.consume(router_producer(router, "tag", OPUS))
+    gone = transport.consume(router_producer(router, "gone", OPUS))
     await _negotiate(transport)
     gone.close()
 
-    fresh = transport.consume(_producer(router, "fresh"))  # the end is not negotiated yet
+    # the end is not negotiated yet
+    fresh = transport.consume(router_producer(router, "fresh", OPUS))
     sections = await _negotiate(transport)
 
     assert [s.mid for s in sections][1:] == [gone.mid, fresh.mid]
@@ -119,12 +101,12 @@ async def test_an_m_section_is_not_reused_before_the_peer_has_answered_it_closed
 
 async def test_the_bundle_tag_is_never_reused(router: Router) -> None:
     transport = await router.create_webrtc_transport()
-    tag = transport.consume(_producer(router, "tag"))
+    tag = transport.consume(router_producer(router, "tag", OPUS))
     await _negotiate(transport)
     tag.close()
     await _negotiate(transport)
 
-    fresh = transport.consume(_producer(router, "fresh"))
+    fresh = transport.consume(router_producer(router, "fresh", OPUS))
     sections = await _negotiate(transport)
 
     assert [s.mid for s in sections] == [tag.mid, fresh.mid]
@@ -134,10 +116,10 @@ async def test_the_offer_stays_the_same_size_however_many_tracks_came_and_went(
     router: Router,
 ) -> None:
     transport = await router.create_webrtc_transport()
-    transport.consume(_producer(router, "tag"))
+    transport.consume(router_producer(router, "tag", OPUS))
     sizes = []
     for n in range(300):  # a long panel: people take the stage and leave it
-        audio = transport.consume(_producer(router, f"speaker-{n}"))
+        audio = transport.consume(router_producer(router, f"speaker-{n}", OPUS))
         await _negotiate(transport)
         audio.close()
         offer = transport.create_offer()
@@ -154,10 +136,10 @@ async def test_a_closed_consumers_ssrc_is_never_used_again_on_its_connection(
     # Its SRTP packet index was dropped with it: the same SSRC under the same keys would
     # restart the index and reuse keystream (RFC 3711 §9.1).
     transport = await router.create_webrtc_transport()
-    first = transport.consume(_producer(router, "a"))
+    first = transport.consume(router_producer(router, "a", OPUS))
     retired = first.ssrc
     first.close()
-    next_producer = _producer(router, "b")
+    next_producer = router_producer(router, "b", OPUS)
     draws = [retired, 0xC0FFEE]  # the first SSRC drawn is the retired one
     real = random.getrandbits
 

@@ -11,14 +11,13 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from sfu import ortc, sdp
 from sfu.ortc import EXTENSION_IDS
-from sfu.producer import Producer
 from sfu.router import Router
-from sfu.rtp_parameters import URI_MID, URI_TRANSPORT_CC, CodecParameters, ReceiveParameters
-from sfu.types import MediaKind, Mid, ProducerId
+from sfu.rtp_parameters import URI_MID, URI_TRANSPORT_CC, CodecParameters
+from sfu.types import MediaKind
 from sfu.webrtc_transport import WebRtcTransport
 from sfu.worker import Worker
 from tests.fakes import EventRecorder
-from tests.viewer_answers import viewer_answer
+from tests.subscribe_helpers import router_producer, viewer_answer
 
 TRANSPORT_CC_ID = EXTENSION_IDS[URI_TRANSPORT_CC]
 OPUS = CodecParameters(
@@ -35,27 +34,11 @@ async def router() -> AsyncIterator[Router]:
     await worker.wait_closed()
 
 
-def _producer(router: Router, name: str, codec: CodecParameters) -> Producer:
-    producer = Producer(
-        producer_id=ProducerId(name),
-        parameters=ReceiveParameters(mid=Mid("0"), codec=codec, ssrc=1234),
-        stream_id=f"stream-{name}",
-        track_id=f"track-{name}",
-        canonical_ext_ids=EXTENSION_IDS,
-        options=router._options.media,
-        clock=router._clock,
-        send_rtcp=lambda data: True,
-        on_event=EventRecorder(),
-    )
-    router.producer_added(producer)
-    return producer
-
-
 async def _viewer_transport(router: Router) -> tuple[WebRtcTransport, str]:
     """A subscribe transport with an audio and a video consumer, and its offer."""
     transport = await router.create_webrtc_transport()
-    transport.consume(_producer(router, "audio", OPUS))
-    transport.consume(_producer(router, "video", VP8))
+    transport.consume(router_producer(router, "audio", OPUS))
+    transport.consume(router_producer(router, "video", VP8))
     return transport, transport.create_offer()
 
 
@@ -104,7 +87,7 @@ async def test_later_answers_do_not_switch_stamping(router: Router) -> None:
     await off.apply_answer(viewer_answer(offer, extensions=True, transport_cc=False))
 
     for transport, keep in ((on, False), (off, True)):
-        transport.consume(_producer(router, f"late-{keep}", OPUS))
+        transport.consume(router_producer(router, f"late-{keep}", OPUS))
         answer = viewer_answer(transport.create_offer(), extensions=True, transport_cc=keep)
         await transport.apply_answer(answer)
 

@@ -1,10 +1,15 @@
-"""SDP answers a viewer would give to the server's subscribe offers, for unit tests
-that drive a real transport without a browser."""
+"""For unit tests that drive a real subscribe transport without a browser: producers
+on a router to consume, and the SDP answers a viewer would give."""
 
 from __future__ import annotations
 
 from sfu import sdp
-from sfu.rtp_parameters import URI_TRANSPORT_CC
+from sfu.ortc import EXTENSION_IDS
+from sfu.producer import Producer
+from sfu.router import Router
+from sfu.rtp_parameters import URI_TRANSPORT_CC, CodecParameters, ReceiveParameters
+from sfu.types import Mid, ProducerId
+from tests.fakes import EventRecorder
 
 
 def viewer_answer(offer_text: str, *, extensions: bool = False, transport_cc: bool = True) -> str:
@@ -43,3 +48,20 @@ def viewer_answer(offer_text: str, *, extensions: bool = False, transport_cc: bo
             media=media,
         )
     )
+
+
+def router_producer(router: Router, name: str, codec: CodecParameters) -> Producer:
+    """A producer of `codec` on `router`, fed by nothing: something to consume."""
+    producer = Producer(
+        producer_id=ProducerId(name),
+        parameters=ReceiveParameters(mid=Mid("0"), codec=codec, ssrc=1234),
+        stream_id=f"stream-{name}",
+        track_id=f"track-{name}",
+        canonical_ext_ids=EXTENSION_IDS,
+        options=router._options.media,
+        clock=router._clock,
+        send_rtcp=lambda data: True,
+        on_event=EventRecorder(),
+    )
+    router.producer_added(producer)
+    return producer
