@@ -20,7 +20,8 @@ const JOIN_KEY = "stage-sfu.join";
 const $ = (selector) => document.querySelector(selector);
 const params = new URLSearchParams(location.search);
 const state = (window.stageState = { status: "idle", error: null, participantId: null, stage: null, publishing: [] });
-const media = new LocalMedia();
+// ?camera_height=360 captures the camera at 640x360 instead of 1280x720 (tests on small machines).
+const media = new LocalMedia({ cameraHeight: Number(params.get("camera_height")) || null });
 let controller = null;
 
 // -- the join screen ---------------------------------------------------------------------------
@@ -234,7 +235,8 @@ function ended(bye) {
 }
 
 // -- for tests and diagnostics -------------------------------------------------------------------
-/** Decoded video and received audio of the subscribe connection, in total and per publisher. */
+/** Decoded video and received audio of the subscribe connection, in total and per publisher
+ * (`byParticipant`: frames decoded, largest frame size, freezes, packets received and lost). */
 window.stageStats = async () => {
   const client = window.stageClient;
   const out = { framesDecoded: 0, audioSamples: 0, audioPackets: 0, videoPackets: 0, width: 0, byParticipant: {} };
@@ -244,17 +246,26 @@ window.stageStats = async () => {
     if (s.type !== "inbound-rtp") return;
     const section = client.midTracks.get(s.mid);
     const key = section ? section.participantId : "unknown";
-    const per = (out.byParticipant[key] = out.byParticipant[key] || { framesDecoded: 0, width: 0, audioSamples: 0 });
+    const per = (out.byParticipant[key] = out.byParticipant[key] || {
+      framesDecoded: 0, width: 0, height: 0, freezeCount: 0, videoPackets: 0, videoPacketsLost: 0,
+      audioSamples: 0, audioPackets: 0, audioPacketsLost: 0,
+    });
     if (s.kind === "video") {
       out.framesDecoded += s.framesDecoded || 0;
       out.videoPackets += s.packetsReceived || 0;
       out.width = Math.max(out.width, s.frameWidth || 0);
       per.framesDecoded += s.framesDecoded || 0;
       per.width = Math.max(per.width, s.frameWidth || 0);
+      per.height = Math.max(per.height, s.frameHeight || 0);
+      per.freezeCount += s.freezeCount || 0;
+      per.videoPackets += s.packetsReceived || 0;
+      per.videoPacketsLost += s.packetsLost || 0;
     } else {
       out.audioSamples += s.totalSamplesReceived || 0;
       out.audioPackets += s.packetsReceived || 0;
       per.audioSamples += s.totalSamplesReceived || 0;
+      per.audioPackets += s.packetsReceived || 0;
+      per.audioPacketsLost += s.packetsLost || 0;
     }
   });
   return out;

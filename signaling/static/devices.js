@@ -6,6 +6,12 @@ const STORAGE_KEY = "stage-sfu.devices";
 const DEFAULTS = { micId: "", cameraId: "", speakerId: "", mic: true, camera: true };
 const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } };
 
+/** The camera constraints: 1280x720 unless `height` (lines, 16:9) asks for another size. */
+function cameraConstraints(height) {
+  if (!Number.isInteger(height) || height < 90 || height > 2160) return { ...CAMERA };
+  return { ...CAMERA, width: { ideal: Math.round((height * 16) / 9) }, height: { ideal: height } };
+}
+
 export const canChooseSpeaker = typeof HTMLMediaElement !== "undefined" && "setSinkId" in HTMLMediaElement.prototype;
 
 export function loadPrefs() {
@@ -30,8 +36,12 @@ function savePrefs(prefs) {
  * stage with the camera on or while a panel previews it, the screen while presenting.
  */
 export class LocalMedia extends EventTarget {
-  constructor() {
+  /** `cameraHeight`: capture the camera this many lines high instead of 720 (the simulcast
+   * ladder follows: two encodings for 360). For tests on machines that cannot encode
+   * several 720p cameras at once. */
+  constructor({ cameraHeight = null } = {}) {
     super();
+    this.cameraHeight = cameraHeight;
     this.prefs = loadPrefs();
     this.mic = null;
     this.camera = null;
@@ -87,7 +97,7 @@ export class LocalMedia extends EventTarget {
 
   async open(kind) {
     const id = kind === "mic" ? this.prefs.micId : this.prefs.cameraId;
-    const base = kind === "mic" ? { echoCancellation: true, noiseSuppression: true } : { ...CAMERA };
+    const base = kind === "mic" ? { echoCancellation: true, noiseSuppression: true } : cameraConstraints(this.cameraHeight);
     const get = async (constraints) => {
       const stream = await navigator.mediaDevices.getUserMedia(kind === "mic" ? { audio: constraints } : { video: constraints });
       return kind === "mic" ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];

@@ -90,7 +90,8 @@ async def poll(
 
 class PageStats(TypedDict):
     """`window.stageStats()` (app.js): the subscribe connection's inbound RTP, in total
-    and, under `byParticipant`, per participant (framesDecoded, width, audioSamples)."""
+    and, under `byParticipant`, per participant (framesDecoded, width, height, freezeCount,
+    videoPackets, videoPacketsLost, audioSamples, audioPackets, audioPacketsLost)."""
 
     framesDecoded: int
     audioSamples: int
