@@ -3,10 +3,6 @@ is divided over its consumers, audio first."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from sfu.consumer import Consumer
 from sfu.direct_transport import DirectTransport
 from sfu.downlink import Downlink
@@ -15,22 +11,12 @@ from sfu.router import Router
 from sfu.rtp import twcc
 from sfu.rtp_parameters import CodecParameters, ReceiveParameters
 from sfu.types import MediaKind, Mid
-from sfu.worker import Worker
-from tests.fakes import EventRecorder
 
 VP8 = CodecParameters(kind=MediaKind.VIDEO, name="VP8", payload_type=96, clock_rate=90000)
 OPUS = CodecParameters(
     kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
 )
 LADDER = (150_000, 500_000, 1_500_000)
-
-
-@pytest.fixture
-async def router() -> AsyncIterator[Router]:
-    worker = Worker()
-    yield worker.create_router(on_event=EventRecorder())
-    worker.close()
-    await worker.wait_closed()
 
 
 def _sending(producer: Producer, bitrates: tuple[int, ...], now: float) -> None:

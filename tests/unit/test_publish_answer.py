@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from sfu import sdp
 from sfu.router import Router
-from sfu.worker import Worker
-from tests.fakes import EventRecorder
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sdp"
-
-
-@pytest.fixture
-async def router() -> AsyncIterator[Router]:
-    worker = Worker()
-    yield worker.create_router(on_event=EventRecorder())
-    worker.close()
-    await worker.wait_closed()
 
 
 async def test_a_simulcast_offer_is_answered_with_its_rids_and_simulcast_line(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,21 +11,11 @@ from sfu.router import Router
 from sfu.rtp_parameters import CodecParameters
 from sfu.types import MediaKind
 from sfu.webrtc_transport import WebRtcTransport
-from sfu.worker import Worker
-from tests.fakes import EventRecorder
 from tests.subscribe_helpers import router_producer, viewer_answer
 
 OPUS = CodecParameters(
     kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
 )
-
-
-@pytest.fixture
-async def router() -> AsyncIterator[Router]:
-    worker = Worker()
-    yield worker.create_router(on_event=EventRecorder())
-    worker.close()
-    await worker.wait_closed()
 
 
 async def test_a_consumer_added_while_an_offer_is_out_waits_for_the_next_offer(

@@ -4,9 +4,6 @@ stamped, and publishers' answers do not change."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from sfu import ortc, sdp
@@ -15,8 +12,6 @@ from sfu.router import Router
 from sfu.rtp_parameters import URI_MID, URI_TRANSPORT_CC, CodecParameters
 from sfu.types import MediaKind
 from sfu.webrtc_transport import WebRtcTransport
-from sfu.worker import Worker
-from tests.fakes import EventRecorder
 from tests.subscribe_helpers import router_producer, viewer_answer
 
 TRANSPORT_CC_ID = EXTENSION_IDS[URI_TRANSPORT_CC]
@@ -24,14 +19,6 @@ OPUS = CodecParameters(
     kind=MediaKind.AUDIO, name="opus", payload_type=111, clock_rate=48000, channels=2
 )
 VP8 = CodecParameters(kind=MediaKind.VIDEO, name="VP8", payload_type=96, clock_rate=90000)
-
-
-@pytest.fixture
-async def router() -> AsyncIterator[Router]:
-    worker = Worker()
-    yield worker.create_router(on_event=EventRecorder())
-    worker.close()
-    await worker.wait_closed()
 
 
 async def _viewer_transport(router: Router) -> tuple[WebRtcTransport, str]:
