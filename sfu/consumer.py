@@ -21,6 +21,7 @@ from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
 from .fastpath import AnyEgress, AnyFanOut, AnyFanOutSlot, FanOutSlotSpec
 from .received_stream import ReceivedStream
+from .repair_budget import RepairBudget, usefulness
 from .report_schedule import phase_of
 from .rtp import rtcp
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
@@ -29,6 +30,13 @@ logger = logging.getLogger(__name__)
 
 _RETRANSMIT_MIN_INTERVAL = 0.05
 _RETRANSMIT_MEMORY = 2048
+# A viewer's own key-frame requests reach the publisher through a bucket of two,
+# refilled one per 5 s: a decoder that lost sync recovers at once, but a viewer
+# whose link loses a frame every second does not make the publisher send key
+# frames every second that every other viewer pays for; its allocator moves it
+# to a layer that fits instead.
+_VIEWER_KEY_FRAMES_BURST = 2.0
+_VIEWER_KEY_FRAME_INTERVAL = 5.0
 _REPORTS_REMEMBERED = 4  # a viewer's RR names the last SR it got: ours of up to ~4 s ago
 
 
@@ -104,13 +112,24 @@ class Consumer:
         self._active = False
         self._active_since = 0.0
         self._key_frame_counted = True
-        self._retransmitted: dict[int, float] = {}
+        # out seq -> (first NACKed at, last resent at, copies sent)
+        self._retransmitted: dict[int, tuple[float, float, int]] = {}
+        # The viewer's repair allowance (sfu/repair_budget.py), from its downlink
+        # estimate; None: unlimited (no estimate, e.g. aiortc viewers, pipes).
+        self.repair_budget: RepairBudget | None = None
+        # A pipe's consumer speaks for every viewer on the far worker: their requests
+        # are already one viewer's each, so its own are not limited again.
+        self.relay = False
+        self._key_frame_tokens = _VIEWER_KEY_FRAMES_BURST
+        self._key_frame_tokens_at = 0.0
         self._final: tuple[int, int, int, int] | None = None  # slot counters at close
         # Counters read at scrape time.
         self.retransmissions_sent = 0
         self.retransmission_misses = 0
+        self.retransmissions_refused = 0  # over the repair budget, or too late to help
         self.nacks_received = 0
         self.key_frame_requests_received = 0
+        self.key_frame_requests_held = 0  # a viewer's requests not relayed upstream
         self.fraction_lost = 0
         self.packets_lost = 0  # the viewer's cumulative loss, from its receiver reports
         self.round_trip_time: float | None = None
@@ -205,31 +224,61 @@ class Consumer:
 
     # -- feedback from the viewer -----------------------------------------------
     def receive_nack(self, sequence_numbers: Iterable[int]) -> None:
-        """Answer a viewer's NACK (RFC 4585 §6.2.1) from the fan-out's history."""
+        """Answer a viewer's NACK (RFC 4585 §6.2.1) from the fan-out's history, within
+        its repair budget and while a copy can still help."""
         self.nacks_received += 1
         slot = self._slot
         if not self._active or slot is None:
             return
         now = self._clock.now()
         memory = self._retransmitted
+        budget = self.repair_budget
+        too_late = usefulness(self.round_trip_time)
         for out_seq in sequence_numbers:
-            last = memory.get(out_seq)
-            if last is not None and now - last < _RETRANSMIT_MIN_INTERVAL:
+            first, last, tries = memory.get(out_seq, (now, -1.0, 0))
+            if last >= 0 and now - last < _RETRANSMIT_MIN_INTERVAL:
                 continue
+            if budget is not None:
+                if tries >= budget.max_tries or now - first > too_late:
+                    self.retransmissions_refused += 1
+                    continue
+                if not budget.admit(now):
+                    self.retransmissions_refused += 1
+                    continue
             if len(memory) >= _RETRANSMIT_MEMORY:
                 memory.clear()
-            memory[out_seq] = now
+            memory[out_seq] = (first, now, tries + 1)
+            before = slot.counters()[1] if budget is not None else 0
             if self._fanout.retransmit(slot, out_seq, now):  # type: ignore[arg-type]
                 self.retransmissions_sent += 1
+                if budget is not None:
+                    budget.spend(slot.counters()[1] - before)
             else:
                 self.retransmission_misses += 1
 
     def receive_key_frame_request(self) -> None:
         """PLI/FIR from the viewer: relayed (throttled) to the publisher, for the
-        encoding the viewer is decoding."""
+        encoding the viewer is decoding, within this viewer's own allowance."""
         self.key_frame_requests_received += 1
-        if self._active and self.kind == "video":
+        if not self._active or self.kind != "video":
+            return
+        if self.waiting_key_frame:
+            self.key_frame_requests_held += 1  # one is on its way, retried until it comes
+            return
+        if self.relay:
             self._request_key_frame(self.layer)
+            return
+        now = self._clock.now()
+        tokens = self._key_frame_tokens + (now - self._key_frame_tokens_at) / (
+            _VIEWER_KEY_FRAME_INTERVAL
+        )
+        self._key_frame_tokens_at = now
+        if tokens < 1:
+            self._key_frame_tokens = tokens
+            self.key_frame_requests_held += 1
+            return
+        self._key_frame_tokens = min(tokens, _VIEWER_KEY_FRAMES_BURST) - 1
+        self._request_key_frame(self.layer)
 
     # -- which encoding -----------------------------------------------------------------
     def set_preferred_layer(self, layer: int) -> None:

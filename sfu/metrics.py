@@ -80,6 +80,12 @@ _KIND_COUNTERS: tuple[tuple[str, str, str], ...] = (
         "retransmission_misses",
     ),
     (
+        "stage_sfu_retransmissions_refused_total",
+        "Packets viewers asked for that were not resent: over the viewer's repair "
+        "budget, asked for too often, or too late to be played.",
+        "retransmissions_refused",
+    ),
+    (
         "stage_sfu_retransmissions_received_total",
         "Retransmitted (RTX) packets received from publishers.",
         "retransmissions_received",
@@ -154,6 +160,13 @@ class MediaCollector(Collector):
             "stage_sfu_key_frame_requests_received_total",
             "Key frame requests (PLI or FIR) received from viewers.",
             value=_sum(totals, lambda s: s.key_frame_requests_received),
+        )
+        yield CounterMetricFamily(
+            "stage_sfu_key_frame_requests_held_total",
+            "Key frame requests from viewers not relayed upstream: over the viewer's own "
+            "allowance (two at once, then one per 5 s), so that publishers do not send key "
+            "frames every other viewer pays for on one congested viewer's account.",
+            value=_sum(totals, lambda s: s.key_frame_requests_held),
         )
         yield CounterMetricFamily(
             "stage_sfu_key_frame_requests_sent_total",

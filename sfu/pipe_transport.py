@@ -115,6 +115,7 @@ class PipeTransport(Transport):
         consumers = []
         for layer in range(len(producer.streams)):
             consumer = self._new_consumer(producer, send_rtcp=self._send)
+            consumer.relay = True
             if producer.simulcast:
                 consumer.pin_layer(layer)
             if self.remote is not None:

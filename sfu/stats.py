@@ -43,7 +43,9 @@ class StreamTotals:
     nacks_received: int = 0
     retransmissions_sent: int = 0
     retransmission_misses: int = 0  # asked for, but no longer in the history
+    retransmissions_refused: int = 0  # over the viewer's repair budget, or too late
     key_frame_requests_received: int = 0  # PLI/FIR from viewers
+    key_frame_requests_held: int = 0  # of those, over the viewer's own allowance
     key_frame_waits: int = 0
     key_frame_wait_seconds: float = 0.0
 
@@ -109,7 +111,9 @@ def add_consumer(into: StreamTotals, consumer: Consumer) -> None:
     into.nacks_received += consumer.nacks_received
     into.retransmissions_sent += consumer.retransmissions_sent
     into.retransmission_misses += consumer.retransmission_misses
+    into.retransmissions_refused += consumer.retransmissions_refused
     into.key_frame_requests_received += consumer.key_frame_requests_received
+    into.key_frame_requests_held += consumer.key_frame_requests_held
     into.key_frame_waits += consumer.key_frame_waits
     into.key_frame_wait_seconds += consumer.key_frame_wait_total
 

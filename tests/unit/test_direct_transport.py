@@ -139,6 +139,10 @@ async def test_a_consumers_key_frame_request_reaches_the_producer(
     publisher, viewer, _, consumer = _one_viewer(router, VP8)
     # Starting video asks for a key frame at once; the viewer's own request comes later.
     assert len(rtcp_of(publisher.rtcp, rtcp.PictureLossIndication)) == 1
+    publisher.transport.send_rtp(
+        make_rtp(0, 0, PUBLISHED_SSRC, pt=96, payload=make_vp8_payload(True))
+    )
+    await _delivered()  # it plays: what it asks for now is its own decoder's need
     clock.advance(router._options.media.key_frame_min_interval)
 
     pli = rtcp.PictureLossIndication(sender_ssrc=1, media_ssrc=consumer.ssrc)

@@ -51,12 +51,12 @@ async def test_the_estimate_is_divided_over_the_viewers_tracks(router: Router) -
     viewer.consume(audio)
     downlink = Downlink(consumers=lambda: viewer.consumers.values(), sent_packet=lambda s: None)
 
-    downlink.allocate()  # from the initial 1 Mbit/s: q fits, h fits with its margin, f not
+    downlink.allocate(now)  # from the initial 1 Mbit/s: q fits, h fits with its margin, f not
     consumer = _video(viewer)
     assert (consumer.bandwidth_layer, consumer.target_layer) == (1, 1)
 
     consumer.set_view(visible=True, height=90)  # a thumbnail: q is enough
-    downlink.allocate()
+    downlink.allocate(now)
     assert consumer.target_layer == 0
 
 
@@ -74,12 +74,12 @@ async def test_a_downlink_too_slow_for_any_video_pauses_it_and_keeps_audio(
         sent_packet=lambda s: None,
         initial_bps=500_000,
     )
-    downlink.allocate()
+    downlink.allocate(now)
     consumer = _video(viewer)
     assert (consumer.starved, consumer.active) == (True, False)
     assert all(c.active for c in viewer.consumers.values() if c.kind == "audio")
     _sending(video, LADDER, now)  # the publisher drops to a ladder that fits
-    downlink.allocate()
+    downlink.allocate(now)
     assert (consumer.starved, consumer.active, consumer.target_layer) == (False, True, 0)
 
 

@@ -17,6 +17,7 @@ from sfu.fanout import CallableEgress
 from sfu.options import MediaOptions
 from sfu.ortc import EXTENSION_IDS
 from sfu.producer import Producer
+from sfu.repair_budget import RepairBudget
 from sfu.rtp import rtcp
 from sfu.rtp.header import RtpPacketView
 from sfu.rtp_parameters import (
@@ -222,6 +223,13 @@ class Harness:
 
     def plis(self) -> list[rtcp.PictureLossIndication]:
         return rtcp_of(self.upstream.sent, rtcp.PictureLossIndication)
+
+    def pli_times(self) -> list[float]:
+        return [
+            at
+            for data, at in zip(self.upstream.sent, self.upstream.times, strict=True)
+            if rtcp_of([data], rtcp.PictureLossIndication)
+        ]
 
 
 def assert_continuous(views: Sequence[RtpPacketView]) -> None:
@@ -495,6 +503,7 @@ def _hundred_ready_viewers(h: Harness) -> list[Viewer]:
     viewers = [h.add_viewer(ssrc=0xC000_0000 + i, mid=str(i)) for i in range(100)]
     h.tick_for(3.0)  # the PLIs their set_ready() caused are sent or released
     assert len(h.plis()) == 2
+    h.video(0, 0, keyframe=True)  # they play: their own requests are relayed again
     h.upstream.clear()
     return viewers
 
@@ -514,7 +523,8 @@ def test_hundred_viewers_asking_within_a_second_cause_one_pli_then_one_deferred(
     plis = h.plis()
     assert len(plis) == 2
     assert {p.media_ssrc for p in plis} == {PUB_SSRC}
-    assert h.upstream.times[1] - h.upstream.times[0] >= 1.0
+    times = h.pli_times()
+    assert times[1] - times[0] >= 1.0
     assert sum(v.consumer.key_frame_requests_received for v in viewers) == 100
 
 
@@ -530,7 +540,7 @@ def test_a_key_frame_arriving_cancels_the_deferred_pli() -> None:
     h.video(1, 0, keyframe=True)
     h.tick_for(3.0)
     assert len(h.plis()) == 1
-    assert all(len(v.rtp.sent) == 1 for v in viewers)
+    assert all(len(v.rtp.sent) == 2 for v in viewers)
 
 
 def test_a_delta_frame_does_not_cancel_the_deferred_pli() -> None:
@@ -988,3 +998,97 @@ def test_a_paused_audio_producer_reports_no_levels_so_a_muted_person_never_speak
     h.producer.resume()
     h.audio(50, 50 * AUDIO_FRAME, extensions=loud)
     assert levels == [10, 10]
+
+
+def _budget(estimate_bps: int, media_bps: int) -> RepairBudget:
+    budget = RepairBudget()
+    budget.set_rates(estimate_bps, media_bps)
+    return budget
+
+
+def test_a_nack_flood_on_a_full_link_is_repaired_only_within_the_budget() -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer()
+    _video_stream(h, 40)
+    viewer.consumer.repair_budget = budget = _budget(700_000, 900_000)  # only the floor
+    seqs = [p.sequence_number for p in viewer.packets]
+
+    viewer.consumer.receive_nack(seqs)
+
+    consumer = viewer.consumer
+    largest = max(len(p) for p in viewer.rtp.sent)
+    assert 0 < budget.spent_bytes <= 2400 + largest  # the bucket's two packets' worth
+    assert 0 < consumer.retransmissions_sent < 40
+    assert consumer.retransmissions_refused == 40 - consumer.retransmissions_sent
+    assert len(viewer.rtp.sent) == 40 + consumer.retransmissions_sent
+
+
+def test_without_a_budget_every_nack_is_answered() -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer()
+    _video_stream(h, 40)
+    viewer.consumer.receive_nack([p.sequence_number for p in viewer.packets])
+    assert viewer.consumer.retransmissions_sent == 40
+    assert viewer.consumer.retransmissions_refused == 0
+
+
+def test_a_packet_is_resent_at_most_twice_and_not_once_it_is_too_late() -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer()
+    _video_stream(h, 5)
+    viewer.consumer.repair_budget = _budget(5_000_000, 1_000_000)
+    first, second = (p.sequence_number for p in viewer.packets[1:3])
+
+    for _ in range(3):
+        viewer.consumer.receive_nack([first])
+        h.clock.advance(0.06)
+    assert viewer.consumer.retransmissions_sent == 2
+
+    viewer.consumer.receive_nack([second])  # first asked for now
+    h.clock.advance(1.0)  # a second later no frame waits for it any more
+    viewer.consumer.receive_nack([second])
+    assert viewer.consumer.retransmissions_sent == 3
+    assert viewer.consumer.retransmissions_refused == 2
+
+
+def test_a_playing_viewers_own_key_frame_requests_are_limited_to_one_per_5_s() -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer()
+    _video_stream(h, 3)  # playing: not waiting for a key frame
+    h.tick_for(2.0)
+    h.upstream.clear()
+
+    for _ in range(10):  # a request every 1.5 s (the stream's throttle lets each by)
+        viewer.consumer.receive_key_frame_request()
+        h.tick_for(1.5)
+        h.video(100 + len(viewer.rtp.sent), 0, keyframe=True)  # each is answered
+
+    # Two at once (its burst), then one per 5 s: four in 15 s, not ten.
+    assert len(h.plis()) == 4
+    assert viewer.consumer.key_frame_requests_held == 6
+
+
+def test_a_viewer_waiting_for_a_key_frame_does_not_ask_again_upstream() -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer()
+    h.tick_for(0.1)
+    assert len(h.plis()) == 1  # its own, on becoming ready
+    for _ in range(5):
+        viewer.consumer.receive_key_frame_request()
+        h.tick_for(0.1)
+    assert len(h.plis()) == 1  # the retry after 1 s is the throttle's, not these
+    assert viewer.consumer.key_frame_requests_held == 5
+
+
+def test_a_pipes_consumer_relays_every_request_of_the_viewers_behind_it() -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer()
+    viewer.consumer.relay = True
+    _video_stream(h, 3)
+    h.tick_for(2.0)
+    h.upstream.clear()
+    for _ in range(6):
+        viewer.consumer.receive_key_frame_request()
+        h.tick_for(1.0)
+        h.video(100 + len(viewer.rtp.sent), 0, keyframe=True)
+    assert len(h.plis()) == 6
