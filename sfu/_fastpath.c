@@ -394,6 +394,45 @@ out:
     return result;
 }
 
+/* Send one RTP packet the Python side built (probe padding): its transport-wide
+ * number goes in the two bytes at `at` (the element's value), then it is logged as sent
+ * at `now`, protected and queued like a fan-out copy. False when it was dropped. */
+static PyObject *Egress_send_stamped(EgressObject *self, PyObject *args) {
+    Py_buffer in;
+    Py_ssize_t at;
+    double now;
+    if (!PyArg_ParseTuple(args, "y*nd", &in, &at, &now)) return NULL;
+    PyObject *result = NULL;
+    size_t len = (size_t)in.len;
+    if (in.len < 16 || len + 16 > MAX_PACKET || !self->tcc_id || at < 16 || at + 2 > in.len) {
+        PyErr_SetString(PyExc_ValueError, "bad packet to stamp");
+        goto out;
+    }
+    size_t header = 12 + 4 * (size_t)(((const uint8_t *)in.buf)[0] & 0x0F);
+    const uint8_t *raw = in.buf;
+    if (!(raw[0] & 0x10) || header + 4 > len) { PyErr_SetString(PyExc_ValueError, "bad packet to stamp"); goto out; }
+    header += 4 + 4 * (size_t)((raw[header + 2] << 8) | raw[header + 3]);
+    if (header > len || (size_t)at + 2 > header) { PyErr_SetString(PyExc_ValueError, "bad packet to stamp"); goto out; }
+    if (self->closed) { self->packets_dropped++; result = Py_NewRef(Py_False); goto out; }
+    uint8_t *buf = egress_slot(self);
+    if (buf == NULL) goto out;
+    memcpy(buf, in.buf, len);
+    uint16_t transport_seq = self->tcc_next++;
+    buf[at] = (uint8_t)(transport_seq >> 8);
+    buf[at + 1] = (uint8_t)transport_seq;
+    Py_ssize_t n = protect(self, buf, len, header);
+    if (n < 0) { self->packets_dropped++; result = Py_NewRef(Py_False); goto out; }
+    egress_commit(self, (size_t)n);
+    size_t slot = transport_seq % TCC_HISTORY;
+    self->tcc_seqs[slot] = transport_seq;
+    self->tcc_sizes[slot] = (uint16_t)n;
+    self->tcc_times[slot] = now;
+    result = Py_NewRef(Py_True);
+out:
+    PyBuffer_Release(&in);
+    return result;
+}
+
 static PyObject *Egress_take_captured(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
     if (egress_flush(self) < 0) return NULL;
     if (self->captured == NULL) return PyList_New(0);
@@ -467,6 +506,8 @@ static PyObject *Egress_sent_packets(EgressObject *self, PyObject *args) {
 
 static PyMethodDef Egress_methods[] = {
     {"protect", (PyCFunction)Egress_protect, METH_O, "SRTP-protect one RTP packet."},
+    {"send_stamped", (PyCFunction)Egress_send_stamped, METH_VARARGS,
+     "Stamp (transport-wide number at byte `at`), log, protect and queue one RTP packet."},
     {"take_captured", (PyCFunction)Egress_take_captured, METH_NOARGS, "Capture mode: the packets so far."},
     {"flush", (PyCFunction)Egress_flush, METH_NOARGS, "Send what is queued (sendmmsg)."},
     {"close", (PyCFunction)Egress_close, METH_NOARGS, "Stop sending; drop what is queued."},

@@ -103,7 +103,7 @@ class Consumer:
         self._clock_rate = clock_rate
         self._initial = (initial_sequence, initial_timestamp)
         encoded = mid.encode()
-        self._mid_element = (
+        self.mid_element = (
             bytes([(mid_extension_id << 4) | (len(encoded) - 1)]) + encoded
             if mid_extension_id is not None and 0 < len(encoded) <= 16
             else b""
@@ -414,7 +414,7 @@ class Consumer:
         spec = FanOutSlotSpec(
             ssrc=self.ssrc,
             payload_type=self.payload_type,
-            mid_element=self._mid_element,
+            mid_element=self.mid_element,
             clock_rate=self._clock_rate,
             initial_sequence=self._initial[0],
             initial_timestamp=self._initial[1],

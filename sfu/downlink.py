@@ -8,18 +8,27 @@ highest encoding it may forward, or that it must pause. Audio is budgeted
 first and never paused. A tenth of the estimate is kept out of the division:
 loss repair lives there (sfu/repair_budget.py), whose allowance is set anew at
 each division from what the media took.
+
+When the viewer's tiles want more than the estimate gives, the downlink probes
+(sfu/bwe/probe.py): `start_probe` is asked to send a cluster's padding, and the
+rate the cluster arrived at lifts the estimate, so tiles go back up as soon as the
+link allows instead of never (an estimate cannot grow far above what is sent).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
-from .bandwidth_allocation import allocate
+from .bandwidth_allocation import PAUSED, UPGRADE_MARGIN, VideoDemand, allocate
 from .bwe.estimator import BandwidthEstimator
+from .bwe.probe import Cluster, ProbeController, ProbeEvaluator
 from .bwe.results import FeedbackResolver, SendLookup
 from .consumer import Consumer
 from .repair_budget import RepairBudget
 from .rtp import twcc
+
+logger = logging.getLogger(__name__)
 
 # How often the estimate is divided anew: often enough to follow a link that drops
 # within a second, seldom enough that layers do not chase every feedback.
@@ -38,8 +47,14 @@ class Downlink:
         consumers: Callable[[], Iterable[Consumer]],
         sent_packet: SendLookup,
         initial_bps: int = INITIAL_BPS,
+        start_probe: Callable[[Cluster, int], bool] | None = None,
     ) -> None:
         self._consumers = consumers
+        # Sends a cluster's padding at the given rate (bit/s); False if it cannot.
+        self._start_probe = start_probe
+        self.prober = ProbeController()
+        self._probe: ProbeEvaluator | None = None
+        self._media_bps = 0.0
         self.estimator = BandwidthEstimator(initial_bps=initial_bps)
         self._resolver = FeedbackResolver(sent_packet)
         self._next_allocation = 0.0
@@ -60,6 +75,19 @@ class Downlink:
         results = self._resolver.resolve(feedback)
         if results:
             self.estimator.on_packet_results(results, now)
+        probe = self._probe
+        if probe is not None:
+            probe.add(results)
+            if probe.complete(now):
+                self._probe = None
+                rate = probe.rate_bps()
+                succeeded = rate is not None and rate > self.estimator.estimate_bps
+                logger.debug("downlink %x: probe for %d found %s", id(self),
+                             probe.cluster.target_bps, rate)  # fmt: skip
+                if rate is not None and succeeded:
+                    self.estimator.on_probe_result(rate)
+                    self._next_allocation = now  # use it at once
+                self.prober.on_result(now, succeeded)
         if now >= self._next_allocation:
             self._next_allocation = now + _ALLOCATION_INTERVAL
             self.allocate(now)
@@ -93,12 +121,47 @@ class Downlink:
         repair_bytes, self._repair_bytes = self._repair_bytes, self.repair.spent_bytes
         if measured_at is not None and now > measured_at:
             media_bytes -= self.repair.spent_bytes - repair_bytes
-            self.repair.set_rates(estimate, media_bytes * 8 / (now - measured_at))
+            self._media_bps = media_bytes * 8 / (now - measured_at)
         else:
-            self.repair.set_rates(estimate, estimate * _MEDIA_SHARE)
+            self._media_bps = estimate * _MEDIA_SHARE
+        self.repair.set_rates(estimate, self._media_bps)
         chosen = allocate(estimate * _MEDIA_SHARE, audio_bps, videos)
         self.allocations += 1
+        self._maybe_probe(now, estimate, audio_bps, videos)
         for demand in videos:
             viewer = demand.key
             assert isinstance(viewer, Consumer)
             viewer.set_bandwidth_layer(chosen[viewer])
+        if logger.isEnabledFor(logging.DEBUG):
+            estimator = self.estimator
+            logger.debug(
+                "downlink %x: estimate %d delay-based %s acked %s loss %.3f %s repair %d; "
+                "video %s",
+                id(self), estimate, estimator.delay_based_bps, estimator.acknowledged_bps,
+                estimator.loss_fraction, estimator.usage.name, self.repair.rate_bps,
+                [(d.bitrates, d.current, chosen[d.key]) for d in videos],
+            )  # fmt: skip
+
+    def _maybe_probe(
+        self, now: float, estimate: int, audio_bps: int, videos: list[VideoDemand]
+    ) -> None:
+        if self._start_probe is None or self._probe is not None:
+            return
+        wanted = audio_bps + sum(_wanted_bps(demand) for demand in videos)
+        cluster = self.prober.next_cluster(now, estimate, round(wanted / _MEDIA_SHARE))
+        if cluster is None:
+            return
+        if self._start_probe(cluster, max(round(cluster.target_bps - self._media_bps), 0)):
+            self._probe = ProbeEvaluator(cluster)
+        else:
+            self.prober.on_result(now, False)
+
+
+def _wanted_bps(demand: VideoDemand) -> float:
+    """What a track would take at the best encoding its tile needs (with the margin an
+    upgrade must fit in)."""
+    if demand.ceiling == PAUSED:
+        return 0.0
+    sent = [bps for layer, bps in enumerate(demand.bitrates) if bps and layer <= demand.ceiling]
+    lowest = next((bps for bps in demand.bitrates if bps), 0)
+    return (sent[-1] if sent else lowest) * UPGRADE_MARGIN

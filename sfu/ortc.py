@@ -53,6 +53,9 @@ _CONSUMER_EXTENSIONS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 # Payload types in our offers to viewers, by codec name.
 PAYLOAD_TYPES: dict[str, int] = {"opus": 111, "VP8": 96, "VP9": 98, "H264": 102}
+# Each video codec's RTX (RFC 4588) in our offers to viewers: the stream probe padding
+# goes on (sfu/padding.py).
+RTX_PAYLOAD_TYPES: dict[int, int] = {96: 97, 98: 99, 102: 103}
 # Preference when a publisher offers several: every browser decodes VP8.
 _VIDEO_PREFERENCE = ("VP8", "H264", "VP9")
 _VIDEO_FEEDBACK = ("goog-remb", "ccm fir", "nack", "nack pli")
@@ -324,6 +327,26 @@ def consumer_codec(producer_codec: CodecParameters) -> sdp.Codec:
         fmtp=producer_codec.parameters,
         rtcp_fb=feedback,
     )
+
+
+def consumer_rtx_codec(codec: sdp.Codec) -> sdp.Codec | None:
+    """The RTX codec offered with a viewer's video `codec` (None for audio)."""
+    payload_type = RTX_PAYLOAD_TYPES.get(codec.payload_type)
+    if codec.kind != "video" or payload_type is None:
+        return None
+    return sdp.Codec(
+        kind="video",
+        payload_type=payload_type,
+        name="rtx",
+        clock_rate=codec.clock_rate,
+        fmtp=(("apt", str(codec.payload_type)),),
+    )
+
+
+def answer_keeps_rtx(section: sdp.MediaSection, rtx: sdp.Codec) -> bool:
+    """Whether the viewer's answer kept the RTX we offered with its codec."""
+    kept = section.codec(rtx.payload_type)
+    return not section.rejected and kept is not None and kept.name.lower() == "rtx"
 
 
 def consumer_extensions(kind: MediaKind) -> tuple[sdp.Extension, ...]:

@@ -55,6 +55,7 @@ def describe(
                 formats=section.formats,  # a rejected data channel's, say
                 extensions=section.extensions,
                 ssrcs=section.ssrcs,
+                ssrc_groups=section.ssrc_groups,
                 cname=section.cname,
                 msid=section.msid,
                 rids=section.rids,

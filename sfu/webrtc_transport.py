@@ -16,6 +16,7 @@ connection on another worker, which must wait for that worker; it never awaits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import uuid
@@ -25,11 +26,13 @@ from typing import Unpack
 
 from . import fastpath, ortc, sdp, sdp_transport
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
+from .bwe.probe import Cluster
 from .consumer import Consumer
 from .downlink import Downlink
 from .errors import InvalidStateError, NegotiationError
 from .events import TransportStateChanged
 from .fanout import CallableEgress
+from .padding import PaddingStream, send_stamped
 from .producer import Producer
 from .rtp.header import RtpPacketView
 from .rtp.send_log import SendLog
@@ -46,6 +49,9 @@ from .types import (
 )
 
 logger = logging.getLogger(__name__)
+
+# How often a probe's padding is topped up: a 250 ms cluster in ~50 steps.
+_PADDING_STEP = 0.005
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +78,11 @@ class _Slot:
     # the answerer writes), so a new track may take it under a new mid (§5.2.2).
     recyclable: bool = False
     recycled: _Slot | None = None  # the ended m-section this one took the place of
+    # Video: the RTX stream offered with it (probe padding goes there) and whether the
+    # viewer's answer kept it.
+    rtx: sdp.Codec | None = None
+    rtx_ssrc: int | None = None
+    rtx_kept: bool = False
 
 
 class WebRtcTransport(Transport):
@@ -110,6 +121,8 @@ class WebRtcTransport(Transport):
         # the first answer, before anything is sent (None until then).
         self._transport_cc: bool | None = None
         self.downlink: Downlink | None = None  # with transport-cc: the viewer's estimate
+        self._padding: dict[int, PaddingStream] = {}  # by RTX SSRC
+        self.padding_bytes_sent = 0
 
     async def gather(self) -> None:
         network = self._options.network
@@ -238,10 +251,13 @@ class WebRtcTransport(Transport):
             raise InvalidStateError("transport is used for publishing; it cannot consume")
         mid = Mid(str(self._next_mid))
         codec = ortc.consumer_codec(producer.parameters.codec)
+        taken = self._consumers_by_ssrc.keys() | self._retired_ssrcs | self._rtx_ssrcs()
+        ssrc = new_ssrc(taken)
+        rtx = ortc.consumer_rtx_codec(codec)
         consumer = self._new_consumer(
             producer,
             codec=codec,
-            ssrc=new_ssrc(self._consumers_by_ssrc.keys() | self._retired_ssrcs),
+            ssrc=ssrc,
             mid=mid,
             mid_extension_id=ortc.EXTENSION_IDS[URI_MID],
             send_rtcp=self._peer.send_rtcp,
@@ -255,6 +271,8 @@ class WebRtcTransport(Transport):
             consumer=consumer,
             stream_id=producer.stream_id,
             track_id=producer.track_id,
+            rtx=rtx,
+            rtx_ssrc=new_ssrc(taken | {ssrc}) if rtx is not None else None,
         )
         # Reuse an ended m-section, as browsers and mediasoup-client do: the offer's size
         # follows what is forwarded now, not every track this viewer ever saw.
@@ -265,6 +283,9 @@ class WebRtcTransport(Transport):
             slot.recycled = self._slots[index]
             self._slots[index] = slot
         return consumer
+
+    def _rtx_ssrcs(self) -> set[int]:
+        return {slot.rtx_ssrc for slot in self._slots if slot.rtx_ssrc is not None}
 
     def _open_egress(self) -> fastpath.AnyEgress | None:
         """Once connected: one native sender sharing the socket (batched sendmmsg), or
@@ -294,6 +315,11 @@ class WebRtcTransport(Transport):
         for index, slot in enumerate(self._slots):
             if slot.consumer is consumer:
                 slot.consumer = None
+                if slot.rtx_ssrc is not None:  # never sent again: as the media SSRC
+                    self._retired_ssrcs.add(slot.rtx_ssrc)
+                    self._peer.forget_ssrc(slot.rtx_ssrc)
+                    if self._egress is not None and hasattr(self._egress, "forget"):
+                        self._egress.forget(slot.rtx_ssrc)
                 if slot.mid not in self._offered:  # never offered: the peer never saw it
                     self._forget_unoffered(index, slot)
                 break
@@ -346,9 +372,14 @@ class WebRtcTransport(Transport):
                     port=9,
                     mid=slot.mid,
                     direction=sdp.Direction.SENDONLY,
-                    codecs=(slot.codec,),
+                    codecs=(slot.codec, slot.rtx) if slot.rtx is not None else (slot.codec,),
                     extensions=ortc.consumer_extensions(slot.kind),
-                    ssrcs=(consumer.ssrc,),
+                    ssrcs=(consumer.ssrc, slot.rtx_ssrc)
+                    if slot.rtx_ssrc is not None
+                    else (consumer.ssrc,),
+                    ssrc_groups=(("FID", (consumer.ssrc, slot.rtx_ssrc)),)
+                    if slot.rtx_ssrc is not None
+                    else (),
                     cname=consumer.cname,
                     msid=f"{slot.stream_id} {slot.track_id}",
                     rtcp_mux=True,
@@ -381,18 +412,69 @@ class WebRtcTransport(Transport):
             if self._transport_cc and self._options.media.downlink_estimation:
                 # The viewer reports what arrived: estimate its downlink, divide it.
                 self.downlink = Downlink(
-                    consumers=self.consumers.values, sent_packet=self.sent_packet
+                    consumers=self.consumers.values,
+                    sent_packet=self.sent_packet,
+                    start_probe=self._start_probe,
                 )
                 self.on_transport_feedback = self.downlink.on_transport_feedback
         for slot in offered:
             section = by_mid[slot.mid]
             if slot.consumer is not None and section.rejected:
                 slot.consumer.close(CloseReason.REJECTED_BY_PEER)
+            if slot.rtx is not None:
+                slot.rtx_kept = ortc.answer_keeps_rtx(section, slot.rtx)
             # The BUNDLE tag (index 0) is offered inactive, never closed: never recycled.
             slot.recyclable = slot.offered_closed
             slot.answered = True
         self._start(remote)
         self._mark_ready()
+
+    # -- probing the viewer's downlink ------------------------------------------------
+    def _start_probe(self, cluster: Cluster, padding_bps: int) -> bool:
+        """Pad for `cluster` on the RTX stream of a video track the viewer receives now;
+        False when there is none (or nothing to pad)."""
+        egress = self._egress
+        slot = next(
+            (
+                s
+                for s in self._slots
+                if s.rtx_kept and s.rtx_ssrc is not None and s.consumer is not None
+                and s.consumer.active and s.rtx is not None
+            ),
+            None,
+        )  # fmt: skip
+        if egress is None or slot is None or padding_bps <= 0:
+            return False
+        assert slot.rtx_ssrc is not None and slot.rtx is not None and slot.consumer is not None
+        stream = self._padding.get(slot.rtx_ssrc)
+        if stream is None:
+            stream = self._padding[slot.rtx_ssrc] = PaddingStream(
+                ssrc=slot.rtx_ssrc,
+                payload_type=slot.rtx.payload_type,
+                mid_element=slot.consumer.mid_element,
+                transport_cc_id=ortc.EXTENSION_IDS[URI_TRANSPORT_CC],
+            )
+        self._tasks.spawn(self._pad(cluster, padding_bps, stream), name=f"probe-{self.id}")
+        return True
+
+    async def _pad(self, cluster: Cluster, bps: int, stream: PaddingStream) -> None:
+        """Send `bps` of padding from now to the cluster's end, in small steps."""
+        sent = 0
+        while not self.closed:
+            now = self._clock.now()
+            if now >= cluster.end:
+                return
+            owed = bps * (now - cluster.start) / 8 - sent
+            egress = self._egress
+            while owed > 0 and egress is not None:
+                packet, at = stream.packet(0)
+                if not send_stamped(egress, packet, at, now):
+                    return
+                sent += len(packet)
+                owed -= len(packet)
+                self.padding_bytes_sent += len(packet)
+            fastpath.flush_soon()
+            await asyncio.sleep(_PADDING_STEP)
 
     def _mark_ready(self) -> None:
         if self.state != TransportState.CONNECTED:

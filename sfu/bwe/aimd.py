@@ -131,6 +131,13 @@ class AimdRateControl:
     def set_round_trip_time(self, rtt: float) -> None:
         self._rtt = rtt
 
+    def raise_to(self, bps: float) -> None:
+        """A probe measured the link carrying `bps`: start from there."""
+        if bps > self._bps:
+            self._set(bps)
+            if bps > self._capacity.upper_bps():
+                self._capacity.estimate_kbps = None  # the link is not what it was
+
     def update(self, usage: BandwidthUsage, acknowledged_bps: float | None, now: float) -> float:
         """Apply one feedback's detector state; returns the new rate."""
         if usage is BandwidthUsage.OVERUSING and not self._may_reduce(acknowledged_bps, now):

@@ -101,6 +101,14 @@ class BandwidthEstimator:
             raise ValueError("bps must be a finite rate >= 0")
         self._remb_bps = float(bps)
 
+    def on_probe_result(self, bps: int) -> None:
+        """A probe cluster arrived at `bps` whole and on time (sfu/bwe/probe.py): the
+        link carries at least that, so the estimate moves there at once (REMB still
+        caps it)."""
+        if bps > self.estimate_bps:
+            self._aimd.raise_to(bps)
+            self._loss.raise_to(bps)
+
     def on_packet_results(self, results: Sequence[PacketResult], now: float) -> None:
         """One feedback's results (any order); `now` is when it arrived."""
         if not results:

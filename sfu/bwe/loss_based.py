@@ -79,6 +79,12 @@ class LossBasedControl:
     def set_round_trip_time(self, rtt: float) -> None:
         self._rtt = rtt
 
+    def raise_to(self, bps: float) -> None:
+        """A probe measured the link carrying `bps`: increases continue from there."""
+        if bps > self._bps:
+            self._bps = min(bps, self._max_bps)
+            self._history.clear()
+
     def add(self, results: Iterable[PacketResult], now: float) -> None:
         if self._window_start is None:
             self._window_start = now

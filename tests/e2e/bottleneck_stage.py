@@ -160,12 +160,13 @@ async def bottleneck_stage(
     downlink_kbit: int | None,
     limited_viewport: ViewportSize = SMALL,
     limited_must_play: bool = True,
+    settings: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Stage]:
     """The topology (``lim``'s downlink at ``downlink_kbit``), the server (a front and
     its media workers, as deployed) and the browsers: three publishers sending simulcast,
     then the unlimited viewer (LARGE) and the limited one, each decoding every tile (all
     waits bounded; the limited viewer's only if ``limited_must_play``). Everything is
-    stopped and removed when the block ends."""
+    stopped and removed when the block ends. ``settings`` go to the server (dotted keys)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         # Bounded as a whole, so a hang still unwinds the stack below (the test's
@@ -174,7 +175,7 @@ async def bottleneck_stage(
             topo = await stack.enter_async_context(topology())
             await topo.set_downlink(downlink_kbit)
             log = ARTIFACTS / "bottleneck-server.log"
-            server = await stack.enter_async_context(serve_in(topo, log=log))
+            server = await stack.enter_async_context(serve_in(topo, settings, log=log))
             playwright = await stack.enter_async_context(async_playwright())
             browsers = {}
             # The loopback tests' flags as they are: --allow-loopback-in-peer-connection is

@@ -37,7 +37,8 @@ async def test_subscribe_offers_carry_transport_cc_on_audio_and_video(router: Ro
     for section in sections:
         assert section.extension_id(URI_TRANSPORT_CC) == TRANSPORT_CC_ID
         for codec in section.codecs:
-            assert "transport-cc" in codec.rtcp_fb, (section.kind, codec.rtcp_fb)
+            if codec.name != "rtx":  # RTX carries its media codec's packets only
+                assert "transport-cc" in codec.rtcp_fb, (section.kind, codec.rtcp_fb)
     text = offer.replace("\r\n", "\n")
     assert f"a=extmap:{TRANSPORT_CC_ID} {URI_TRANSPORT_CC}\n" in text
     assert "a=rtcp-fb:111 transport-cc\n" in text and "a=rtcp-fb:96 transport-cc\n" in text
@@ -127,3 +128,35 @@ def test_publisher_answers_leave_transport_cc_out() -> None:
     assert answered.extension_id(URI_MID) == 1
     assert "transport-cc" not in answered.codecs[0].rtcp_fb
     assert parameters is not None and URI_TRANSPORT_CC not in parameters.extensions
+
+
+async def test_video_is_offered_with_an_rtx_stream_for_probe_padding(router: Router) -> None:
+    transport, offer = await _viewer_transport(router)
+    audio, video = sdp.parse(offer).media
+
+    assert [c.name for c in audio.codecs] == ["opus"] and not audio.ssrc_groups
+    vp8, rtx = video.codecs
+    assert (rtx.name, rtx.payload_type, rtx.apt) == ("rtx", 97, vp8.payload_type)
+    ((semantics, (media_ssrc, rtx_ssrc)),) = video.ssrc_groups
+    assert semantics == "FID" and video.ssrcs == (media_ssrc, rtx_ssrc)
+    assert media_ssrc != rtx_ssrc
+
+    await transport.apply_answer(viewer_answer(offer, extensions=True))
+    # A new consumer never takes an SSRC the RTX stream of another one has.
+    transport.consume(router_producer(router, "video-2", VP8))
+    later = sdp.parse(transport.create_offer()).media[-1]
+    assert not {rtx_ssrc, media_ssrc} & set(later.ssrcs)
+
+
+async def test_an_aiortc_viewer_keeps_the_rtx_it_is_offered(router: Router) -> None:
+    transport, offer = await _viewer_transport(router)
+    peer = RTCPeerConnection()
+    try:
+        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await peer.setLocalDescription(await peer.createAnswer())
+        answer = peer.localDescription.sdp
+    finally:
+        await peer.close()
+    video = sdp.parse(answer).media[1]
+    assert any(c.name.lower() == "rtx" and c.apt == 96 for c in video.codecs)
+    await transport.apply_answer(answer)
