@@ -1,12 +1,15 @@
 """Dividing one viewer's estimated downlink over the tracks it receives.
 
 Audio comes first and is never cut: a stage you cannot hear is worse than one you
-cannot see. Video tracks are served in priority order (shared content, then the
-active speaker, then the rest): each first gets its lowest encoding, and a track
-whose lowest encoding no longer fits is paused rather than letting every track lose
-packets; what is left then lifts tracks one encoding at a time, highest priority
-first, up to what each tile needs. Going up costs a margin more than staying, so an
-estimate hovering at a boundary does not make a tile switch back and forth.
+cannot see. Each video track offers *options*, cheapest first: its lowest encoding
+at a reduced frame rate (fewer VP8 temporal layers) where the publisher sends them,
+that encoding whole, then each higher encoding up to what its tile needs. Tracks are
+served in priority order (shared content, then the active speaker, then the rest):
+each first gets its cheapest option, and a track whose cheapest option no longer
+fits is paused rather than letting every track lose packets; what is left then lifts
+tracks one option at a time, highest priority first. Going up costs a margin more
+than staying, so an estimate hovering at a boundary does not make a tile switch back
+and forth.
 """
 
 from __future__ import annotations
@@ -15,70 +18,66 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 PAUSED = -1
-# An encoding above the one forwarded now must fit with this much to spare.
+# An option above the one forwarded now must fit with this much to spare.
 UPGRADE_MARGIN = 1.15
+ALL_TEMPORAL_LAYERS = 3  # as sfu/rtp/temporal.py: a ceiling that leaves out nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One way to forward a track: an encoding (0 = lowest), the highest VP8 temporal
+    layer of it, and what that costs (0 while unmeasured)."""
+
+    layer: int
+    temporal: int
+    bps: int
 
 
 @dataclass(frozen=True, slots=True)
 class VideoDemand:
-    """What one video track could take.
-
-    `bitrates` are its encodings' measured rates, lowest first, 0 for one the
-    publisher is not sending; `ceiling` the highest encoding its tile needs
-    (PAUSED: hidden, it needs nothing); `current` the encoding it gets now.
-    """
+    """What one video track could take: its `options`, cheapest first (none: its tile
+    is hidden and needs nothing), and the index of the one it gets now (PAUSED:
+    none)."""
 
     key: Hashable
     priority: int
-    bitrates: Sequence[int]
-    ceiling: int
+    options: Sequence[Option]
     current: int
 
 
 def allocate(
     budget_bps: float, audio_bps: float, videos: Sequence[VideoDemand]
 ) -> dict[Hashable, int]:
-    """The encoding each video track gets (PAUSED for none) within `budget_bps`,
-    after `audio_bps` of audio."""
+    """The option each video track gets (an index into its options, PAUSED for none)
+    within `budget_bps`, after `audio_bps` of audio."""
     left = budget_bps - audio_bps
     order = sorted(range(len(videos)), key=lambda i: -videos[i].priority)  # stable
     chosen: dict[Hashable, int] = {}
     for i in order:
         demand = videos[i]
-        lowest = _sent_layers(demand)[:1]
         chosen[demand.key] = PAUSED
-        if demand.ceiling == PAUSED:
+        if not demand.options:
             continue
-        if not lowest:  # nothing measured (yet): it costs nothing, and nothing is known
-            chosen[demand.key] = demand.ceiling
-            continue
-        cost = _cost(demand, lowest[0])
+        cost = _cost(demand, 0)
         if cost <= left:
-            chosen[demand.key] = lowest[0]
+            chosen[demand.key] = 0
             left -= cost
     lifted = True
     while lifted:
         lifted = False
         for i in order:
             demand = videos[i]
-            layer = chosen[demand.key]
-            if layer == PAUSED or not any(demand.bitrates):
+            index = chosen[demand.key]
+            if index == PAUSED or index + 1 >= len(demand.options):
                 continue
-            above = [x for x in _sent_layers(demand) if layer < x <= demand.ceiling]
-            if not above:
-                continue
-            extra = _cost(demand, above[0]) - _cost(demand, layer)
+            extra = _cost(demand, index + 1) - _cost(demand, index)
             if extra <= left:
-                chosen[demand.key] = above[0]
+                chosen[demand.key] = index + 1
                 left -= extra
                 lifted = True
     return chosen
 
 
-def _sent_layers(demand: VideoDemand) -> list[int]:
-    return [layer for layer, bps in enumerate(demand.bitrates) if bps > 0]
-
-
-def _cost(demand: VideoDemand, layer: int) -> float:
-    bps = float(demand.bitrates[layer])
-    return bps * UPGRADE_MARGIN if layer > demand.current else bps
+def _cost(demand: VideoDemand, index: int) -> float:
+    bps = float(demand.options[index].bps)
+    return bps * UPGRADE_MARGIN if index > demand.current else bps

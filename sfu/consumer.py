@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from . import layer_choice
-from .bandwidth_allocation import PAUSED, VideoDemand
+from .bandwidth_allocation import ALL_TEMPORAL_LAYERS, PAUSED, Option, VideoDemand
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
@@ -96,6 +96,8 @@ class Consumer:
         # What the viewer's downlink allows (sfu/downlink.py): the highest encoding, None
         # while unknown; `starved`: not even the lowest fits, nothing is forwarded.
         self.bandwidth_layer: int | None = None
+        # ... and the highest VP8 temporal layer of it (fewer frames a second).
+        self.bandwidth_temporal = ALL_TEMPORAL_LAYERS
         self.starved = False
         self.priority = 1  # among the viewer's video when its downlink is short
         self._pinned = False  # forwards `preferred_layer` only (a pipe's per-encoding copy)
@@ -312,29 +314,57 @@ class Consumer:
         if not self.closed:
             self._retarget()
 
-    def set_bandwidth_layer(self, layer: int | None) -> None:
+    def set_bandwidth_layer(self, layer: int | None, temporal: int = ALL_TEMPORAL_LAYERS) -> None:
         """The highest encoding the viewer's downlink carries for this track now
-        (bandwidth_allocation.PAUSED: none; None: no limit)."""
+        (bandwidth_allocation.PAUSED: none; None: no limit), and of it the highest
+        VP8 temporal layer."""
         if self.closed:
             return
         starved = layer is not None and layer < 0
         self.bandwidth_layer = None if starved else layer
         if not starved:
             self._retarget()
+            self._set_temporal(temporal)
         if starved != self.starved:
             self.starved = starved
             self._update_active()
 
+    def _set_temporal(self, temporal: int) -> None:
+        self.bandwidth_temporal = temporal
+        slot = self._slot
+        if slot is not None and slot.temporal_ceiling != temporal:
+            slot.set_temporal_ceiling(temporal)
+
+    def bandwidth_options(self) -> list[Option]:
+        """How this track can be forwarded, cheapest first: the lowest encoding its
+        tile can use at fewer frames a second (its VP8 temporal layers), whole, then
+        each higher one up to what the tile needs; none for a hidden tile."""
+        if self.hidden:
+            return []
+        now = self._clock.now()
+        sent = [s for s in self._streams if s.active(now) and s.bitrate > 0]
+        if not sent:  # nothing measured yet: it costs nothing, and nothing is known
+            return [Option(self.preferred_layer, ALL_TEMPORAL_LAYERS, 0)]
+        fitting = [s for s in sent if s.layer <= self.preferred_layer] or sent[:1]
+        lowest = fitting[0]
+        options = [
+            Option(lowest.layer, temporal, bps)
+            for temporal, bps in enumerate(lowest.temporal_bitrates[:-1])
+        ]
+        options += [Option(s.layer, ALL_TEMPORAL_LAYERS, s.bitrate) for s in fitting]
+        return options
+
     def demand(self) -> VideoDemand:
         """What this video track could take of the viewer's downlink."""
-        now = self._clock.now()
-        return VideoDemand(
-            key=self,
-            priority=self.priority,
-            bitrates=[s.bitrate if s.active(now) else 0 for s in self._streams],
-            ceiling=PAUSED if self.hidden else self.preferred_layer,
-            current=PAUSED if self.starved or not self._active else self.layer,
-        )
+        options = self.bandwidth_options()
+        current = PAUSED
+        if self._active and not self.starved:
+            now = (self.layer, self.bandwidth_temporal)
+            current = next(
+                (i for i, o in enumerate(options) if (o.layer, o.temporal) == now),
+                next((i for i, o in enumerate(options) if o.layer == now[0]), PAUSED),
+            )
+        return VideoDemand(key=self, priority=self.priority, options=options, current=current)
 
     def _retarget(self) -> None:
         """Aim at the best encoding the publisher sends within the preference and the
@@ -423,6 +453,8 @@ class Consumer:
         # Both follow `native_fastpath` and whether the extension was built: a native
         # fan-out always gets a native egress, the Python one a Python egress.
         self._slot = self._fanout.add_slot(spec, egress)  # type: ignore[arg-type]
+        if self.bandwidth_temporal != ALL_TEMPORAL_LAYERS:
+            self._slot.set_temporal_ceiling(self.bandwidth_temporal)
         self.ready = True
         self._update_active()
 

@@ -18,7 +18,7 @@ link allows instead of never (an estimate cannot grow far above what is sent).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 from .bandwidth_allocation import PAUSED, UPGRADE_MARGIN, VideoDemand, allocate
 from .bwe.estimator import BandwidthEstimator
@@ -126,12 +126,18 @@ class Downlink:
             self._media_bps = estimate * _MEDIA_SHARE
         self.repair.set_rates(estimate, self._media_bps)
         chosen = allocate(estimate * _MEDIA_SHARE, audio_bps, videos)
+        _one_step_up(chosen, videos)
         self.allocations += 1
         self._maybe_probe(now, estimate, audio_bps, videos)
         for demand in videos:
             viewer = demand.key
             assert isinstance(viewer, Consumer)
-            viewer.set_bandwidth_layer(chosen[viewer])
+            index = chosen[viewer]
+            if index == PAUSED:
+                viewer.set_bandwidth_layer(PAUSED)
+            else:
+                option = demand.options[index]
+                viewer.set_bandwidth_layer(option.layer, option.temporal)
         if logger.isEnabledFor(logging.DEBUG):
             estimator = self.estimator
             logger.debug(
@@ -139,7 +145,10 @@ class Downlink:
                 "video %s",
                 id(self), estimate, estimator.delay_based_bps, estimator.acknowledged_bps,
                 estimator.loss_fraction, estimator.usage.name, self.repair.rate_bps,
-                [(d.bitrates, d.current, chosen[d.key]) for d in videos],
+                [
+                    ([(o.layer, o.temporal, o.bps) for o in d.options], d.current, chosen[d.key])
+                    for d in videos
+                ],
             )  # fmt: skip
 
     def _maybe_probe(
@@ -158,10 +167,24 @@ class Downlink:
 
 
 def _wanted_bps(demand: VideoDemand) -> float:
-    """What a track would take at the best encoding its tile needs (with the margin an
+    """What a track would take at the best option its tile needs (with the margin an
     upgrade must fit in)."""
-    if demand.ceiling == PAUSED:
-        return 0.0
-    sent = [bps for layer, bps in enumerate(demand.bitrates) if bps and layer <= demand.ceiling]
-    lowest = next((bps for bps in demand.bitrates if bps), 0)
-    return (sent[-1] if sent else lowest) * UPGRADE_MARGIN
+    return demand.options[-1].bps * UPGRADE_MARGIN if demand.options else 0.0
+
+
+def _one_step_up(chosen: dict[Hashable, int], videos: list[VideoDemand]) -> None:
+    """Let one track go up per division, the one with the highest priority: each goes
+    up at a key frame, and several key frames at once are a burst that a link just
+    found to have room may not take. Tracks starting for the first time are not held
+    (they wait for a key frame whatever happens)."""
+    raised = False
+    for demand in sorted(videos, key=lambda d: -d.priority):
+        viewer = demand.key
+        if chosen[viewer] <= demand.current:
+            continue
+        assert isinstance(viewer, Consumer)
+        if demand.current == PAUSED and not viewer.starved:
+            continue  # new, or resumed by its viewer: not a switch up
+        if raised:
+            chosen[viewer] = demand.current
+        raised = True

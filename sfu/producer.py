@@ -168,7 +168,10 @@ class Producer:
         seq = view.sequence_number
         stream.statistics.add(seq, view.timestamp, now, retransmit=retransmit)
         if not retransmit:
-            stream.count(len(view.data), view.timestamp, now)
+            temporal_id = -1
+            if self._vp8 and view.payload_end > view.payload_start:
+                temporal_id = vp8.temporal_id(view.data, view.payload_start)
+            stream.count(len(view.data), view.timestamp, now, temporal_id)
         keyframe = False
         nack = stream.nack
         if nack is not None:

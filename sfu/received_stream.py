@@ -12,6 +12,8 @@ from __future__ import annotations
 from .rtp.nack import NackGenerator
 from .rtp.receive_stats import ReceiveStatistics
 
+# VP8 temporal layers (TID 0..3) counted apart, so that a viewer can be given fewer.
+_TEMPORAL_IDS = 4
 # A stream that sent nothing for this long is taken as stopped (a browser drops
 # its upper encodings when its own uplink or CPU cannot carry them).
 INACTIVE_AFTER = 1.5
@@ -23,6 +25,7 @@ class ReceivedStream:
         "_last_timestamp",
         "_window_bytes",
         "_window_start",
+        "_window_temporal",
         "bitrate",
         "bytes_received",
         "frame_rate",
@@ -37,6 +40,7 @@ class ReceivedStream:
         "sender_report",
         "ssrc",
         "statistics",
+        "temporal_bitrates",
         "width",
     )
 
@@ -70,15 +74,22 @@ class ReceivedStream:
         self.frame_rate = 0.0
         self._window_start: float | None = None
         self._window_bytes = 0
+        # Per VP8 TID, bytes in the window (packets without a TID count in all of them).
+        self._window_temporal = [0] * _TEMPORAL_IDS
+        # Bitrate of TIDs 0..t for each t the stream uses: () without temporal layers.
+        self.temporal_bitrates: tuple[int, ...] = ()
         self._frames = 0
         self._last_timestamp = -1
 
-    def count(self, size: int, timestamp: int, now: float) -> None:
-        """One original (not retransmitted) packet arrived."""
+    def count(self, size: int, timestamp: int, now: float, temporal_id: int = -1) -> None:
+        """One original (not retransmitted) packet arrived (`temporal_id`: its VP8 TID,
+        -1 without one)."""
         self.packets_received += 1
         self.bytes_received += size
         self.last_packet_at = now
         self._window_bytes += size
+        if temporal_id >= 0:
+            self._window_temporal[temporal_id] += size
         if timestamp != self._last_timestamp:
             self._last_timestamp = timestamp
             self._frames += 1
@@ -95,6 +106,8 @@ class ReceivedStream:
         elapsed = now - start
         self.bitrate = round(self._window_bytes * 8 / elapsed)
         self.frame_rate = self._frames / elapsed
+        self.temporal_bitrates = _cumulative(self._window_temporal, self._window_bytes, elapsed)
+        self._window_temporal = [0] * _TEMPORAL_IDS
         self._window_bytes = 0
         self._frames = 0
 
@@ -105,3 +118,18 @@ class ReceivedStream:
             self.nack = NackGenerator()
         self.sender_report = None
         self._last_timestamp = -1
+
+
+def _cumulative(per_temporal_id: list[int], total: int, elapsed: float) -> tuple[int, ...]:
+    """Bitrates of TIDs 0..t, up to the highest TID seen; the last is the whole stream
+    (packets without a TID are part of every layer)."""
+    highest = max((t for t, size in enumerate(per_temporal_id) if size), default=-1)
+    if highest <= 0:
+        return ()
+    untagged = total - sum(per_temporal_id)
+    rates = []
+    running = untagged
+    for size in per_temporal_id[:highest]:
+        running += size
+        rates.append(round(running * 8 / elapsed))
+    return (*rates, round(total * 8 / elapsed))

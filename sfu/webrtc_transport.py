@@ -431,15 +431,17 @@ class WebRtcTransport(Transport):
 
     # -- probing the viewer's downlink ------------------------------------------------
     def _start_probe(self, cluster: Cluster, padding_bps: int) -> bool:
-        """Pad for `cluster` on the RTX stream of a video track the viewer receives now;
-        False when there is none (or nothing to pad)."""
+        """Pad for `cluster` on the RTX stream of one of the viewer's video tracks; False
+        when there is none (or nothing to pad)."""
         egress = self._egress
         slot = next(
             (
                 s
                 for s in self._slots
+                # Paused tracks too: their RTX stream stays negotiated, and a viewer
+                # whose video is all paused for bandwidth is the one that must probe.
                 if s.rtx_kept and s.rtx_ssrc is not None and s.consumer is not None
-                and s.consumer.active and s.rtx is not None
+                and s.consumer.ready and s.rtx is not None
             ),
             None,
         )  # fmt: skip

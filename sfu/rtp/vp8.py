@@ -116,3 +116,20 @@ def key_frame_size(payload: Payload) -> tuple[int, int] | None:
     width = (payload[pos + 6] | (payload[pos + 7] << 8)) & 0x3FFF
     height = (payload[pos + 8] | (payload[pos + 9] << 8)) & 0x3FFF
     return (width, height) if width and height else None
+
+
+def temporal_id(data: bytes, start: int) -> int:
+    """The TID in the descriptor of the VP8 payload at `data[start:]`, -1 without one
+    (per packet, for the per-layer bitrates: no slicing, no tuple)."""
+    end = len(data)
+    if start + 1 >= end or not data[start] & 0x80:
+        return -1
+    ext = data[start + 1]
+    if not ext & 0x20:
+        return -1
+    pos = start + 2
+    if ext & 0x80:
+        pos += 2 if pos < end and data[pos] & 0x80 else 1
+    if ext & 0x40:
+        pos += 1
+    return data[pos] >> 6 if pos < end else -1

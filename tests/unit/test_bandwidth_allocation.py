@@ -1,12 +1,21 @@
-"""Dividing a viewer's estimate over its tracks: audio first, video by priority."""
+"""Dividing a viewer's estimate over its tracks: audio first, video by priority, each
+track through its options (fewer frames of its lowest encoding, then each encoding)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sfu.bandwidth_allocation import PAUSED, UPGRADE_MARGIN, VideoDemand, allocate
+from sfu.bandwidth_allocation import (
+    ALL_TEMPORAL_LAYERS,
+    PAUSED,
+    UPGRADE_MARGIN,
+    Option,
+    VideoDemand,
+    allocate,
+)
 
 LADDER = (150_000, 500_000, 1_500_000)
+ALL = ALL_TEMPORAL_LAYERS
 
 
 def video(
@@ -14,16 +23,18 @@ def video(
     *,
     priority: int = 1,
     bitrates: Sequence[int] = LADDER,
-    ceiling: int = 2,
+    temporal: Sequence[int] = (),
     current: int = 2,
 ) -> VideoDemand:
-    return VideoDemand(
-        key=key, priority=priority, bitrates=bitrates, ceiling=ceiling, current=current
-    )
+    """A track whose options are `temporal` (cumulative rates of the lowest encoding's
+    temporal layers below its whole rate), then each encoding of `bitrates`."""
+    options = [Option(0, t, bps) for t, bps in enumerate(temporal)]
+    options += [Option(layer, ALL, bps) for layer, bps in enumerate(bitrates)]
+    return VideoDemand(key=key, priority=priority, options=options, current=current)
 
 
 def test_enough_for_everyone_gives_every_tile_what_it_needs() -> None:
-    chosen = allocate(10_000_000, 100_000, [video("a"), video("b", ceiling=1)])
+    chosen = allocate(10_000_000, 100_000, [video("a"), video("b", bitrates=LADDER[:2])])
     assert chosen == {"a": 2, "b": 1}
 
 
@@ -42,21 +53,27 @@ def test_audio_is_budgeted_first_and_video_paused_when_nothing_fits() -> None:
     assert allocate(100_000, 120_000, tracks) == {"screen": PAUSED, "a": PAUSED, "b": PAUSED}
 
 
+def test_fewer_frames_of_the_lowest_encoding_come_before_a_pause() -> None:
+    # q at 150k whole, 75k for TID 0 alone, 110k for TIDs 0 and 1.
+    tracks = [video(k, temporal=(75_000, 110_000), current=2) for k in "abc"]
+    assert allocate(3 * 150_000, 0, tracks) == {"a": 2, "b": 2, "c": 2}
+    assert allocate(3 * 110_000, 0, tracks) == {"a": 1, "b": 1, "c": 1}
+    # Lifted one step at a time, round the tracks: the frames are shared out evenly.
+    assert allocate(150_000 + 2 * 110_000, 0, tracks) == {"a": 2, "b": 1, "c": 1}
+    # Two fit at TID 0, the third does not, and what it would have had lifts the two.
+    assert allocate(3 * 75_000 - 1, 0, tracks) == {"a": 1, "b": 1, "c": PAUSED}
+
+
 def test_a_hidden_tile_gets_nothing_and_costs_nothing() -> None:
-    chosen = allocate(700_000, 0, [video("hidden", ceiling=PAUSED, priority=5), video("shown")])
+    hidden = VideoDemand(key="hidden", priority=5, options=(), current=PAUSED)
+    chosen = allocate(700_000, 0, [hidden, video("shown")])
     assert chosen == {"hidden": PAUSED, "shown": 1}
 
 
-def test_an_encoding_the_publisher_does_not_send_is_skipped() -> None:
-    chosen = allocate(10_000_000, 0, [video("a", bitrates=(150_000, 0, 1_500_000))])
-    assert chosen == {"a": 2}
-    chosen = allocate(1_000_000, 0, [video("a", bitrates=(150_000, 0, 1_500_000))])
-    assert chosen == {"a": 0}
-
-
-def test_a_track_not_measured_yet_keeps_its_tile_s_choice_and_costs_nothing() -> None:
-    chosen = allocate(200_000, 0, [video("new", bitrates=(0, 0, 0), ceiling=1), video("a")])
-    assert chosen == {"new": 1, "a": 0}
+def test_a_track_not_measured_yet_costs_nothing() -> None:
+    new = VideoDemand(key="new", priority=1, options=(Option(1, ALL, 0),), current=PAUSED)
+    chosen = allocate(200_000, 0, [new, video("a")])
+    assert chosen == {"new": 0, "a": 0}
 
 
 def test_going_up_needs_a_margin_staying_does_not() -> None:

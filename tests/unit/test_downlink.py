@@ -99,3 +99,37 @@ async def test_feedback_moves_the_estimate_and_garbage_is_counted(router: Router
 
     downlink.on_transport_feedback(b"\x00\x01garbage", 5.0)
     assert downlink.feedbacks_malformed == 1
+
+
+async def test_tracks_go_up_one_per_division_so_key_frames_do_not_come_in_a_burst(
+    router: Router,
+) -> None:
+    publisher = router.create_direct_transport(on_rtp=lambda data: None)
+    videos = [
+        publisher.produce(
+            ReceiveParameters(
+                mid=Mid(str(i)), codec=VP8, ssrc=100 + 10 * i,
+                encoding_ssrcs=(100 + 10 * i, 101 + 10 * i, 102 + 10 * i),
+            )
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    now = router._clock.now()
+    for video in videos:
+        _sending(video, LADDER, now)
+    viewer = router.create_direct_transport(on_rtp=lambda data: None)
+    consumers = [viewer.consume(video) for video in videos]
+    downlink = Downlink(
+        consumers=lambda: viewer.consumers.values(),
+        sent_packet=lambda s: None,
+        initial_bps=300_000,
+    )
+    downlink.allocate(now)  # 270k for media: one track at q, two paused
+    assert sorted(c.starved for c in consumers) == [False, True, True]
+
+    downlink.estimator.on_probe_result(10_000_000)  # the link turns out to be wide
+    targets = []
+    for step in range(4):
+        downlink.allocate(now + step)
+        targets.append(sorted((-1 if c.starved else c.target_layer) for c in consumers))
+    assert targets == [[-1, -1, 2], [-1, 2, 2], [2, 2, 2], [2, 2, 2]]
