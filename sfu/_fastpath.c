@@ -692,10 +692,12 @@ static int64_t skips_pictures_before(const skips_t *k, int64_t seq, int picture)
  * ceiling is first set: frames of a higher TID are left out, and the epoch's seqs and
  * PictureIDs close up over them. */
 #define ALL_TEMPORAL_LAYERS 3 /* the highest TID a descriptor carries: a ceiling that drops none */
+#define NO_PICTURE (-1)
+#define IN_FLIGHT (-2)        /* set up mid-stream: the picture at the head goes on, whatever it is */
 
 typedef struct {
     int ceiling, layer;       /* asked; forwarded now (up only at a layer sync or key frame) */
-    int head_picture;         /* picture_key of the newest packet decided; -1 none */
+    int head_picture;         /* picture_key of the newest packet decided; NO_PICTURE, IN_FLIGHT */
     int head_skipped;
     skips_t seqs;
 } temporal_t;
@@ -866,9 +868,10 @@ static int64_t temporal_admit(slot_t *s, const vp8_numbering_t *n, int keyframe,
     int64_t ext = highest + ((((int64_t)seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
     if (ext <= highest) return skips_pictures_before(&t->seqs, ext, picture); /* decided, or late */
     int new_picture = picture != t->head_picture;
-    if (new_picture) {
+    if (new_picture) {  /* until now every frame went out: the one in flight is finished */
+        int in_flight = t->head_picture == IN_FLIGHT;
         t->head_picture = picture;
-        t->head_skipped = !temporal_forwards(t, n, keyframe);
+        t->head_skipped = !in_flight && !temporal_forwards(t, n, keyframe);
     }
     if (t->head_skipped) {
         seq_skip(s, seq, picture, new_picture);
@@ -1128,7 +1131,7 @@ static PyObject *FanOut_forward(FanOutObject *self, PyObject *args) {
         int starting = s->new_epoch;
         int64_t skipped = 0; /* pictures left out before this one */
         if (s->temporal != NULL) {
-            if (starting) { s->temporal->head_picture = -1; s->temporal->head_skipped = 0; }
+            if (starting) { s->temporal->head_picture = NO_PICTURE; s->temporal->head_skipped = 0; }
             if (numbering != NULL && numbering->picture_id_at >= 0) {
                 skipped = temporal_admit(s, numbering, keyframe, seq);
                 if (skipped < 0) { s->packets_skipped++; continue; }
@@ -1232,7 +1235,7 @@ static PyObject *FanOut_set_temporal(FanOutObject *self, PyObject *args) {
         temporal_t *t = PyMem_Calloc(1, sizeof(temporal_t));
         if (t == NULL) return PyErr_NoMemory();
         t->ceiling = t->layer = ALL_TEMPORAL_LAYERS;
-        t->head_picture = -1;
+        t->head_picture = IN_FLIGHT;
         skips_clear(&t->seqs);
         s->temporal = t;
     }

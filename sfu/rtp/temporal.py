@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .seq import OutputSequencer
 
 ALL_TEMPORAL_LAYERS = 3  # the highest TID the descriptor can carry: a ceiling that drops none
+NO_PICTURE = -1
+IN_FLIGHT = -2  # a filter set up mid-stream: the picture at the head goes on, whatever it is
 
 
 class TemporalFilter:
@@ -48,7 +50,7 @@ class TemporalFilter:
     def __init__(self) -> None:
         self.ceiling = ALL_TEMPORAL_LAYERS  # asked
         self.layer = ALL_TEMPORAL_LAYERS  # forwarded now: at most the ceiling
-        self.head_picture = -1  # picture_key of the newest packet decided; -1 none
+        self.head_picture = IN_FLIGHT  # picture_key of the newest packet decided
         self.head_skipped = False
 
     def set_ceiling(self, temporal_id: int) -> None:
@@ -58,7 +60,7 @@ class TemporalFilter:
 
     def restart(self) -> None:
         """A new epoch starts: no picture decided yet."""
-        self.head_picture = -1
+        self.head_picture = NO_PICTURE
         self.head_skipped = False
 
     def admit(
@@ -75,8 +77,11 @@ class TemporalFilter:
             return sequencer.skipped.pictures_before(sequencer.extended(seq), picture)
         new_picture = picture != self.head_picture
         if new_picture:
+            # Until now every frame went out: the one in flight when the filter was set
+            # up is finished (and, if it is a new one, that is only one frame late).
+            in_flight = self.head_picture == IN_FLIGHT
             self.head_picture = picture
-            self.head_skipped = not self._forwards(numbering, keyframe)
+            self.head_skipped = not in_flight and not self._forwards(numbering, keyframe)
         if self.head_skipped:
             sequencer.skip(seq, picture, new_picture=new_picture)
             return -1
