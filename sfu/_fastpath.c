@@ -6,7 +6,9 @@
  * the consumer's socket. A simulcast producer's encodings share one fan-out:
  * packets come tagged with their layer, each slot forwards one layer and
  * switches to its target layer at that layer's key frame; with `vp8` the
- * PictureID and TL0PICIDX are shifted per viewer so they stay continuous.
+ * PictureID and TL0PICIDX are shifted per viewer so they stay continuous,
+ * and a viewer with a temporal ceiling gets only the frames up to that TID,
+ * its sequence numbers and PictureIDs closed up over the frames left out.
  * An egress that stamps transport-wide sequence numbers (draft-holmer-rmcat-
  * transport-wide-cc-extensions-01) numbers every copy it is given and logs its
  * send time and size, as sfu/rtp/send_log.py does.
@@ -545,6 +547,8 @@ typedef struct {
     int picture_id;
     int tl0_at;
     int tl0;
+    int temporal_id;          /* -1 without T */
+    int layer_sync;           /* Y: references TID 0 frames only */
 } vp8_numbering_t;
 
 /* One viewer's shifts and the newest numbers it was sent (-1: none yet). */
@@ -554,11 +558,11 @@ typedef struct {
 
 /* vp8.picture_numbering: no numbering when the descriptor has none or is truncated. */
 static void vp8_parse(const uint8_t *p, size_t size, vp8_numbering_t *n) {
-    *n = (vp8_numbering_t){-1, 0, 0, -1, 0};
+    *n = (vp8_numbering_t){-1, 0, 0, -1, 0, -1, 0};
     if (size < 2 || !(p[0] & 0x80)) return;
     uint8_t ext = p[1];
     size_t pos = 2;
-    vp8_numbering_t found = {-1, 0, 0, -1, 0};
+    vp8_numbering_t found = {-1, 0, 0, -1, 0, -1, 0};
     if (ext & 0x80) {
         if (pos >= size) return;
         found.picture_id_wide = (p[pos] & 0x80) != 0;
@@ -577,13 +581,20 @@ static void vp8_parse(const uint8_t *p, size_t size, vp8_numbering_t *n) {
         found.tl0 = p[pos];
         pos++;
     }
-    if ((ext & 0x30) && pos >= size) return; /* TID/KEYIDX byte missing */
+    if (ext & 0x30) {
+        if (pos >= size) return; /* TID/KEYIDX byte missing */
+        if (ext & 0x20) {
+            found.temporal_id = p[pos] >> 6;
+            found.layer_sync = (p[pos] & 0x20) != 0;
+        }
+    }
     *n = found;
 }
 
 /* fanout._renumber: at an epoch's first packet, shift the numbering to continue where
- * the viewer left off; then remember the newest numbers sent. */
-static void vp8_renumber(vp8_state_t *v, const vp8_numbering_t *n, int starting) {
+ * the viewer left off; then remember the newest numbers sent (`skipped`: pictures left
+ * out before this one, closed up). */
+static void vp8_renumber(vp8_state_t *v, const vp8_numbering_t *n, int starting, int64_t skipped) {
     unsigned mask = n->picture_id_wide ? PICTURE_ID_MASK : PICTURE_ID_MASK_NARROW;
     if (starting && v->last_picture_id >= 0) {
         if (n->picture_id_at >= 0)
@@ -592,7 +603,7 @@ static void vp8_renumber(vp8_state_t *v, const vp8_numbering_t *n, int starting)
             v->tl0_offset = (int)((unsigned)(v->last_tl0 + 1 - n->tl0) & TL0_MASK);
     }
     if (n->picture_id_at >= 0) {
-        int picture_id = (int)((unsigned)(n->picture_id + v->picture_id_offset) & mask);
+        int picture_id = (int)((uint64_t)(n->picture_id + v->picture_id_offset - skipped) & mask);
         unsigned ahead = (unsigned)(picture_id - v->last_picture_id) & mask;
         if (v->last_picture_id < 0 || (ahead > 0 && ahead <= mask >> 1)) v->last_picture_id = picture_id;
     }
@@ -603,12 +614,14 @@ static void vp8_renumber(vp8_state_t *v, const vp8_numbering_t *n, int starting)
     }
 }
 
-/* vp8.write_numbering with the viewer's shifts, into its copy's payload; only when a
- * shift is non-zero, so a first epoch stays byte-identical to the input. */
-static void vp8_patch(const vp8_state_t *v, const vp8_numbering_t *n, uint8_t *payload) {
-    if (!v->picture_id_offset && !v->tl0_offset) return;
+/* vp8.write_numbering with the viewer's shifts (the PictureID's less the `skipped`
+ * pictures before it), into its copy's payload; only when a shift is non-zero, so a
+ * first epoch stays byte-identical to the input. */
+static void vp8_patch(const vp8_state_t *v, const vp8_numbering_t *n, uint8_t *payload, int64_t skipped) {
+    int64_t picture_shift = v->picture_id_offset - skipped;
+    if (!picture_shift && !v->tl0_offset) return;
     if (n->picture_id_at >= 0) {
-        unsigned picture_id = (unsigned)(n->picture_id + v->picture_id_offset);
+        uint64_t picture_id = (uint64_t)(n->picture_id + picture_shift);
         uint8_t *at = payload + n->picture_id_at;
         if (n->picture_id_wide) {
             at[0] = (uint8_t)(0x80 | ((picture_id >> 8) & 0x7F));
@@ -619,6 +632,116 @@ static void vp8_patch(const vp8_state_t *v, const vp8_numbering_t *n, uint8_t *p
     }
     if (n->tl0_at >= 0) payload[n->tl0_at] = (uint8_t)(n->tl0 + v->tl0_offset);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Skipped packets (sfu/rtp/skips.py): the seqs (extended) of the current epoch left
+ * out of a viewer's stream, in runs, with the pictures they started. Output seq =
+ * input + offset - seqs skipped below; a PictureID is lowered by the pictures skipped
+ * below its packet. Only seqs newer than any seen are skipped; the newest SKIP_RANGES
+ * runs are kept, in a ring, and seqs below a forgotten run are refused.         */
+
+#define SKIP_RANGES 64
+#define SKIP_AT(k, i) (((k)->oldest + (i)) % SKIP_RANGES)
+
+typedef struct {
+    int64_t first[SKIP_RANGES], last[SKIP_RANGES];
+    int pictures[SKIP_RANGES];        /* pictures whose first packet seen is in the run */
+    int first_picture[SKIP_RANGES], last_picture[SKIP_RANGES]; /* picture_key of its ends */
+    int oldest, count;
+    int64_t total;            /* seqs skipped in all, forgotten runs included */
+    int64_t pictures_total;   /* pictures skipped in all */
+    int64_t floor;            /* seqs below were in a forgotten run or before it */
+} skips_t;
+
+/* skips.picture_key: a 7-bit PictureID never equals a 15-bit one. */
+static int picture_key(int picture_id, int wide) { return wide ? picture_id | 0x8000 : picture_id; }
+
+static void skips_clear(skips_t *k) {
+    k->oldest = k->count = 0;
+    k->total = k->pictures_total = 0;
+    k->floor = INT64_MIN;
+}
+
+static void skips_add(skips_t *k, int64_t first, int64_t last, int picture, int new_picture) {
+    int at;
+    if (k->count && k->last[SKIP_AT(k, k->count - 1)] + 1 == first) {
+        at = SKIP_AT(k, k->count - 1);
+        k->pictures[at] += new_picture;
+    } else {
+        if (k->count == SKIP_RANGES) {
+            k->floor = k->last[k->oldest] + 1;
+            k->oldest = (k->oldest + 1) % SKIP_RANGES;
+            k->count--;
+        }
+        at = SKIP_AT(k, k->count);
+        k->count++;
+        k->first[at] = first;
+        k->pictures[at] = new_picture;
+        k->first_picture[at] = picture;
+    }
+    k->last[at] = last;
+    k->last_picture[at] = picture;
+    k->total += last - first + 1;
+    k->pictures_total += new_picture;
+}
+
+/* How many seqs below `seq` were skipped; -1 when it was itself, or is below the floor. */
+static int64_t skips_below(const skips_t *k, int64_t seq) {
+    if (seq < k->floor) return -1;
+    int64_t count = k->total;
+    for (int i = k->count - 1; i >= 0; i--) {
+        int at = SKIP_AT(k, i);
+        if (k->last[at] < seq) break;
+        if (k->first[at] <= seq) return -1;
+        count -= k->last[at] - k->first[at] + 1;
+    }
+    return count;
+}
+
+/* The unskipped seq at output `position` (itself minus the skips below it). */
+static int64_t skips_expand(const skips_t *k, int64_t position) {
+    int64_t seq = position + k->total;
+    for (int i = k->count - 1; i >= 0; i--) {
+        int at = SKIP_AT(k, i);
+        if (k->last[at] < seq) break;
+        seq -= k->last[at] - k->first[at] + 1;
+    }
+    return seq;
+}
+
+/* Pictures skipped before the packet `seq` of `picture` (seen before, or late); -1 when
+ * its picture was skipped: its seq is in a run, or the run just below ends with its
+ * picture, or the run just above starts with it (a frame's seqs are consecutive). */
+static int64_t skips_pictures_before(const skips_t *k, int64_t seq, int picture) {
+    if (seq < k->floor) return -1;
+    int64_t count = k->pictures_total;
+    int above = -1;
+    for (int i = k->count - 1; i >= 0; i--) {
+        int at = SKIP_AT(k, i);
+        if (k->last[at] < seq) {
+            if (k->last_picture[at] == picture) return -1;
+            break;
+        }
+        if (k->first[at] <= seq) return -1;
+        count -= k->pictures[at];
+        above = k->first_picture[at];
+    }
+    return above == picture ? -1 : count;
+}
+
+/* One viewer's temporal ceiling (sfu/rtp/temporal.py TemporalFilter), allocated when a
+ * ceiling is first set: frames of a higher TID are left out, and the epoch's seqs and
+ * PictureIDs close up over them. */
+#define ALL_TEMPORAL_LAYERS 3 /* the highest TID a descriptor carries: a ceiling that drops none */
+#define NO_PICTURE (-1)
+#define IN_FLIGHT (-2)        /* set up mid-stream: the picture at the head goes on, whatever it is */
+
+typedef struct {
+    int ceiling, layer;       /* asked; forwarded now (up only at a layer sync or key frame) */
+    int head_picture;         /* picture_key of the newest packet decided; NO_PICTURE, IN_FLIGHT */
+    int head_skipped;
+    skips_t seqs;
+} temporal_t;
 
 /* ------------------------------------------------------------------------ */
 /* FanOut: the consumers of one producer                                      */
@@ -639,7 +762,9 @@ typedef struct {
     int64_t epoch_first, ext_highest;
     double last_time;
     vp8_state_t vp8;
+    temporal_t *temporal;     /* owned; NULL until a temporal ceiling is set */
     unsigned long long packets_sent, bytes_sent, payload_bytes_sent, packets_dropped;
+    unsigned long long packets_skipped; /* left out for the temporal ceiling */
 } slot_t;
 
 typedef struct {
@@ -693,6 +818,7 @@ static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t
             ot = s->initial_ts;
         }
         s->new_epoch = 0;
+        if (s->temporal != NULL) skips_clear(&s->temporal->seqs);
         s->seq_offset = (uint16_t)(os - seq);
         s->ts_offset = (uint32_t)(ot - ts);
         s->epoch_first = seq;
@@ -707,7 +833,12 @@ static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t
     int64_t highest = s->ext_highest;
     int64_t ext = highest + ((((int64_t)seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
     if (ext < s->epoch_first) return 0;
-    uint16_t os = (uint16_t)(seq + s->seq_offset);
+    int64_t skipped = 0;
+    if (s->temporal != NULL && s->temporal->seqs.total) {
+        skipped = skips_below(&s->temporal->seqs, ext);
+        if (skipped < 0) return 0;
+    }
+    uint16_t os = (uint16_t)(seq + s->seq_offset - skipped);
     uint32_t ot = (uint32_t)(ts + s->ts_offset);
     if (ext > highest) { s->ext_highest = ext; s->last_seq = os; }
     uint32_t ahead = (uint32_t)(ot - s->last_ts);
@@ -717,11 +848,92 @@ static int map_packet(slot_t *s, uint16_t seq, uint32_t ts, double now, uint16_t
     return 1;
 }
 
+/* OutputSequencer.input_sequence: the input seq sent as `out_seq` in the current epoch,
+ * through the skips; 0 when there is none. */
+static int input_sequence(const slot_t *s, int out_seq, uint16_t *in_seq) {
+    if (s->new_epoch) return 0;
+    uint16_t seq = (uint16_t)((unsigned)out_seq - s->seq_offset);
+    const skips_t *k = s->temporal != NULL && s->temporal->seqs.total ? &s->temporal->seqs : NULL;
+    int64_t highest = s->ext_highest - (k != NULL ? k->total : 0); /* in output positions */
+    int64_t ext = highest + ((((int64_t)seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
+    if (ext < s->epoch_first || ext > highest) return 0;
+    if (k != NULL) {
+        ext = skips_expand(k, ext);
+        if (ext < k->floor) return 0;
+    }
+    *in_seq = (uint16_t)ext;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Temporal ceiling (sfu/rtp/temporal.py): which frames a viewer gets            */
+
+/* OutputSequencer.skip: leave out the packet `seq` (newer than any seen, of `picture`)
+ * for good. Unless it starts a `new_picture`, the newest packet so far was a skipped
+ * one of the same frame, and the seqs between (lost, or still to come) are its too. */
+static void seq_skip(slot_t *s, uint16_t seq, int picture, int new_picture) {
+    if (s->new_epoch) return;
+    int64_t highest = s->ext_highest;
+    int64_t ext = highest + ((((int64_t)seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
+    if (ext <= highest) return;
+    skips_t *k = &s->temporal->seqs;
+    int with_gap = !new_picture && k->count && k->last[SKIP_AT(k, k->count - 1)] == highest;
+    skips_add(k, with_gap ? highest + 1 : ext, ext, picture, new_picture);
+    s->ext_highest = ext;
+    s->last_seq = (uint16_t)(ext + s->seq_offset - k->total);
+}
+
+/* Whether a new picture goes to the viewer, moving its layer up when it may. */
+static int temporal_forwards(temporal_t *t, const vp8_numbering_t *n, int keyframe) {
+    if (n->temporal_id > t->ceiling) return 0;
+    if (keyframe) {
+        t->layer = t->ceiling;
+    } else if (n->temporal_id > t->layer) {
+        if (!n->layer_sync) return 0;
+        t->layer = n->temporal_id;
+    }
+    return 1;
+}
+
+/* TemporalFilter.admit: for a packet with a PictureID, the pictures skipped before its
+ * own, or -1 to skip it too (its seq then skipped). */
+static int64_t temporal_admit(slot_t *s, const vp8_numbering_t *n, int keyframe, uint16_t seq) {
+    temporal_t *t = s->temporal;
+    int picture = picture_key(n->picture_id, n->picture_id_wide);
+    if (s->new_epoch) {  /* the epoch's first packet: nothing to close up yet */
+        t->head_picture = picture;
+        t->head_skipped = !temporal_forwards(t, n, keyframe);
+        return t->head_skipped ? -1 : 0;
+    }
+    int64_t highest = s->ext_highest;
+    int64_t ext = highest + ((((int64_t)seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
+    if (ext <= highest) return skips_pictures_before(&t->seqs, ext, picture); /* decided, or late */
+    int new_picture = picture != t->head_picture;
+    if (new_picture) {  /* until now every frame went out: the one in flight is finished */
+        int in_flight = t->head_picture == IN_FLIGHT;
+        t->head_picture = picture;
+        t->head_skipped = !in_flight && !temporal_forwards(t, n, keyframe);
+    }
+    if (t->head_skipped) {
+        seq_skip(s, seq, picture, new_picture);
+        return -1;
+    }
+    return t->seqs.pictures_total;
+}
+
+/* At an epoch's first packet, before its mapping forgets them: the pictures the old
+ * epoch skipped stay out of the numbering (fanout._close_up_pictures). */
+static void close_up_pictures(slot_t *s) {
+    s->vp8.picture_id_offset = (int)((uint64_t)((int64_t)s->vp8.picture_id_offset -
+                                                s->temporal->seqs.pictures_total) & PICTURE_ID_MASK);
+}
+
 /* Build, protect and queue one viewer's copy (`numbering`: the packet's VP8 numbering,
- * NULL unless the fan-out renumbers VP8). Returns 1 queued, 0 dropped, -1 error. */
+ * NULL unless the fan-out renumbers VP8; `skipped`: pictures left out before it).
+ * Returns 1 queued, 0 dropped, -1 error. */
 static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_start,
                      const uint8_t *ext, size_t ext_len, uint16_t seq, uint32_t ts, double now,
-                     const vp8_numbering_t *numbering) {
+                     const vp8_numbering_t *numbering, int64_t skipped) {
     EgressObject *e = s->egress;
     size_t stamp = e->tcc_id ? 3 : 0; /* the transport-wide number's element, after the MID */
     size_t body = (size_t)s->mid_len + stamp + ext_len;
@@ -755,7 +967,7 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
         memset(out + 16 + body, 0, pad);
     }
     memcpy(out + header, data + payload_start, payload);
-    if (numbering != NULL) vp8_patch(&s->vp8, numbering, out + header);
+    if (numbering != NULL) vp8_patch(&s->vp8, numbering, out + header, skipped);
     Py_ssize_t n = protect(e, out, header + payload, header);
     if (n < 0) { s->packets_dropped++; return 0; }
     egress_commit(e, (size_t)n);
@@ -800,8 +1012,10 @@ static int FanOut_init(FanOutObject *self, PyObject *args, PyObject *kwds) {
 }
 
 static void FanOut_dealloc(FanOutObject *self) {
-    for (Py_ssize_t i = 0; i < self->slot_cap; i++)
+    for (Py_ssize_t i = 0; i < self->slot_cap; i++) {
         if (self->slots[i].used) Py_XDECREF(self->slots[i].egress);
+        PyMem_Free(self->slots[i].temporal);
+    }
     PyMem_Free(self->slots);
     PyMem_Free(self->history);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -869,6 +1083,8 @@ static PyObject *FanOut_remove(FanOutObject *self, PyObject *arg) {
     slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
     Py_CLEAR(s->egress);
+    PyMem_Free(s->temporal);
+    s->temporal = NULL;
     s->used = 0;
     Py_RETURN_NONE;
 }
@@ -954,12 +1170,21 @@ static PyObject *FanOut_forward(FanOutObject *self, PyObject *args) {
             s->key_frame_at = now;
         }
         int starting = s->new_epoch;
+        int64_t skipped = 0; /* pictures left out before this one */
+        if (s->temporal != NULL) {
+            if (starting) { s->temporal->head_picture = NO_PICTURE; s->temporal->head_skipped = 0; }
+            if (numbering != NULL && numbering->picture_id_at >= 0) {
+                skipped = temporal_admit(s, numbering, keyframe, seq);
+                if (skipped < 0) { s->packets_skipped++; continue; }
+            }
+            if (starting) close_up_pictures(s);
+        }
         uint16_t os;
         uint32_t ot;
         if (!map_packet(s, seq, ts, now, &os, &ot)) continue;
-        if (numbering != NULL) vp8_renumber(&s->vp8, numbering, starting);
+        if (numbering != NULL) vp8_renumber(&s->vp8, numbering, starting, skipped);
         int rc = send_copy(s, d, (size_t)data.len, (size_t)payload_start, ext.buf, (size_t)ext.len, os, ot,
-                           now, numbering);
+                           now, numbering, skipped);
         if (rc < 0) goto out;
         queued += rc;
     }
@@ -977,11 +1202,8 @@ static PyObject *FanOut_retransmit(FanOutObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "nid", &id, &out_seq, &now)) return NULL;
     slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
-    if (!s->active || !self->history_len || s->new_epoch) Py_RETURN_FALSE;
-    uint16_t in_seq = (uint16_t)((unsigned)out_seq - s->seq_offset);
-    int64_t highest = s->ext_highest;
-    int64_t ext = highest + ((((int64_t)in_seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
-    if (ext < s->epoch_first || ext > highest) Py_RETURN_FALSE;
+    uint16_t in_seq;
+    if (!s->active || !self->history_len || !input_sequence(s, out_seq, &in_seq)) Py_RETURN_FALSE;
     history_entry_t *entry = &self->history[s->layer * self->history_len + in_seq % self->history_len];
     if (entry->seq != in_seq || now - entry->arrival > self->max_age) Py_RETURN_FALSE;
     uint32_t ts = ((uint32_t)entry->data[4] << 24) | ((uint32_t)entry->data[5] << 16) |
@@ -990,12 +1212,20 @@ static PyObject *FanOut_retransmit(FanOutObject *self, PyObject *args) {
     uint32_t ot;
     if (!map_packet(s, in_seq, ts, entry->arrival, &os, &ot) || os != (uint16_t)out_seq) Py_RETURN_FALSE;
     vp8_numbering_t numbering_buf, *numbering = NULL;
+    int64_t skipped = 0;
     if (self->vp8) {
         numbering = &numbering_buf;
         vp8_parse(entry->data + entry->payload_start, (size_t)(entry->len - entry->payload_start), numbering);
+        if (s->temporal != NULL && numbering->picture_id_at >= 0) {
+            int64_t highest = s->ext_highest;
+            int64_t ext = highest + ((((int64_t)in_seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
+            skipped = skips_pictures_before(&s->temporal->seqs, ext,
+                                            picture_key(numbering->picture_id, numbering->picture_id_wide));
+            if (skipped < 0) Py_RETURN_FALSE; /* a packet of a picture left out, come late */
+        }
     }
     int rc = send_copy(s, entry->data, entry->len, entry->payload_start, entry->ext, entry->ext_len, os, ot,
-                       now, numbering);
+                       now, numbering, skipped);
     if (rc < 0) return NULL;
     return PyBool_FromLong(rc);
 }
@@ -1007,8 +1237,11 @@ static PyObject *FanOut_info(FanOutObject *self, PyObject *arg) {
     if (s == NULL) return NULL;
     PyObject *key_frame_at = s->has_key_frame_at ? PyFloat_FromDouble(s->key_frame_at) : Py_NewRef(Py_None);
     if (key_frame_at == NULL) return NULL;
-    return Py_BuildValue("(iiNKKKKii)", s->active, s->waiting_key_frame, key_frame_at, s->packets_sent,
-                         s->bytes_sent, s->payload_bytes_sent, s->packets_dropped, s->layer, s->target);
+    const temporal_t *t = s->temporal;
+    return Py_BuildValue("(iiNKKKKiiiiK)", s->active, s->waiting_key_frame, key_frame_at, s->packets_sent,
+                         s->bytes_sent, s->payload_bytes_sent, s->packets_dropped, s->layer, s->target,
+                         t != NULL ? t->ceiling : ALL_TEMPORAL_LAYERS, t != NULL ? t->layer : ALL_TEMPORAL_LAYERS,
+                         s->packets_skipped);
 }
 
 static int check_layer(FanOutObject *self, int layer) {
@@ -1025,6 +1258,30 @@ static PyObject *FanOut_set_target(FanOutObject *self, PyObject *args) {
     if (s == NULL || check_layer(self, layer) < 0) return NULL;
     s->target = layer;
     if (!s->active || s->waiting_key_frame) s->layer = layer; /* nothing flows: at once */
+    Py_RETURN_NONE;
+}
+
+static PyObject *FanOut_set_temporal(FanOutObject *self, PyObject *args) {
+    Py_ssize_t id;
+    int temporal_id;
+    if (!PyArg_ParseTuple(args, "ni", &id, &temporal_id)) return NULL;
+    slot_t *s = get_slot(self, id);
+    if (s == NULL) return NULL;
+    if (temporal_id < 0 || temporal_id > ALL_TEMPORAL_LAYERS) {
+        PyErr_SetString(PyExc_ValueError, "no such temporal layer");
+        return NULL;
+    }
+    if (s->temporal == NULL) {
+        if (temporal_id == ALL_TEMPORAL_LAYERS) Py_RETURN_NONE; /* nothing to filter yet */
+        temporal_t *t = PyMem_Calloc(1, sizeof(temporal_t));
+        if (t == NULL) return PyErr_NoMemory();
+        t->ceiling = t->layer = ALL_TEMPORAL_LAYERS;
+        t->head_picture = IN_FLIGHT;
+        skips_clear(&t->seqs);
+        s->temporal = t;
+    }
+    s->temporal->ceiling = temporal_id; /* down at once, up at a layer sync or key frame */
+    if (s->temporal->layer > temporal_id) s->temporal->layer = temporal_id;
     Py_RETURN_NONE;
 }
 
@@ -1060,17 +1317,19 @@ static PyObject *FanOut_input_sequence(FanOutObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "ni", &id, &out_seq)) return NULL;
     slot_t *s = get_slot(self, id);
     if (s == NULL) return NULL;
-    if (s->new_epoch) Py_RETURN_NONE;
-    uint16_t in_seq = (uint16_t)((unsigned)out_seq - s->seq_offset);
-    int64_t highest = s->ext_highest;
-    int64_t ext = highest + ((((int64_t)in_seq - highest + SEQ_HALF) & SEQ_MASK) - SEQ_HALF);
-    if (ext < s->epoch_first || ext > highest) Py_RETURN_NONE;
+    uint16_t in_seq;
+    if (!input_sequence(s, out_seq, &in_seq)) Py_RETURN_NONE;
     return PyLong_FromLong(in_seq);
 }
 
 static PyObject *FanOut_clear(FanOutObject *self, PyObject *Py_UNUSED(ignored)) {
     for (Py_ssize_t i = 0; i < self->slot_cap; i++)
-        if (self->slots[i].used) { Py_CLEAR(self->slots[i].egress); self->slots[i].used = 0; }
+        if (self->slots[i].used) {
+            Py_CLEAR(self->slots[i].egress);
+            PyMem_Free(self->slots[i].temporal);
+            self->slots[i].temporal = NULL;
+            self->slots[i].used = 0;
+        }
     for (Py_ssize_t i = 0; i < self->history_len * self->layers; i++) self->history[i].seq = -1;
     Py_RETURN_NONE;
 }
@@ -1083,8 +1342,11 @@ static PyMethodDef FanOut_methods[] = {
     {"forward", (PyCFunction)FanOut_forward, METH_VARARGS, "(data, payload_start, ext_body, keyframe, now[, layer])"},
     {"retransmit", (PyCFunction)FanOut_retransmit, METH_VARARGS, "(id, out_seq, now) -> bool"},
     {"info", (PyCFunction)FanOut_info, METH_O,
-     "(active, waiting, key_frame_at, sent, bytes, payload, dropped, layer, target layer)"},
+     "(active, waiting, key_frame_at, sent, bytes, payload, dropped, layer, target layer, temporal ceiling,"
+     " temporal layer, skipped)"},
     {"set_target", (PyCFunction)FanOut_set_target, METH_VARARGS, "(id, layer): switch at its next key frame."},
+    {"set_temporal", (PyCFunction)FanOut_set_temporal, METH_VARARGS,
+     "(id, tid): forward VP8 frames up to that TID (3: all); up at a layer sync or key frame."},
     {"set_timestamp_shift", (PyCFunction)FanOut_set_timestamp_shift, METH_VARARGS,
      "(layer, shift | None): layer's timestamps + shift are on the common timeline."},
     {"output_timestamp", (PyCFunction)FanOut_output_timestamp, METH_VARARGS, "(id, ts) -> int | None"},

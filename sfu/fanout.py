@@ -11,6 +11,10 @@ numbers continue, timestamps continue on the encodings' common timeline when
 their alignment is known (`set_timestamp_shift`), and VP8 picture numbering
 (sfu/rtp/vp8.py) continues too, so the viewer's decoder sees one stream.
 
+A slot may also have a VP8 temporal ceiling (`set_temporal_ceiling`): frames of a
+higher TID are left out, and its sequence numbers and PictureIDs close up over them
+(sfu/rtp/temporal.py).
+
 This module is the reference implementation and the fallback; sfu/_fastpath.c
 implements the same contract natively (`NativeFanOut`), and the tests require
 both to produce byte-identical packets. Per-consumer state lives here, not in
@@ -26,6 +30,8 @@ from typing import Protocol
 from .rtp import vp8
 from .rtp.send_log import SendLog, SentPacket, nothing_sent
 from .rtp.seq import OutputSequencer
+from .rtp.skips import picture_key
+from .rtp.temporal import ALL_TEMPORAL_LAYERS, TemporalFilter
 
 MAX_LAYERS = 4  # simulcast encodings per producer
 _FIXED = struct.Struct("!BBHII")
@@ -80,12 +86,14 @@ class FanOutSlot:
         "mid_element",
         "packets_dropped",
         "packets_sent",
+        "packets_skipped",
         "payload_bytes_sent",
         "payload_type",
         "picture_id_offset",
         "sequencer",
         "ssrc",
         "target_layer",
+        "temporal",
         "tl0_offset",
         "waiting_key_frame",
     )
@@ -123,7 +131,9 @@ class FanOutSlot:
         self.packets_sent = 0
         self.bytes_sent = 0
         self.payload_bytes_sent = 0
-        self.packets_dropped = 0
+        self.packets_dropped = 0  # send failures
+        self.packets_skipped = 0  # left out for the temporal ceiling
+        self.temporal: TemporalFilter | None = None  # until a ceiling is first set
 
     def activate(self, *, wait_for_key_frame: bool) -> None:
         """Start a new epoch on the target layer: continuous numbering for the viewer,
@@ -144,6 +154,26 @@ class FanOutSlot:
         self.target_layer = layer
         if not self.active or self.waiting_key_frame:
             self.layer = layer
+
+    def set_temporal_ceiling(self, temporal_id: int) -> None:
+        """Forward VP8 frames up to TID `temporal_id` only (ALL_TEMPORAL_LAYERS: all,
+        the default): lower at once, higher from the next layer sync or key frame."""
+        if not 0 <= temporal_id <= ALL_TEMPORAL_LAYERS:
+            raise ValueError("no such temporal layer")
+        if self.temporal is None:
+            if temporal_id == ALL_TEMPORAL_LAYERS:
+                return
+            self.temporal = TemporalFilter()
+        self.temporal.set_ceiling(temporal_id)
+
+    @property
+    def temporal_ceiling(self) -> int:
+        return ALL_TEMPORAL_LAYERS if self.temporal is None else self.temporal.ceiling
+
+    @property
+    def temporal_layer(self) -> int:
+        """The highest TID forwarded now (below the ceiling until an up-switch point)."""
+        return ALL_TEMPORAL_LAYERS if self.temporal is None else self.temporal.layer
 
     def output_timestamp(self, timestamp: int) -> int | None:
         return self.sequencer.output_timestamp(timestamp)
@@ -240,12 +270,26 @@ class FanOut:
                 slot.waiting_key_frame = False
                 slot.key_frame_at = now
             starting = slot.sequencer.pending
+            skipped = 0  # pictures left out before this one
+            temporal = slot.temporal
+            if temporal is not None:
+                if starting:
+                    temporal.restart()
+                if numbering is not None and numbering.picture_id_at >= 0:
+                    skipped = temporal.admit(numbering, keyframe, seq, slot.sequencer)
+                    if skipped < 0:
+                        slot.packets_skipped += 1
+                        continue
+                if starting:  # the old epoch's skipped pictures stay closed up
+                    _close_up_pictures(slot)
             mapped = slot.sequencer.map(seq, timestamp, now)
             if mapped is None:
                 continue
             if numbering is not None:
-                _renumber(slot, numbering, starting)
-            _send(slot, data, payload_start, ext_body, mapped[0], mapped[1], now, numbering)
+                _renumber(slot, numbering, starting, skipped)
+            _send(
+                slot, data, payload_start, ext_body, mapped[0], mapped[1], now, numbering, skipped
+            )
 
     def _switch(self, slot: FanOutSlot, layer: int) -> None:
         """Move `slot` to `layer` at its key frame, in a new epoch (aligned if known)."""
@@ -274,9 +318,16 @@ class FanOut:
         numbering = (
             vp8.picture_numbering(entry.data[entry.payload_start :]) if self._vp8 else None
         )
+        skipped = 0
+        if slot.temporal is not None and numbering is not None and numbering.picture_id_at >= 0:
+            sequencer = slot.sequencer
+            picture = picture_key(numbering.picture_id, numbering.picture_id_wide)
+            skipped = sequencer.skipped.pictures_before(sequencer.extended(in_seq), picture)
+            if skipped < 0:  # a packet of a picture left out, come late
+                return False
         return _send(
             slot, entry.data, entry.payload_start, entry.ext_body, out_seq, mapped[1], now,
-            numbering,
+            numbering, skipped,
         )  # fmt: skip
 
     def close(self) -> None:
@@ -315,9 +366,20 @@ def rewrite(
     return _FIXED.pack(b0, b1, seq, timestamp, ssrc) + block + data[payload_start:]
 
 
-def _renumber(slot: FanOutSlot, numbering: vp8.PictureNumbering, starting: bool) -> None:
+def _close_up_pictures(slot: FanOutSlot) -> None:
+    """At an epoch's first packet, before its mapping forgets them: the pictures the
+    old epoch skipped stay out of the numbering (a first packet with a PictureID
+    sets the offset anew anyway)."""
+    skipped = slot.sequencer.skipped.pictures
+    slot.picture_id_offset = (slot.picture_id_offset - skipped) & vp8.PICTURE_ID_MASK
+
+
+def _renumber(
+    slot: FanOutSlot, numbering: vp8.PictureNumbering, starting: bool, skipped: int
+) -> None:
     """At an epoch's first packet, shift the VP8 numbering to continue where the viewer
-    left off; then remember the newest numbers sent."""
+    left off; then remember the newest numbers sent (`skipped`: pictures left out
+    before this one, closed up)."""
     mask = vp8.PICTURE_ID_MASK if numbering.picture_id_wide else vp8.PICTURE_ID_MASK_NARROW
     if starting and slot.last_picture_id >= 0:
         if numbering.picture_id_at >= 0:
@@ -325,7 +387,7 @@ def _renumber(slot: FanOutSlot, numbering: vp8.PictureNumbering, starting: bool)
         if numbering.tl0_at >= 0 and slot.last_tl0 >= 0:
             slot.tl0_offset = (slot.last_tl0 + 1 - numbering.tl0) & vp8.TL0_MASK
     if numbering.picture_id_at >= 0:
-        picture_id = (numbering.picture_id + slot.picture_id_offset) & mask
+        picture_id = (numbering.picture_id + slot.picture_id_offset - skipped) & mask
         ahead = (picture_id - slot.last_picture_id) & mask
         if slot.last_picture_id < 0 or 0 < ahead <= mask >> 1:
             slot.last_picture_id = picture_id
@@ -344,22 +406,25 @@ def _send(
     timestamp: int,
     now: float,
     numbering: vp8.PictureNumbering | None = None,
+    skipped: int = 0,
 ) -> bool:
     """Build, send and count one viewer's copy; a stamping egress numbers it and logs
-    it as sent at `now` (the packet leaves in this loop iteration)."""
+    it as sent at `now` (the packet leaves in this loop iteration). Its PictureID
+    is shifted by the slot's offset less the `skipped` pictures before it."""
     log = slot.egress.send_log
     transport_seq = log.take() if log is not None else -1
     packet = rewrite(
         data, payload_start, ext_body, slot.mid_element, slot.payload_type, seq, timestamp,
         slot.ssrc, log.element(transport_seq) if log is not None else b"",
     )  # fmt: skip
-    if numbering is not None and (slot.picture_id_offset or slot.tl0_offset):
+    picture_shift = slot.picture_id_offset - skipped
+    if numbering is not None and (picture_shift or slot.tl0_offset):
         shifted = bytearray(packet)
         vp8.write_numbering(
             shifted,
             len(packet) - (len(data) - payload_start),
             numbering,
-            numbering.picture_id + slot.picture_id_offset,
+            numbering.picture_id + picture_shift,
             numbering.tl0 + slot.tl0_offset,
         )
         packet = bytes(shifted)

@@ -85,6 +85,11 @@ class NativeFanOutSlot:
         """Forward `layer` from its next key frame on (at once while nothing flows)."""
         self._fanout.native.set_target(self._id, layer)
 
+    def set_temporal_ceiling(self, temporal_id: int) -> None:
+        """Forward VP8 frames up to TID `temporal_id` only (ALL_TEMPORAL_LAYERS: all,
+        the default): lower at once, higher from the next layer sync or key frame."""
+        self._fanout.native.set_temporal(self._id, temporal_id)
+
     def output_timestamp(self, timestamp: int) -> int | None:
         return self._fanout.native.output_timestamp(self._id, timestamp)
 
@@ -135,6 +140,20 @@ class NativeFanOutSlot:
     @property
     def target_layer(self) -> int:
         return self._info()[8]
+
+    @property
+    def temporal_ceiling(self) -> int:
+        return self._info()[9]
+
+    @property
+    def temporal_layer(self) -> int:
+        """The highest TID forwarded now (below the ceiling until an up-switch point)."""
+        return self._info()[10]
+
+    @property
+    def packets_skipped(self) -> int:
+        """Packets left out for the temporal ceiling (not failures: see packets_dropped)."""
+        return self._info()[11]
 
 
 class NativeFanOut:

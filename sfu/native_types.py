@@ -53,8 +53,8 @@ class RtpProtector(Protocol):
 
 
 # (active, waiting for a key frame, key frame sent at, packets, bytes, payload bytes, dropped,
-#  layer forwarded, target layer)
-SlotInfo = tuple[int, int, float | None, int, int, int, int, int, int]
+#  layer forwarded, target layer, temporal ceiling, temporal layer forwarded, packets skipped)
+SlotInfo = tuple[int, int, float | None, int, int, int, int, int, int, int, int, int]
 
 
 class NativeFanOutCore(Protocol):
@@ -86,6 +86,7 @@ class NativeFanOutCore(Protocol):
         /,
     ) -> int: ...  # packets queued: nonzero means a flush is due
     def set_target(self, slot_id: int, layer: int, /) -> None: ...
+    def set_temporal(self, slot_id: int, temporal_id: int, /) -> None: ...
     def set_timestamp_shift(self, layer: int, shift: int | None, /) -> None: ...
     def retransmit(self, slot_id: int, out_seq: int, now: float, /) -> bool: ...
     def info(self, slot_id: int, /) -> SlotInfo: ...

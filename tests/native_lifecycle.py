@@ -55,12 +55,14 @@ def close_with_packets_queued() -> tuple[tuple[int, int, int], int]:
 
 
 def many_slots_removed_and_added_again(count: int = 20) -> list[int]:
-    """`count` slots (more than the first allocation of 8) on capture egresses; every
-    other one removed, then as many added again; packets each live slot captured."""
+    """`count` slots (more than the first allocation of 8) on capture egresses, with
+    temporal ceilings; every other one removed, then as many added again (with none);
+    packets each live slot captured."""
     fan = fastpath.NativeFanOut(history=64, max_age=2.0)
     egresses = [plain_egress(-1, ("", 0)) for _ in range(count)]
     slots = [fan.add_slot(_spec(100 + n), egress) for n, egress in enumerate(egresses)]
-    for slot in slots:
+    for n, slot in enumerate(slots):
+        slot.set_temporal_ceiling(n % 3)  # audio: nothing to filter, but the state exists
         slot.activate(wait_for_key_frame=False)
     _forward(fan, range(3))
     for slot in slots[::2]:
@@ -68,7 +70,9 @@ def many_slots_removed_and_added_again(count: int = 20) -> list[int]:
     _forward(fan, range(3, 6))  # queued for the survivors, removed ones are gone
     added = [plain_egress(-1, ("", 0)) for _ in range(count // 2)]
     for n, egress in enumerate(added):
-        fan.add_slot(_spec(500 + n), egress).activate(wait_for_key_frame=False)
+        slot = fan.add_slot(_spec(500 + n), egress)
+        assert slot.temporal_ceiling == 3  # a reused slot starts without one
+        slot.activate(wait_for_key_frame=False)
     _forward(fan, range(6, 9))
     _flush()
     live = egresses[1::2] + added

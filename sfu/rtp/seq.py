@@ -7,6 +7,8 @@ space ahead of it.
 
 from __future__ import annotations
 
+from .skips import SkippedNumbers
+
 _SEQ_MASK = 0xFFFF
 _SEQ_HALF = 1 << 15
 _TS_MASK = 0xFFFFFFFF
@@ -74,6 +76,10 @@ class OutputSequencer:
     first packet return None (they belong to an old source or would go back
     in time).
 
+    Packets the viewer is not to get at all (frames above its temporal ceiling)
+    are `skip`ped: later output seqs close up over them (sfu/rtp/skips.py), so
+    the viewer sees no gap, and NACKs map back through them.
+
     When the new epoch's source runs on a timeline whose relation to the old
     one is known (simulcast encodings aligned by their sender reports),
     `resync(ts_offset)` proposes the offset that keeps that relation; it is
@@ -91,6 +97,7 @@ class OutputSequencer:
         "_new_epoch",
         "_proposed_ts_offset",
         "_seq_offset",
+        "_skipped",
         "_started",
         "_ts_offset",
         "last_output_seq",
@@ -115,6 +122,7 @@ class OutputSequencer:
         self._ts_offset = 0
         self._epoch_first = 0
         self._ext_highest = 0
+        self._skipped = SkippedNumbers()  # in the current epoch
         self.last_output_seq = initial_seq
         self.last_output_timestamp = initial_timestamp
         self.last_output_time = 0.0
@@ -144,7 +152,12 @@ class OutputSequencer:
         ext = highest + (((seq - highest + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
         if ext < self._epoch_first:
             return None
-        out_seq = (seq + self._seq_offset) & _SEQ_MASK
+        skipped = 0
+        if self._skipped.total:
+            skipped = self._skipped.below(ext)
+            if skipped < 0:
+                return None
+        out_seq = (seq + self._seq_offset - skipped) & _SEQ_MASK
         out_ts = (timestamp + self._ts_offset) & _TS_MASK
         if ext > highest:
             self._ext_highest = ext
@@ -154,6 +167,36 @@ class OutputSequencer:
             self.last_output_timestamp = out_ts
             self.last_output_time = now
         return out_seq, out_ts
+
+    @property
+    def skipped(self) -> SkippedNumbers:
+        """The packets skipped in the current epoch (read only)."""
+        return self._skipped
+
+    def extended(self, seq: int) -> int:
+        """`seq` unwrapped around the newest input of the epoch."""
+        highest = self._ext_highest
+        return highest + (((seq - highest + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
+
+    def is_newest(self, seq: int) -> bool:
+        """`seq` is newer than any input seen in the current epoch."""
+        return self.extended(seq) > self._ext_highest
+
+    def skip(self, seq: int, picture: int, *, new_picture: bool) -> None:
+        """Leave out the packet `seq` (newer than any seen, of `picture`) for good: the
+        next output seq follows the last one given. Unless it starts a `new_picture`,
+        the newest packet so far was a skipped one of the same frame, and the seqs
+        between the two (lost, or still to come late) are that frame's: skipped too."""
+        if self._new_epoch:
+            return
+        ext = self.extended(seq)
+        if ext <= self._ext_highest:
+            return
+        skipped = self._skipped
+        with_gap = not new_picture and skipped.newest == self._ext_highest
+        skipped.add(self._ext_highest + 1 if with_gap else ext, ext, picture, new_picture)
+        self._ext_highest = ext
+        self.last_output_seq = (ext + self._seq_offset - skipped.total) & _SEQ_MASK
 
     def input_sequence(self, out_seq: int) -> int | None:
         """The input seq that maps to `out_seq` in the current epoch, for answering NACKs.
@@ -165,11 +208,16 @@ class OutputSequencer:
         if self._new_epoch:
             return None
         seq = (out_seq - self._seq_offset) & _SEQ_MASK
-        highest = self._ext_highest
+        skipped = self._skipped
+        highest = self._ext_highest - skipped.total  # in output positions
         ext = highest + (((seq - highest + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
         if ext < self._epoch_first or ext > highest:
             return None
-        return seq
+        if skipped.total:
+            ext = skipped.expand(ext)
+            if ext < skipped.floor:
+                return None
+        return ext & _SEQ_MASK
 
     def output_timestamp(self, timestamp: int) -> int | None:
         """An input RTP timestamp in output terms (for sender reports); None between epochs."""
@@ -204,6 +252,7 @@ class OutputSequencer:
         self._ts_offset = (out_ts - timestamp) & _TS_MASK
         self._epoch_first = seq
         self._ext_highest = seq
+        self._skipped.clear()
         self.last_output_seq = out_seq
         self.last_output_timestamp = out_ts
         self.last_output_time = now

@@ -36,14 +36,15 @@ class PictureNumbering(NamedTuple):
     tl0_at: int
     tl0: int
     temporal_id: int  # -1 without T
+    layer_sync: bool  # Y: the frame references only TID 0 frames (an up-switch point)
 
 
-NO_NUMBERING = PictureNumbering(-1, False, 0, -1, 0, -1)
+NO_NUMBERING = PictureNumbering(-1, False, 0, -1, 0, -1, False)
 
 
 def picture_numbering(payload: Payload) -> PictureNumbering:
-    """The descriptor's PictureID, TL0PICIDX and TID; NO_NUMBERING when it has none
-    or is truncated."""
+    """The descriptor's PictureID, TL0PICIDX, TID and Y bit; NO_NUMBERING when it has
+    none or is truncated."""
     size = len(payload)
     if size < 2 or not payload[0] & 0x80:
         return NO_NUMBERING
@@ -68,13 +69,14 @@ def picture_numbering(payload: Payload) -> PictureNumbering:
             return NO_NUMBERING
         tl0_at, tl0 = pos, payload[pos]
         pos += 1
-    temporal_id = -1
+    temporal_id, layer_sync = -1, False
     if ext & 0x30:
         if pos >= size:
             return NO_NUMBERING
         if ext & 0x20:
             temporal_id = payload[pos] >> 6
-    return PictureNumbering(picture_id_at, wide, picture_id, tl0_at, tl0, temporal_id)
+            layer_sync = bool(payload[pos] & 0x20)
+    return PictureNumbering(picture_id_at, wide, picture_id, tl0_at, tl0, temporal_id, layer_sync)
 
 
 def write_numbering(

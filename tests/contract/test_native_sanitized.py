@@ -26,6 +26,9 @@ for profile in SrtpProfile:
         assert python == native, (profile, seed)
     python, native = run_both(profile, 0, steps=2000, layers=3, vp8=True)
     assert python == native, (profile, "simulcast-vp8")
+    for layers in (1, 3):
+        python, native = run_both(profile, 1, steps=3000, layers=layers, vp8=True, temporal=True)
+        assert python == native, (profile, layers, "temporal")
 native_lifecycle.run_all()
 print("sanitized run ok")
 """
