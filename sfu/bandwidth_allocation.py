@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+from .rtp.temporal import ALL_TEMPORAL_LAYERS
+
+__all__ = ["ALL_TEMPORAL_LAYERS", "PAUSED", "UPGRADE_MARGIN", "Option", "VideoDemand", "allocate"]
+
 PAUSED = -1
 # An option above the one forwarded now must fit with this much to spare.
 UPGRADE_MARGIN = 1.15
-ALL_TEMPORAL_LAYERS = 3  # as sfu/rtp/temporal.py: a ceiling that leaves out nothing
 
 
 @dataclass(frozen=True, slots=True)

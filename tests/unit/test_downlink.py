@@ -7,6 +7,7 @@ from sfu.consumer import Consumer
 from sfu.direct_transport import DirectTransport
 from sfu.downlink import Downlink
 from sfu.producer import Producer
+from sfu.received_stream import ReceivedStream
 from sfu.router import Router
 from sfu.rtp import twcc
 from sfu.rtp_parameters import CodecParameters, ReceiveParameters
@@ -111,7 +112,7 @@ async def test_tracks_go_up_one_per_division_so_key_frames_do_not_come_in_a_burs
                 mid=Mid(str(i)), codec=VP8, ssrc=100 + 10 * i,
                 encoding_ssrcs=(100 + 10 * i, 101 + 10 * i, 102 + 10 * i),
             )
-        )  # fmt: skip
+        )
         for i in range(3)
     ]
     now = router._clock.now()
@@ -133,3 +134,40 @@ async def test_tracks_go_up_one_per_division_so_key_frames_do_not_come_in_a_burs
         downlink.allocate(now + step)
         targets.append(sorted((-1 if c.starved else c.target_layer) for c in consumers))
     assert targets == [[-1, -1, 2], [-1, 2, 2], [2, 2, 2], [2, 2, 2]]
+
+
+async def test_a_narrow_downlink_gets_fewer_frames_of_the_lowest_encoding_not_a_pause(
+    router: Router,
+) -> None:
+    video, audio, viewer = _stage(router)
+    now = router._clock.now()
+    _sending(video, LADDER, now)
+    video.streams[0].temporal_bitrates = (60_000, 100_000, 150_000)  # TID 0, 0-1, all
+    _sending(audio, (40_000,), now)
+    consumer = viewer.consume(video)
+    viewer.consume(audio)
+    downlink = Downlink(
+        consumers=lambda: viewer.consumers.values(),
+        sent_packet=lambda s: None,
+        initial_bps=200_000,
+    )
+    downlink.allocate(now)  # 180k for media, 140k after audio: q's TIDs 0 and 1 (100k)
+    assert (consumer.starved, consumer.target_layer, consumer.bandwidth_temporal) == (False, 0, 1)
+    assert consumer.demand().current == 1
+    downlink.estimator.on_probe_result(400_000)
+    downlink.allocate(now + 1)  # q whole, then h does not fit with its margin
+    assert (consumer.target_layer, consumer.bandwidth_temporal) == (0, 3)
+
+
+def test_an_encoding_measures_its_temporal_layers_cumulatively() -> None:
+    stream = ReceivedStream(layer=0, rid="q", ssrc=1, rtx_ssrc=None, clock_rate=90000, video=True)
+    stream.measure(0.0)
+    for frame in range(8):  # L1T3: TIDs 0 2 1 2 0 2 1 2, 1000 bytes each
+        stream.count(1000, frame * 3000, frame / 8, (0, 2, 1, 2)[frame % 4])
+    stream.count(200, 8 * 3000, 0.99)  # a packet without a TID counts in every layer
+    stream.measure(1.0)
+    assert stream.temporal_bitrates == (17_600, 33_600, 65_600)
+    assert stream.bitrate == 65_600
+    stream.count(1000, 9 * 3000, 1.5)
+    stream.measure(2.0)
+    assert stream.temporal_bitrates == ()  # nothing tagged: no temporal layers to offer
