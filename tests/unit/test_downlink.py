@@ -170,4 +170,4 @@ def test_an_encoding_measures_its_temporal_layers_cumulatively() -> None:
     assert stream.bitrate == 65_600
     stream.count(1000, 9 * 3000, 1.5)
     stream.measure(2.0)
-    assert stream.temporal_bitrates == ()  # nothing tagged: no temporal layers to offer
+    assert not stream.temporal_bitrates  # nothing tagged: no temporal layers to offer
