@@ -36,6 +36,8 @@ _ALLOCATION_INTERVAL = 0.5
 # Where a viewer starts before its first feedback: its tiles begin low and rise as
 # the link proves itself (a guess too high would overrun a slow link at once).
 INITIAL_BPS = 1_000_000
+# How long a probe's result counts as proof that the link carries its rate.
+_PROBE_PROOF_LIFETIME = 5.0
 # The share of the estimate the media may fill; the rest is for repair and jitter.
 _MEDIA_SHARE = 0.9
 
@@ -55,6 +57,7 @@ class Downlink:
         self.prober = ProbeController()
         self._probe: ProbeEvaluator | None = None
         self._media_bps = 0.0
+        self._probed = (0, 0.0)  # the last successful probe's rate, and when
         self.estimator = BandwidthEstimator(initial_bps=initial_bps)
         self._resolver = FeedbackResolver(sent_packet)
         self._next_allocation = 0.0
@@ -85,8 +88,7 @@ class Downlink:
                 logger.debug("downlink %x: probe for %d found %s", id(self),
                              probe.cluster.target_bps, rate)  # fmt: skip
                 if rate is not None and succeeded:
-                    self.estimator.on_probe_result(rate)
-                    self._next_allocation = now  # use it at once
+                    self.probe_succeeded(rate, now)
                 self.prober.on_result(now, succeeded)
         if now >= self._next_allocation:
             self._next_allocation = now + _ALLOCATION_INTERVAL
@@ -126,6 +128,8 @@ class Downlink:
             self._media_bps = estimate * _MEDIA_SHARE
         self.repair.set_rates(estimate, self._media_bps)
         chosen = allocate(estimate * _MEDIA_SHARE, audio_bps, videos)
+        proven = allocate(self._proven_bps(now) * _MEDIA_SHARE, audio_bps, videos)
+        _only_proven_up(chosen, videos, proven)
         _one_step_up(chosen, videos)
         self.allocations += 1
         self._maybe_probe(now, estimate, audio_bps, videos)
@@ -151,6 +155,25 @@ class Downlink:
                 ],
             )  # fmt: skip
 
+    def probe_succeeded(self, rate: int, now: float) -> None:
+        """A probe found the link carrying `rate`: the estimate moves there, and going
+        up to it is proven for a while; used at the next feedback."""
+        self.estimator.on_probe_result(rate)
+        self._probed = (rate, now)
+        self._next_allocation = now
+
+    def _proven_bps(self, now: float) -> float:
+        """What the link has been seen to carry: the acknowledged rate, or a recent
+        probe's (the estimate while nothing was acknowledged yet). The estimate may run
+        ahead of both (the delay-based rate grows until a queue says stop): staying is
+        judged by the estimate, going up by this, so that a switch up never fills the
+        link to find out."""
+        acknowledged = self.estimator.acknowledged_bps
+        if acknowledged is None:
+            return self.estimator.estimate_bps
+        rate, at = self._probed
+        return max(acknowledged, rate if now - at < _PROBE_PROOF_LIFETIME else 0)
+
     def _maybe_probe(
         self, now: float, estimate: int, audio_bps: int, videos: list[VideoDemand]
     ) -> None:
@@ -172,19 +195,35 @@ def _wanted_bps(demand: VideoDemand) -> float:
     return demand.options[-1].bps * UPGRADE_MARGIN if demand.options else 0.0
 
 
+def _only_proven_up(
+    chosen: dict[Hashable, int], videos: list[VideoDemand], proven: dict[Hashable, int]
+) -> None:
+    """Hold each switch up (a track going up, or back from a pause) to what the proven
+    rate would have given."""
+    for demand in videos:
+        key = demand.key
+        if chosen[key] > demand.current and _switching_up(demand):
+            chosen[key] = max(demand.current, min(chosen[key], proven[key]))
+
+
 def _one_step_up(chosen: dict[Hashable, int], videos: list[VideoDemand]) -> None:
     """Let one track go up per division, the one with the highest priority: each goes
     up at a key frame, and several key frames at once are a burst that a link just
-    found to have room may not take. Tracks starting for the first time are not held
-    (they wait for a key frame whatever happens)."""
+    found to have room may not take."""
     raised = False
     for demand in sorted(videos, key=lambda d: -d.priority):
         viewer = demand.key
-        if chosen[viewer] <= demand.current:
+        if chosen[viewer] <= demand.current or not _switching_up(demand):
             continue
-        assert isinstance(viewer, Consumer)
-        if demand.current == PAUSED and not viewer.starved:
-            continue  # new, or resumed by its viewer: not a switch up
         if raised:
             chosen[viewer] = demand.current
         raised = True
+
+
+def _switching_up(demand: VideoDemand) -> bool:
+    """Whether more for this track would be a switch up: it plays, or was paused for
+    bandwidth. Tracks starting for the first time (or resumed by their viewer) are
+    not held: they wait for a key frame whatever happens, and must start somewhere."""
+    viewer = demand.key
+    assert isinstance(viewer, Consumer)
+    return demand.current != PAUSED or viewer.starved

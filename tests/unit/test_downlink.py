@@ -3,6 +3,7 @@ is divided over its consumers, audio first."""
 
 from __future__ import annotations
 
+from sfu.bwe.results import PacketResult
 from sfu.consumer import Consumer
 from sfu.direct_transport import DirectTransport
 from sfu.downlink import Downlink
@@ -128,7 +129,7 @@ async def test_tracks_go_up_one_per_division_so_key_frames_do_not_come_in_a_burs
     downlink.allocate(now)  # 270k for media: one track at q, two paused
     assert sorted(c.starved for c in consumers) == [False, True, True]
 
-    downlink.estimator.on_probe_result(10_000_000)  # the link turns out to be wide
+    downlink.probe_succeeded(10_000_000, now)  # the link turns out to be wide
     targets = []
     for step in range(4):
         downlink.allocate(now + step)
@@ -154,7 +155,7 @@ async def test_a_narrow_downlink_gets_fewer_frames_of_the_lowest_encoding_not_a_
     downlink.allocate(now)  # 180k for media, 140k after audio: q's TIDs 0 and 1 (100k)
     assert (consumer.starved, consumer.target_layer, consumer.bandwidth_temporal) == (False, 0, 1)
     assert consumer.demand().current == 1
-    downlink.estimator.on_probe_result(400_000)
+    downlink.probe_succeeded(400_000, now)
     downlink.allocate(now + 1)  # q whole, then h does not fit with its margin
     assert (consumer.target_layer, consumer.bandwidth_temporal) == (0, 3)
 
@@ -171,3 +172,27 @@ def test_an_encoding_measures_its_temporal_layers_cumulatively() -> None:
     stream.count(1000, 9 * 3000, 1.5)
     stream.measure(2.0)
     assert not stream.temporal_bitrates  # nothing tagged: no temporal layers to offer
+
+
+async def test_a_track_goes_up_only_to_what_the_link_was_seen_to_carry(router: Router) -> None:
+    video, _, viewer = _stage(router)
+    now = router._clock.now()
+    _sending(video, LADDER, now)
+    consumer = viewer.consume(video)
+    downlink = Downlink(
+        consumers=lambda: viewer.consumers.values(),
+        sent_packet=lambda s: None,
+        initial_bps=300_000,
+    )
+    downlink.allocate(now)
+    assert consumer.target_layer == 0
+    # 200 kbit/s acknowledged, and an estimate that ran ahead to 2 Mbit/s unproven.
+    results = [PacketResult(i, now + i * 0.02, 500, 100 + i * 0.02) for i in range(60)]
+    downlink.estimator.on_packet_results(results, now + 1.2)
+    downlink.estimator.on_probe_result(2_000_000)
+    downlink.allocate(now + 1.2)
+    assert consumer.target_layer == 0  # staying is judged by the estimate, going up not
+
+    downlink.probe_succeeded(2_000_000, now + 1.5)  # now the link showed it
+    downlink.allocate(now + 1.5)
+    assert consumer.target_layer == 2
