@@ -5,9 +5,10 @@ transport-wide sequence number) feeds a send-side bandwidth estimate
 (sfu/bwe/); a few times a second the estimate is divided over the transport's
 consumers (sfu/bandwidth_allocation.py) and each video consumer is told the
 highest encoding it may forward, or that it must pause. Audio is budgeted
-first and never paused. A tenth of the estimate is kept out of the division:
-loss repair lives there (sfu/repair_budget.py), whose allowance is set anew at
-each division from what the media took.
+first and never paused. 15 % of the estimate is kept out of the division: key
+frames come in bursts above a track's average, and loss repair lives there
+(sfu/repair_budget.py), its allowance set anew at each division from what the
+media took.
 
 When the viewer's tiles want more than the estimate gives, the downlink probes
 (sfu/bwe/probe.py): `start_probe` is asked to send a cluster's padding, and the
@@ -39,7 +40,7 @@ INITIAL_BPS = 1_000_000
 # How long a probe's result counts as proof that the link carries its rate.
 _PROBE_PROOF_LIFETIME = 5.0
 # The share of the estimate the media may fill; the rest is for repair and jitter.
-_MEDIA_SHARE = 0.9
+_MEDIA_SHARE = 0.85
 
 
 class Downlink:
@@ -126,7 +127,9 @@ class Downlink:
             self._media_bps = media_bytes * 8 / (now - measured_at)
         else:
             self._media_bps = estimate * _MEDIA_SHARE
-        self.repair.set_rates(estimate, self._media_bps)
+        # Repair is what the link was seen to carry beyond the media, not what the
+        # estimate (running ahead) hopes: copies into a full queue only add to it.
+        self.repair.set_rates(min(estimate, self._proven_bps(now)), self._media_bps)
         chosen = allocate(estimate * _MEDIA_SHARE, audio_bps, videos)
         proven = allocate(self._proven_bps(now) * _MEDIA_SHARE, audio_bps, videos)
         _only_proven_up(chosen, videos, proven)

@@ -31,7 +31,7 @@ _MIN_PACKETS = 10
 _MAX_LOSS = 0.1
 # A cluster counts if it arrived at this share of the rate it was sent at or more; the
 # result is then the lower of the two rates (as ProbeBitrateEstimator does).
-_MIN_DELIVERY = 0.8
+_MIN_DELIVERY = 0.9
 _FEEDBACK_WAIT = 1.5  # after a cluster ends, seconds its feedback may take
 
 

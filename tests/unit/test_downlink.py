@@ -186,13 +186,13 @@ async def test_a_track_goes_up_only_to_what_the_link_was_seen_to_carry(router: R
     )
     downlink.allocate(now)
     assert consumer.target_layer == 0
-    # 200 kbit/s acknowledged, and an estimate that ran ahead to 2 Mbit/s unproven.
+    # 200 kbit/s acknowledged, and an estimate that ran ahead to 2.5 Mbit/s unproven.
     results = [PacketResult(i, now + i * 0.02, 500, 100 + i * 0.02) for i in range(60)]
     downlink.estimator.on_packet_results(results, now + 1.2)
-    downlink.estimator.on_probe_result(2_000_000)
+    downlink.estimator.on_probe_result(2_500_000)
     downlink.allocate(now + 1.2)
     assert consumer.target_layer == 0  # staying is judged by the estimate, going up not
 
-    downlink.probe_succeeded(2_000_000, now + 1.5)  # now the link showed it
+    downlink.probe_succeeded(2_500_000, now + 1.5)  # now the link showed it
     downlink.allocate(now + 1.5)
     assert consumer.target_layer == 2
