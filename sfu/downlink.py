@@ -57,6 +57,7 @@ class Downlink:
         self._start_probe = start_probe
         self.prober = ProbeController()
         self._probe: ProbeEvaluator | None = None
+        self._before_probe = 0  # the estimate when the cluster started
         self._media_bps = 0.0
         self._probed = (0, 0.0)  # the last successful probe's rate, and when
         self.estimator = BandwidthEstimator(initial_bps=initial_bps)
@@ -90,6 +91,10 @@ class Downlink:
                              probe.cluster.target_bps, rate)  # fmt: skip
                 if rate is not None and succeeded:
                     self.probe_succeeded(rate, now)
+                else:
+                    # The queue a failed probe built is its own doing, and gone with it:
+                    # the cuts it caused do not stand (the link carried the media before).
+                    self.estimator.on_probe_result(self._before_probe)
                 self.prober.on_result(now, succeeded)
         if now >= self._next_allocation:
             self._next_allocation = now + _ALLOCATION_INTERVAL
@@ -188,6 +193,7 @@ class Downlink:
             return
         if self._start_probe(cluster, max(round(cluster.target_bps - self._media_bps), 0)):
             self._probe = ProbeEvaluator(cluster)
+            self._before_probe = estimate
         else:
             self.prober.on_result(now, False)
 
