@@ -7,6 +7,7 @@ async def main():
                                 settings={"media.downlink_estimation": est, "server.log_level": "debug"}) as stage:
         u, l = await measure(stage)
         m = await stage.server.metrics()
+        print("LINK TOTAL", await stage.topology.downlink_counters())
         print(table([u, l]))
         for k, v in sorted(m.items()):
             if any(x in k for x in ("downlink", "by_layer", "paused_for", "refused", "held", "retransmissions_sent", "key_frame_requests", "simulcast_bitrate")):

@@ -87,8 +87,8 @@ class Downlink:
                 self._probe = None
                 rate = probe.rate_bps()
                 succeeded = rate is not None and rate > self.estimator.estimate_bps
-                logger.debug("downlink %x: probe for %d found %s", id(self),
-                             probe.cluster.target_bps, rate)  # fmt: skip
+                logger.debug("downlink %x: probe for %d found %s (%d reported, %d received)",
+                             id(self), probe.cluster.target_bps, rate, *probe.packets)  # fmt: skip
                 if rate is not None and succeeded:
                     self.probe_succeeded(rate, now)
                 else:

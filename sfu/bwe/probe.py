@@ -99,6 +99,12 @@ class ProbeEvaluator:
             elif result.send_time > cluster.end:
                 self._seen_after = True
 
+    @property
+    def packets(self) -> tuple[int, int]:
+        """(reported, received) of the cluster's packets so far."""
+        results = self._results.values()
+        return len(results), sum(1 for r in results if r.arrival_time is not None)
+
     def complete(self, now: float) -> bool:
         """Feedback reached past the cluster, or waiting longer is pointless."""
         return self._seen_after or now > self._cluster.end + _FEEDBACK_WAIT
