@@ -5,10 +5,11 @@ transport-wide sequence number) feeds a send-side bandwidth estimate
 (sfu/bwe/); a few times a second the estimate is divided over the transport's
 consumers (sfu/bandwidth_allocation.py) and each video consumer is told the
 highest encoding it may forward, or that it must pause. Audio is budgeted
-first and never paused. 15 % of the estimate is kept out of the division: key
-frames come in bursts above a track's average, and loss repair lives there
-(sfu/repair_budget.py), its allowance set anew at each division from what the
-media took.
+first and never paused. Tracks stay within the estimate (the delay-based rate is
+backed off below what got through when a queue builds), but go up only within 85 %
+of what the link was seen to carry: key frames come in bursts above a track's
+average, and loss repair lives in the rest (sfu/repair_budget.py), its allowance
+set anew at each division from what the media took.
 
 When the viewer's tiles want more than the estimate gives, the downlink probes
 (sfu/bwe/probe.py): `start_probe` is asked to send a cluster's padding, and the
@@ -39,7 +40,8 @@ _ALLOCATION_INTERVAL = 0.5
 INITIAL_BPS = 1_000_000
 # How long a probe's result counts as proof that the link carries its rate.
 _PROBE_PROOF_LIFETIME = 5.0
-# The share of the estimate the media may fill; the rest is for repair and jitter.
+# The share of the proven rate the media may grow into; the rest is for key-frame
+# bursts and repair.
 _MEDIA_SHARE = 0.85
 
 
@@ -135,7 +137,9 @@ class Downlink:
         # Repair is what the link was seen to carry beyond the media, not what the
         # estimate (running ahead) hopes: copies into a full queue only add to it.
         self.repair.set_rates(min(estimate, self._proven_bps(now)), self._media_bps)
-        chosen = allocate(estimate * _MEDIA_SHARE, audio_bps, videos)
+        # Staying within the estimate: after an overuse it is already backed off below
+        # what got through. Going up within the proven rate less a margin.
+        chosen = allocate(estimate, audio_bps, videos)
         proven = allocate(self._proven_bps(now) * _MEDIA_SHARE, audio_bps, videos)
         _only_proven_up(chosen, videos, proven)
         _one_step_up(chosen, videos)

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from .results import PacketResult
 
 CLUSTER_SECONDS = 0.25
-# Probing asks for at most twice the estimate at a time: a link found to carry that
-# is probed again from there (libwebrtc probes at 2x in ALR, 3x and 6x at start).
-_MAX_STEP = 2.0
+# Probing asks for at most 1.5 times the estimate at a time (a failed probe is a queue
+# the media waits behind); a link found to carry that is probed again from there
+# (libwebrtc probes at 2x in ALR, 3x and 6x at start).
+_MAX_STEP = 1.5
 _FIRST_INTERVAL = 1.0
 _MAX_INTERVAL = 8.0  # a link that keeps refusing is asked again at most this seldom
 _MIN_PACKETS = 10
@@ -48,7 +49,7 @@ class ProbeController:
     """When a viewer wants more than its estimate gives, a cluster now and then.
 
     `wanted_bps` is what the viewer's tiles would take at the quality they need;
-    a probe goes out when the estimate is below it, aims at it (at most twice the
+    a probe goes out when the estimate is below it, aims at it (at most 1.5 times the
     estimate), and the next waits 1 s after a success, doubling up to 8 s while
     probes fail."""
 

@@ -72,7 +72,7 @@ def test_probes_go_only_while_the_viewer_wants_more_and_back_off_when_they_fail(
     assert controller.next_cluster(0.0, estimate_bps=500_000, wanted_bps=400_000) is None
     cluster = controller.next_cluster(0.0, estimate_bps=500_000, wanted_bps=3_000_000)
     assert cluster is not None
-    assert cluster.target_bps == 1_000_000  # at most twice the estimate at a time
+    assert cluster.target_bps == 750_000  # at most 1.5 times the estimate at a time
     assert cluster.end - cluster.start == CLUSTER_SECONDS
     assert controller.next_cluster(0.5, 500_000, 3_000_000) is None  # awaiting its verdict
 

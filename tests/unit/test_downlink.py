@@ -124,9 +124,9 @@ async def test_tracks_go_up_one_per_division_so_key_frames_do_not_come_in_a_burs
     downlink = Downlink(
         consumers=lambda: viewer.consumers.values(),
         sent_packet=lambda s: None,
-        initial_bps=300_000,
+        initial_bps=200_000,
     )
-    downlink.allocate(now)  # 270k for media: one track at q, two paused
+    downlink.allocate(now)  # one track at q, two paused
     assert sorted(c.starved for c in consumers) == [False, True, True]
 
     downlink.probe_succeeded(10_000_000, now)  # the link turns out to be wide
@@ -150,9 +150,9 @@ async def test_a_narrow_downlink_gets_fewer_frames_of_the_lowest_encoding_not_a_
     downlink = Downlink(
         consumers=lambda: viewer.consumers.values(),
         sent_packet=lambda s: None,
-        initial_bps=200_000,
+        initial_bps=150_000,
     )
-    downlink.allocate(now)  # 180k for media, 140k after audio: q's TIDs 0 and 1 (100k)
+    downlink.allocate(now)  # 110k after audio: q's TIDs 0 and 1 (100k), not q whole
     assert (consumer.starved, consumer.target_layer, consumer.bandwidth_temporal) == (False, 0, 1)
     assert consumer.demand().current == 1
     downlink.probe_succeeded(400_000, now)
