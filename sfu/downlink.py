@@ -38,6 +38,8 @@ _ALLOCATION_INTERVAL = 0.5
 # Where a viewer starts before its first feedback: its tiles begin low and rise as
 # the link proves itself (a guess too high would overrun a slow link at once).
 INITIAL_BPS = 1_000_000
+# How long a playing track is held on its cheapest option before it is paused.
+_PAUSE_AFTER = 2.0
 # How long a probe's result counts as proof that the link carries its rate.
 _PROBE_PROOF_LIFETIME = 5.0
 # The share of the proven rate the media may grow into; the rest is for key-frame
@@ -60,6 +62,8 @@ class Downlink:
         self.prober = ProbeController()
         self._probe: ProbeEvaluator | None = None
         self._before_probe = 0  # the estimate when the cluster started
+        self._pausing: dict[Hashable, float] = {}  # track -> since when it should pause
+        self._given: set[Hashable] = set()  # tracks the last division let play
         self._media_bps = 0.0
         self._probed = (0, 0.0)  # the last successful probe's rate, and when
         self.estimator = BandwidthEstimator(initial_bps=initial_bps)
@@ -143,6 +147,7 @@ class Downlink:
         proven = allocate(self._proven_bps(now) * _MEDIA_SHARE, audio_bps, videos)
         _only_proven_up(chosen, videos, proven)
         _one_step_up(chosen, videos)
+        self._pause_slowly(chosen, videos, now)
         self.allocations += 1
         self._maybe_probe(now, estimate, audio_bps, videos)
         for demand in videos:
@@ -166,6 +171,25 @@ class Downlink:
                     for d in videos
                 ],
             )  # fmt: skip
+
+    def _pause_slowly(
+        self, chosen: dict[Hashable, int], videos: list[VideoDemand], now: float
+    ) -> None:
+        """A playing track the estimate no longer fits stays on its cheapest option for
+        `_PAUSE_AFTER` first: resuming costs a key frame (a burst on the very link that
+        is short), and an estimate that has just been cut after an overuse is often
+        back within a second or two."""
+        pausing = {}
+        for demand in videos:
+            key = demand.key
+            held = key in self._given and demand.current != PAUSED and demand.options
+            if chosen[key] == PAUSED and held:
+                since = self._pausing.get(key, now)
+                if now - since < _PAUSE_AFTER:
+                    chosen[key] = 0
+                    pausing[key] = since
+        self._pausing = pausing
+        self._given = {demand.key for demand in videos if chosen[demand.key] != PAUSED}
 
     def probe_succeeded(self, rate: int, now: float) -> None:
         """A probe found the link carrying `rate`: the estimate moves there, and going

@@ -151,6 +151,22 @@ class MediaCollector(Collector):
             "send error); part of stage_sfu_rtp_packets_dropped_total.",
             value=transports.egress_packets_dropped,
         )
+        probes = CounterMetricFamily(
+            "stage_sfu_probe_clusters_total",
+            "Probe clusters sent toward viewers' downlinks (padding above the media, to find "
+            "whether the link carries more), by result: succeeded lifted the estimate.",
+            labels=["result"],
+        )
+        probes.add_metric(["succeeded"], transports.probe_clusters_succeeded)
+        probes.add_metric(
+            ["failed"], transports.probe_clusters - transports.probe_clusters_succeeded
+        )
+        yield probes
+        yield CounterMetricFamily(
+            "stage_sfu_padding_bytes_sent_total",
+            "Bytes of probe padding sent to viewers (padding-only RTP on RTX streams).",
+            value=transports.padding_bytes_sent,
+        )
         yield CounterMetricFamily(
             "stage_sfu_rtcp_packets_received_total",
             "Compound RTCP packets received from publishers and viewers.",

@@ -58,6 +58,9 @@ class TransportTotals:
     packets_unknown_ssrc: int = 0
     packets_late: int = 0  # waited too long in a socket: dropped unread (overload)
     egress_packets_dropped: int = 0  # socket buffer over its limit, or a send error
+    probe_clusters: int = 0  # toward viewers' downlinks (sfu/bwe/probe.py)
+    probe_clusters_succeeded: int = 0
+    padding_bytes_sent: int = 0
 
 
 @dataclass(slots=True)
@@ -125,6 +128,10 @@ def add_transport(into: TransportTotals, transport: Transport) -> None:
     into.packets_unknown_ssrc += transport.packets_unknown_ssrc
     into.packets_late += transport.packets_late
     into.egress_packets_dropped += transport.dropped_egress_packets
+    sent, succeeded = transport.probe_clusters
+    into.probe_clusters += sent
+    into.probe_clusters_succeeded += succeeded
+    into.padding_bytes_sent += transport.padding_bytes_sent
 
 
 # -- called from the close paths (once per object: close() is idempotent) ----------

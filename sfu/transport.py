@@ -102,6 +102,15 @@ class Transport:
             return int(self._egress.stats()[2])  # the kernel refused (socket full)
         return 0
 
+    @property
+    def probe_clusters(self) -> tuple[int, int]:
+        """(sent, succeeded) probe clusters toward the peer's downlink (none here)."""
+        return (0, 0)
+
+    @property
+    def padding_bytes_sent(self) -> int:
+        return 0
+
     # -- producers ------------------------------------------------------------------
     def _new_producer(
         self,

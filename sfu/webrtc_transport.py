@@ -122,7 +122,8 @@ class WebRtcTransport(Transport):
         self._transport_cc: bool | None = None
         self.downlink: Downlink | None = None  # with transport-cc: the viewer's estimate
         self._padding: dict[int, PaddingStream] = {}  # by RTX SSRC
-        self.padding_bytes_sent = 0
+        self._padding_bytes = 0
+        self._probes_before_close = (0, 0)
 
     async def gather(self) -> None:
         network = self._options.network
@@ -149,6 +150,17 @@ class WebRtcTransport(Transport):
         number (`sent_packet` knows each one): the viewer's first answer kept the
         extension our offers carry. Chromium's does; aiortc's does not."""
         return bool(self._transport_cc)
+
+    @property
+    def probe_clusters(self) -> tuple[int, int]:
+        downlink = self.downlink
+        if downlink is None:
+            return self._probes_before_close
+        return (downlink.prober.probes, downlink.prober.probes_succeeded)
+
+    @property
+    def padding_bytes_sent(self) -> int:
+        return self._padding_bytes
 
     @property
     def packets_late(self) -> int:
@@ -474,7 +486,7 @@ class WebRtcTransport(Transport):
                     return
                 sent += len(packet)
                 owed -= len(packet)
-                self.padding_bytes_sent += len(packet)
+                self._padding_bytes += len(packet)
             fastpath.flush_soon()
             await asyncio.sleep(_PADDING_STEP)
 
@@ -556,6 +568,7 @@ class WebRtcTransport(Transport):
     def _release(self) -> None:
         self._set_state(TransportState.CLOSED)
         self.on_transport_feedback = None  # the downlink holds our send log: a cycle
+        self._probes_before_close = self.probe_clusters
         self.downlink = None
         # The peer's callbacks are the only way back from it to us: dropping them lets
         # reference counting free this connection's whole graph (ICE, DTLS, OpenSSL)

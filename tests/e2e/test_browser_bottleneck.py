@@ -129,6 +129,7 @@ async def test_with_estimation_a_viewer_behind_700_kbit_s_is_fitted_not_flooded(
             describe=stage.describe,
         )
         back_after = asyncio.get_running_loop().time() - lifted_at
+        probes = (await stage.server.metrics()).get("stage_sfu_probe_clusters_total", 0.0)
     figures = [unlimited, limited]
     print(f"\n{table(figures)}\nlimit lifted: every tile up again after {back_after:.1f} s")  # noqa: T201
 
@@ -163,6 +164,7 @@ async def test_with_estimation_a_viewer_behind_700_kbit_s_is_fitted_not_flooded(
         f"the server resent {limited.retransmissions_per_s:.0f} packets a second",
         figures,
     )
+    _check(probes > 0, "no probe cluster was sent: nothing could find the room", figures)
     _check(
         limited.link_drops_per_s < MAX_LINK_DROPS_PER_S,
         f"the link dropped {limited.link_drops_per_s:.0f} packets a second",

@@ -3,6 +3,7 @@ is divided over its consumers, audio first."""
 
 from __future__ import annotations
 
+from sfu.bwe.estimator import BandwidthEstimator
 from sfu.bwe.results import PacketResult
 from sfu.consumer import Consumer
 from sfu.direct_transport import DirectTransport
@@ -196,3 +197,27 @@ async def test_a_track_goes_up_only_to_what_the_link_was_seen_to_carry(router: R
     downlink.probe_succeeded(2_500_000, now + 1.5)  # now the link showed it
     downlink.allocate(now + 1.5)
     assert consumer.target_layer == 2
+
+
+async def test_a_playing_track_is_paused_only_when_the_estimate_stays_short(
+    router: Router,
+) -> None:
+    video, audio, viewer = _stage(router)
+    now = router._clock.now()
+    _sending(video, LADDER, now)
+    _sending(audio, (40_000,), now)
+    consumer = viewer.consume(video)
+    viewer.consume(audio)
+    downlink = Downlink(
+        consumers=lambda: viewer.consumers.values(),
+        sent_packet=lambda s: None,
+        initial_bps=300_000,
+    )
+    downlink.allocate(now)
+    assert (consumer.active, consumer.target_layer) == (True, 0)
+    downlink.estimator = BandwidthEstimator(initial_bps=100_000)  # cut after an overuse
+    downlink.allocate(now + 0.5)
+    downlink.allocate(now + 1.5)
+    assert (consumer.starved, consumer.target_layer) == (False, 0)  # held on q meanwhile
+    downlink.allocate(now + 2.6)
+    assert consumer.starved
