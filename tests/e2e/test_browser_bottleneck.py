@@ -42,22 +42,16 @@ def _check(condition: bool, problem: str, figures: list[Figures]) -> None:
     assert condition, f"{problem}\n{table(figures)}"
 
 
-@pytest.mark.timeout(360)
-async def test_a_small_viewer_behind_a_narrow_link_keeps_every_tile_playing() -> None:
+def _require_tools() -> None:
     try:
         require_tools()
     except HarnessError as error:
         pytest.fail(str(error), pytrace=False)
-    # Set-up and measurement are bounded inside (240 s and 50 s), below the timeout, whose
-    # watchdog would end the process without removing the namespaces.
-    async with bottleneck_stage(downlink_kbit=DOWNLINK_KBIT) as stage:
-        unlimited, limited = await measure(stage)
-        lowest = await stage.lowest_widths()
-    figures = [unlimited, limited]
-    print(f"\n{table(figures)}")  # noqa: T201  (pytest -s shows the figures)
 
-    # The unlimited viewer is the control: if it does not play either, the machine (two
-    # cores for the server and five browsers) was too busy to say anything about the link.
+
+def _check_control(unlimited: Figures, figures: list[Figures]) -> None:
+    """The unlimited viewer is the control: if it does not play either, the machine (two
+    cores for the server and five browsers) was too busy to say anything about the link."""
     load = os.getloadavg()[0]
     for tile in unlimited.tiles:
         _check(
@@ -67,6 +61,20 @@ async def test_a_small_viewer_behind_a_narrow_link_keeps_every_tile_playing() ->
             f"busy to measure the link (load average {load:.1f} on {os.cpu_count()} cores)",
             figures,
         )
+
+
+@pytest.mark.timeout(360)
+async def test_a_small_viewer_behind_a_narrow_link_keeps_every_tile_playing() -> None:
+    _require_tools()
+    # Set-up and measurement are bounded inside (240 s and 50 s), below the timeout, whose
+    # watchdog would end the process without removing the namespaces.
+    async with bottleneck_stage(downlink_kbit=DOWNLINK_KBIT) as stage:
+        unlimited, limited = await measure(stage)
+        lowest = await stage.lowest_widths()
+    figures = [unlimited, limited]
+    print(f"\n{table(figures)}")  # noqa: T201  (pytest -s shows the figures)
+
+    _check_control(unlimited, figures)
     for tile in limited.tiles:
         _check(
             tile.fps >= MIN_FPS,
@@ -104,10 +112,7 @@ LIFT_TIMEOUT = 45.0
 
 @pytest.mark.timeout(360)
 async def test_with_estimation_a_viewer_behind_700_kbit_s_is_fitted_not_flooded() -> None:
-    try:
-        require_tools()
-    except HarnessError as error:
-        pytest.fail(str(error), pytrace=False)
+    _require_tools()
     async with bottleneck_stage(
         downlink_kbit=ESTIMATED_KBIT,
         limited_viewport=LARGE,
@@ -133,15 +138,8 @@ async def test_with_estimation_a_viewer_behind_700_kbit_s_is_fitted_not_flooded(
     figures = [unlimited, limited]
     print(f"\n{table(figures)}\nlimit lifted: every tile up again after {back_after:.1f} s")  # noqa: T201
 
-    load = os.getloadavg()[0]
+    _check_control(unlimited, figures)
     for tile in unlimited.tiles:
-        _check(
-            tile.fps >= MIN_FPS and tile.audio_loss < MAX_AUDIO_LOSS,
-            f"the unlimited viewer's {tile.publisher} tile plays at {tile.fps:.1f} fps with "
-            f"{tile.audio_loss:.2%} audio loss: the machine is too busy to measure the link "
-            f"(load average {load:.1f} on {os.cpu_count()} cores)",
-            figures,
-        )
         _check(
             tile.width > lowest[tile.publisher],
             f"the unlimited viewer's large {tile.publisher} tile is on the smallest encoding",

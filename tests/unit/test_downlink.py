@@ -7,7 +7,7 @@ from sfu.bwe.estimator import BandwidthEstimator
 from sfu.bwe.results import PacketResult
 from sfu.consumer import Consumer
 from sfu.direct_transport import DirectTransport
-from sfu.downlink import Downlink
+from sfu.downlink import INITIAL_BPS, Downlink
 from sfu.producer import Producer
 from sfu.received_stream import ReceivedStream
 from sfu.router import Router
@@ -41,21 +41,36 @@ def _stage(router: Router) -> tuple[Producer, Producer, DirectTransport]:
     return video, audio, viewer
 
 
+def _downlink(viewer: DirectTransport, initial_bps: int = INITIAL_BPS) -> Downlink:
+    """The viewer's downlink; no packet was stamped, so feedback resolves to nothing."""
+    return Downlink(
+        consumers=lambda: viewer.consumers.values(),
+        sent_packet=lambda s: None,
+        initial_bps=initial_bps,
+    )
+
+
+def _playing(router: Router) -> tuple[Consumer, DirectTransport]:
+    """A viewer of a simulcast video (the ladder) and an audio track (40k), both sent now."""
+    video, audio, viewer = _stage(router)
+    now = router._clock.now()
+    _sending(video, LADDER, now)
+    _sending(audio, (40_000,), now)
+    consumer = viewer.consume(video)
+    viewer.consume(audio)
+    return consumer, viewer
+
+
 def _video(viewer: DirectTransport) -> Consumer:
     return next(c for c in viewer.consumers.values() if c.kind == "video")
 
 
 async def test_the_estimate_is_divided_over_the_viewers_tracks(router: Router) -> None:
-    video, audio, viewer = _stage(router)
+    consumer, viewer = _playing(router)
     now = router._clock.now()
-    _sending(video, LADDER, now)
-    _sending(audio, (40_000,), now)
-    viewer.consume(video)
-    viewer.consume(audio)
-    downlink = Downlink(consumers=lambda: viewer.consumers.values(), sent_packet=lambda s: None)
+    downlink = _downlink(viewer)
 
     downlink.allocate(now)  # from the initial 1 Mbit/s: q fits, h fits with its margin, f not
-    consumer = _video(viewer)
     assert (consumer.bandwidth_layer, consumer.target_layer) == (1, 1)
 
     consumer.set_view(visible=True, height=90)  # a thumbnail: q is enough
@@ -72,11 +87,7 @@ async def test_a_downlink_too_slow_for_any_video_pauses_it_and_keeps_audio(
     _sending(audio, (40_000,), now)
     viewer.consume(video)
     viewer.consume(audio)
-    downlink = Downlink(
-        consumers=lambda: viewer.consumers.values(),
-        sent_packet=lambda s: None,
-        initial_bps=500_000,
-    )
+    downlink = _downlink(viewer, 500_000)
     downlink.allocate(now)
     consumer = _video(viewer)
     assert (consumer.starved, consumer.active) == (True, False)
@@ -122,11 +133,7 @@ async def test_tracks_go_up_one_per_division_so_key_frames_do_not_come_in_a_burs
         _sending(video, LADDER, now)
     viewer = router.create_direct_transport(on_rtp=lambda data: None)
     consumers = [viewer.consume(video) for video in videos]
-    downlink = Downlink(
-        consumers=lambda: viewer.consumers.values(),
-        sent_packet=lambda s: None,
-        initial_bps=200_000,
-    )
+    downlink = _downlink(viewer, 200_000)
     downlink.allocate(now)  # one track at q, two paused
     assert sorted(c.starved for c in consumers) == [False, True, True]
 
@@ -141,18 +148,11 @@ async def test_tracks_go_up_one_per_division_so_key_frames_do_not_come_in_a_burs
 async def test_a_narrow_downlink_gets_fewer_frames_of_the_lowest_encoding_not_a_pause(
     router: Router,
 ) -> None:
-    video, audio, viewer = _stage(router)
+    consumer, viewer = _playing(router)
     now = router._clock.now()
-    _sending(video, LADDER, now)
-    video.streams[0].temporal_bitrates = (60_000, 100_000, 150_000)  # TID 0, 0-1, all
-    _sending(audio, (40_000,), now)
-    consumer = viewer.consume(video)
-    viewer.consume(audio)
-    downlink = Downlink(
-        consumers=lambda: viewer.consumers.values(),
-        sent_packet=lambda s: None,
-        initial_bps=150_000,
-    )
+    producer = router.producers[consumer.producer_id]
+    producer.streams[0].temporal_bitrates = (60_000, 100_000, 150_000)  # TID 0, 0-1, all
+    downlink = _downlink(viewer, 150_000)
     downlink.allocate(now)  # 110k after audio: q's TIDs 0 and 1 (100k), not q whole
     assert (consumer.starved, consumer.target_layer, consumer.bandwidth_temporal) == (False, 0, 1)
     assert consumer.demand().current == 1
@@ -180,11 +180,7 @@ async def test_a_track_goes_up_only_to_what_the_link_was_seen_to_carry(router: R
     now = router._clock.now()
     _sending(video, LADDER, now)
     consumer = viewer.consume(video)
-    downlink = Downlink(
-        consumers=lambda: viewer.consumers.values(),
-        sent_packet=lambda s: None,
-        initial_bps=300_000,
-    )
+    downlink = _downlink(viewer, 300_000)
     downlink.allocate(now)
     assert consumer.target_layer == 0
     # 200 kbit/s acknowledged, and an estimate that ran ahead to 2.5 Mbit/s unproven.
@@ -202,17 +198,9 @@ async def test_a_track_goes_up_only_to_what_the_link_was_seen_to_carry(router: R
 async def test_a_playing_track_is_paused_only_when_the_estimate_stays_short(
     router: Router,
 ) -> None:
-    video, audio, viewer = _stage(router)
+    consumer, viewer = _playing(router)
     now = router._clock.now()
-    _sending(video, LADDER, now)
-    _sending(audio, (40_000,), now)
-    consumer = viewer.consume(video)
-    viewer.consume(audio)
-    downlink = Downlink(
-        consumers=lambda: viewer.consumers.values(),
-        sent_packet=lambda s: None,
-        initial_bps=300_000,
-    )
+    downlink = _downlink(viewer, 300_000)
     downlink.allocate(now)
     assert (consumer.active, consumer.target_layer) == (True, 0)
     downlink.estimator = BandwidthEstimator(initial_bps=100_000)  # cut after an overuse

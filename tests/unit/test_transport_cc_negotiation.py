@@ -29,6 +29,17 @@ async def _viewer_transport(router: Router) -> tuple[WebRtcTransport, str]:
     return transport, transport.create_offer()
 
 
+async def _aiortc_answer(offer: str) -> str:
+    peer = RTCPeerConnection()
+    try:
+        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await peer.setLocalDescription(await peer.createAnswer())
+        answer: str = peer.localDescription.sdp
+        return answer
+    finally:
+        await peer.close()
+
+
 async def test_subscribe_offers_carry_transport_cc_on_audio_and_video(router: Router) -> None:
     _, offer = await _viewer_transport(router)
 
@@ -86,13 +97,7 @@ async def test_an_aiortc_viewer_answers_without_transport_cc(router: Router) -> 
     # aiortc answers only the extensions it implements (mid, audio level, abs-send-time)
     # and no transport-cc feedback: its viewers get packets as before.
     transport, offer = await _viewer_transport(router)
-    peer = RTCPeerConnection()
-    try:
-        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        await peer.setLocalDescription(await peer.createAnswer())
-        answer = peer.localDescription.sdp
-    finally:
-        await peer.close()
+    answer = await _aiortc_answer(offer)
 
     sections = sdp.parse(answer).media
     assert all(s.extension_id(URI_TRANSPORT_CC) is None for s in sections)
@@ -150,13 +155,7 @@ async def test_video_is_offered_with_an_rtx_stream_for_probe_padding(router: Rou
 
 async def test_an_aiortc_viewer_keeps_the_rtx_it_is_offered(router: Router) -> None:
     transport, offer = await _viewer_transport(router)
-    peer = RTCPeerConnection()
-    try:
-        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        await peer.setLocalDescription(await peer.createAnswer())
-        answer = peer.localDescription.sdp
-    finally:
-        await peer.close()
+    answer = await _aiortc_answer(offer)
     video = sdp.parse(answer).media[1]
     assert any(c.name.lower() == "rtx" and c.apt == 96 for c in video.codecs)
     await transport.apply_answer(answer)
