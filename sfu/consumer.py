@@ -309,6 +309,20 @@ class Consumer:
             self.hidden = not visible
             self._update_active()
 
+    def on_source_restarted(self, layer: int) -> None:
+        """The publisher's numbering of encoding `layer` started over (RFC 3550 §A.1):
+        a new epoch, from a key frame for video, so the viewer's numbers continue."""
+        slot = self._slot
+        if self.closed or not self._active or slot is None or slot.layer != layer:
+            return
+        video = self.kind == "video"
+        self._collect_key_frame_wait()
+        slot.activate(wait_for_key_frame=video)
+        if video:
+            self._active_since = self._clock.now()
+            self._key_frame_counted = False
+            self._request_key_frame(self._target_layer)
+
     def on_layers_changed(self) -> None:
         """The publisher started or stopped sending an encoding."""
         if not self.closed:

@@ -29,6 +29,7 @@ from .rtp import rtcp, vp8
 from .rtp.codecs import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
 from .rtp.header import RtpPacketView, audio_level, iter_extensions, rewrite
 from .rtp.receive_stats import ReceiveStatistics
+from .rtp.seq import NumberingRestart
 from .rtp_parameters import URI_ABS_SEND_TIME, URI_MID, URI_REPAIRED_RID, URI_RID, ReceiveParameters
 from .types import CloseReason, LevelTap, MediaKind, PayloadTap, ProducerId
 
@@ -141,6 +142,7 @@ class Producer:
         )
         # Counters read at scrape time; plain ints on the hot path.
         self.packets_discarded = 0
+        self.numbering_restarts = 0
         self.retransmissions_received = 0
         self.key_frame_requests_sent = 0
         self.nacks_sent = 0
@@ -166,6 +168,13 @@ class Producer:
             self.packets_discarded += 1
             return
         seq = view.sequence_number
+        if not retransmit:
+            verdict = stream.numbering.check(seq)
+            if verdict:
+                if verdict == NumberingRestart.STRAY:
+                    self.packets_discarded += 1
+                    return
+                self._numbering_restarted(stream)
         stream.statistics.add(seq, view.timestamp, now, retransmit=retransmit)
         if not retransmit:
             temporal_id = -1
@@ -202,6 +211,15 @@ class Producer:
             )
         else:
             self.fanout.forward(view.data, view.payload_start, ext_body, keyframe, now)
+
+    def _numbering_restarted(self, stream: ReceivedStream) -> None:
+        """The publisher's numbering of `stream` started over: its viewers start a new
+        epoch there, so they see their own numbers continue, not silence (a jump back
+        looks like old packets) or a jump ahead (thousands of losses to NACK)."""
+        self.numbering_restarts += 1
+        stream.restart_numbering()
+        for consumer in self.consumers:
+            consumer.on_source_restarted(stream.layer)
 
     def _canonical_ext_body(self, view: RtpPacketView, now: float) -> bytes:
         if view.ext_end == view.ext_start:

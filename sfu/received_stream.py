@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .rtp.nack import NackGenerator
 from .rtp.receive_stats import ReceiveStatistics
+from .rtp.seq import NumberingRestart
 
 # VP8 temporal layers (TID 0..3) counted apart, so that a viewer can be given fewer.
 _TEMPORAL_IDS = 4
@@ -34,6 +35,7 @@ class ReceivedStream:
         "last_packet_at",
         "layer",
         "nack",
+        "numbering",
         "packets_received",
         "rid",
         "rtx_ssrc",
@@ -60,6 +62,7 @@ class ReceivedStream:
         self.rtx_ssrc = rtx_ssrc
         self.statistics = ReceiveStatistics(clock_rate)
         self.nack: NackGenerator | None = NackGenerator() if video else None
+        self.numbering = NumberingRestart()
         # The publisher's last SR for this stream (NTP, RTP, our arrival time).
         self.sender_report: tuple[int, int, float] | None = None
         self.packets_received = 0
@@ -113,6 +116,11 @@ class ReceivedStream:
 
     def forget_ssrc(self) -> None:
         """The publisher restarted this stream under a new SSRC: start counting afresh."""
+        self.restart_numbering()
+        self.numbering = NumberingRestart()
+
+    def restart_numbering(self) -> None:
+        """The sequence numbers start over: loss, jitter and NACKs with them."""
         self.statistics = ReceiveStatistics(self.statistics.clock_rate)
         if self.nack is not None:
             self.nack = NackGenerator()

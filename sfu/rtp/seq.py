@@ -257,3 +257,42 @@ class OutputSequencer:
         self.last_output_timestamp = out_ts
         self.last_output_time = now
         return out_seq, out_ts
+
+
+class NumberingRestart:
+    """Tells a source that restarted its sequence numbers (a publisher's encoder or
+    connection starting over, an SSRC re-learned) from a stray or very late packet,
+    as RFC 3550 §A.1 does: a jump of `MAX_DROPOUT` or more ahead, or more than
+    `MAX_MISORDER` back, is believed only when the next packet follows it."""
+
+    MAX_DROPOUT = 3000
+    MAX_MISORDER = 100
+    IN_ORDER, STRAY, RESTARTED = 0, 1, 2
+
+    __slots__ = ("_expected_after_jump", "_last")
+
+    def __init__(self) -> None:
+        self._last = -1
+        self._expected_after_jump = -1
+
+    def check(self, seq: int) -> int:
+        """IN_ORDER (forward it), STRAY (drop it: a jump not yet confirmed) or
+        RESTARTED (the numbering starts over at `seq`)."""
+        last = self._last
+        if last < 0:
+            self._last = seq
+            return self.IN_ORDER
+        ahead = (seq - last) & _SEQ_MASK
+        if ahead < self.MAX_DROPOUT:
+            if ahead:
+                self._last = seq
+            self._expected_after_jump = -1
+            return self.IN_ORDER
+        if ahead > _SEQ_MASK - self.MAX_MISORDER:
+            return self.IN_ORDER  # reordered, not far back
+        if seq == self._expected_after_jump:
+            self._last = seq
+            self._expected_after_jump = -1
+            return self.RESTARTED
+        self._expected_after_jump = (seq + 1) & _SEQ_MASK
+        return self.STRAY

@@ -359,8 +359,11 @@ def test_sequence_and_timestamp_continue_across_pause_resume_and_a_new_source() 
         h.clock.advance(0.02)
     h.clock.advance(1.5)
     consumer.resume()
-    resumed_at = h.clock.now()
-    # A different source: unrelated seq (about to wrap) and timestamp ranges.
+    resumed_at = h.clock.now() + 0.02
+    # A different source: unrelated seq (about to wrap) and timestamp ranges. Its first
+    # packet is a jump not yet believed (RFC 3550 A.1): the second confirms it.
+    h.audio(65533, 7_000_000 - AUDIO_FRAME)
+    h.clock.advance(0.02)
     for i in range(5):
         h.audio((65534 + i) & 0xFFFF, 7_000_000 + i * AUDIO_FRAME)
         h.clock.advance(0.02)
@@ -716,6 +719,7 @@ def test_sender_report_follows_the_offset_of_a_new_source() -> None:
     viewer.consumer.pause()
     h.clock.advance(1.0)
     viewer.consumer.resume()
+    h.audio(39_999, 9_999_000 - AUDIO_FRAME)  # a jump is believed from its second packet
     h.audio(40_000, 9_999_000)
     offset = (viewer.packets[-1].timestamp - 9_999_000) & 0xFFFF_FFFF
     h.producer.tick(h.clock.now())
@@ -1092,3 +1096,40 @@ def test_a_pipes_consumer_relays_every_request_of_the_viewers_behind_it() -> Non
         h.tick_for(1.0)
         h.video(100 + len(viewer.rtp.sent), 0, keyframe=True)
     assert len(h.plis()) == 6
+
+
+@pytest.mark.parametrize("jump", [40_000, 5_000, 65_000 - 200])
+def test_a_publisher_restarting_its_numbering_resyncs_its_viewers(jump: int) -> None:
+    h = Harness(MediaKind.VIDEO)
+    viewer = h.add_viewer(initial_sequence=1000)
+    for i in range(5):
+        h.video(100 + i, i * VIDEO_FRAME, keyframe=i == 0)
+        h.clock.advance(0.033)
+    h.tick_for(1.5)
+    h.upstream.clear()
+    # The publisher starts over: a jump back (40 000 ahead is 25 536 behind), a jump
+    # ahead, a jump back by 200; then its first frame is a key frame, as it is.
+    base = (104 + jump) & 0xFFFF
+    h.video(base, 5 * VIDEO_FRAME, keyframe=True)  # a stray until the next confirms it
+    for i in range(1, 6):
+        h.video((base + i) & 0xFFFF, (5 + i) * VIDEO_FRAME, keyframe=i == 1)
+        h.clock.advance(0.033)
+
+    views = viewer.packets
+    assert [v.sequence_number for v in views] == list(range(1000, 1010))
+    assert_continuous(views)
+    assert h.producer.numbering_restarts == 1
+    assert len(h.plis()) == 1  # the new epoch starts from a key frame, asked for
+
+
+def test_a_single_stray_packet_does_not_restart_anything() -> None:
+    h = Harness(MediaKind.AUDIO)
+    viewer = h.add_viewer(initial_sequence=1000)
+    for i in range(3):
+        h.audio(100 + i, i * AUDIO_FRAME)
+    h.audio(30_000, 3 * AUDIO_FRAME)  # garbage, or a packet from nowhere
+    for i in range(3, 6):
+        h.audio(100 + i, i * AUDIO_FRAME)
+    assert [v.sequence_number for v in viewer.packets] == list(range(1000, 1006))
+    assert h.producer.numbering_restarts == 0
+    assert h.producer.packets_discarded == 1
