@@ -286,6 +286,8 @@ window.stagePublishStats = async () => {
       bytesSent: s.bytesSent || 0,
       framesEncoded: s.framesEncoded || 0,
       limitedBy: s.qualityLimitationReason || "none",
+      scalabilityMode: s.scalabilityMode || "",
+      mid: s.mid || "",
     });
   });
   return out.sort((a, b) => a.rid.localeCompare(b.rid));

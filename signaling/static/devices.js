@@ -136,6 +136,7 @@ export class LocalMedia extends EventTarget {
   async startScreen() {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
     const track = stream.getVideoTracks()[0];
+    track.contentHint = "detail"; // the encoder keeps resolution and drops frames first
     track.addEventListener("ended", () => {
       if (this.screen === track) this.stopScreen();
     });

@@ -36,6 +36,10 @@ export function cameraEncodings(height) {
     scaleResolutionDownBy: 2 ** (count - 1 - i),
   }));
 }
+// A shared screen is one encoding with VP8 temporal layers, so a viewer on a short link
+// gets fewer frames of it, never a blurred one; text must stay sharp.
+const SCREEN_ENCODINGS = [{ scalabilityMode: "L1T3", maxBitrate: 2_500_000 }];
+
 // A join waits for media transports and a room; nothing the server does legitimately takes this long.
 const REQUEST_TIMEOUT_MS = 20000;
 
@@ -366,6 +370,7 @@ export class StageClient extends EventTarget {
           const height = wanted[source]?.getSettings?.().height || 0;
           const encodings = source === "camera" && this.simulcast ? cameraEncodings(height) : null;
           if (encodings) init.sendEncodings = encodings;
+          if (source === "screen") init.sendEncodings = SCREEN_ENCODINGS;
           transceiver = this.publisher.addTransceiver(KIND[source], init);
           this.transceivers.set(source, transceiver);
           renegotiate = true;

@@ -96,6 +96,9 @@ async def test_host_tools_chat_poll_content_and_kick(join: Join) -> None:
     content = tile(bob, host_id, "screen")
     await expect(content).to_have_attribute("data-video", "on", timeout=MEDIA_TIMEOUT)
     assert (await tile_video(content))["width"] > 0
+    # One encoding with temporal layers: a viewer on a short link gets fewer frames of it.
+    encodings = await host.page.evaluate("window.stagePublishStats()")
+    assert [e["scalabilityMode"] for e in encodings if not e["rid"]] == ["L1T3"], encodings
     await expect(bob.page.locator("#stage")).to_have_class("stage has-content")
     await bob.screenshot("content.png", toasts=False)
     await tool(host, "toggle-present").click()
