@@ -4,7 +4,8 @@ The viewer's transport-cc feedback (every packet we send it carries a
 transport-wide sequence number) feeds a send-side bandwidth estimate
 (sfu/bwe/); a few times a second the estimate is divided over the transport's
 consumers (sfu/bandwidth_allocation.py) and each video consumer is told the
-highest encoding it may forward, or that it must pause. Audio is budgeted
+highest encoding (and VP8 temporal layer of it) it may forward, or that it must
+pause. Audio is budgeted
 first and never paused. Tracks stay within the estimate (the delay-based rate is
 backed off below what got through when a queue builds), but go up only within 85 %
 of what the link was seen to carry: key frames come in bursts above a track's

@@ -154,6 +154,8 @@ class FakeTransport:
     packets_unknown_ssrc: int = 0
     packets_late: int = 0
     dropped_egress_packets: int = 0
+    probe_clusters: tuple[int, int] = (3, 1)
+    padding_bytes_sent: int = 7_000
 
 
 @dataclass
