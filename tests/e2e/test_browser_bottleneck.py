@@ -106,6 +106,10 @@ MAX_RETRANSMISSIONS_PER_S = 50.0
 """Without estimation the server sent ~880 a second into this link (docs/bottleneck.md)."""
 MAX_LINK_DROPS_PER_S = 20.0
 """Without estimation the link dropped ~960 packets a second."""
+MAX_ESTIMATED_AUDIO_LOSS = 0.03
+"""Without estimation 14-19 % of the audio was lost; with it 0-0.8 % in five runs. The
+goal is under 1 %; the bound leaves room for the bursts the link still drops (see
+docs/bottleneck.md, "What does not work yet")."""
 LIFT_TIMEOUT = 45.0
 """A bound on the wait, not a goal: the time taken is printed and recorded in docs."""
 
@@ -147,7 +151,7 @@ async def test_with_estimation_a_viewer_behind_700_kbit_s_is_fitted_not_flooded(
         )
     for tile in limited.tiles:
         _check(
-            tile.audio_loss < MAX_AUDIO_LOSS,
+            tile.audio_loss < MAX_ESTIMATED_AUDIO_LOSS,
             f"{tile.publisher}'s audio behind {ESTIMATED_KBIT} kbit/s lost {tile.audio_loss:.2%}",
             figures,
         )
