@@ -4,10 +4,11 @@ Audio comes first and is never cut: a stage you cannot hear is worse than one yo
 cannot see. Each video track offers *options*, cheapest first: its lowest encoding
 at a reduced frame rate (fewer VP8 temporal layers) where the publisher sends them,
 that encoding whole, then each higher encoding up to what its tile needs. Tracks are
-served in priority order (shared content, then the active speaker, then the rest):
-each first gets its cheapest option, and a track whose cheapest option no longer
-fits is paused rather than letting every track lose packets; what is left then lifts
-tracks one option at a time, highest priority first. Going up costs a margin more
+served in priority order (the higher of the producer's, which the room raises for
+shared content, and the consumer's own): each first gets its cheapest option, and a
+track whose cheapest option no longer fits is paused rather than letting every track
+lose packets; what is left then lifts tracks one option at a time, highest priority
+first. Going up costs a margin more
 than staying, so an estimate hovering at a boundary does not make a tile switch back
 and forth.
 """

@@ -40,6 +40,10 @@ _VIEWER_KEY_FRAME_INTERVAL = 5.0
 _REPORTS_REMEMBERED = 4  # a viewer's RR names the last SR it got: ours of up to ~4 s ago
 
 
+def _no_source_priority() -> int:
+    return 1
+
+
 class Consumer:
     """Created inactive; `set_ready()` (after negotiation and connection) lets packets flow."""
 
@@ -66,6 +70,7 @@ class Consumer:
         initial_timestamp: int,
         paused: bool = False,
         streams: Sequence[ReceivedStream] = (),
+        source_priority: Callable[[], int] = lambda: 1,
     ) -> None:
         self.id = consumer_id
         self.producer_id = producer_id
@@ -100,6 +105,7 @@ class Consumer:
         self.bandwidth_temporal = ALL_TEMPORAL_LAYERS
         self.starved = False
         self.priority = 1  # among the viewer's video when its downlink is short
+        self._source_priority = source_priority  # the producer's (shared content ranks high)
         self._pinned = False  # forwards `preferred_layer` only (a pipe's per-encoding copy)
         self._events = on_event
         self._clock_rate = clock_rate
@@ -378,7 +384,8 @@ class Consumer:
                 (i for i, o in enumerate(options) if (o.layer, o.temporal) == now),
                 next((i for i, o in enumerate(options) if o.layer == now[0]), PAUSED),
             )
-        return VideoDemand(key=self, priority=self.priority, options=options, current=current)
+        priority = max(self.priority, self._source_priority())
+        return VideoDemand(key=self, priority=priority, options=options, current=current)
 
     def _retarget(self) -> None:
         """Aim at the best encoding the publisher sends within the preference and the
@@ -495,6 +502,7 @@ class Consumer:
             return
         self.closed = True
         self._active = False
+        self._source_priority = _no_source_priority  # it held the producer: no cycle left
         if self._slot is not None:
             self._collect_key_frame_wait()
             self._final = self.counters()

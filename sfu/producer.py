@@ -143,6 +143,9 @@ class Producer:
         # Counters read at scrape time; plain ints on the hot path.
         self.packets_discarded = 0
         self.numbering_restarts = 0
+        # How viewers' downlinks rank it when they are short (sfu/bandwidth_allocation.py):
+        # the application raises shared content above cameras.
+        self.priority = 1
         self.retransmissions_received = 0
         self.key_frame_requests_sent = 0
         self.nacks_sent = 0

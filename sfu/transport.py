@@ -183,6 +183,7 @@ class Transport:
             send_rtcp=send_rtcp,
             request_key_frame=producer.request_key_frame,
             streams=producer.streams,
+            source_priority=lambda: producer.priority,
             on_event=self._on_event,
             initial_sequence=random.getrandbits(15),
             initial_timestamp=random.getrandbits(31),

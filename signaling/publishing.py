@@ -29,6 +29,10 @@ _STAGE_SOURCES = frozenset({wire.Source.MICROPHONE, wire.Source.CAMERA})
 _CONTENT_SOURCES = frozenset({wire.Source.SCREEN, wire.Source.SCREEN_AUDIO})
 
 
+# A viewer whose downlink is short keeps shared content before cameras (sfu/downlink.py).
+SHARED_CONTENT_PRIORITY = 3
+
+
 def default_source(kind: MediaKind) -> wire.Source:
     """What a track is when the client did not say: its microphone or its camera."""
     return wire.Source.MICROPHONE if kind is MediaKind.AUDIO else wire.Source.CAMERA
@@ -102,6 +106,8 @@ class Publishing:
             self._owners[producer.id] = member
             if source is wire.Source.MICROPHONE:
                 self._levels.add_producer(producer)
+            if source is wire.Source.SCREEN:
+                producer.priority = SHARED_CONTENT_PRIORITY
         for producer_id in result.removed:
             member.producers.pop(producer_id, None)
             member.sources.pop(producer_id, None)

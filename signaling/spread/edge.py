@@ -125,6 +125,7 @@ class EdgeSession:
                     track_id=message.track_id,
                     producer_id=ProducerId(message.producer_id),
                 )
+                producer.priority = message.priority
                 room.mirrors[producer.id] = producer
             case m.CloseProducer(producer_id=producer_id):
                 mirror = self._room(message.room).mirrors.pop(ProducerId(producer_id), None)

@@ -111,6 +111,7 @@ class _Edge:
                 ssrcs=[consumer.ssrc for consumer in piped],
                 stream_id=producer.stream_id,
                 track_id=producer.track_id,
+                priority=producer.priority,
             )
         )
 

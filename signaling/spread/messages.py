@@ -42,6 +42,7 @@ class Produce(_Message, tag="produce"):
     track_id: str
     channels: int | None = None
     parameters: list[tuple[str, str]] = []
+    priority: int = 1  # the home producer's, for viewers' downlinks
 
 
 class CloseProducer(_Message, tag="close_producer"):

@@ -3,6 +3,7 @@ the present permission, on stage or not; losing it stops the share at once."""
 
 from __future__ import annotations
 
+from signaling.publishing import SHARED_CONTENT_PRIORITY
 from signaling.roles import Role
 from signaling.stage.model import StageStatus
 from tests.integration.stage_support import (
@@ -29,6 +30,10 @@ async def test_hosts_and_moderators_present_without_being_on_stage() -> None:
             await presenter.publish([PatternTrack()], sources=["screen"])
             screen = producer(server, presenter, "screen")
             await until_forwarding(server, viewer, screen)
+            # A viewer whose downlink is short keeps the shared content before cameras.
+            watching = consumer(server, viewer, screen)
+            assert watching is not None
+            assert watching.demand().priority == SHARED_CONTENT_PRIORITY
             assert person(server, presenter).status is StageStatus.VIEWER
             # Presenting is not being on stage: no microphone.
             await refused(presenter.publish([ToneTrack(0.0)]), "forbidden")

@@ -209,3 +209,25 @@ async def test_a_playing_track_is_paused_only_when_the_estimate_stays_short(
     assert (consumer.starved, consumer.target_layer) == (False, 0)  # held on q meanwhile
     downlink.allocate(now + 2.6)
     assert consumer.starved
+
+
+async def test_a_short_downlink_keeps_the_track_its_producer_ranks_highest(
+    router: Router,
+) -> None:
+    publisher = router.create_direct_transport(on_rtp=lambda data: None)
+    camera, screen = (
+        publisher.produce(ReceiveParameters(mid=Mid(str(i)), codec=VP8, ssrc=50 + i))
+        for i in range(2)
+    )
+    screen.priority = 3  # shared content, as the room marks a screen share
+    now = router._clock.now()
+    for producer in (camera, screen):
+        _sending(producer, (300_000,), now)
+    viewer = router.create_direct_transport(on_rtp=lambda data: None)
+    watching_camera = viewer.consume(camera)  # consumed first: first in a tie
+    watching_screen = viewer.consume(screen)
+    assert watching_screen.demand().priority == 3
+
+    _downlink(viewer, 400_000).allocate(now)  # room for one of the two
+
+    assert (watching_screen.starved, watching_camera.starved) == (False, True)

@@ -41,3 +41,24 @@ async def test_a_refused_request_is_answered_with_the_reason() -> None:
 
     (reply,) = sent
     assert (reply.id, reply.error) == (8, "room home:gone is not open here")
+
+
+async def test_a_mirrored_producer_keeps_the_priority_the_home_gave_it() -> None:
+    sent: list[Any] = []
+    session = EdgeSession(Worker(), pipe_address="127.0.0.1", send=sent.append)
+    await session.handle(m.OpenRoom(room="home:demo", id=1, pipe_host="127.0.0.1", pipe_port=9))
+    for producer_id, priority in (("screen", 3), ("camera", 1)):
+        await session.handle(
+            m.Produce(
+                room="home:demo", producer_id=producer_id, kind="video", codec="VP8",
+                clock_rate=90000, ssrcs=[1 if priority == 1 else 2], stream_id="pat",
+                track_id=producer_id, priority=priority,
+            )
+        )  # fmt: skip
+    mirrors = session.rooms["home:demo"].mirrors
+    assert {str(k): p.priority for k, p in mirrors.items()} == {"screen": 3, "camera": 1}
+    assert m.Produce(
+        room="r", producer_id="x", kind="audio", codec="opus", clock_rate=48000, ssrcs=[3],
+        stream_id="s", track_id="t",
+    ).priority == 1  # fmt: skip
+    session.close()
