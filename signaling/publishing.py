@@ -29,8 +29,11 @@ _STAGE_SOURCES = frozenset({wire.Source.MICROPHONE, wire.Source.CAMERA})
 _CONTENT_SOURCES = frozenset({wire.Source.SCREEN, wire.Source.SCREEN_AUDIO})
 
 
-# A viewer whose downlink is short keeps shared content before cameras (sfu/downlink.py).
+# A viewer whose downlink is short keeps shared content, then the active speaker's
+# camera, before the other cameras (sfu/downlink.py).
 SHARED_CONTENT_PRIORITY = 3
+SPEAKER_PRIORITY = 2
+CAMERA_PRIORITY = 1
 
 
 def default_source(kind: MediaKind) -> wire.Source:
@@ -151,6 +154,20 @@ class Publishing:
 
     def owner(self, producer_id: ProducerId) -> Member | None:
         return self._owners.get(producer_id)
+
+    def rank_cameras(self, speaker: Member | None) -> list[Producer]:
+        """The active speaker's camera ranks above the others on short downlinks; the
+        producers whose priority changed (the old speaker's, the new one's)."""
+        changed = []
+        for member in {*self._owners.values()}:
+            wanted = SPEAKER_PRIORITY if member is speaker else CAMERA_PRIORITY
+            for producer_id, source in member.sources.items():
+                producer = member.producers.get(producer_id)
+                camera = source is wire.Source.CAMERA and producer is not None
+                if camera and producer is not None and producer.priority != wanted:
+                    producer.priority = wanted
+                    changed.append(producer)
+        return changed
 
     def producer_closed(self, producer_id: ProducerId) -> Member | None:
         """The media plane closed a producer: its owner, if the member still had it

@@ -570,6 +570,9 @@ class Room:
                     broadcast(message, self._members.values())
             case sfu_events.ActiveSpeakerChanged(producer_id=producer_id):
                 owner = self._publishing.owner(producer_id) if producer_id else None
+                for ranked in self._publishing.rank_cameras(owner):
+                    if self._spread is not None:
+                        self._spread.producer_ranked(ranked)
                 active = wire.ActiveSpeaker(participant_id=owner.participant_id if owner else None)
                 broadcast(active, self._members.values())
             case sfu_events.ProducerClosed(producer_id=producer_id):

@@ -127,6 +127,10 @@ class EdgeSession:
                 )
                 producer.priority = message.priority
                 room.mirrors[producer.id] = producer
+            case m.RankProducer(producer_id=producer_id, priority=priority):
+                ranked = self._room(message.room).mirrors.get(ProducerId(producer_id))
+                if ranked is not None:
+                    ranked.priority = priority
             case m.CloseProducer(producer_id=producer_id):
                 mirror = self._room(message.room).mirrors.pop(ProducerId(producer_id), None)
                 if mirror is not None:

@@ -369,6 +369,15 @@ class RoomSpread:
         return len(self._subscribers)
 
     # -- events ---------------------------------------------------------------------
+    def producer_ranked(self, producer: Producer) -> None:
+        """Its priority changed: the edges' mirrors follow."""
+        for edge in self._edges.values():
+            if producer.id in edge.piped:
+                ranked = m.RankProducer(
+                    room=edge.key, producer_id=producer.id, priority=producer.priority
+                )
+                edge.link.send(ranked)
+
     def producer_closed(self, producer_id: ProducerId) -> None:
         for edge in self._edges.values():
             edge.unpipe(producer_id)

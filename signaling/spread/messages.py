@@ -49,6 +49,13 @@ class CloseProducer(_Message, tag="close_producer"):
     producer_id: str
 
 
+class RankProducer(_Message, tag="rank_producer"):
+    """The home changed a producer's priority (its owner became the active speaker)."""
+
+    producer_id: str
+    priority: int
+
+
 class OpenSubscriber(_Message, tag="open_subscriber"):
     """Request: a WebRTC transport for one viewer's subscribe connection."""
 
@@ -97,6 +104,7 @@ ToEdge = (
     | CloseRoom
     | Produce
     | CloseProducer
+    | RankProducer
     | OpenSubscriber
     | CloseSubscriber
     | Consume

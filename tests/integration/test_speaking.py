@@ -9,6 +9,7 @@ import pytest
 from av import AudioFrame
 
 from signaling.client import StageClient
+from signaling.publishing import CAMERA_PRIORITY, SPEAKER_PRIORITY
 from tests.integration.helpers import member, poll_until, stage_and_viewers
 from tests.media import PatternTrack, ToneTrack
 from tests.server import RunningServer, running_server
@@ -127,3 +128,25 @@ async def test_gaps_in_a_speakers_audio_do_not_make_speaking_flap(server: Runnin
         tone.amplitude = 0.0
         await viewer.wait_for(lambda: _speaking(viewer, pid)[-1:] == [False], timeout=10)
         assert _speaking(viewer, pid) == [True, False]
+
+
+async def test_the_active_speakers_camera_ranks_above_other_cameras(
+    server: RunningServer,
+) -> None:
+    tone = ToneTrack(amplitude=0.0)
+    async with stage_and_viewers(server, [tone, PatternTrack()]) as (publisher, viewers):
+        camera = next(
+            p
+            for p in member(server, publisher.participant_id).producers.values()
+            if p.kind == "video"
+        )
+        assert camera.priority == CAMERA_PRIORITY
+        tone.amplitude = 0.3
+        await poll_until(lambda: camera.priority == SPEAKER_PRIORITY, timeout=10)
+        await viewers[0].wait_for(
+            lambda: any(
+                e["type"] == "active_speaker" and e["participant_id"] == publisher.participant_id
+                for e in viewers[0].events
+            ),
+            timeout=10,
+        )  # and the room said so: the same event ranked the camera

@@ -62,3 +62,18 @@ async def test_a_mirrored_producer_keeps_the_priority_the_home_gave_it() -> None
         stream_id="s", track_id="t",
     ).priority == 1  # fmt: skip
     session.close()
+
+
+async def test_a_mirror_follows_the_homes_new_ranking() -> None:
+    session = EdgeSession(Worker(), pipe_address="127.0.0.1", send=lambda message: None)
+    await session.handle(m.OpenRoom(room="home:demo", id=1, pipe_host="127.0.0.1", pipe_port=9))
+    await session.handle(
+        m.Produce(
+            room="home:demo", producer_id="camera", kind="video", codec="VP8", clock_rate=90000,
+            ssrcs=[1], stream_id="pat", track_id="camera",
+        )
+    )  # fmt: skip
+    await session.handle(m.RankProducer(room="home:demo", producer_id="camera", priority=2))
+    await session.handle(m.RankProducer(room="home:demo", producer_id="gone", priority=2))
+    assert [p.priority for p in session.rooms["home:demo"].mirrors.values()] == [2]
+    session.close()
