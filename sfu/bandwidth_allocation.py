@@ -18,10 +18,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from .rtp.temporal import ALL_TEMPORAL_LAYERS
-
-__all__ = ["ALL_TEMPORAL_LAYERS", "PAUSED", "UPGRADE_MARGIN", "Option", "VideoDemand", "allocate"]
-
 PAUSED = -1
 # An option above the one forwarded now must fit with this much to spare.
 UPGRADE_MARGIN = 1.15

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from . import layer_choice
-from .bandwidth_allocation import ALL_TEMPORAL_LAYERS, PAUSED, Option, VideoDemand
+from .bandwidth_allocation import PAUSED, Option, VideoDemand
 from .clock import Clock
 from .errors import InvalidStateError
 from .events import ConsumerClosed, EventSink
@@ -24,6 +24,7 @@ from .received_stream import ReceivedStream
 from .repair_budget import RepairBudget, usefulness
 from .report_schedule import phase_of
 from .rtp import rtcp
+from .rtp.temporal import ALL_TEMPORAL_LAYERS
 from .types import CloseReason, ConsumerId, MediaKind, Mid, ProducerId, TransportId
 
 logger = logging.getLogger(__name__)

@@ -78,11 +78,11 @@ class _Slot:
     # the answerer writes), so a new track may take it under a new mid (§5.2.2).
     recyclable: bool = False
     recycled: _Slot | None = None  # the ended m-section this one took the place of
-    # Video: the RTX stream offered with it (probe padding goes there) and whether the
-    # viewer's answer kept it.
+    # Video: the RTX stream offered with it, and once the viewer's answer kept it, the
+    # padding-only packets probes send there (one numbering for the SSRC's lifetime).
     rtx: sdp.Codec | None = None
     rtx_ssrc: int | None = None
-    rtx_kept: bool = False
+    padding: PaddingStream | None = None
 
 
 class WebRtcTransport(Transport):
@@ -121,7 +121,6 @@ class WebRtcTransport(Transport):
         # the first answer, before anything is sent (None until then).
         self._transport_cc: bool | None = None
         self.downlink: Downlink | None = None  # with transport-cc: the viewer's estimate
-        self._padding: dict[int, PaddingStream] = {}  # by RTX SSRC
         self._padding_bytes = 0
         self._probes_before_close = (0, 0)
 
@@ -433,8 +432,15 @@ class WebRtcTransport(Transport):
             section = by_mid[slot.mid]
             if slot.consumer is not None and section.rejected:
                 slot.consumer.close(CloseReason.REJECTED_BY_PEER)
-            if slot.rtx is not None:
-                slot.rtx_kept = ortc.answer_keeps_rtx(section, slot.rtx)
+            rtx_kept = slot.rtx is not None and ortc.answer_keeps_rtx(section, slot.rtx)
+            if rtx_kept and slot.padding is None and slot.consumer is not None:
+                assert slot.rtx is not None and slot.rtx_ssrc is not None
+                slot.padding = PaddingStream(
+                    ssrc=slot.rtx_ssrc,
+                    payload_type=slot.rtx.payload_type,
+                    mid_element=slot.consumer.mid_element,
+                    transport_cc_id=ortc.EXTENSION_IDS[URI_TRANSPORT_CC],
+                )
             # The BUNDLE tag (index 0) is offered inactive, never closed: never recycled.
             slot.recyclable = slot.offered_closed
             slot.answered = True
@@ -445,29 +451,18 @@ class WebRtcTransport(Transport):
     def _start_probe(self, cluster: Cluster, padding_bps: int) -> bool:
         """Pad for `cluster` on the RTX stream of one of the viewer's video tracks; False
         when there is none (or nothing to pad)."""
-        egress = self._egress
-        slot = next(
+        # Paused tracks too: their RTX stream stays negotiated, and a viewer whose video
+        # is all paused for bandwidth is the one that must probe.
+        stream = next(
             (
-                s
+                s.padding
                 for s in self._slots
-                # Paused tracks too: their RTX stream stays negotiated, and a viewer
-                # whose video is all paused for bandwidth is the one that must probe.
-                if s.rtx_kept and s.rtx_ssrc is not None and s.consumer is not None
-                and s.consumer.ready and s.rtx is not None
+                if s.padding is not None and s.consumer is not None and s.consumer.ready
             ),
             None,
-        )  # fmt: skip
-        if egress is None or slot is None or padding_bps <= 0:
+        )
+        if self._egress is None or stream is None or padding_bps <= 0:
             return False
-        assert slot.rtx_ssrc is not None and slot.rtx is not None and slot.consumer is not None
-        stream = self._padding.get(slot.rtx_ssrc)
-        if stream is None:
-            stream = self._padding[slot.rtx_ssrc] = PaddingStream(
-                ssrc=slot.rtx_ssrc,
-                payload_type=slot.rtx.payload_type,
-                mid_element=slot.consumer.mid_element,
-                transport_cc_id=ortc.EXTENSION_IDS[URI_TRANSPORT_CC],
-            )
         self._tasks.spawn(self._pad(cluster, padding_bps, stream), name=f"probe-{self.id}")
         return True
 

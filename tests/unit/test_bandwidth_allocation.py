@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sfu.bandwidth_allocation import (
-    ALL_TEMPORAL_LAYERS,
     PAUSED,
     UPGRADE_MARGIN,
     Option,
     VideoDemand,
     allocate,
 )
+from sfu.rtp.temporal import ALL_TEMPORAL_LAYERS
 
 LADDER = (150_000, 500_000, 1_500_000)
 ALL = ALL_TEMPORAL_LAYERS
