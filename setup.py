@@ -35,6 +35,7 @@ setup(
         Extension(
             "sfu._fastpath",
             sources=["sfu/_fastpath.c"],
+            depends=["sfu/_fastpath_vp8.h"],
             libraries=["crypto"],
             extra_compile_args=extra,
             extra_link_args=["-fsanitize=address"] if SANITIZE else [],

@@ -15,7 +15,7 @@ Counting pictures by seq rather than by PictureID needs no unwrapping of 7- or
 Seqs here are extended (unwrapped) by the caller; a picture is a PictureID with
 its width (`picture_key`). Skips are kept as runs of seqs, the newest `RANGES` of
 them; a seq below a forgotten run is refused, as one before its epoch is.
-sfu/_fastpath.c (`skips_t`) implements the same.
+sfu/_fastpath_vp8.h (`skips_t`) implements the same.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ picture already decided follows that decision, and one of a picture never seen
 and a PictureID gap stalls the viewer's reference finder. Skipped packets and
 pictures are closed up in the output (sfu/rtp/skips.py).
 
-sfu/_fastpath.c (`temporal_t`) implements the same, and the tests require both to
+sfu/_fastpath_vp8.h (`temporal_t`) implements the same, and the tests require both to
 send the same bytes.
 """
 
