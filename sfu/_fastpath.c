@@ -43,6 +43,7 @@
 #define TCC_HISTORY 8192 /* transport-wide numbers remembered (sfu/rtp/send_log.py HISTORY) */
 
 #include "_fastpath_vp8.h" /* VP8 numbering and temporal skips: needs the limits above */
+#include "_fastpath_pacer.h" /* the paced queue: needs MAX_PACKET */
 
 /* PROFILE_NONE: plain RTP, for pipes between workers of one deployment (no DTLS to key it). */
 enum { PROFILE_CM_SHA1_80 = 0, PROFILE_GCM = 1, PROFILE_NONE = 2 };
@@ -71,9 +72,11 @@ typedef struct {
     int closed;               /* close() ran: nothing is queued or sent any more */
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    uint8_t (*pending)[MAX_PACKET];
-    size_t pending_len[BATCH];
+    uint8_t (*pending)[MAX_PACKET]; /* built this loop iteration, plain RTP */
+    queued_t pending_queued[BATCH];
     int pending_count;
+    pacer_t pacer;
+    int waiting;              /* listed in paced_waiting: its pacer holds packets */
     int dirty;                /* listed in one of the module's flush lists */
     int first;                /* flushed before the others (a pipe: more viewers wait on it) */
     PyObject *captured;       /* list of bytes in capture mode */
@@ -85,11 +88,12 @@ typedef struct {
     uint16_t tcc_next;
     uint16_t *tcc_seqs;
     uint16_t *tcc_sizes;      /* bytes on the wire, after protection */
-    double *tcc_times;        /* the `now` of the forward/retransmit that built it */
+    double *tcc_times;        /* when it left (unpaced: the `now` of the forward that built it) */
 } EgressObject;
 
 static PyObject *dirty_list = NULL; /* egresses with queued packets */
 static PyObject *dirty_first = NULL; /* those of them flushed first */
+static PyObject *paced_waiting = NULL; /* egresses whose pacer holds packets */
 
 static int hmac_prepare(EgressObject *self, const uint8_t *key, size_t key_len) {
     uint8_t pad[64];
@@ -192,18 +196,16 @@ static Py_ssize_t protect(EgressObject *self, uint8_t *buf, size_t len, size_t h
     return (Py_ssize_t)len + 10;
 }
 
-static int egress_flush(EgressObject *self) {
-    int count = self->pending_count;
+/* Send `count` (at most BATCH) protected packets to the peer, or keep them in capture mode. */
+static int egress_transmit(EgressObject *self, uint8_t **bufs, const size_t *lens, int count) {
     if (count == 0) return 0;
-    self->pending_count = 0;
-    if (self->closed) { self->packets_dropped += (unsigned long long)count; return 0; }
     if (self->captured != NULL) {
         for (int i = 0; i < count; i++) {
-            PyObject *packet = PyBytes_FromStringAndSize((const char *)self->pending[i], (Py_ssize_t)self->pending_len[i]);
+            PyObject *packet = PyBytes_FromStringAndSize((const char *)bufs[i], (Py_ssize_t)lens[i]);
             if (packet == NULL || PyList_Append(self->captured, packet) < 0) { Py_XDECREF(packet); return -1; }
             Py_DECREF(packet);
             self->packets_sent++;
-            self->bytes_sent += self->pending_len[i];
+            self->bytes_sent += lens[i];
         }
         return 0;
     }
@@ -211,8 +213,8 @@ static int egress_flush(EgressObject *self) {
     struct iovec iov[BATCH];
     memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
     for (int i = 0; i < count; i++) {
-        iov[i].iov_base = self->pending[i];
-        iov[i].iov_len = self->pending_len[i];
+        iov[i].iov_base = bufs[i];
+        iov[i].iov_len = lens[i];
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
         msgs[i].msg_hdr.msg_name = &self->addr;
@@ -225,7 +227,7 @@ static int egress_flush(EgressObject *self) {
             if (errno == EINTR) continue;
             break; /* EAGAIN (socket full: a slow peer) or gone: drop the rest */
         }
-        for (int i = done; i < done + n; i++) self->bytes_sent += self->pending_len[i];
+        for (int i = done; i < done + n; i++) self->bytes_sent += lens[i];
         done += n;
     }
     self->packets_sent += (unsigned long long)done;
@@ -233,13 +235,114 @@ static int egress_flush(EgressObject *self) {
     return 0;
 }
 
+static uint32_t packet_ssrc(const uint8_t *packet) {
+    return ((uint32_t)packet[8] << 24) | ((uint32_t)packet[9] << 16) | ((uint32_t)packet[10] << 8) | packet[11];
+}
+
+/* A batch being gathered for one sendmmsg. */
+typedef struct {
+    uint8_t *bufs[BATCH];
+    size_t lens[BATCH];
+    int count;
+} batch_t;
+
+/* One packet leaves at `at`: stamped with the next transport-wide number, protected
+ * and logged, then added to the batch (sent when full). Dropped if it cannot be protected. */
+static int batch_add(EgressObject *self, batch_t *b, uint8_t *buf, const queued_t *q, double at) {
+    if (q->len == 0) return 0; /* its SSRC was forgotten while it waited */
+    uint16_t transport_seq = 0;
+    if (q->stamp_at) {
+        transport_seq = self->tcc_next++;
+        buf[q->stamp_at] = (uint8_t)(transport_seq >> 8);
+        buf[q->stamp_at + 1] = (uint8_t)transport_seq;
+    }
+    Py_ssize_t n = protect(self, buf, q->len, q->header_len);
+    if (n < 0) { self->packets_dropped++; return 0; }
+    if (q->stamp_at) {
+        size_t slot = transport_seq % TCC_HISTORY;
+        self->tcc_seqs[slot] = transport_seq;
+        self->tcc_sizes[slot] = (uint16_t)n;
+        self->tcc_times[slot] = at;
+    }
+    b->bufs[b->count] = buf;
+    b->lens[b->count++] = (size_t)n;
+    if (b->count < BATCH) return 0;
+    b->count = 0;
+    return egress_transmit(self, b->bufs, b->lens, BATCH);
+}
+
+static int batch_send(EgressObject *self, batch_t *b) {
+    int count = b->count;
+    b->count = 0;
+    return egress_transmit(self, b->bufs, b->lens, count);
+}
+
+/* The pacer's head leaves at `now` (< 0: when it was built). */
+static int egress_release_head(EgressObject *self, batch_t *b, double now) {
+    pacer_t *p = &self->pacer;
+    int at = pacer_pop(p);
+    const queued_t *q = &p->queued[at];
+    return batch_add(self, b, p->packets[at], q, now < 0 ? q->built_at : now);
+}
+
+static int egress_wait_listed(EgressObject *self) {
+    if (self->waiting || self->pacer.count == 0) return 0;
+    if (PyList_Append(paced_waiting, (PyObject *)self) < 0) return -1;
+    self->waiting = 1;
+    return 0;
+}
+
+/* Send what is queued. Paced (a rate set and `now` >= 0): audio at once, the rest
+ * behind what the pacer holds, and from the pacer what the rate allows by `now`.
+ * Otherwise everything, the pacer's first (`now` < 0: a drain, by tests or a close). */
+static int egress_flush(EgressObject *self, double now) {
+    int count = self->pending_count;
+    pacer_t *p = &self->pacer;
+    self->pending_count = 0;
+    if (self->closed) {
+        self->packets_dropped += (unsigned long long)count + (unsigned long long)p->count;
+        p->head = p->count = 0;
+        p->bytes = 0;
+        return 0;
+    }
+    batch_t b = {.count = 0};
+    if (p->rate <= 0 || now < 0) {
+        while (p->count) if (egress_release_head(self, &b, now) < 0) return -1;
+        for (int i = 0; i < count; i++) {
+            const queued_t *q = &self->pending_queued[i];
+            if (batch_add(self, &b, self->pending[i], q, q->built_at) < 0) return -1;
+        }
+        p->budget = 0;
+        return batch_send(self, &b);
+    }
+    pacer_top_up(p, now);
+    for (int i = 0; i < count; i++) {
+        const queued_t *q = &self->pending_queued[i];
+        if (q->urgent) {
+            p->budget -= (double)q->len;
+            if (batch_add(self, &b, self->pending[i], q, q->built_at) < 0) return -1;
+            continue;
+        }
+        if (pacer_full(p)) {
+            /* The oldest goes now, before its buffer is reused by the push below. */
+            p->overdue++;
+            if (egress_release_head(self, &b, now) < 0 || batch_send(self, &b) < 0) return -1;
+        }
+        if (pacer_push(p, self->pending[i], q) < 0) return -1;
+    }
+    while (pacer_head_due(p, now))
+        if (egress_release_head(self, &b, now) < 0) return -1;
+    if (batch_send(self, &b) < 0) return -1;
+    return egress_wait_listed(self);
+}
+
 /* Reserve the next output buffer; flushes when the batch is full. */
-static uint8_t *egress_slot(EgressObject *self) {
+static uint8_t *egress_slot(EgressObject *self, double now) {
     if (self->pending == NULL) {
         self->pending = PyMem_Malloc(sizeof(*self->pending) * BATCH);
         if (self->pending == NULL) { PyErr_NoMemory(); return NULL; }
     }
-    if (self->pending_count == BATCH && egress_flush(self) < 0) return NULL;
+    if (self->pending_count == BATCH && egress_flush(self, now) < 0) return NULL;
     if (!self->dirty) {
         if (PyList_Append(self->first ? dirty_first : dirty_list, (PyObject *)self) < 0) return NULL;
         self->dirty = 1;
@@ -247,8 +350,12 @@ static uint8_t *egress_slot(EgressObject *self) {
     return self->pending[self->pending_count];
 }
 
-static void egress_commit(EgressObject *self, size_t len) {
-    self->pending_len[self->pending_count++] = len;
+/* The reserved buffer holds a plain packet of `len` bytes (`header_len` of header, its
+ * transport-wide number's two bytes at `stamp_at`, 0: none), built at `now`. */
+static void egress_commit(EgressObject *self, size_t len, size_t header_len, size_t stamp_at, int urgent,
+                          double now) {
+    self->pending_queued[self->pending_count++] = (queued_t){
+        (uint16_t)len, (uint16_t)header_len, (uint16_t)stamp_at, (uint8_t)urgent, now};
 }
 
 /* Key the cipher (and HMAC for AES-CM) of an SRTP profile; sets a Python error on failure. */
@@ -305,6 +412,7 @@ static int Egress_init(EgressObject *self, PyObject *args, PyObject *kwds) {
                                      &address, &first, &tcc_id))
         return -1;
     self->first = first;
+    self->pacer.topped_at = -1;
     egress_release_fd(self);
     int rc = -1;
     const EVP_CIPHER *cipher = NULL;
@@ -371,6 +479,7 @@ static void Egress_dealloc(EgressObject *self) {
     if (self->scratch) EVP_MD_CTX_free(self->scratch);
     PyMem_Free(self->rocs);
     PyMem_Free(self->pending);
+    pacer_free(&self->pacer);
     egress_log_free(self);
     Py_XDECREF(self->captured);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -398,9 +507,9 @@ out:
     return result;
 }
 
-/* Send one RTP packet the Python side built (probe padding): its transport-wide
- * number goes in the two bytes at `at` (the element's value), then it is logged as sent
- * at `now`, protected and queued like a fan-out copy. False when it was dropped. */
+/* Send one RTP packet the Python side built (probe padding), queued like a fan-out
+ * copy: its transport-wide number goes in the two bytes at `at` (the element's value)
+ * when it leaves, then it is protected and logged. False when it was dropped. */
 static PyObject *Egress_send_stamped(EgressObject *self, PyObject *args) {
     Py_buffer in;
     Py_ssize_t at;
@@ -418,19 +527,10 @@ static PyObject *Egress_send_stamped(EgressObject *self, PyObject *args) {
     header += 4 + 4 * (size_t)((raw[header + 2] << 8) | raw[header + 3]);
     if (header > len || (size_t)at + 2 > header) { PyErr_SetString(PyExc_ValueError, "bad packet to stamp"); goto out; }
     if (self->closed) { self->packets_dropped++; result = Py_NewRef(Py_False); goto out; }
-    uint8_t *buf = egress_slot(self);
+    uint8_t *buf = egress_slot(self, now);
     if (buf == NULL) goto out;
     memcpy(buf, in.buf, len);
-    uint16_t transport_seq = self->tcc_next++;
-    buf[at] = (uint8_t)(transport_seq >> 8);
-    buf[at + 1] = (uint8_t)transport_seq;
-    Py_ssize_t n = protect(self, buf, len, header);
-    if (n < 0) { self->packets_dropped++; result = Py_NewRef(Py_False); goto out; }
-    egress_commit(self, (size_t)n);
-    size_t slot = transport_seq % TCC_HISTORY;
-    self->tcc_seqs[slot] = transport_seq;
-    self->tcc_sizes[slot] = (uint16_t)n;
-    self->tcc_times[slot] = now;
+    egress_commit(self, len, header, (size_t)at, 0, now);
     result = Py_NewRef(Py_True);
 out:
     PyBuffer_Release(&in);
@@ -438,23 +538,42 @@ out:
 }
 
 static PyObject *Egress_take_captured(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
-    if (egress_flush(self) < 0) return NULL;
+    /* Paced, what was captured so far: the test flushes at the times it chooses. */
+    if (self->pacer.rate <= 0 && egress_flush(self, -1.0) < 0) return NULL;
     if (self->captured == NULL) return PyList_New(0);
     PyObject *out = self->captured;
     self->captured = PyList_New(0);
     return out;
 }
 
-static PyObject *Egress_flush(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
-    if (egress_flush(self) < 0) return NULL;
+static PyObject *Egress_flush(EgressObject *self, PyObject *args) {
+    double now = -1.0;
+    if (!PyArg_ParseTuple(args, "|d", &now)) return NULL;
+    if (egress_flush(self, now) < 0) return NULL;
     Py_RETURN_NONE;
+}
+
+/* The rate the egress sends at, in bit/s (0: as fast as packets come). */
+static PyObject *Egress_set_pacing(EgressObject *self, PyObject *arg) {
+    double bps = PyFloat_AsDouble(arg);
+    if (bps == -1.0 && PyErr_Occurred()) return NULL;
+    if (!isfinite(bps) || bps < 0) { PyErr_SetString(PyExc_ValueError, "pacing rate: >= 0 bit/s"); return NULL; }
+    self->pacer.rate = bps / 8;
+    if (bps == 0 && egress_wait_listed(self) < 0) return NULL; /* drained at the next flush */
+    Py_RETURN_NONE;
+}
+
+static PyObject *Egress_paced(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
+    pacer_t *p = &self->pacer;
+    return Py_BuildValue("(inK)", p->count, (Py_ssize_t)p->bytes, p->overdue);
 }
 
 static PyObject *Egress_close(EgressObject *self, PyObject *Py_UNUSED(ignored)) {
     /* Drop what is queued and stop using the socket: the transport is closing. A slot
        may still name this egress until it is removed; its copies are counted dropped. */
-    self->packets_dropped += (unsigned long long)self->pending_count;
+    self->packets_dropped += (unsigned long long)self->pending_count + (unsigned long long)self->pacer.count;
     self->pending_count = 0;
+    pacer_free(&self->pacer);
     self->closed = 1;
     egress_release_fd(self);
     Py_RETURN_NONE;
@@ -470,6 +589,22 @@ static PyObject *Egress_stats(EgressObject *self, PyObject *Py_UNUSED(ignored)) 
 static PyObject *Egress_forget(EgressObject *self, PyObject *arg) {
     unsigned long ssrc = PyLong_AsUnsignedLong(arg);
     if (ssrc == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+    /* Its copies still waiting are not sent: protecting them would bring the index back. */
+    for (int i = 0; i < self->pending_count; i++) {
+        if (self->pending_queued[i].len && packet_ssrc(self->pending[i]) == (uint32_t)ssrc) {
+            self->pending_queued[i].len = 0;
+            self->packets_dropped++;
+        }
+    }
+    pacer_t *p = &self->pacer;
+    for (int i = 0; i < p->count; i++) {
+        int at = (p->head + i) % p->capacity;
+        if (p->queued[at].len && packet_ssrc(p->packets[at]) == (uint32_t)ssrc) {
+            p->bytes -= p->queued[at].len;
+            p->queued[at].len = 0;
+            self->packets_dropped++;
+        }
+    }
     for (Py_ssize_t i = 0; i < self->roc_count; i++) {
         if (self->rocs[i].ssrc == (uint32_t)ssrc) {
             self->rocs[i] = self->rocs[--self->roc_count];
@@ -513,7 +648,10 @@ static PyMethodDef Egress_methods[] = {
     {"send_stamped", (PyCFunction)Egress_send_stamped, METH_VARARGS,
      "Stamp (transport-wide number at byte `at`), log, protect and queue one RTP packet."},
     {"take_captured", (PyCFunction)Egress_take_captured, METH_NOARGS, "Capture mode: the packets so far."},
-    {"flush", (PyCFunction)Egress_flush, METH_NOARGS, "Send what is queued (sendmmsg)."},
+    {"flush", (PyCFunction)Egress_flush, METH_VARARGS,
+     "([now]) Send what is queued (sendmmsg); paced, what the rate allows by `now`."},
+    {"set_pacing", (PyCFunction)Egress_set_pacing, METH_O, "(bit/s) Pace at this rate; 0: do not."},
+    {"paced", (PyCFunction)Egress_paced, METH_NOARGS, "(packets, bytes) waiting for the pacer, overdue sent"},
     {"close", (PyCFunction)Egress_close, METH_NOARGS, "Stop sending; drop what is queued."},
     {"stats", (PyCFunction)Egress_stats, METH_NOARGS, "(packets_sent, bytes_sent, packets_dropped)"},
     {"forget", (PyCFunction)Egress_forget, METH_O, "Drop one SSRC's packet index."},
@@ -547,6 +685,7 @@ typedef struct {
     uint8_t mid[17];
     int mid_len;
     EgressObject *egress;     /* strong reference */
+    int urgent;               /* audio: its copies never wait for the egress's pacer */
     /* OutputSequencer (sfu/rtp/seq.py), field for field */
     int clock_rate, started, new_epoch, has_proposed;
     uint16_t initial_seq, seq_offset, last_seq;
@@ -720,7 +859,7 @@ static void close_up_pictures(slot_t *s) {
                                                 s->temporal->seqs.pictures_total) & PICTURE_ID_MASK);
 }
 
-/* Build, protect and queue one viewer's copy (`numbering`: the packet's VP8 numbering,
+/* Build and queue one viewer's copy (`numbering`: the packet's VP8 numbering,
  * NULL unless the fan-out renumbers VP8; `skipped`: pictures left out before it).
  * Returns 1 queued, 0 dropped, -1 error. */
 static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_start,
@@ -734,9 +873,9 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
     size_t payload = len - payload_start;
     size_t header = 12 + block;
     if (header + payload + 16 > MAX_PACKET || e->closed) { s->packets_dropped++; return 0; }
-    uint8_t *out = egress_slot(e);
+    uint8_t *out = egress_slot(e, now);
     if (out == NULL) return -1;
-    uint16_t transport_seq = 0;
+    size_t stamp_at = 0;
     out[0] = (uint8_t)(0x80 | (data[0] & 0x20) | (block ? 0x10 : 0));
     out[1] = (uint8_t)(s->payload_type | (data[1] & 0x80));
     out[2] = (uint8_t)(seq >> 8); out[3] = (uint8_t)seq;
@@ -748,11 +887,9 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
         uint8_t *at = out + 16;
         memcpy(at, s->mid, (size_t)s->mid_len);
         at += s->mid_len;
-        if (stamp) {
-            transport_seq = e->tcc_next++;
+        if (stamp) { /* the number itself is written as the copy leaves */
             at[0] = (uint8_t)(e->tcc_id << 4 | 1);
-            at[1] = (uint8_t)(transport_seq >> 8);
-            at[2] = (uint8_t)transport_seq;
+            stamp_at = (size_t)(at + 1 - out);
             at += 3;
         }
         memcpy(at, ext, ext_len);
@@ -760,15 +897,7 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
     }
     memcpy(out + header, data + payload_start, payload);
     if (numbering != NULL) vp8_patch(&s->vp8, numbering, out + header, skipped);
-    Py_ssize_t n = protect(e, out, header + payload, header);
-    if (n < 0) { s->packets_dropped++; return 0; }
-    egress_commit(e, (size_t)n);
-    if (stamp) {
-        size_t at = transport_seq % TCC_HISTORY;
-        e->tcc_seqs[at] = transport_seq;
-        e->tcc_sizes[at] = (uint16_t)n;
-        e->tcc_times[at] = now;
-    }
+    egress_commit(e, header + payload, header, stamp_at, s->urgent, now);
     s->packets_sent++;
     s->bytes_sent += header + payload; /* RTP bytes, before SRTP (as the Python path counts) */
     s->payload_bytes_sent += payload;
@@ -823,13 +952,13 @@ static slot_t *get_slot(FanOutObject *self, Py_ssize_t id) {
 
 static PyObject *FanOut_add(FanOutObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"ssrc", "payload_type", "mid_element", "clock_rate", "egress",
-                             "initial_sequence", "initial_timestamp", "layer", NULL};
+                             "initial_sequence", "initial_timestamp", "layer", "urgent", NULL};
     unsigned int ssrc, initial_ts;
-    int pt, clock_rate, initial_seq, layer = 0;
+    int pt, clock_rate, initial_seq, layer = 0, urgent = 0;
     Py_buffer mid;
     PyObject *egress;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Iiy*iO!iI|i", kwlist, &ssrc, &pt, &mid, &clock_rate,
-                                     &EgressType, &egress, &initial_seq, &initial_ts, &layer))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Iiy*iO!iI|ip", kwlist, &ssrc, &pt, &mid, &clock_rate,
+                                     &EgressType, &egress, &initial_seq, &initial_ts, &layer, &urgent))
         return NULL;
     if (mid.len > 17 || pt < 0 || pt > 127 || clock_rate <= 0 || initial_seq < 0 || initial_seq > 0xFFFF ||
         layer < 0 || layer >= self->layers) {
@@ -851,6 +980,7 @@ static PyObject *FanOut_add(FanOutObject *self, PyObject *args, PyObject *kwds) 
     slot_t *s = &self->slots[id];
     memset(s, 0, sizeof *s);
     s->used = 1;
+    s->urgent = urgent;
     s->ssrc = ssrc;
     s->payload_type = pt;
     memcpy(s->mid, mid.buf, (size_t)mid.len);
@@ -1162,7 +1292,7 @@ static PyTypeObject FanOutType = {
 /* ------------------------------------------------------------------------ */
 
 /* Flush one list of dirty egresses (replaced by a fresh one first: a flush may not add). */
-static int flush_list(PyObject **list) {
+static int flush_list(PyObject **list, double now) {
     PyObject *batch = *list;
     PyObject *fresh = PyList_New(0);
     if (fresh == NULL) return -1;
@@ -1171,18 +1301,22 @@ static int flush_list(PyObject **list) {
     int failed = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         EgressObject *e = (EgressObject *)PyList_GET_ITEM(batch, i);
-        e->dirty = 0;
-        if (!failed && egress_flush(e) < 0) failed = 1;
+        if (list == &paced_waiting) e->waiting = 0; else e->dirty = 0;
+        if (!failed && egress_flush(e, now) < 0) failed = 1;
     }
     Py_DECREF(batch);
     return failed ? -1 : (int)(n > INT_MAX ? INT_MAX : n);
 }
 
-static PyObject *flush_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
-    /* Pipes first: another worker starts its own fan-out while we do ours. */
-    int first = flush_list(&dirty_first);
-    int rest = first < 0 ? -1 : flush_list(&dirty_list);
-    if (first < 0 || rest < 0) return NULL;
+static PyObject *flush_all(PyObject *Py_UNUSED(module), PyObject *args) {
+    double now = -1.0; /* none given: everything goes, paced or not */
+    if (!PyArg_ParseTuple(args, "|d", &now)) return NULL;
+    /* Pipes first: another worker starts its own fan-out while we do ours. Then the
+       pacers that hold packets and got none new (those that did were flushed above). */
+    int first = flush_list(&dirty_first, now);
+    int rest = first < 0 ? -1 : flush_list(&dirty_list, now);
+    int paced = rest < 0 ? -1 : flush_list(&paced_waiting, now);
+    if (first < 0 || rest < 0 || paced < 0) return NULL;
     return PyLong_FromLong((long)first + rest);
 }
 
@@ -1190,9 +1324,15 @@ static PyObject *pending_count(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(
     return PyLong_FromSsize_t(PyList_GET_SIZE(dirty_list) + PyList_GET_SIZE(dirty_first));
 }
 
+static PyObject *paced_count(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromSsize_t(PyList_GET_SIZE(paced_waiting));
+}
+
 static PyMethodDef module_methods[] = {
-    {"flush_all", flush_all, METH_NOARGS, "Send everything queued since the last flush."},
+    {"flush_all", flush_all, METH_VARARGS,
+     "([now]) Send what was queued since the last flush, and what pacers allow by `now`."},
     {"pending", pending_count, METH_NOARGS, "How many egresses have queued packets."},
+    {"paced", paced_count, METH_NOARGS, "How many egresses hold packets for their pacer."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1207,7 +1347,8 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (m == NULL) return NULL;
     dirty_list = PyList_New(0);
     dirty_first = PyList_New(0);
-    if (dirty_list == NULL || dirty_first == NULL) { Py_DECREF(m); return NULL; }
+    paced_waiting = PyList_New(0);
+    if (dirty_list == NULL || dirty_first == NULL || paced_waiting == NULL) { Py_DECREF(m); return NULL; }
     Py_INCREF(&EgressType);
     Py_INCREF(&FanOutType);
     if (PyModule_AddObject(m, "Egress", (PyObject *)&EgressType) < 0 ||

@@ -471,6 +471,7 @@ class Consumer:
             initial_sequence=self._initial[0],
             initial_timestamp=self._initial[1],
             layer=self._target_layer,
+            urgent=self.kind == "audio",
         )
         # Both follow `native_fastpath` and whether the extension was built: a native
         # fan-out always gets a native egress, the Python one a Python egress.

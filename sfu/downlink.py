@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 _ALLOCATION_INTERVAL = 0.5
 # Where a viewer starts before its first feedback: its tiles begin low and rise as
 # the link proves itself (a guess too high would overrun a slow link at once).
-INITIAL_BPS = 1_000_000
+INITIAL_BPS = 300_000
 # How long a playing track is held on its cheapest option before it is paused.
 _PAUSE_AFTER = 2.0
 # How long a probe's result counts as proof that the link carries its rate.
@@ -46,6 +46,11 @@ _PROBE_PROOF_LIFETIME = 5.0
 # The share of the proven rate the media may grow into; the rest is for key-frame
 # bursts and repair.
 _MEDIA_SHARE = 0.85
+# The viewer's packets leave paced at this multiple of the estimate: enough that the
+# queue a key frame leaves behind drains within a few hundred milliseconds, and that a
+# probe (at most ProbeController's 1.5x) is not held back by it; little enough that a
+# burst cannot fill a link's buffer at socket speed.
+PACING_FACTOR = 1.5
 
 
 class Downlink:
@@ -56,8 +61,11 @@ class Downlink:
         sent_packet: SendLookup,
         initial_bps: int = INITIAL_BPS,
         start_probe: Callable[[Cluster, int], bool] | None = None,
+        set_pacing: Callable[[int], None] | None = None,
     ) -> None:
         self._consumers = consumers
+        # Paces the viewer's packets at the given rate (bit/s).
+        self._set_pacing = set_pacing
         # Sends a cluster's padding at the given rate (bit/s); False if it cannot.
         self._start_probe = start_probe
         self.prober = ProbeController()
@@ -150,6 +158,8 @@ class Downlink:
         _one_step_up(chosen, videos)
         self._pause_slowly(chosen, videos, now)
         self.allocations += 1
+        if self._set_pacing is not None:
+            self._set_pacing(round(estimate * PACING_FACTOR))
         self._maybe_probe(now, estimate, audio_bps, videos)
         for demand in videos:
             viewer = demand.key

@@ -95,6 +95,7 @@ class FanOutSlot:
         "target_layer",
         "temporal",
         "tl0_offset",
+        "urgent",
         "waiting_key_frame",
     )
 
@@ -109,6 +110,7 @@ class FanOutSlot:
         initial_sequence: int,
         initial_timestamp: int,
         layer: int = 0,
+        urgent: bool = False,
     ) -> None:
         if not 0 <= layer < MAX_LAYERS:
             raise ValueError("no such layer")
@@ -116,6 +118,7 @@ class FanOutSlot:
         self.payload_type = payload_type
         self.mid_element = mid_element  # one-byte extension element carrying the viewer's MID
         self.egress = egress
+        self.urgent = urgent  # audio: its copies never wait for the egress's pacer
         self.sequencer = OutputSequencer(clock_rate, initial_sequence, initial_timestamp)
         self.active = False
         self.waiting_key_frame = False

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Unpack
 
 from . import fanout
+from .clock import SYSTEM_CLOCK
 from .native_types import (
     EgressParams,
     NativeEgress,
@@ -51,6 +52,7 @@ class FanOutSlotSpec:
     initial_sequence: int
     initial_timestamp: int
     layer: int = 0  # the simulcast encoding it starts on
+    urgent: bool = False  # audio: its copies never wait for the egress's pacer
 
 
 class NativeFanOutSlot:
@@ -259,6 +261,9 @@ def rtp_protector(keys: SessionKeys) -> RtpProtector | None:
 
 
 _flush_scheduled = False
+_pace_scheduled = False
+# How often pacers that hold packets are given their due when nothing else flushes.
+PACE_INTERVAL = 0.005
 # Called after each flush: in-process receivers read their capture-mode egresses then.
 _flush_listeners: list[Callable[[], None]] = []
 
@@ -293,7 +298,28 @@ def _flush() -> None:
 
 def _native_flush() -> None:
     if _native is not None:
-        _native.flush_all()
+        _native.flush_all(SYSTEM_CLOCK.now())
         if _flush_listeners:  # only tests and benchmarks (DirectTransport) listen
             for listener in tuple(_flush_listeners):
                 listener()
+        if _native.paced():
+            _pace_soon()
+
+
+def _pace_soon() -> None:
+    """Flush again in PACE_INTERVAL: some pacer holds packets the rate lets go then."""
+    global _pace_scheduled
+    if _pace_scheduled:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop: nothing will come back for them but a flush
+        return
+    _pace_scheduled = True
+    loop.call_later(PACE_INTERVAL, _pace)
+
+
+def _pace() -> None:
+    global _pace_scheduled
+    _pace_scheduled = False
+    _native_flush()

@@ -22,7 +22,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack, cast
 
 from . import fastpath, ortc, sdp, sdp_transport
 from .aiortc_bridge import Certificate, PeerConnection, RemoteEndpoint
@@ -47,6 +47,9 @@ from .types import (
     TransportState,
     new_ssrc,
 )
+
+if TYPE_CHECKING:
+    from .native_types import NativeEgress
 
 logger = logging.getLogger(__name__)
 
@@ -426,6 +429,7 @@ class WebRtcTransport(Transport):
                     consumers=self.consumers.values,
                     sent_packet=self.sent_packet,
                     start_probe=self._start_probe,
+                    set_pacing=self._set_pacing,
                 )
                 self.on_transport_feedback = self.downlink.on_transport_feedback
         for slot in offered:
@@ -448,6 +452,17 @@ class WebRtcTransport(Transport):
         self._mark_ready()
 
     # -- probing the viewer's downlink ------------------------------------------------
+    def _set_pacing(self, bps: int) -> None:
+        """Pace the viewer's packets at `bps` (the native egress only: the Python send
+        path, a fallback and a reference, sends as packets come)."""
+        if self._egress is None or isinstance(self._egress, CallableEgress):
+            return
+        egress = cast("NativeEgress", self._egress)  # the only other kind there is
+        egress.set_pacing(bps)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("transport %s: pacing at %d, holding %s, sent %s", self.id, bps,
+                         egress.paced(), egress.stats())  # fmt: skip
+
     def _start_probe(self, cluster: Cluster, padding_bps: int) -> bool:
         """Pad for `cluster` on the RTX stream of one of the viewer's video tracks; False
         when there is none (or nothing to pad)."""

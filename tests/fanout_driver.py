@@ -71,6 +71,7 @@ def run_both(
     python_egress = CallableEgress(send, log)  # one transport: its slots share the numbering
 
     def same_logs() -> None:
+        egress.flush()  # the native egress numbers and logs a copy as it leaves
         logged = egress.sent_packets(0, 0x10000)
         assert logged == python_egress.sent_packets(0, 0x10000)
         assert any(logged) == stamp

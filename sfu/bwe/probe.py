@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .results import PacketResult
 
-CLUSTER_SECONDS = 0.25
+CLUSTER_SECONDS = 0.1
 # Probing asks for at most 1.5 times the estimate at a time (a failed probe is a queue
 # the media waits behind); a link found to carry that is probed again from there
 # (libwebrtc probes at 2x in ALR, 3x and 6x at start).

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DRIVER = """
 from sfu import fastpath
 from sfu.srtp import SrtpProfile
-from tests import native_lifecycle
+from tests import native_lifecycle, pacing_scenarios
 from tests.fanout_driver import run_both
 
 assert fastpath.native_available()
@@ -30,6 +30,7 @@ for profile in SrtpProfile:
         python, native = run_both(profile, 1, steps=3000, layers=layers, vp8=True, temporal=True)
         assert python == native, (profile, layers, "temporal")
 native_lifecycle.run_all()
+pacing_scenarios.run_all()
 print("sanitized run ok")
 """
 

@@ -68,9 +68,9 @@ def _video(viewer: DirectTransport) -> Consumer:
 async def test_the_estimate_is_divided_over_the_viewers_tracks(router: Router) -> None:
     consumer, viewer = _playing(router)
     now = router._clock.now()
-    downlink = _downlink(viewer)
+    downlink = _downlink(viewer, 1_000_000)
 
-    downlink.allocate(now)  # from the initial 1 Mbit/s: q fits, h fits with its margin, f not
+    downlink.allocate(now)  # 1 Mbit/s: q fits, h fits with its margin, f not
     assert (consumer.bandwidth_layer, consumer.target_layer) == (1, 1)
 
     consumer.set_view(visible=True, height=90)  # a thumbnail: q is enough
