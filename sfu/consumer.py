@@ -97,7 +97,10 @@ class Consumer:
         self.layers = max(1, len(streams))
         self.preferred_layer = self.layers - 1
         self._target_layer = self.preferred_layer
-        self.layer_switches = 0
+        # Switches to another encoding begun (each completes at that encoding's next key
+        # frame), by direction: read at scrape time and by the viewer's stats.
+        self.layer_switches_up = 0
+        self.layer_switches_down = 0
         self.hidden = False  # the viewer shows no tile for it: nothing is forwarded
         # What the viewer's downlink allows (sfu/downlink.py): the highest encoding, None
         # while unknown; `starved`: not even the lowest fits, nothing is forwarded.
@@ -189,6 +192,21 @@ class Consumer:
     @property
     def target_layer(self) -> int:
         return self._target_layer
+
+    @property
+    def layer_switches(self) -> int:
+        return self.layer_switches_up + self.layer_switches_down
+
+    @property
+    def streams(self) -> Sequence[ReceivedStream]:
+        """The producer's encodings, lowest first (read only)."""
+        return self._streams
+
+    @property
+    def temporal_layer(self) -> int:
+        """The highest VP8 temporal layer forwarded now (ALL_TEMPORAL_LAYERS: no limit)."""
+        slot = self._slot
+        return slot.temporal_layer if slot is not None else self.bandwidth_temporal
 
     @property
     def source_bitrate(self) -> int:
@@ -406,7 +424,10 @@ class Consumer:
             return
         slot.set_target_layer(target)
         if self._active and slot.layer != target:
-            self.layer_switches += 1
+            if target > slot.layer:
+                self.layer_switches_up += 1
+            else:
+                self.layer_switches_down += 1
             self._request_key_frame(target)
 
     def receive_report(self, block: rtcp.ReportBlock) -> None:

@@ -203,6 +203,15 @@ class MediaCollector(Collector):
             count_value=video.key_frame_waits,
             sum_value=video.key_frame_wait_seconds,
         )
+        switches = CounterMetricFamily(
+            "stage_sfu_layer_switches_total",
+            "Switches of a viewer's simulcast encoding begun, up or down (each completes at "
+            "the next key frame of the encoding switched to).",
+            labels=["direction"],
+        )
+        switches.add_metric(["up"], video.layer_switches_up)
+        switches.add_metric(["down"], video.layer_switches_down)
+        yield switches
         pipes = CounterMetricFamily(
             "stage_sfu_pipe_rtp_packets_total",
             "RTP packets piped between workers of a room spread over several: out to the "

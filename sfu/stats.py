@@ -48,6 +48,8 @@ class StreamTotals:
     key_frame_requests_held: int = 0  # of those, over the viewer's own allowance
     key_frame_waits: int = 0
     key_frame_wait_seconds: float = 0.0
+    layer_switches_up: int = 0  # simulcast switches begun to a higher encoding
+    layer_switches_down: int = 0
 
 
 @dataclass(slots=True)
@@ -119,6 +121,8 @@ def add_consumer(into: StreamTotals, consumer: Consumer) -> None:
     into.key_frame_requests_held += consumer.key_frame_requests_held
     into.key_frame_waits += consumer.key_frame_waits
     into.key_frame_wait_seconds += consumer.key_frame_wait_total
+    into.layer_switches_up += consumer.layer_switches_up
+    into.layer_switches_down += consumer.layer_switches_down
 
 
 def add_transport(into: TransportTotals, transport: Transport) -> None:

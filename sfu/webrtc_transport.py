@@ -32,6 +32,7 @@ from .downlink import Downlink
 from .errors import InvalidStateError, NegotiationError
 from .events import TransportStateChanged
 from .fanout import CallableEgress
+from .layer_report import ReceiveReport, receive_report
 from .padding import PaddingStream, send_stamped
 from .producer import Producer
 from .rtp.header import RtpPacketView
@@ -159,6 +160,10 @@ class WebRtcTransport(Transport):
         if downlink is None:
             return self._probes_before_close
         return (downlink.prober.probes, downlink.prober.probes_succeeded)
+
+    def receive_report(self) -> ReceiveReport:
+        """What this connection forwards to the viewer now, and why no more."""
+        return receive_report(self.consumers.values(), self.downlink)
 
     @property
     def padding_bytes_sent(self) -> int:

@@ -177,6 +177,10 @@ class StageClient:
             raise ServerError(reply)
         return reply
 
+    async def media_stats(self) -> dict[str, Any]:
+        """What this client receives now and why at that quality (`get_media_stats`)."""
+        return await self.request({"type": "get_media_stats"})
+
     async def send_raw(self, frame: str) -> None:
         """Send a frame as is (for testing how the server treats bad input)."""
         await self._ws.send_str(frame)
@@ -292,6 +296,7 @@ class StageClient:
             "publish_answer",
             "ack",
             "pong",
+            "media_stats",
             "error",
         ):
             if not pending.future.done():

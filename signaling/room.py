@@ -43,6 +43,7 @@ from sfu.worker import Worker
 from . import permissions as may
 from . import protocol as wire
 from .audience import Audiences
+from .media_stats import PendingStats, received_track
 from .members import CLOSE_NORMAL, Member, broadcast, dismiss_all
 from .membership import Membership, Spending
 from .postman import Postman
@@ -52,6 +53,7 @@ from .room_commands import (
     Command,
     ConnectionLost,
     Event,
+    GetMediaStats,
     JoinRoom,
     LeaveRoom,
     PostChat,
@@ -281,6 +283,9 @@ class Room:
                 self._spend(command.participant_id, "command")
                 member = self._member(command.participant_id)
                 return self._subscriptions.view(member, command.tracks)
+            case GetMediaStats():
+                self._spend(command.participant_id, "command")
+                return self._media_stats(self._member(command.participant_id))
             case RunStageCommand():
                 self._spend(command.participant_id, "command")
                 return self._stage_command(command)
@@ -443,6 +448,18 @@ class Room:
                 member.send(wire.Ack(id=request_id))
                 self._end(event.by)
         return None
+
+    def _media_stats(self, member: Member) -> PendingStats:
+        """Whose each track the member receives is and what its publisher sends; the
+        session asks the member's connection for the rest, after this turn."""
+        producers = self._router.producers
+        tracks = {
+            producer_id: received_track(producer, owner.participant_id)
+            for producer_id in member.consumers
+            if (producer := producers.get(producer_id)) is not None
+            and (owner := self._publishing.owner(producer_id)) is not None
+        }
+        return PendingStats(tracks, member.recv_transport)
 
     def _chat(self, command: PostChat) -> None:
         member = self._member(command.participant_id)

@@ -97,6 +97,11 @@ class ViewTracks:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GetMediaStats:
+    participant_id: ParticipantId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStageCommand:
     participant_id: ParticipantId
     request_id: str | None
@@ -128,6 +133,7 @@ Command = (
     | PublishOffer
     | ApplySubscribeAnswer
     | ViewTracks
+    | GetMediaStats
     | RunStageCommand
     | PostChat
     | LeaveRoom

@@ -20,12 +20,14 @@ from sfu.errors import InvalidStateError, NegotiationError
 from . import protocol as wire
 from .auth import TokenError, verify_token
 from .command_table import stage_command
+from .media_stats import PendingStats
 from .outbox import Outbox
 from .registry import RoomRegistry
 from .room import Room
 from .room_commands import (
     ApplySubscribeAnswer,
     ConnectionLost,
+    GetMediaStats,
     JoinRoom,
     LeaveRoom,
     PostChat,
@@ -189,6 +191,12 @@ class Session:
                 room, participant_id = self._joined()
                 await room.call(ViewTracks(participant_id=participant_id, tracks=tuple(tracks)))
                 return wire.Ack(id=message.id)
+            case wire.GetMediaStats():
+                room, participant_id = self._joined()
+                pending: PendingStats = await room.call(
+                    GetMediaStats(participant_id=participant_id)
+                )
+                return await pending.reply(message.id)
             case wire.Chat(text=text):
                 room, participant_id = self._joined()
                 await room.call(PostChat(participant_id=participant_id, text=text))

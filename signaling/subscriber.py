@@ -8,8 +8,10 @@ the producers the viewer may see, offer, take the answer, close.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Protocol
 
+from sfu.layer_report import ReceiveReport
 from sfu.producer import Producer
 from sfu.types import TransportId
 
@@ -54,6 +56,12 @@ class Subscriber(Protocol):
     async def apply_answer(self, sdp: str) -> None:
         """Complete the pending offer. Raises NegotiationError, and nothing changes,
         for an answer that cannot be applied."""
+        ...
+
+    def receive_report(self) -> ReceiveReport | Awaitable[ReceiveReport]:
+        """What the connection forwards now and why no more (sfu.layer_report): at once,
+        or, from another worker holding it, to be awaited (raising spread.home.LinkError
+        when that worker does not answer)."""
         ...
 
     def close(self) -> None:

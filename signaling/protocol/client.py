@@ -89,6 +89,10 @@ class ViewTracks(_Request, tag="view_tracks"):
     tracks: Annotated[list[TrackView], msgspec.Meta(max_length=64)]
 
 
+class GetMediaStats(_Request, tag="get_media_stats"):
+    """What you receive now and why at that quality: your own connection only."""
+
+
 class Leave(_Request, tag="leave"):
     pass
 
@@ -280,5 +284,14 @@ StageRequest = (
     | EndRoom
 )
 ClientMessage = (
-    Join | Resume | Publish | SubscribeAnswer | ViewTracks | Leave | Ping | Chat | StageRequest
+    Join
+    | Resume
+    | Publish
+    | SubscribeAnswer
+    | ViewTracks
+    | GetMediaStats
+    | Leave
+    | Ping
+    | Chat
+    | StageRequest
 )

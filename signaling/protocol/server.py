@@ -66,6 +66,40 @@ class PollInfo(msgspec.Struct, kw_only=True):
     results: list[int] | None = None  # hosts and moderators always; everyone once closed
 
 
+# Why a received track is below the best its publisher sends (sfu.layer_report.Limit).
+LimitedBy = Literal[
+    "hidden", "paused", "connecting", "bandwidth_paused", "key_frame", "publisher", "bandwidth",
+    "tile_size",
+]  # fmt: skip
+
+
+class EncodingStats(msgspec.Struct, kw_only=True):
+    """One encoding a publisher sends (the only one without simulcast), as the server
+    measures it over the last second."""
+
+    rid: str | None
+    active: bool  # the publisher sends it now
+    bitrate: int  # bit/s
+    frame_rate: float | None  # frames a second (video)
+    width: int | None  # from its last key frame (VP8); null while unknown
+    height: int | None
+    temporal_layers: int  # VP8 temporal layers seen; 0: none
+
+
+class TrackStats(msgspec.Struct, kw_only=True):
+    """One track you receive: whose, what is forwarded of it, and why no more."""
+
+    track_id: str
+    participant_id: str
+    kind: str
+    layer: int  # the encoding forwarded now, an index into `encodings`
+    target_layer: int  # the encoding it is headed for (switched to at its key frame)
+    temporal_layer: int | None  # the highest VP8 temporal layer forwarded; null: none
+    limited_by: LimitedBy | None
+    layer_switches: int
+    encodings: list[EncodingStats]
+
+
 class _Event(msgspec.Struct, tag_field="type", kw_only=True):
     pass
 
@@ -103,6 +137,15 @@ class Ack(_Event, tag="ack"):
 
 class Pong(_Event, tag="pong"):
     id: str | None
+
+
+class MediaStats(_Event, tag="media_stats"):
+    """Reply to get_media_stats: your downlink estimate (null when the server has none)
+    and every track you receive."""
+
+    id: str | None
+    downlink_bps: int | None
+    tracks: list[TrackStats]
 
 
 class ParticipantJoined(_Event, tag="participant_joined"):
@@ -233,6 +276,7 @@ ServerMessage = (
     | SubscribeOffer
     | Ack
     | Pong
+    | MediaStats
     | ParticipantJoined
     | ParticipantUpdated
     | ParticipantLeft

@@ -159,6 +159,9 @@ class EdgeSession:
                 viewed = self._subscriber(message.room, name).consumers.get(ProducerId(producer_id))
                 if viewed is not None and not viewed.closed:
                     viewed.set_view(visible=message.visible, height=message.height)
+            case m.ReportSubscriber(id=request_id, subscriber=name):
+                report = self._subscriber(message.room, name).transport.receive_report()
+                self._send(m.Reply(room=message.room, id=request_id, report=report))
             case m.MakeOffer(id=request_id, subscriber=name):
                 sdp = self._subscriber(message.room, name).transport.create_offer()
                 self._send(m.Reply(room=message.room, id=request_id, sdp=sdp))

@@ -22,6 +22,7 @@ import msgspec
 from sfu import events as sfu_events
 from sfu.consumer import Consumer
 from sfu.errors import NegotiationError
+from sfu.layer_report import ReceiveReport
 from sfu.pipe_transport import PipeTransport
 from sfu.producer import Producer
 from sfu.router import Router
@@ -200,6 +201,16 @@ class RemoteSubscriber:
         if reply.error is not None:
             raise NegotiationError(reply.error)
         self._offer_pending = False
+
+    async def receive_report(self) -> ReceiveReport:
+        """What the connection forwards now, from the edge. Raises LinkError when the
+        edge does not answer; a stats request does not end the connection."""
+        reply = await self._edge.link.request(
+            m.ReportSubscriber(room=self._edge.key, id=0, subscriber=self.id)
+        )
+        if reply.report is None:
+            raise LinkError(reply.error or "no report")
+        return reply.report
 
     def consumer_closed_here(self, consumer: RemoteConsumer) -> None:
         if self.consumers.get(consumer.producer_id) is consumer:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import msgspec
 
+from sfu.layer_report import ReceiveReport
+
 
 class _Message(msgspec.Struct, kw_only=True, tag_field="type"):
     room: str
@@ -99,6 +101,13 @@ class ApplyAnswer(_Message, tag="apply_answer"):
     sdp: str
 
 
+class ReportSubscriber(_Message, tag="report_subscriber"):
+    """Request: what the subscriber's connection forwards now (Reply.report)."""
+
+    id: int
+    subscriber: str
+
+
 ToEdge = (
     OpenRoom
     | CloseRoom
@@ -112,6 +121,7 @@ ToEdge = (
     | ViewConsumer
     | MakeOffer
     | ApplyAnswer
+    | ReportSubscriber
 )
 
 
@@ -122,6 +132,7 @@ class Reply(_Message, tag="reply"):
     pipe_host: str = ""
     pipe_port: int = 0
     sdp: str = ""
+    report: ReceiveReport | None = None
 
 
 class SubscriberClosed(_Message, tag="subscriber_closed"):

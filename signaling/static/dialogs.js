@@ -1,5 +1,6 @@
 // The "Set devices" dialog, also used as "Get ready to join the stage" before joining.
 import { mountDevicePanel } from "./devices.js";
+import { nerdStatsSwitch } from "./nerd-stats.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -22,6 +23,8 @@ export function openDevices(media, { mode = "settings" } = {}) {
   ok.textContent = ready ? "Join stage" : "Done";
   ok.dataset.action = ready ? "confirm-join-stage" : "devices-done";
   const panel = mountDevicePanel($("#devices-body"), media, { toggles: ready, idPrefix: "settings" });
+  // Display choices belong to Settings, not to the check before joining the stage.
+  $("#display-settings").replaceChildren(...(ready ? [] : [nerdStatsSwitch("settings")]));
   dialog.returnValue = "";
   dialog.showModal();
   ok.focus();

@@ -534,6 +534,7 @@ export class RoomController {
     if (this.ended) return;
     this.ended = true;
     this.invitation.close();
+    this.stage.nerdStats.stop();
     this.media.stage = { mic: false, camera: false };
     this.media.stopScreen();
     this.media.update();

@@ -7,6 +7,7 @@ import { displayNames, isModerator, micState, MIC_LABEL } from "./rules.js";
 import { personItems } from "./moderation.js";
 import { canChooseSpeaker } from "./devices.js";
 import { TrackViews } from "./track-views.js";
+import { NerdStats } from "./nerd-stats.js";
 
 const MAX_TILES = 25;
 // A live video tile with no new frame for this long says so, rather than freezing
@@ -29,6 +30,7 @@ export class StageView {
     this.tiles = new Map(); // key -> tile element
     this.sinkId = "";
     this.views = new TrackViews(client);
+    this.nerdStats = new NerdStats({ client, tiles: () => this.tiles.values() });
     setInterval(() => this.checkStalls(), 1000);
     new ResizeObserver(() => this.layout()).observe(root);
   }
@@ -124,6 +126,7 @@ export class StageView {
   updateTile(tile, { p, source, self, track, trackId, label }, you) {
     const video = tile.querySelector("video");
     this.views.show(tile, trackId, self ? null : track);
+    tile.dataset.track = (!self && track && trackId) || ""; // the received track it shows
     if (track && (!video.srcObject || video.srcObject.getTracks()[0] !== track)) {
       video.srcObject = new MediaStream([track]);
       video.play().catch(() => {});

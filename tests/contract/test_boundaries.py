@@ -72,6 +72,7 @@ PUBLIC_SFU_MODULES = {
     "sfu.options",
     "sfu.clock",
     "sfu.metrics",
+    "sfu.layer_report",
     "sfu.observers",
     "sfu.observers.audio_level",
     "sfu.observers.speaking",

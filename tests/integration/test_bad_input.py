@@ -137,6 +137,14 @@ def _producer_count(server: RunningServer) -> int:
             '{"type": "view_tracks", "id": "v5", "tracks": [{"track_id": "t", "width": 3}]}',
             "bad_message", "v5", id="view-unknown-field",
         ),
+        pytest.param(
+            '{"type": "get_media_stats", "id": "g1", "tracks": []}', "bad_message", "g1",
+            id="media-stats-unknown-field",
+        ),
+        pytest.param(
+            '{"type": "get_media_stats", "id": ["g2"]}', "bad_message", None,
+            id="media-stats-list-id",
+        ),
         pytest.param('{"type": "ping", "id": 7}', "bad_message", None, id="numeric-id"),
         pytest.param(
             '{"type": "ping", "id": "e1", "extra": true}', "bad_message", "e1", id="unknown-field"

@@ -43,6 +43,8 @@ async def _closed_with(raw: RawSocket) -> int:
                      id="raise_hand"),
         pytest.param({"type": "publish", "sdp": "v=0"}, {"type": "error", "code": "not_joined"},
                      id="publish"),
+        pytest.param({"type": "get_media_stats"}, {"type": "error", "code": "not_joined"},
+                     id="get_media_stats"),
     ],
 )
 async def test_a_message_before_join_is_answered_and_join_still_works(

@@ -40,6 +40,8 @@ CLIENT_MESSAGES: list[wire.ClientMessage] = [
             wire.TrackView(track_id="77aa", visible=False),
         ],
     ),
+    wire.GetMediaStats(id="4"),
+    wire.GetMediaStats(),
     wire.Leave(id="4"),
     wire.Leave(),
     wire.Ping(id="5"),
@@ -126,6 +128,64 @@ SERVER_MESSAGES: list[wire.ServerMessage] = [
     wire.Ack(id="3"),
     wire.Ack(id=None),
     wire.Pong(id="5"),
+    wire.MediaStats(id="6", downlink_bps=None, tracks=[]),
+    wire.MediaStats(
+        id=None,
+        downlink_bps=1_200_000,
+        tracks=[
+            wire.TrackStats(
+                track_id="c71e",
+                participant_id="9f2c4a7b1e03",
+                kind="video",
+                layer=0,
+                target_layer=1,
+                temporal_layer=2,
+                limited_by="key_frame",
+                layer_switches=3,
+                encodings=[
+                    wire.EncodingStats(
+                        rid="q",
+                        active=True,
+                        bitrate=150_000,
+                        frame_rate=29.9,
+                        width=320,
+                        height=180,
+                        temporal_layers=3,
+                    ),
+                    wire.EncodingStats(
+                        rid="h",
+                        active=False,
+                        bitrate=0,
+                        frame_rate=0.0,
+                        width=None,
+                        height=None,
+                        temporal_layers=0,
+                    ),
+                ],
+            ),
+            wire.TrackStats(
+                track_id="5d0f",
+                participant_id="9f2c4a7b1e03",
+                kind="audio",
+                layer=0,
+                target_layer=0,
+                temporal_layer=None,
+                limited_by=None,
+                layer_switches=0,
+                encodings=[
+                    wire.EncodingStats(
+                        rid=None,
+                        active=True,
+                        bitrate=32_000,
+                        frame_rate=None,
+                        width=None,
+                        height=None,
+                        temporal_layers=0,
+                    )
+                ],
+            ),
+        ],
+    ),
     wire.ParticipantJoined(participant=PARTICIPANT),
     wire.ParticipantUpdated(participant=PARTICIPANT),
     wire.ParticipantLeft(participant_id="9f2c4a7b1e03"),
@@ -163,7 +223,8 @@ SERVER_MESSAGES: list[wire.ServerMessage] = [
 ]
 
 SESSION_TYPES = {
-    "join", "resume", "publish", "subscribe_answer", "view_tracks", "leave", "ping", "chat",
+    "join", "resume", "publish", "subscribe_answer", "view_tracks", "get_media_stats", "leave",
+    "ping", "chat",
 }  # fmt: skip
 
 
@@ -541,8 +602,8 @@ def test_nesting_too_deep_is_bad_message_with_a_leading_id_echoed(
     ("text", "accepted"),
     [
         ("a" * 2000, True),
-        ("\U0001F600" * 1000, True),  # 2 UTF-16 units each
-        ("\U0001F600" * 1000 + "a", False),
+        ("\U0001f600" * 1000, True),  # 2 UTF-16 units each
+        ("\U0001f600" * 1000 + "a", False),
         ("é" * 2000, True),  # one unit each, two UTF-8 bytes
     ],
 )
@@ -688,7 +749,7 @@ def test_replies_without_a_request_id_carry_null() -> None:
 
 
 def test_events_carry_no_request_id() -> None:
-    replies = (wire.Joined, wire.PublishAnswer, wire.Ack, wire.Pong, wire.Error)
+    replies = (wire.Joined, wire.PublishAnswer, wire.Ack, wire.Pong, wire.MediaStats, wire.Error)
     events = [m for m in SERVER_MESSAGES if not isinstance(m, replies)]
     assert events
     for message in events:
