@@ -51,6 +51,11 @@ _MEDIA_SHARE = 0.85
 # probe (at most ProbeController's 1.5x) is not held back by it; little enough that a
 # burst cannot fill a link's buffer at socket speed.
 PACING_FACTOR = 1.5
+# A backlog in the pacer beyond what it sends in this long is the media outrunning the
+# link (a key frame's worth passes within it): the next division leaves room to drain it
+# within _BACKLOG_DRAIN, so the pacer's queue never holds its packets to their deadline.
+_BACKLOG_ALLOWANCE = 0.1
+_BACKLOG_DRAIN = 1.0
 
 
 class Downlink:
@@ -62,10 +67,12 @@ class Downlink:
         initial_bps: int = INITIAL_BPS,
         start_probe: Callable[[Cluster, int], bool] | None = None,
         set_pacing: Callable[[int], None] | None = None,
+        pacer_backlog: Callable[[], int] | None = None,
     ) -> None:
         self._consumers = consumers
-        # Paces the viewer's packets at the given rate (bit/s).
+        # Paces the viewer's packets at the given rate (bit/s); bytes waiting to be sent.
         self._set_pacing = set_pacing
+        self._pacer_backlog = pacer_backlog
         # Sends a cluster's padding at the given rate (bit/s); False if it cannot.
         self._start_probe = start_probe
         self.prober = ProbeController()
@@ -152,7 +159,7 @@ class Downlink:
         self.repair.set_rates(min(estimate, self._proven_bps(now)), self._media_bps)
         # Staying within the estimate: after an overuse it is already backed off below
         # what got through. Going up within the proven rate less a margin.
-        chosen = allocate(estimate, audio_bps, videos)
+        chosen = allocate(estimate - self._backlog_bps(estimate), audio_bps, videos)
         proven = allocate(self._proven_bps(now) * _MEDIA_SHARE, audio_bps, videos)
         _only_proven_up(chosen, videos, proven)
         _one_step_up(chosen, videos)
@@ -174,14 +181,22 @@ class Downlink:
             estimator = self.estimator
             logger.debug(
                 "downlink %x: estimate %d delay-based %s acked %s loss %.3f %s repair %d; "
-                "video %s",
+                "video %s; pacer backlog %d",
                 id(self), estimate, estimator.delay_based_bps, estimator.acknowledged_bps,
                 estimator.loss_fraction, estimator.usage.name, self.repair.rate_bps,
                 [
                     ([(o.layer, o.temporal, o.bps) for o in d.options], d.current, chosen[d.key])
                     for d in videos
-                ],
+                ], round(self._backlog_bps(estimate)),
             )  # fmt: skip
+
+    def _backlog_bps(self, estimate: int) -> float:
+        """What draining the pacer's excess backlog takes from the next division."""
+        if self._pacer_backlog is None:
+            return 0.0
+        pacing_bps = estimate * PACING_FACTOR
+        excess = self._pacer_backlog() * 8 - pacing_bps * _BACKLOG_ALLOWANCE
+        return max(excess, 0.0) / _BACKLOG_DRAIN
 
     def _pause_slowly(
         self, chosen: dict[Hashable, int], videos: list[VideoDemand], now: float

@@ -435,6 +435,7 @@ class WebRtcTransport(Transport):
                     sent_packet=self.sent_packet,
                     start_probe=self._start_probe,
                     set_pacing=self._set_pacing,
+                    pacer_backlog=self._pacer_backlog,
                 )
                 self.on_transport_feedback = self.downlink.on_transport_feedback
         for slot in offered:
@@ -453,10 +454,20 @@ class WebRtcTransport(Transport):
             # The BUNDLE tag (index 0) is offered inactive, never closed: never recycled.
             slot.recyclable = slot.offered_closed
             slot.answered = True
+        if self.downlink is not None:
+            # Tracks about to start get a share of the estimate before their first
+            # packet, not whatever they would forward until the next division.
+            self.downlink.allocate(self._clock.now())
         self._start(remote)
         self._mark_ready()
 
     # -- probing the viewer's downlink ------------------------------------------------
+    def _pacer_backlog(self) -> int:
+        """Bytes the egress's pacer holds (0 on the Python send path)."""
+        if self._egress is None or isinstance(self._egress, CallableEgress):
+            return 0
+        return cast("NativeEgress", self._egress).paced()[1]
+
     def _set_pacing(self, bps: int) -> None:
         """Pace the viewer's packets at `bps` (the native egress only: the Python send
         path, a fallback and a reference, sends as packets come)."""

@@ -41,12 +41,16 @@ def _stage(router: Router) -> tuple[Producer, Producer, DirectTransport]:
     return video, audio, viewer
 
 
-def _downlink(viewer: DirectTransport, initial_bps: int = INITIAL_BPS) -> Downlink:
-    """The viewer's downlink; no packet was stamped, so feedback resolves to nothing."""
+def _downlink(
+    viewer: DirectTransport, initial_bps: int = INITIAL_BPS, backlog_bytes: int = 0
+) -> Downlink:
+    """The viewer's downlink; no packet was stamped, so feedback resolves to nothing. Its
+    pacer holds `backlog_bytes`."""
     return Downlink(
         consumers=lambda: viewer.consumers.values(),
         sent_packet=lambda s: None,
         initial_bps=initial_bps,
+        pacer_backlog=lambda: backlog_bytes,
     )
 
 
@@ -76,6 +80,17 @@ async def test_the_estimate_is_divided_over_the_viewers_tracks(router: Router) -
     consumer.set_view(visible=True, height=90)  # a thumbnail: q is enough
     downlink.allocate(now)
     assert consumer.target_layer == 0
+
+
+async def test_a_backlog_in_the_pacer_is_drained_by_a_lower_layer(router: Router) -> None:
+    consumer, viewer = _playing(router)
+    now = router._clock.now()
+    # 1 Mbit/s fits h (as above); 100 kB waiting is 0.8 Mbit, of which what the pacer
+    # sends in 0.1 s (at 1.5 Mbit/s) is allowed: the rest is drained in the next second.
+    _downlink(viewer, 1_000_000, backlog_bytes=100_000).allocate(now)
+    assert (consumer.bandwidth_layer, consumer.target_layer) == (0, 0)
+    _downlink(viewer, 1_000_000, backlog_bytes=15_000).allocate(now)  # a key frame's worth
+    assert (consumer.bandwidth_layer, consumer.target_layer) == (1, 1)
 
 
 async def test_a_downlink_too_slow_for_any_video_pauses_it_and_keeps_audio(
