@@ -240,8 +240,16 @@ def assert_switched_at_key_frames(rtp: ReceivedRtp, *, aligned: bool = True) -> 
     timestamps are `aligned` (their sender reports are in), one frame later (or, for the
     same instant's picture of the new encoding, one tick later). For H.264 the switch is
     at the packet carrying the SPS, and the IDR access unit it starts (parameter sets,
-    then IDR slices, no other slice first)."""
+    then IDR slices, no other slice first), and every IDR the viewer gets comes after its
+    parameter sets, in its access unit (a switch at an IDR slice's packet would not)."""
     packets = rtp.packets
+    extender = SequenceExtender()
+    in_order = dict(sorted({extender.extend(p.sequence_number): p for p in packets}.items()))
+    for timestamp, group in itertools.groupby(in_order.values(), key=lambda p: p.timestamp):
+        types = [t for p in group for t in p.nal_types]
+        if _H264_IDR in types:
+            first_idr = types.index(_H264_IDR)
+            assert types[0] == 7 and 8 in types[:first_idr], f"an IDR alone at {timestamp}"
     for index in switch_points(rtp):
         before, after = packets[index - 1], packets[index]
         assert after.key_frame, f"switched at {after}, not at a key frame's start"
