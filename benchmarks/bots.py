@@ -11,8 +11,10 @@ It also stops by itself at `max_seconds` or when stdin closes, so it never outli
 the runner. A bot joins over the WebSocket protocol (`join`), and if it is a
 publisher, `publish`es an offer built with `sfu.sdp` and replays cached media
 (`benchmarks.sender`), its video as one encoding or, with `simulcast`, as three
-(160x90, 320x180 and 640x360, rids q, h and f). Every bot answers `subscribe_offer`s
-and counts what it receives from the clear RTP header (`benchmarks.receiver`).
+(160x90, 320x180 and 640x360, rids q, h and f), in VP8 or, with `video_codec` "H264",
+in H.264 (`benchmarks.h264_clips`; one encoding is its 640x360 one). Every bot answers
+`subscribe_offer`s and counts what it receives from the clear RTP header
+(`benchmarks.receiver`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from signaling.auth import issue_token
 from signaling.roles import Role
 
 from . import thin
+from .h264_clips import load_h264_simulcast_clips
 from .media import load_clip, load_simulcast_clips
 from .negotiation import (
     SIMULCAST_RIDS,
@@ -82,6 +85,7 @@ class BotConfig:
     pacing_factor: float = 0.0  # publishers pace video at this x the clip's bitrate; 0 = burst
     chat_rate: float = 0.0  # chat lines a second in each room, posted by this process's bots
     simulcast: bool = False  # publishers send video as three encodings (q, h, f)
+    video_codec: str = "VP8"  # or "H264" (negotiation.VIDEO_CODECS)
     # A viewer (index i) tells the server it shows each video it receives in a tile
     # view_heights[i % len] device pixels tall (`view_tracks`; 0 = no limit).
     view_heights: tuple[int, ...] = ()
@@ -291,6 +295,7 @@ class Bot:
             else None,
             cname=self.name,
             video_rids=SIMULCAST_RIDS if simulcast else (),
+            video_codec=self.config.video_codec,
         )
         self._streams = streams
         # Not in the offer (as from Chromium): the SFU learns them by rid.
@@ -311,17 +316,15 @@ class Bot:
             self._fail(f"{self.name}: publish connection failed")
             return
         self.published = True
-        clip = load_clip(create=False)
         rids = self._streams.video_rids
-        encodings = (
-            tuple(
-                Encoding(rid=rid, ssrc=ssrc, clip=encoded)
-                for rid, ssrc, encoded in zip(
-                    rids, self._encoding_ssrcs, load_simulcast_clips(create=False), strict=True
-                )
-            )
-            if rids
-            else ()
+        if self._streams.video_codec == "H264":
+            ladder = load_h264_simulcast_clips(create=False)
+        else:  # only what will be sent: one encoding needs no ladder
+            ladder = load_simulcast_clips(create=False) if rids else (load_clip(create=False),)
+        clip = ladder[-1]  # the full-size encoding, and the audio
+        encodings = tuple(
+            Encoding(rid=rid, ssrc=ssrc, clip=encoded)
+            for rid, ssrc, encoded in zip(rids, self._encoding_ssrcs, ladder, strict=True)
         )
         video_bitrate = (
             sum(e.clip.video_bitrate for e in encodings) if encodings else clip.video_bitrate

@@ -24,6 +24,7 @@ import fractions
 import math
 import os
 import pickle
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ LOWER_ENCODINGS = ((160, 90, 150_000, 9_000), (320, 180, 400_000, 21_000))
 
 @dataclass(frozen=True, slots=True)
 class VideoFrame:
-    payloads: tuple[bytes, ...]  # VP8 payload descriptor + partition data
+    payloads: tuple[bytes, ...]  # RTP payloads: VP8 descriptor + data, or H.264 NAL units
     keyframe: bool
 
 
@@ -60,6 +61,7 @@ class VideoFrame:
 class MediaClip:
     video: tuple[VideoFrame, ...]
     audio: tuple[bytes, ...]  # one Opus packet per 20 ms
+    codec: str = "VP8"  # the video's: "VP8" or "H264" (sfu.ortc.PAYLOAD_TYPES)
 
     @property
     def keyframe_indexes(self) -> tuple[int, ...]:
@@ -119,25 +121,45 @@ def load_simulcast_clips(*, create: bool = True) -> tuple[MediaClip, ...]:
     `load_clip()` itself. Each lower clip has the top clip's audio (a publisher sends
     audio once, beside all its encodings). Encoded first if needed (and `create`)."""
     top = load_clip(create=create)
-    path = simulcast_cache_path()
+    lower = cached_videos(simulcast_cache_path(), _encode_lower_encodings, create=create)
+    return (*(MediaClip(video=tuple(video), audio=top.audio) for video in lower), top)
+
+
+def cached_videos(
+    path: Path, encode: Callable[[], list[list[VideoFrame]]], *, create: bool
+) -> list[list[VideoFrame]]:
+    """The encodings pickled at `path`, encoded first with `encode` if needed (and
+    `create`), written atomically so concurrent runs never read half a file."""
     if path.exists():
         with path.open("rb") as f:
             raw = pickle.load(f)  # plain tuples, bytes and bools only
-        lower = [[VideoFrame(payloads=p, keyframe=k) for p, k in video] for video in raw]
-    else:
-        if not create:
-            raise FileNotFoundError(path)
-        lower = _encode_lower_encodings()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        with partial.open("wb") as out:
-            pickle.dump(
-                [[(f.payloads, f.keyframe) for f in video] for video in lower],
-                out,
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
-        partial.replace(path)
-    return (*(MediaClip(video=tuple(video), audio=top.audio) for video in lower), top)
+        return [[VideoFrame(payloads=p, keyframe=k) for p, k in video] for video in raw]
+    if not create:
+        raise FileNotFoundError(path)
+    videos = encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    with partial.open("wb") as out:
+        pickle.dump(
+            [[(f.payloads, f.keyframe) for f in video] for video in videos],
+            out,
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+    partial.replace(path)
+    return videos
+
+
+def source_frames() -> Iterator[av.VideoFrame]:
+    """The capture every clip encodes: VIDEO_SECONDS of full-size frames of the moving
+    pattern, the same (noise included) on every call."""
+    rng = np.random.default_rng(1)
+    grid = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    for index in range(VIDEO_SECONDS * FPS):
+        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
+        frame.planes[0].update(_pattern(index, rng, (grid[0], grid[1])))
+        frame.planes[1].update(bytes([(index * 2) % 256]) * (WIDTH * HEIGHT // 4))
+        frame.planes[2].update(bytes([128]) * (WIDTH * HEIGHT // 4))
+        yield frame
 
 
 def _pattern(index: int, rng: np.random.Generator, grid: tuple[np.ndarray, np.ndarray]) -> bytes:
@@ -157,16 +179,10 @@ def _encode_video() -> list[VideoFrame]:
         RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     )
     encoder.target_bitrate = VIDEO_BITRATE
-    rng = np.random.default_rng(1)
-    grid = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     gop = round(KEY_FRAME_INTERVAL_S * FPS)
     frames: list[VideoFrame] = []
     picture_id = 0
-    for index in range(VIDEO_SECONDS * FPS):
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        frame.planes[0].update(_pattern(index, rng, (grid[0], grid[1])))
-        frame.planes[1].update(bytes([(index * 2) % 256]) * (WIDTH * HEIGHT // 4))
-        frame.planes[2].update(bytes([128]) * (WIDTH * HEIGHT // 4))
+    for index, frame in enumerate(source_frames()):
         frame.pts = index * (90000 // FPS)
         frame.time_base = fractions.Fraction(1, 90000)
         payloads, _ = encoder.encode(frame, force_keyframe=index % gop == 0)
@@ -184,15 +200,9 @@ def _encode_lower_encodings() -> list[list[VideoFrame]]:
     aiortc's encoder uses, at bitrates below aiortc's 250 kbit/s floor."""
     encoders = [_vp8_encoder(w, h, bitrate) for w, h, bitrate, _ in LOWER_ENCODINGS]
     picture_ids = [first for *_, first in LOWER_ENCODINGS]
-    rng = np.random.default_rng(1)
-    grid = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     gop = round(KEY_FRAME_INTERVAL_S * FPS)
     encoded: list[list[VideoFrame]] = [[] for _ in LOWER_ENCODINGS]
-    for index in range(VIDEO_SECONDS * FPS):
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        frame.planes[0].update(_pattern(index, rng, (grid[0], grid[1])))
-        frame.planes[1].update(bytes([(index * 2) % 256]) * (WIDTH * HEIGHT // 4))
-        frame.planes[2].update(bytes([128]) * (WIDTH * HEIGHT // 4))
+    for index, frame in enumerate(source_frames()):
         for layer, (width, height, _, _) in enumerate(LOWER_ENCODINGS):
             scaled = frame.reformat(width=width, height=height)
             scaled.pts = index * (90000 // FPS)

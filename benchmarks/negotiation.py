@@ -12,6 +12,8 @@ A simulcast offer (`SendStreams.video_rids`) describes video as Chromium does fo
 three `sendEncodings`: `a=rid:<rid> send` per encoding, `a=simulcast:send q;h;f`
 (lowest first), the rid and repaired-rid header extensions, and no `a=ssrc` for
 video: the SFU learns each encoding's SSRC from the rid extension of its packets.
+Video is VP8, or H.264 (`SendStreams.video_codec`) with the fmtp Chromium gives
+constrained baseline (packetization-mode 1, the only mode the SFU takes).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from sfu import ortc, sdp, sdp_transport
 from sfu.aiortc_bridge import PeerConnection, RemoteEndpoint
 from sfu.rtp_parameters import URI_REPAIRED_RID, URI_RID, URI_TRANSPORT_CC, CodecParameters
 from sfu.types import MediaKind
+
+from .h264_clips import PROFILE_LEVEL_ID
 
 AUDIO_MID = "0"
 VIDEO_MID = "1"
@@ -42,6 +46,21 @@ VP8 = ortc.consumer_codec(
         kind=MediaKind.VIDEO, name="VP8", payload_type=ortc.PAYLOAD_TYPES["VP8"], clock_rate=90000
     )
 )
+# Chromium's constrained-baseline H.264: the SFU takes packetization-mode 1 only.
+H264 = ortc.consumer_codec(
+    CodecParameters(
+        kind=MediaKind.VIDEO,
+        name="H264",
+        payload_type=ortc.PAYLOAD_TYPES["H264"],
+        clock_rate=90000,
+        parameters=(
+            ("level-asymmetry-allowed", "1"),
+            ("packetization-mode", "1"),
+            ("profile-level-id", PROFILE_LEVEL_ID),
+        ),
+    )
+)
+VIDEO_CODECS = {"VP8": VP8, "H264": H264}
 
 # The SFU-wide table (sfu.ortc.EXTENSION_IDS) has no ids for these: the SFU never
 # sends them. Chromium's numbers (any free ids would do: the answer keeps the offer's).
@@ -55,16 +74,21 @@ class SendStreams:
     """What a publisher sends: SSRCs (None = that kind is not published) and its CNAME.
 
     With `video_rids`, video is simulcast: those encodings (lowest first), whose SSRCs
-    the offer does not name (`video_ssrc` is then None)."""
+    the offer does not name (`video_ssrc` is then None). `video_codec` is a key of
+    VIDEO_CODECS, the only video codec offered."""
 
     audio_ssrc: int | None
     video_ssrc: int | None
     cname: str
     video_rids: tuple[str, ...] = ()
+    video_codec: str = "VP8"
 
     def __post_init__(self) -> None:
         if self.video_rids and self.video_ssrc is not None:
             raise ValueError("video_ssrc: simulcast encodings are not signalled by SSRC")
+        if self.video_codec not in VIDEO_CODECS:
+            known = sorted(VIDEO_CODECS)
+            raise ValueError(f"video_codec: one of {known}, not {self.video_codec!r}")
 
     @property
     def publishes_video(self) -> bool:
@@ -72,8 +96,8 @@ class SendStreams:
 
 
 def publish_offer(peer: PeerConnection, streams: SendStreams, *, session_id: int) -> str:
-    """A sendonly offer: Opus on mid 0 and/or VP8 on mid 1, with a=ssrc (or video as
-    simulcast, see the module's docstring), setup actpass."""
+    """A sendonly offer: Opus on mid 0 and/or the video codec on mid 1, with a=ssrc (or
+    video as simulcast, see the module's docstring), setup actpass."""
     sections = [
         sdp.MediaSection(
             kind=codec.kind,
@@ -89,7 +113,7 @@ def publish_offer(peer: PeerConnection, streams: SendStreams, *, session_id: int
         )
         for mid, ssrc, codec in (
             (AUDIO_MID, streams.audio_ssrc, OPUS),
-            (VIDEO_MID, streams.video_ssrc, VP8),
+            (VIDEO_MID, streams.video_ssrc, VIDEO_CODECS[streams.video_codec]),
         )
         if ssrc is not None
     ]
@@ -108,7 +132,7 @@ def _simulcast_video_section(streams: SendStreams) -> sdp.MediaSection:
         port=9,
         mid=VIDEO_MID,
         direction=sdp.Direction.SENDONLY,
-        codecs=(VP8,),
+        codecs=(VIDEO_CODECS[streams.video_codec],),
         extensions=(
             *ortc.consumer_extensions(MediaKind.VIDEO),
             sdp.Extension(id=RID_EXTENSION_ID, uri=URI_RID),

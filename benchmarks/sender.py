@@ -18,7 +18,8 @@ its own RTP stream (SSRC, random sequence and timestamp bases) carrying its rid 
 RFC 8852 extension on every packet, each frame captured for all of them at once (lowest
 first) through the one pacer, and its own VP8 PictureIDs (from a random first one, +1
 per frame sent, as an encoder numbers them: a jump to a key frame skips clip frames, not
-picture numbers). Every encoding gets its own sender report from the same
+picture numbers; H.264 payloads go out as cached). Every encoding gets its own sender
+report from the same
 wall-clock instant, which is what lets the SFU line their timestamps up. A PLI or FIR
 for any of them makes all of them jump to their next key frame (the clips have key
 frames at the same frames); an encoding can be stopped and started (`set_sending`), as
@@ -98,7 +99,8 @@ class Publisher:
     """Sends `clip` on a connected `peer` until `deadline` (time.monotonic()) or stop().
 
     Video is `clip`'s on `video_ssrc`, or with `encodings` (and no `video_ssrc`) those
-    simulcast encodings, lowest first; audio is `clip`'s in both cases."""
+    simulcast encodings, lowest first, all in one codec; audio is `clip`'s in both
+    cases."""
 
     def __init__(
         self,
@@ -126,10 +128,14 @@ class Publisher:
         # The video streams: the one encoding, or each simulcast encoding, with its frames.
         self._videos: tuple[_Track, ...]
         self._video_frames: tuple[tuple[VideoFrame, ...], ...]
+        codecs = {e.clip.codec for e in encodings} or {clip.codec}
+        if len(codecs) > 1:
+            raise ValueError(f"encodings: one codec for all, not {sorted(codecs)}")
+        (codec,) = codecs
         if encodings:
             self._videos = tuple(
                 _Track(
-                    payload_type=PAYLOAD_TYPES["VP8"],
+                    payload_type=PAYLOAD_TYPES[codec],
                     ssrc=e.ssrc,
                     mid=VIDEO_MID,
                     audio=False,
@@ -141,7 +147,7 @@ class Publisher:
         elif video_ssrc is not None:
             self._videos = (
                 _Track(
-                    payload_type=PAYLOAD_TYPES["VP8"], ssrc=video_ssrc, mid=VIDEO_MID, audio=False
+                    payload_type=PAYLOAD_TYPES[codec], ssrc=video_ssrc, mid=VIDEO_MID, audio=False
                 ),
             )
             self._video_frames = (clip.video,)
@@ -151,11 +157,13 @@ class Publisher:
             raise ValueError("encodings: every clip must have as many frames")
         self._rids = tuple(e.rid for e in encodings)
         self._sending = [True] * len(self._videos)
-        for frames in self._video_frames if encodings else ():
+        numbered = bool(encodings) and codec == "VP8"
+        for frames in self._video_frames if numbered else ():
             if not all(_wide_picture_id(p) for frame in frames for p in frame.payloads):
                 raise ValueError("encodings: VP8 payloads need a 15-bit PictureID")
-        # Simulcast only: the next PictureID of each encoding (the one clip keeps its own).
-        self._picture_ids = [random.getrandbits(15) for _ in encodings]
+        # VP8 simulcast only: the next PictureID of each encoding (the one clip keeps its
+        # own; H.264 has no picture numbering in its payload).
+        self._picture_ids = [random.getrandbits(15) for _ in encodings] if numbered else []
         # Frames that are key frames in every encoding: where a key-frame request jumps.
         self._keyframes = tuple(
             sorted(

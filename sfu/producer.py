@@ -25,7 +25,7 @@ from .keyframes import KeyFrameRequestThrottle
 from .options import MediaOptions
 from .received_stream import ReceivedStream
 from .report_schedule import ReportSchedule
-from .rtp import rtcp, vp8
+from .rtp import h264, rtcp, vp8
 from .rtp.codecs import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
 from .rtp.header import RtpPacketView, audio_level, iter_extensions, rewrite
 from .rtp.receive_stats import ReceiveStatistics
@@ -42,6 +42,11 @@ _KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool]] = {
     "VP8": is_vp8_keyframe,
     "VP9": is_vp9_keyframe,
     "H264": is_h264_keyframe,
+}
+# Each encoding's picture size, read from its key frames (for the layer a tile needs).
+_KEY_FRAME_SIZES: dict[str, Callable[[bytes], tuple[int, int] | None]] = {
+    "VP8": vp8.key_frame_size,
+    "H264": h264.key_frame_size,
 }
 _NOT_FORWARDED = frozenset({URI_MID, URI_RID, URI_REPAIRED_RID})
 _REPORT_INTERVAL = 1.0
@@ -91,6 +96,7 @@ class Producer:
         video = self.kind == "video"
         self._detect_keyframe = _KEYFRAME_DETECTORS.get(codec.name) if video else None
         self._vp8 = codec.name == "VP8"
+        self._key_frame_size = _KEY_FRAME_SIZES.get(codec.name)
         encodings: list[tuple[str | None, int | None, int | None]]  # rid, ssrc, rtx ssrc
         if parameters.rids:  # SSRCs learned from the wire by rid
             encodings = [(rid, None, None) for rid in parameters.rids]
@@ -195,8 +201,9 @@ class Producer:
                 if keyframe and stream.ssrc is not None:
                     stream.key_frames_received += 1
                     self._throttle.key_frame_received(stream.ssrc)
-                    if self._vp8:
-                        stream.width, stream.height = vp8.key_frame_size(payload) or (0, 0)
+                    read_size = self._key_frame_size
+                    if read_size is not None:
+                        stream.width, stream.height = read_size(payload) or (0, 0)
         elif self.paused:
             return  # muted: nothing forwarded and no levels, so never shown speaking
         elif self.level_tap is not None and self.audio_level_id is not None:

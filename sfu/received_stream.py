@@ -69,7 +69,8 @@ class ReceivedStream:
         self.bytes_received = 0
         self.key_frames_received = 0
         self.last_packet_at: float | None = None
-        # The picture size of its last key frame (VP8 says it in every key frame).
+        # The picture size of its last key frame (VP8 says it in every key frame, H.264
+        # in the SPS before every IDR).
         self.width = 0
         self.height = 0
         # Measured over the last report interval (see `measure`).

@@ -35,6 +35,7 @@ PUB_ORIENTATION_ID = 5
 PUB_UNNEGOTIATED_ID = 7
 PUB_OPUS_PT = 109
 PUB_VP8_PT = 120
+PUB_H264_PT = 125
 PUB_RTX_PT = 121
 PUB_SSRC = 0x1111_1111
 PUB_RTX_SSRC = 0x2222_2222
@@ -86,6 +87,7 @@ class Viewer:
 @dataclass
 class Harness:
     kind: MediaKind
+    video_codec: str = "VP8"  # or "H264": packets then come from `h264`
     # The Python reference fan-out, so packets can be captured before SRTP; the
     # native one is held to identical bytes by test_fanout_identity.py.
     options: MediaOptions = field(default_factory=lambda: MediaOptions(native_fastpath=False))
@@ -110,7 +112,10 @@ class Harness:
             )
         else:
             codec = CodecParameters(
-                kind=MediaKind.VIDEO, name="VP8", payload_type=PUB_VP8_PT, clock_rate=90000
+                kind=MediaKind.VIDEO,
+                name=self.video_codec,
+                payload_type=PUB_H264_PT if self.video_codec == "H264" else PUB_VP8_PT,
+                clock_rate=90000,
             )
             parameters = ReceiveParameters(
                 mid=Mid("1"),
@@ -206,6 +211,12 @@ class Harness:
     ) -> bytes:
         payload = make_vp8_payload(keyframe, start=start, body=body)
         data = make_rtp(seq, ts, PUB_SSRC, PUB_VP8_PT, marker, extensions, payload)
+        self.receive(data)
+        return data
+
+    def h264(self, seq: int, ts: int, payload: bytes, *, marker: bool = False) -> bytes:
+        """One H.264 packet (an RFC 6184 payload) on the video MID."""
+        data = make_rtp(seq, ts, PUB_SSRC, PUB_H264_PT, marker, ((PUB_MID_ID, PUB_MID),), payload)
         self.receive(data)
         return data
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sfu import sdp
-from sfu.rtp import vp8
-from sfu.rtp.codecs import is_vp8_keyframe
+from sfu.ortc import PAYLOAD_TYPES
+from sfu.rtp import h264, vp8
+from sfu.rtp.codecs import is_h264_keyframe, is_vp8_keyframe
 from signaling.client import RemoteTrack, StageClient
 
 
@@ -124,14 +125,56 @@ async def request_key_frame(client: StageClient, remote: RemoteTrack) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ReceivedPacket:
-    """One RTP packet as the viewer's receiver got it (decrypted)."""
+    """One RTP packet as the viewer's receiver got it (decrypted), VP8 or H.264."""
 
     sequence_number: int
     timestamp: int
     marker: bool
-    picture_id: int  # VP8 PictureID, -1 without one
-    key_frame_size: tuple[int, int] | None  # (width, height) at a VP8 key frame's start
-    key_frame: bool  # the first packet of a VP8 key frame
+    picture_id: int  # VP8 PictureID, -1 without one (and for H.264)
+    key_frame_size: tuple[int, int] | None  # (width, height) at a key frame's start
+    key_frame: bool  # the first packet of a key frame (H.264: the one with the SPS)
+    nal_types: tuple[int, ...] = ()  # H.264: the NAL units it carries or starts
+
+
+def _received_packet(packet: Any) -> ReceivedPacket:
+    payload = bytes(packet.payload)
+    seq, timestamp, marker = packet.sequence_number, packet.timestamp, bool(packet.marker)
+    if packet.payload_type == PAYLOAD_TYPES["H264"]:  # the SFU's numbering
+        return ReceivedPacket(
+            seq,
+            timestamp,
+            marker,
+            picture_id=-1,
+            key_frame_size=h264.key_frame_size(payload),
+            key_frame=is_h264_keyframe(payload),
+            nal_types=_nal_types(payload),
+        )
+    numbering = vp8.picture_numbering(payload)
+    return ReceivedPacket(
+        seq,
+        timestamp,
+        marker,
+        picture_id=numbering.picture_id if numbering.picture_id_at >= 0 else -1,
+        key_frame_size=vp8.key_frame_size(payload),
+        key_frame=is_vp8_keyframe(payload),
+    )
+
+
+def _nal_types(payload: bytes) -> tuple[int, ...]:
+    """RFC 6184: a single NAL unit's type, a STAP-A's units' (§5.7.1), an FU-A's
+    unit's at its start (§5.8), nothing for the rest of a fragmented unit."""
+    if not payload:
+        return ()
+    nal_type = payload[0] & 0x1F
+    if nal_type == 28:
+        return (payload[1] & 0x1F,) if len(payload) > 1 and payload[1] & 0x80 else ()
+    if nal_type != 24:
+        return (nal_type,)
+    types, pos = [], 1
+    while pos + 2 < len(payload):
+        types.append(payload[pos + 2] & 0x1F)
+        pos += 2 + int.from_bytes(payload[pos : pos + 2], "big")
+    return tuple(types)
 
 
 @dataclass(eq=False)
@@ -142,7 +185,8 @@ class ReceivedRtp:
 
 
 def observe_rtp(client: StageClient, remote: RemoteTrack) -> ReceivedRtp:
-    """Record every RTP packet `client` receives for the (VP8) track `remote` from now on."""
+    """Record every RTP packet `client` receives for the (VP8 or H.264) track `remote`
+    from now on."""
     received = ReceivedRtp()
     transceiver = next(
         t for t in client.subscriber.getTransceivers() if t.receiver.track is remote.track
@@ -151,18 +195,7 @@ def observe_rtp(client: StageClient, remote: RemoteTrack) -> ReceivedRtp:
     original = receiver._handle_rtp_packet
 
     async def handle(packet: Any, arrival_time_ms: int) -> None:
-        payload = bytes(packet.payload)
-        numbering = vp8.picture_numbering(payload)
-        received.packets.append(
-            ReceivedPacket(
-                sequence_number=packet.sequence_number,
-                timestamp=packet.timestamp,
-                marker=bool(packet.marker),
-                picture_id=numbering.picture_id if numbering.picture_id_at >= 0 else -1,
-                key_frame_size=vp8.key_frame_size(payload),
-                key_frame=is_vp8_keyframe(payload),
-            )
-        )
+        received.packets.append(_received_packet(packet))
         await original(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = handle

@@ -1,5 +1,5 @@
-"""Packet factories for tests: RTP packets and VP8 payloads built by hand, and
-helpers that read what the SFU sends back out."""
+"""Packet factories for tests: RTP packets and VP8 payloads built by hand, captured
+H.264 parameter sets, and helpers that read what the SFU sends back out."""
 
 from __future__ import annotations
 
@@ -81,6 +81,12 @@ def make_vp8_payload(keyframe: bool, *, start: bool = True, body: bytes = b"fram
     tag = bytes([0x00 if keyframe else 0x01, 0x00, 0x00])
     start_code = b"\x9d\x01\x2a" if keyframe else b""
     return descriptor + tag + start_code + body
+
+
+# What libx264 (constrained baseline, 640x360 cropped from 368 rows) wrote before an
+# IDR: its SPS and PPS NAL units, header byte first.
+H264_SPS_640X360 = bytes.fromhex("6742c01eda0280bfe584000003000400000300f23c58ba80")
+H264_PPS = bytes.fromhex("68ce3c80")
 
 
 def make_rtx(

@@ -12,7 +12,6 @@ from typing import TypeAlias
 
 Payload: TypeAlias = bytes | bytearray | memoryview
 
-_H264_IDR = 5
 _H264_SPS = 7
 _H264_STAP_A = 24
 _H264_FU_A = 28
@@ -74,24 +73,28 @@ def is_vp9_keyframe(payload: Payload) -> bool:
 
 
 def is_h264_keyframe(payload: Payload) -> bool:
-    """True when an H.264 RTP payload carries an IDR slice or an SPS.
+    """True for the packet that starts an H.264 key frame: the one carrying its SPS.
 
-    RFC 6184 §5.6 single NAL unit (type 5 or 7), §5.7.1 STAP-A aggregates
-    (any complete unit of type 5 or 7), §5.8 FU-A fragments (start bit with
-    original type 5 or 7). An SPS counts because encoders send it right
-    before the IDR, in the same access unit.
+    Encoders send the parameter sets in band at the start of every IDR access unit
+    (SPS, PPS, then the IDR slices: libwebrtc's, browsers' hardware encoders, x264
+    with repeated headers), and a decoder, or a viewer switched from another
+    simulcast encoding whose SPS and PPS have the same ids but another size, can
+    only start there. The IDR slice's own packet is no start: the SPS and PPS went
+    before it, often in packets of their own. So an SPS as a single NAL unit (RFC
+    6184 §5.6), in a STAP-A (§5.7.1) or at the start of an FU-A (§5.8) marks the
+    key frame, as in mediasoup's and LiveKit's H.264 forwarding.
     """
     size = len(payload)
     if size < 1:
         return False
     nal_type = payload[0] & 0x1F
-    if nal_type in (_H264_IDR, _H264_SPS):
+    if nal_type == _H264_SPS:
         return True
     if nal_type == _H264_FU_A:
         if size < 3:
             return False
         fu = payload[1]
-        return bool(fu & 0x80) and (fu & 0x1F) in (_H264_IDR, _H264_SPS)
+        return bool(fu & 0x80) and (fu & 0x1F) == _H264_SPS
     if nal_type == _H264_STAP_A:
         pos = 1
         while pos + 2 < size:
@@ -99,7 +102,7 @@ def is_h264_keyframe(payload: Payload) -> bool:
             pos += 2
             if unit_size == 0 or pos + unit_size > size:
                 return False
-            if (payload[pos] & 0x1F) in (_H264_IDR, _H264_SPS):
+            if (payload[pos] & 0x1F) == _H264_SPS:
                 return True
             pos += unit_size
     return False

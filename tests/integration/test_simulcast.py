@@ -1,6 +1,7 @@
 """Simulcast end to end with real peers: the benchmarks' publisher bot sends three VP8
-encodings (160x90, 320x180, 640x360; rids q, h, f) through the real signaling, ICE,
-DTLS and SRTP; viewers are the Python client (aiortc), which decodes what it gets."""
+or H.264 encodings (160x90, 320x180, 640x360; rids q, h, f) through the real
+signaling, ICE, DTLS and SRTP; viewers are the Python client (aiortc), which decodes
+what it gets (H.264 with FFmpeg's decoder through PyAV)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from benchmarks.bots import Bot, BotConfig, ProcessStats
+from benchmarks.h264_clips import load_h264_simulcast_clips
 from benchmarks.media import load_simulcast_clips
 from benchmarks.negotiation import RID_EXTENSION_ID, VIDEO_MID
 from benchmarks.send_clock import SendClock
@@ -41,11 +43,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 SIZES = [(160, 90), (320, 180), (640, 360)]
 WAIT = 10.0
+CODECS = ["VP8", "H264"]
+FRAME_TICKS = 90000 // 30
+_H264_IDR, _H264_NON_IDR = 5, 1
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _clips() -> None:
     load_simulcast_clips()  # encoded once (a few seconds), then cached for every run
+    load_h264_simulcast_clips()
 
 
 # -- the cast -------------------------------------------------------------------------------
@@ -72,7 +78,9 @@ class SimulcastPublisher:
 
 
 @asynccontextmanager
-async def simulcast_publisher(server: Endpoint) -> AsyncIterator[SimulcastPublisher]:
+async def simulcast_publisher(
+    server: Endpoint, codec: str = "VP8"
+) -> AsyncIterator[SimulcastPublisher]:
     config = BotConfig(
         url=server.ws_url,
         room="demo",
@@ -80,7 +88,8 @@ async def simulcast_publisher(server: Endpoint) -> AsyncIterator[SimulcastPublis
         publish_audio=True,
         publish_video=True,
         simulcast=True,
-        stamp=False,  # the viewers decode: no send-time stamp after the VP8 data
+        video_codec=codec,
+        stamp=False,  # the viewers decode: no send-time stamp after the video data
         indexes=(0,),
         max_seconds=120,
         media_seconds=120,
@@ -142,13 +151,13 @@ class Viewer:
 
 @asynccontextmanager
 async def simulcast_stage(
-    server: Endpoint, viewers: int = 1
+    server: Endpoint, viewers: int = 1, codec: str = "VP8"
 ) -> AsyncIterator[tuple[SimulcastPublisher, list[Viewer]]]:
     """The simulcast bot on stage, and viewers decoding its video, from the start."""
     clients: list[StageClient] = []
     watching: list[Viewer] = []
     try:
-        async with simulcast_publisher(server) as publisher:
+        async with simulcast_publisher(server, codec) as publisher:
             for i in range(viewers):
                 client = await StageClient.connect(server.ws_url, server.token(f"viewer{i}"))
                 clients.append(client)
@@ -189,24 +198,71 @@ def video_consumer(server: RunningServer, viewer: Viewer, producer: Producer) ->
 
 # -- what the viewer's RTP must look like ----------------------------------------------------
 def assert_one_continuous_stream(rtp: ReceivedRtp) -> None:
-    """Sequence numbers without a gap, timestamps that never go back, and VP8 PictureIDs
-    one apart from picture to picture: what a decoder needs to take several encodings
-    for one stream."""
+    """Sequence numbers without a gap, timestamps that never go back, every frame ended
+    by its marker and (VP8) PictureIDs one apart from picture to picture: what a decoder
+    needs to take several encodings for one stream."""
     extender = SequenceExtender()
     by_number = {extender.extend(p.sequence_number): p for p in rtp.packets}  # NACKed: once
     packets = sorted(by_number.items())
     assert len(packets) > 50
     numbers = [n for n, _ in packets]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "a sequence gap"
+    vp8 = any(p.picture_id >= 0 for _, p in packets)
     for (_, before), (_, after) in itertools.pairwise(packets):
         step = (after.timestamp - before.timestamp) & 0xFFFFFFFF
         assert step < 1 << 31, f"timestamp went back at seq {after.sequence_number}"
         picture_step = (after.picture_id - before.picture_id) & 0x7FFF
         if step == 0:
-            assert picture_step == 0, f"PictureID changed inside a frame at {after}"
+            assert not vp8 or picture_step == 0, f"PictureID changed inside a frame at {after}"
         else:
             assert before.marker, f"a frame ended without its marker before {after}"
-            assert picture_step == 1, f"PictureID {before.picture_id} -> {after.picture_id}"
+            assert not vp8 or picture_step == 1, (
+                f"PictureID {before.picture_id} -> {after.picture_id}"
+            )
+
+
+def switch_points(rtp: ReceivedRtp) -> list[int]:
+    """Where the viewer's stream changed encoding: the indexes of the key frames whose
+    picture size differs from the one before."""
+    points: list[int] = []
+    size = None
+    for index, packet in enumerate(rtp.packets):
+        if packet.key_frame_size is not None:
+            if size is not None and packet.key_frame_size != size:
+                points.append(index)
+            size = packet.key_frame_size
+    return points
+
+
+def assert_switched_at_key_frames(rtp: ReceivedRtp, *, aligned: bool = True) -> None:
+    """Every switch starts a new frame with the target encoding's key frame: after the
+    old encoding's last frame ended (marker), later in time; when the encodings'
+    timestamps are `aligned` (their sender reports are in), one frame later (or, for the
+    same instant's picture of the new encoding, one tick later). For H.264 the switch is
+    at the packet carrying the SPS, and the IDR access unit it starts (parameter sets,
+    then IDR slices, no other slice first), and every IDR the viewer gets comes after its
+    parameter sets, in its access unit (a switch at an IDR slice's packet would not)."""
+    packets = rtp.packets
+    extender = SequenceExtender()
+    in_order = dict(sorted({extender.extend(p.sequence_number): p for p in packets}.items()))
+    for timestamp, group in itertools.groupby(in_order.values(), key=lambda p: p.timestamp):
+        types = [t for p in group for t in p.nal_types]
+        if _H264_IDR in types:
+            first_idr = types.index(_H264_IDR)
+            assert types[0] == 7 and 8 in types[:first_idr], f"an IDR alone at {timestamp}"
+    for index in switch_points(rtp):
+        before, after = packets[index - 1], packets[index]
+        assert after.key_frame, f"switched at {after}, not at a key frame's start"
+        assert before.marker, f"switched inside a frame, after {before}"
+        step = (after.timestamp - before.timestamp) & 0xFFFFFFFF
+        steps = (1, FRAME_TICKS) if aligned else range(1, 1 << 31)
+        assert step in steps, f"timestamp step {step} at the switch to {after}"
+        if after.nal_types:  # H.264
+            frame = [p for p in packets[index:] if p.timestamp == after.timestamp]
+            types = [t for p in frame for t in p.nal_types]
+            slices = [t for t in types if t in (_H264_IDR, _H264_NON_IDR)]
+            assert types[0] == 7 and 8 in types, f"no SPS and PPS first at {after}: {types}"
+            assert slices and set(slices) == {_H264_IDR}, f"not an IDR at {after}: {types}"
 
 
 def key_frame_sizes(rtp: ReceivedRtp, start: int = 0) -> list[tuple[int, int]]:
@@ -214,10 +270,11 @@ def key_frame_sizes(rtp: ReceivedRtp, start: int = 0) -> list[tuple[int, int]]:
 
 
 # -- the tests ------------------------------------------------------------------------------
+@pytest.mark.parametrize("codec", CODECS)
 async def test_a_simulcast_publisher_is_received_as_three_encodings_and_viewed_at_the_top(
-    server: RunningServer, decode_errors: Callable[[], list[str]]
+    server: RunningServer, decode_errors: Callable[[], list[str]], codec: str
 ) -> None:
-    async with simulcast_stage(server) as (publisher, (viewer,)):
+    async with simulcast_stage(server, codec=codec) as (publisher, (viewer,)):
         producer = video_producer(server, publisher)
         ssrcs = publisher.publisher.video_ssrcs
 
@@ -227,6 +284,7 @@ async def test_a_simulcast_publisher_is_received_as_three_encodings_and_viewed_a
         await poll_until(measured, timeout=WAIT)
 
         assert producer.simulcast
+        assert producer.parameters.codec.name == codec
         assert [s.rid for s in producer.streams] == ["q", "h", "f"]
         assert [s.ssrc for s in producer.streams] == [ssrcs["q"], ssrcs["h"], ssrcs["f"]]
         assert [(s.width, s.height) for s in producer.streams] == SIZES
@@ -246,11 +304,12 @@ async def either_fanout(request: pytest.FixtureRequest) -> AsyncIterator[Running
         yield running
 
 
+@pytest.mark.parametrize("codec", CODECS)
 async def test_a_viewer_switched_down_and_up_gets_one_continuous_stream(
-    either_fanout: RunningServer, decode_errors: Callable[[], list[str]]
+    either_fanout: RunningServer, decode_errors: Callable[[], list[str]], codec: str
 ) -> None:
     server = either_fanout
-    async with simulcast_stage(server) as (publisher, (viewer,)):
+    async with simulcast_stage(server, codec=codec) as (publisher, (viewer,)):
         producer = video_producer(server, publisher)
         consumer = video_consumer(server, viewer, producer)
         await viewer.frames.until((640, 360))
@@ -268,7 +327,7 @@ async def test_a_viewer_switched_down_and_up_gets_one_continuous_stream(
             if p.key_frame_size == (160, 90)
         )
         before, after = viewer.rtp.packets[down - 1 : down + 1]
-        assert (after.timestamp - before.timestamp) & 0xFFFFFFFF == 90000 // 30  # next frame
+        assert (after.timestamp - before.timestamp) & 0xFFFFFFFF == FRAME_TICKS  # next frame
         consumer.set_preferred_layer(2)
         await viewer.frames.until((640, 360))
         await viewer.frames.more(10)
@@ -277,14 +336,17 @@ async def test_a_viewer_switched_down_and_up_gets_one_continuous_stream(
         assert consumer.layer_switches == 2
         # The switches happened at key frames of the encoding switched to.
         assert key_frame_sizes(viewer.rtp)[-2:] == [(160, 90), (640, 360)]
+        assert len(switch_points(viewer.rtp)) == 2
+        assert_switched_at_key_frames(viewer.rtp)
         assert_one_continuous_stream(viewer.rtp)
         assert not decode_errors()
 
 
+@pytest.mark.parametrize("codec", CODECS)
 async def test_view_tracks_gets_a_viewer_the_smallest_encoding_that_fills_its_tile(
-    any_server: Endpoint, decode_errors: Callable[[], list[str]]
+    any_server: Endpoint, decode_errors: Callable[[], list[str]], codec: str
 ) -> None:
-    async with simulcast_stage(any_server) as (publisher, (viewer,)):
+    async with simulcast_stage(any_server, codec=codec) as (publisher, (viewer,)):
         await viewer.frames.until((640, 360))
 
         await _view(viewer, height=90)
@@ -297,14 +359,16 @@ async def test_view_tracks_gets_a_viewer_the_smallest_encoding_that_fills_its_ti
         await _view(viewer, height=0)  # no limit
         await viewer.frames.until((640, 360))
 
+        assert_switched_at_key_frames(viewer.rtp, aligned=False)  # maybe before the SRs
         assert_one_continuous_stream(viewer.rtp)
         assert not decode_errors()
 
 
+@pytest.mark.parametrize("codec", CODECS)
 async def test_a_hidden_track_gets_no_video_until_shown_again_from_a_key_frame(
-    any_server: Endpoint, decode_errors: Callable[[], list[str]]
+    any_server: Endpoint, decode_errors: Callable[[], list[str]], codec: str
 ) -> None:
-    async with simulcast_stage(any_server) as (publisher, (viewer,)):
+    async with simulcast_stage(any_server, codec=codec) as (publisher, (viewer,)):
         await viewer.frames.until((640, 360))
 
         await _view(viewer, visible=False)  # applied when acknowledged
@@ -319,6 +383,10 @@ async def test_a_hidden_track_gets_no_video_until_shown_again_from_a_key_frame(
         await viewer.frames.more(10)
         resumed = viewer.rtp.packets[hidden_at]
         assert resumed.key_frame and resumed.key_frame_size == (640, 360)
+        before = viewer.rtp.packets[hidden_at - 1]
+        assert before.marker  # the last frame before hiding ended whole
+        if codec == "H264":  # an IDR access unit: its parameter sets, then IDR slices
+            assert resumed.nal_types[:2] == (7, 8)
         assert_one_continuous_stream(viewer.rtp)
         assert not decode_errors()
 

@@ -111,16 +111,13 @@ def nal(nal_type: int, body: bytes = b"\x88\x84") -> bytes:
     return bytes([0x60 | nal_type]) + body
 
 
-def test_h264_single_idr_is_key() -> None:
-    assert is_h264_keyframe(nal(5))
-
-
 def test_h264_single_sps_is_key() -> None:
     assert is_h264_keyframe(nal(7))
 
 
-@pytest.mark.parametrize("nal_type", [1, 6, 8, 9])
-def test_h264_single_non_idr_units_are_not_key(nal_type: int) -> None:
+@pytest.mark.parametrize("nal_type", [1, 5, 6, 8, 9])
+def test_h264_single_units_other_than_the_sps_are_not_key(nal_type: int) -> None:
+    # An IDR slice (5) included: its SPS and PPS went before it, where a decoder starts.
     assert not is_h264_keyframe(nal(nal_type))
 
 
@@ -135,8 +132,12 @@ def test_h264_stap_a_with_sps_pps_idr_is_key() -> None:
     assert is_h264_keyframe(stap_a(nal(7), nal(8), nal(5)))
 
 
-def test_h264_stap_a_with_idr_after_other_units_is_key() -> None:
-    assert is_h264_keyframe(stap_a(nal(6, b"\x05\x10"), nal(5)))
+def test_h264_stap_a_with_sps_after_other_units_is_key() -> None:
+    assert is_h264_keyframe(stap_a(nal(9, b"\x10"), nal(6, b"\x05\x10"), nal(7), nal(8)))
+
+
+def test_h264_stap_a_with_an_idr_but_no_sps_is_not_key() -> None:
+    assert not is_h264_keyframe(stap_a(nal(6, b"\x05\x10"), nal(5)))
 
 
 def test_h264_stap_a_without_key_units_is_not_key() -> None:
@@ -144,24 +145,35 @@ def test_h264_stap_a_without_key_units_is_not_key() -> None:
 
 
 def test_h264_stap_a_with_truncated_unit_is_not_key() -> None:
-    packet = stap_a(nal(1)) + b"\x00\x09" + nal(5)  # claims 9 octets, has 3
+    packet = stap_a(nal(1)) + b"\x00\x09" + nal(7)  # claims 9 octets, has 3
     assert not is_h264_keyframe(packet)
 
 
 def test_h264_stap_a_with_zero_size_unit_stops() -> None:
-    assert not is_h264_keyframe(bytes([0x78, 0x00, 0x00]) + nal(5))
+    assert not is_h264_keyframe(bytes([0x78, 0x00, 0x00]) + nal(7))
 
 
 def fu_a(start: bool, nal_type: int) -> bytes:
     return bytes([0x7C, (0x80 if start else 0x00) | nal_type, 0xAA, 0xBB])
 
 
-def test_h264_fu_a_start_of_idr_is_key() -> None:
-    assert is_h264_keyframe(fu_a(True, 5))
+def test_h264_fu_a_start_of_sps_is_key() -> None:
+    assert is_h264_keyframe(fu_a(True, 7))
 
 
-def test_h264_fu_a_continuation_of_idr_is_not_key() -> None:
-    assert not is_h264_keyframe(fu_a(False, 5))
+def test_h264_fu_a_continuation_of_sps_is_not_key() -> None:
+    assert not is_h264_keyframe(fu_a(False, 7))
+
+
+def test_h264_fu_a_start_of_idr_is_not_key() -> None:
+    assert not is_h264_keyframe(fu_a(True, 5))
+
+
+def test_h264_key_frame_sent_as_sps_pps_and_idr_packets_starts_at_the_sps_only() -> None:
+    # Parameter sets as single NAL unit packets, then the IDR in fragments (RFC 6184
+    # §5.6, §5.8): a viewer switched at any later packet would lack the SPS and PPS.
+    packets = [nal(7), nal(8), fu_a(True, 5), fu_a(False, 5)]
+    assert [is_h264_keyframe(p) for p in packets] == [True, False, False, False]
 
 
 def test_h264_fu_a_start_of_non_idr_is_not_key() -> None:
