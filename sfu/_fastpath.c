@@ -319,7 +319,7 @@ static int egress_flush(EgressObject *self, double now) {
     for (int i = 0; i < count; i++) {
         const queued_t *q = &self->pending_queued[i];
         if (q->urgent) {
-            p->budget -= (double)q->len;
+            if (q->urgent == URGENT_MEDIA) p->budget -= (double)q->len;
             if (batch_add(self, &b, self->pending[i], q, q->built_at) < 0) return -1;
             continue;
         }
@@ -509,7 +509,9 @@ out:
 
 /* Send one RTP packet the Python side built (probe padding), queued like a fan-out
  * copy: its transport-wide number goes in the two bytes at `at` (the element's value)
- * when it leaves, then it is protected and logged. False when it was dropped. */
+ * when it leaves, then it is protected and logged. It never waits for the pacer: the
+ * prober sends it at its cluster's rate, which must measure the link, not the pacer.
+ * False when it was dropped. */
 static PyObject *Egress_send_stamped(EgressObject *self, PyObject *args) {
     Py_buffer in;
     Py_ssize_t at;
@@ -530,7 +532,7 @@ static PyObject *Egress_send_stamped(EgressObject *self, PyObject *args) {
     uint8_t *buf = egress_slot(self, now);
     if (buf == NULL) goto out;
     memcpy(buf, in.buf, len);
-    egress_commit(self, len, header, (size_t)at, 0, now);
+    egress_commit(self, len, header, (size_t)at, URGENT_PROBE, now);
     result = Py_NewRef(Py_True);
 out:
     PyBuffer_Release(&in);
@@ -897,7 +899,7 @@ static int send_copy(slot_t *s, const uint8_t *data, size_t len, size_t payload_
     }
     memcpy(out + header, data + payload_start, payload);
     if (numbering != NULL) vp8_patch(&s->vp8, numbering, out + header, skipped);
-    egress_commit(e, header + payload, header, stamp_at, s->urgent, now);
+    egress_commit(e, header + payload, header, stamp_at, s->urgent ? URGENT_MEDIA : PACED, now);
     s->packets_sent++;
     s->bytes_sent += header + payload; /* RTP bytes, before SRTP (as the Python path counts) */
     s->payload_bytes_sent += payload;

@@ -21,11 +21,16 @@
 #define PACER_MAX_WAIT 0.5        /* seconds a packet may wait before it goes regardless */
 #define PACER_BURST 0.010         /* seconds of budget that may build up while idle */
 
+/* Audio is sent at once and charged to the budget (the video after it waits the
+ * longer); probe padding is sent at once and not charged: it is in addition to the
+ * media by design, and measures the link at its own rate. */
+enum { PACED = 0, URGENT_MEDIA = 1, URGENT_PROBE = 2 };
+
 /* A packet built but not sent yet: plain RTP until it leaves, when its transport-wide
  * number goes at `stamp_at` (0: it carries none) and it is protected. */
 typedef struct {
     uint16_t len, header_len, stamp_at;
-    uint8_t urgent;           /* audio: never waits for the pacer */
+    uint8_t urgent;           /* never waits for the pacer: URGENT_MEDIA or URGENT_PROBE */
     double built_at;          /* the `now` of the forward that built it */
 } queued_t;
 

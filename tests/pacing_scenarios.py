@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sfu import fastpath
+from sfu.padding import PaddingStream
 from tests.packets import make_rtp
 
 TRANSPORT_CC_ID = 5
@@ -118,6 +119,21 @@ def audio_behind_a_burst() -> tuple[list[Departure], list[tuple[float, int] | No
     return departures, stage.egress.sent_packets(0, len(departures))
 
 
+def padding_behind_a_burst() -> tuple[int, int]:
+    """A slow pacer holds a video burst; probe padding goes past it. Returns (padding
+    packets sent at once, video packets sent at once)."""
+    stage = _Stage(8_000)
+    stage.video_burst(10, 0.0)
+    stream = PaddingStream(
+        ssrc=0x3000, payload_type=97, mid_element=b"", transport_cc_id=TRANSPORT_CC_ID
+    )
+    for _ in range(5):
+        packet, at = stream.packet(0)
+        stage.egress.send_stamped(bytes(packet), at, 0.0)
+    sent = _departures(stage.flush(0.0), 0.0)
+    return sum(d.ssrc == 0x3000 for d in sent), sum(d.ssrc == VIDEO_SSRC for d in sent)
+
+
 def overdue_after_the_longest_wait() -> tuple[int, int, tuple[int, int, int]]:
     """Ten packets at 8 kbit/s (ten seconds' worth): (sent by 0.4 s, sent by 0.6 s, the
     pacer's (waiting, bytes, overdue) then)."""
@@ -176,6 +192,7 @@ def run_all() -> None:
     order, log = audio_behind_a_burst()
     assert order[1].ssrc == AUDIO_SSRC or order[0].ssrc == AUDIO_SSRC, order[:3]
     assert all(entry is not None for entry in log)
+    assert padding_behind_a_burst() == (5, 0)
     assert overdue_after_the_longest_wait()[1] == 10
     assert pacing_switched_off()[1] == 10
     assert closed_while_holding()[0] == 0

@@ -23,9 +23,11 @@ from .results import PacketResult
 
 CLUSTER_SECONDS = 0.1
 # Probing asks for at most 1.5 times the estimate at a time (a failed probe is a queue
-# the media waits behind); a link found to carry that is probed again from there
-# (libwebrtc probes at 2x in ALR, 3x and 6x at start).
+# the media waits behind); a link found to carry that is probed again from there. Until
+# a probe first fails, the steps are 3 times (libwebrtc probes at 3x and 6x at start):
+# a viewer starts from a low guess, and a short cluster that fails leaves little queue.
 _MAX_STEP = 1.5
+_START_STEP = 3.0
 _FIRST_INTERVAL = 1.0
 _MAX_INTERVAL = 8.0  # a link that keeps refusing is asked again at most this seldom
 _MIN_PACKETS = 10
@@ -49,13 +51,14 @@ class ProbeController:
     """When a viewer wants more than its estimate gives, a cluster now and then.
 
     `wanted_bps` is what the viewer's tiles would take at the quality they need;
-    a probe goes out when the estimate is below it, aims at it (at most 1.5 times the
-    estimate), and the next waits 1 s after a success, doubling up to 8 s while
+    a probe goes out when the estimate is below it, aims at it (at most 3 times the
+    estimate until a probe fails, 1.5 times after), and the next waits 1 s after a success, doubling up to 8 s while
     probes fail."""
 
-    __slots__ = ("_interval", "_next_at", "probes", "probes_succeeded")
+    __slots__ = ("_interval", "_next_at", "_step", "probes", "probes_succeeded")
 
     def __init__(self) -> None:
+        self._step = _START_STEP
         self._interval = _FIRST_INTERVAL
         self._next_at = 0.0
         self.probes = 0
@@ -66,7 +69,7 @@ class ProbeController:
             return None
         self.probes += 1
         self._next_at = now + CLUSTER_SECONDS + _FEEDBACK_WAIT  # until its verdict
-        target = min(wanted_bps, round(estimate_bps * _MAX_STEP))
+        target = min(wanted_bps, round(estimate_bps * self._step))
         return Cluster(start=now, end=now + CLUSTER_SECONDS, target_bps=target)
 
     def on_result(self, now: float, succeeded: bool) -> None:
@@ -74,6 +77,7 @@ class ProbeController:
             self.probes_succeeded += 1
             self._interval = _FIRST_INTERVAL
         else:
+            self._step = _MAX_STEP
             self._interval = min(self._interval * 2, _MAX_INTERVAL)
         self._next_at = now + self._interval
 

@@ -72,12 +72,18 @@ def test_probes_go_only_while_the_viewer_wants_more_and_back_off_when_they_fail(
     assert controller.next_cluster(0.0, estimate_bps=500_000, wanted_bps=400_000) is None
     cluster = controller.next_cluster(0.0, estimate_bps=500_000, wanted_bps=3_000_000)
     assert cluster is not None
-    assert cluster.target_bps == 750_000  # at most 1.5 times the estimate at a time
+    assert cluster.target_bps == 1_500_000  # at start, at most 3 times the estimate
     assert cluster.end - cluster.start == CLUSTER_SECONDS
-    assert controller.next_cluster(0.5, 500_000, 3_000_000) is None  # awaiting its verdict
+    assert controller.next_cluster(0.05, 500_000, 3_000_000) is None  # awaiting its verdict
+    controller.on_result(1.0, succeeded=True)
+    cluster = controller.next_cluster(2.0, estimate_bps=1_500_000, wanted_bps=9_000_000)
+    assert cluster is not None and cluster.target_bps == 4_500_000  # still 3x
+    controller.on_result(2.5, succeeded=False)
+    cluster = controller.next_cluster(4.5, estimate_bps=1_500_000, wanted_bps=9_000_000)
+    assert cluster is not None and cluster.target_bps == 2_250_000  # once one failed, 1.5x
 
     starts = []
-    now = 1.0
+    now = 6.0
     controller.on_result(now, succeeded=False)
     while now < 40:
         now += 0.1
@@ -86,7 +92,7 @@ def test_probes_go_only_while_the_viewer_wants_more_and_back_off_when_they_fail(
             controller.on_result(now + 1.75, succeeded=False)
     gaps = [round(b - a, 1) for a, b in itertools.pairwise(starts)]
     assert gaps == sorted(gaps) and gaps[-1] < 10.5  # 2, 4, 8, 8 ... s after each verdict
-    assert controller.probes == len(starts) + 1
+    assert controller.probes == len(starts) + 3
 
 
 def test_a_probe_result_lifts_the_estimate_at_once_and_never_lowers_it() -> None:

@@ -52,6 +52,12 @@ def test_audio_overtakes_waiting_video_and_numbers_follow_departure() -> None:
     assert video_times[-1] > 0.15  # 20 kB at 100 kB/s
 
 
+def test_probe_padding_does_not_wait_for_the_pacer() -> None:
+    # A probe measures the link at the cluster's rate; held by the pacer it would
+    # measure the pacing rate.
+    assert scenarios.padding_behind_a_burst() == (5, 0)
+
+
 def test_nothing_waits_longer_than_half_a_second() -> None:
     early, late, (waiting, waiting_bytes, overdue) = scenarios.overdue_after_the_longest_wait()
 
