@@ -127,6 +127,8 @@ class Joined(_Event, tag="joined"):
     counts: Counts
     participants: list[Participant]  # everyone for the full view, else the stage and you
     polls: list[PollInfo] = msgspec.field(default_factory=list)
+    # STUN/TURN servers for both connections, TURN with credentials valid from now on.
+    ice_servers: list[IceServer] = msgspec.field(default_factory=list)
 
 
 class PublishAnswer(_Event, tag="publish_answer"):
