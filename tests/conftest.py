@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 import warnings
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvloop
 
 from signaling.settings import env_var_name, load_settings
+from tests.coturn import Coturn, running_coturn
 from tests.integration.front import front
 from tests.server import Endpoint, FrontServer, RunningServer, running_server
 
@@ -70,3 +73,11 @@ def settings_env(overrides: Mapping[str, object]) -> dict[str, str]:
             text = str(value)
         env[env_var_name(section, key)] = text
     return env
+
+
+@pytest.fixture
+def coturn(tmp_path: Path) -> Iterator[Coturn]:
+    """A real coturn on 127.0.0.1 (tests/coturn.py) checking TURN REST API credentials
+    made with its own random shared secret; stopped by its pid at teardown."""
+    with running_coturn(tmp_path, secret=secrets.token_urlsafe(24)) as running:
+        yield running
