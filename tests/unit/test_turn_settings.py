@@ -200,3 +200,16 @@ def test_config_check_never_prints_the_secret(
     captured = capsys.readouterr()
     assert "turn.secret: must be at least 16 characters" in captured.err
     assert secret not in captured.out + captured.err + caplog.text
+
+
+def test_config_check_with_env_takes_the_secret_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "stage.toml"
+    path.write_text('[turn]\nurls = ["turn:t.example"]\n', encoding="utf-8")
+    monkeypatch.setenv("STAGE_SFU_TURN_SECRET", SECRET)
+    assert main(["config", "check", str(path)]) == 2  # the file alone lacks it
+    assert main(["config", "check", "--env", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"ok: {path}\n"
+    assert SECRET not in captured.out + captured.err
