@@ -41,6 +41,10 @@ _ALLOCATED = re.compile(r"session \d+: new, realm=<[^>]*>, username=<([^>]*)>")
 _REFUSED = re.compile(r"user <([^>]+)>: incoming packet \S+ processed, error 401")
 
 
+# "IPv4. tcp or tls connected to: 127.0.0.1:39240": a client reaching coturn over TCP.
+_TCP_CLIENT = re.compile(r"tcp or tls connected to: ")
+
+
 class CoturnError(RuntimeError):
     """coturn is missing or did not start; the message says why (with its log)."""
 
@@ -64,6 +68,10 @@ class Coturn:
     def allocations(self) -> list[str]:
         """Usernames of the relay allocations coturn granted so far."""
         return _ALLOCATED.findall(self.log_text())
+
+    def tcp_clients(self) -> int:
+        """Connections clients opened to coturn over TCP (UDP clients open none)."""
+        return len(_TCP_CLIENT.findall(self.log_text()))
 
     def refusals(self) -> list[str]:
         """Usernames whose credentials coturn refused (401 to a request that had some)."""
@@ -115,10 +123,9 @@ def _answers_stun(port: int) -> bool:
     return len(reply) >= 20 and reply[:2] == b"\x01\x01" and reply[8:20] == transaction
 
 
-def _accepts_tcp(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(POLL_INTERVAL)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def _listens_on_tcp(coturn: Coturn) -> bool:
+    # From its log, not by connecting: a test may count the TCP clients coturn saw.
+    return f"TCP listener opened on : 127.0.0.1:{coturn.port}" in coturn.log_text()
 
 
 @contextlib.contextmanager
@@ -164,7 +171,7 @@ def running_coturn(directory: Path, *, secret: str) -> Iterator[Coturn]:
     coturn = Coturn(port=port, secret=secret, log=log, pid=process.pid)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not (_answers_stun(port) and _accepts_tcp(port)):
+        while not (_answers_stun(port) and _listens_on_tcp(coturn)):
             if process.poll() is not None:
                 stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
                 raise CoturnError(

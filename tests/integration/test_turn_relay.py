@@ -19,8 +19,10 @@ from tests.media import PatternTrack, ToneTrack
 WAIT = 20.0
 
 
-def relay_settings(coturn: Coturn, *, secret: str | None = None) -> dict[str, object]:
-    return {"turn.urls": [coturn.url("udp")], "turn.secret": secret or coturn.secret}
+def relay_settings(
+    coturn: Coturn, *, transport: str = "udp", secret: str | None = None
+) -> dict[str, object]:
+    return {"turn.urls": [coturn.url(transport)], "turn.secret": secret or coturn.secret}
 
 
 async def until_logged(coturn: Coturn, what: str, found: list[str], username: str) -> None:
@@ -31,10 +33,11 @@ async def until_logged(coturn: Coturn, what: str, found: list[str], username: st
             found[:] = getattr(coturn, what)()
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_a_relay_only_viewer_receives_video_and_audio_through_coturn(
-    coturn: Coturn,
+    coturn: Coturn, transport: str
 ) -> None:
-    async with stage_room(relay_settings(coturn)) as (_, cast):
+    async with stage_room(relay_settings(coturn, transport=transport)) as (_, cast):
         host = await cast.join("hana", role=Role.HOST, entry="stage")
         viewer = await cast.join("vera", relay=True)
         await host.publish([ToneTrack(amplitude=0.3), PatternTrack()])
@@ -52,6 +55,7 @@ async def test_a_relay_only_viewer_receives_video_and_audio_through_coturn(
         username = viewer.ice_servers[0].username
         assert username is not None and username.endswith(":vera")
         await until_logged(coturn, "allocations", [], username)
+        assert (coturn.tcp_clients() > 0) == (transport == "tcp")
         assert viewer.media_error is None
 
 
