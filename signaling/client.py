@@ -22,10 +22,10 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 logger = logging.getLogger(__name__)
 
