@@ -80,9 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser(
         "check",
         help="validate a configuration file",
-        description="Validate FILE on its own: environment variables are not applied.",
+        description="Validate FILE on its own: environment variables are not applied "
+        "unless --env is given.",
     )
     check.add_argument("file", metavar="FILE")
+    check.add_argument(
+        "--env",
+        action="store_true",
+        help="apply STAGE_SFU_* variables over the file, as serve does (for secrets kept "
+        "out of the file, such as STAGE_SFU_TURN_SECRET)",
+    )
     check.set_defaults(handler=_config_check)
     return parser
 
@@ -153,7 +160,7 @@ def _token(args: argparse.Namespace) -> int:
 
 def _config_check(args: argparse.Namespace) -> int:
     try:
-        load_settings(args.file, env={})
+        load_settings(args.file, env=None if args.env else {})
     except SettingsError as exc:
         return _invalid(exc)
     sys.stdout.write(f"ok: {args.file}\n")

@@ -21,6 +21,8 @@ import aioice.ice
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -57,6 +59,10 @@ class ServerError(Exception):
         self.retry_after = float(retry_after) if isinstance(retry_after, (int, float)) else None
 
 
+class MediaConnectionError(Exception):
+    """A WebRTC connection could not be set up or failed (see `StageClient.media_error`)."""
+
+
 @dataclass(eq=False)
 class RemoteTrack:
     participant_id: str
@@ -72,15 +78,30 @@ class _Pending:
 
 
 class StageClient:
-    """One participant. Create with `await StageClient.connect(...)`."""
+    """One participant. Create with `await StageClient.connect(...)`.
 
-    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
+    Both WebRTC connections use the STUN/TURN servers of `joined.ice_servers`; with
+    `relay=True` they gather relay candidates only (`iceTransportPolicy: "relay"`), so
+    media flows through the TURN server. aiortc uses the first TURN URL of the list.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        ws: aiohttp.ClientWebSocketResponse,
+        *,
+        relay: bool = False,
+    ):
         self._http = session
         self._ws = ws
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
         self._reader: asyncio.Task[None] | None = None
-        self._subscriber = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._policy = RTCIceTransportPolicy.RELAY if relay else RTCIceTransportPolicy.ALL
+        self._ice_servers: list[RTCIceServer] = []
+        # Created once `joined` names the ICE servers; offers that come first wait for it.
+        self._subscriber: RTCPeerConnection | None = None
+        self._configured = asyncio.Event()
         self._publisher: RTCPeerConnection | None = None
         self._negotiating: asyncio.Task[None] | None = None
         self._offer_sdp = ""
@@ -90,9 +111,9 @@ class StageClient:
         self.you: dict[str, Any] = {}  # our own participant record, kept current
         self.participants: dict[str, dict[str, Any]] = {}  # as far as we are told
         self.closed = asyncio.Event()
+        self.media_error: MediaConnectionError | None = None
         self.on_event: Callable[[dict[str, Any]], None] | None = None
         self._changed = asyncio.Condition()
-        self._subscriber.on("track", self._on_track)
 
     @classmethod
     async def connect(
@@ -105,8 +126,10 @@ class StageClient:
         mic: bool = True,
         camera: bool = True,
         ice_addresses: Sequence[str] | None = ("127.0.0.1",),
+        relay: bool = False,
     ) -> StageClient:
-        """Open the WebSocket at `url` (…/ws) and join with `token`."""
+        """Open the WebSocket at `url` (…/ws) and join with `token` (`relay`: media only
+        through the TURN servers the server names)."""
         join = {
             "type": "join",
             "token": token,
@@ -115,7 +138,7 @@ class StageClient:
             "mic": mic,
             "camera": camera,
         }
-        return await cls._open(url, join, ice_addresses)
+        return await cls._open(url, join, ice_addresses, relay)
 
     @classmethod
     async def resume(
@@ -125,14 +148,19 @@ class StageClient:
         resume_token: str,
         *,
         ice_addresses: Sequence[str] | None = ("127.0.0.1",),
+        relay: bool = False,
     ) -> StageClient:
         """Take back a dropped session (same participant, seat and mute state)."""
         message = {"type": "resume", "room": room, "resume_token": resume_token}
-        return await cls._open(url, message, ice_addresses)
+        return await cls._open(url, message, ice_addresses, relay)
 
     @classmethod
     async def _open(
-        cls, url: str, first: dict[str, Any], ice_addresses: Sequence[str] | None
+        cls,
+        url: str,
+        first: dict[str, Any],
+        ice_addresses: Sequence[str] | None,
+        relay: bool,
     ) -> StageClient:
         if ice_addresses is not None:
             use_ice_addresses(ice_addresses)
@@ -142,7 +170,7 @@ class StageClient:
         except BaseException:
             await session.close()
             raise
-        client = cls(session, ws)
+        client = cls(session, ws, relay=relay)
         client._reader = asyncio.get_running_loop().create_task(client._read())
         try:
             client.joined = await client.request(first)
@@ -200,12 +228,16 @@ class StageClient:
         # One publish connection per participant: later calls renegotiate it. A
         # refused first offer leaves nothing on the server, so start afresh then.
         if self._publisher is None or self._publisher.connectionState == "closed":
-            self._publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self._publisher = self._connection("publish")
         pc = self._publisher
         first = pc.remoteDescription is None
         added = [pc.addTransceiver(track, direction="sendonly") for track in tracks]
         await pc.setLocalDescription(await pc.createOffer())
         offer = pc.localDescription.sdp
+        if first and not _has_candidates(offer):
+            self._publisher = None
+            await pc.close()
+            raise self._fail(self._no_candidates("publish"))
         if munge is not None:
             offer = munge(offer)
         message: dict[str, Any] = {"type": "publish", "sdp": offer}
@@ -233,7 +265,13 @@ class StageClient:
 
     @property
     def subscriber(self) -> RTCPeerConnection:
+        assert self._subscriber is not None, "the subscribe connection comes with `joined`"
         return self._subscriber
+
+    @property
+    def ice_servers(self) -> list[RTCIceServer]:
+        """The STUN/TURN servers of the last `joined` (TURN ones with credentials)."""
+        return list(self._ice_servers)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         """Wait until predicate() holds, re-checked whenever a message or track arrives."""
@@ -291,6 +329,8 @@ class StageClient:
     async def _dispatch(self, data: dict[str, Any]) -> None:
         request_id = data.get("id")
         pending = self._pending.get(request_id) if isinstance(request_id, str) else None
+        if pending is not None and data.get("type") == "joined":
+            self._configure(data.get("ice_servers", []))
         if pending is not None and data.get("type") in (
             "joined",
             "publish_answer",
@@ -325,23 +365,82 @@ class StageClient:
         elif kind == "snapshot":
             self.participants = {p["participant_id"]: p for p in data["participants"]}
 
+    def _configure(self, ice_servers: list[dict[str, Any]]) -> None:
+        """Take `joined.ice_servers`; the subscribe connection can now be made."""
+        self._ice_servers = [
+            RTCIceServer(
+                urls=server["urls"],
+                username=server.get("username"),
+                credential=server.get("credential"),
+            )
+            for server in ice_servers
+        ]
+        if self._subscriber is None:
+            self._subscriber = self._connection("subscribe")
+            self._subscriber.on("track", self._on_track)
+        self._configured.set()
+
+    def _connection(self, name: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=self._ice_servers, iceTransportPolicy=self._policy)
+        )
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if pc.connectionState == "failed":
+                self._fail(MediaConnectionError(f"the {name} media connection failed"))
+
+        return pc
+
+    def _no_candidates(self, name: str) -> MediaConnectionError:
+        turn = [
+            url
+            for server in self._ice_servers
+            for url in ([server.urls] if isinstance(server.urls, str) else server.urls)
+            if url.startswith("turn")
+        ]
+        if self._policy is RTCIceTransportPolicy.RELAY:
+            where = f"the TURN server ({turn[0]})" if turn else "no TURN server (none was given)"
+            why = f"relay-only, and {where} gave no relay candidate"
+            if turn:
+                why += ": it refused the credentials or could not be reached"
+        else:
+            why = "no network address to gather on"
+        return MediaConnectionError(f"the {name} connection has no ICE candidate: {why}")
+
+    def _fail(self, error: MediaConnectionError) -> MediaConnectionError:
+        """Record the first media failure for `media_error` and wake waiters."""
+        if self.media_error is None:
+            logger.warning("%s", error)
+            self.media_error = error
+        asyncio.get_running_loop().create_task(self._notify())
+        return error
+
     async def _answer(self, sdp: str, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous
-        pc = self._subscriber
+        await self._configured.wait()
+        pc = self.subscriber
+        first = pc.remoteDescription is None
         self._offer_sdp = sdp  # "track" fires before remoteDescription is set
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
-            await self.request({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
+            answer = pc.localDescription.sdp
+            if first and not _has_candidates(answer):
+                # The server would refuse it (invalid_sdp); say why instead.
+                raise self._fail(self._no_candidates("subscribe"))
+            await self.request({"type": "subscribe_answer", "sdp": answer})
+        except MediaConnectionError:
+            raise
         except Exception:
             logger.exception("answering the subscribe offer failed")
             raise
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         participant_id, track_id = "", track.id
-        for transceiver in self._subscriber.getTransceivers():
+        for transceiver in self.subscriber.getTransceivers():
             if transceiver.receiver.track is track:
                 msid = _msid_for_mid(self._offer_sdp, transceiver.mid)
                 if msid is not None:
@@ -356,6 +455,10 @@ class StageClient:
             self._changed.notify_all()
 
 
+def _has_candidates(sdp: str) -> bool:
+    return any(line.startswith("a=candidate:") for line in sdp.splitlines())
+
+
 def _msid_for_mid(sdp: str, mid: str | None) -> tuple[str, str] | None:
     current = None
     for line in sdp.splitlines():
@@ -368,4 +471,10 @@ def _msid_for_mid(sdp: str, mid: str | None) -> tuple[str, str] | None:
     return None
 
 
-__all__ = ["RemoteTrack", "ServerError", "StageClient", "use_ice_addresses"]
+__all__ = [
+    "MediaConnectionError",
+    "RemoteTrack",
+    "ServerError",
+    "StageClient",
+    "use_ice_addresses",
+]

@@ -41,6 +41,7 @@ from .room_commands import (
 )
 from .settings import Settings
 from .stage.model import ParticipantId
+from .turn_credentials import ice_servers
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +297,10 @@ class Session:
         self._room = room
         self._participant_id = ParticipantId(joined.participant_id)
         joined.id = request_id
+        # Fresh TURN credentials on every join and resume: a resume renews them.
+        joined.ice_servers = ice_servers(
+            self._settings.turn, joined.you.identity, now=self._clock.wall()
+        )
         return joined
 
     def _log_ids(self) -> dict[str, str | None]:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import msgspec
 
 from signaling.auth import MIN_SECRET_LENGTH
+from signaling.ice_urls import is_ip_or_host_name, parse_ice_url
 from signaling.stage.model import FullStagePolicy, RoomMode, StageAccess
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SettingsError",
+    "TurnSettings",
     "check_deployment",
     "dev_tokens_enabled",
     "env_var_name",
@@ -161,7 +163,7 @@ class MediaSettings(_Section, frozen=True):
             raise ValueError(
                 f"media.pipe_address: {self.pipe_address!r} is not an IP address"
             ) from None
-        if self.announced_address and not _is_ip_or_hostname(self.announced_address):
+        if self.announced_address and not is_ip_or_host_name(self.announced_address):
             raise ValueError(
                 f"media.announced_address: {self.announced_address!r} is neither an IP "
                 "address nor a host name"
@@ -198,6 +200,54 @@ class RoomSettings(_Section, frozen=True):
     spread_after: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 50
 
 
+TURN_SECRET_MIN_LENGTH = 16
+
+
+class TurnSettings(_Section, frozen=True):
+    """``[turn]``: the STUN/TURN servers clients are given, and coturn's shared secret.
+
+    Each client gets time-limited credentials for them in ``joined.ice_servers``
+    (signaling/turn_credentials.py), so the secret itself never leaves the server.
+    """
+
+    urls: tuple[str, ...] = ()
+    secret: str = ""
+    """coturn's ``static-auth-secret`` (with ``use-auth-secret``)."""
+    credential_lifetime: Annotated[float, msgspec.Meta(ge=60.0, le=7 * 86400.0)] = 86400.0
+    """coturn ends an allocation when its credentials expire, so this bounds how long a
+    connection through TURN lasts without a resume (which hands out new ones)."""
+
+    def __post_init__(self) -> None:
+        # Messages name the setting and never quote the secret.
+        seen: set[str] = set()
+        for text in self.urls:
+            try:
+                parse_ice_url(text)
+            except ValueError as exc:
+                raise ValueError(f"turn.urls: {text!r} is not a STUN or TURN URL: {exc}") from None
+            if text in seen:
+                raise ValueError(f"turn.urls: {text!r} is listed twice")
+            seen.add(text)
+        turn = [text for text in self.urls if parse_ice_url(text).is_turn]
+        if turn and not self.secret:
+            raise ValueError(
+                f"turn.secret: required for the TURN URL {turn[0]!r} (coturn's "
+                f"static-auth-secret; set {env_var_name('turn', 'secret')} to keep it out of "
+                "the file)"
+            )
+        if self.secret and len(self.secret) < TURN_SECRET_MIN_LENGTH:
+            # Anyone who sees one username and credential can guess the secret offline.
+            raise ValueError(f"turn.secret: must be at least {TURN_SECRET_MIN_LENGTH} characters")
+
+    def __repr__(self) -> str:
+        # Settings may end up in a log or a traceback; the secret must not.
+        secret = "<hidden>" if self.secret else "''"
+        return (
+            f"TurnSettings(urls={self.urls!r}, secret={secret}, "
+            f"credential_lifetime={self.credential_lifetime!r})"
+        )
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """All settings; ``Settings()`` is the built-in default configuration."""
 
@@ -206,20 +256,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     audio_level: AudioLevelSettings = msgspec.field(default_factory=AudioLevelSettings)
     rooms: RoomSettings = msgspec.field(default_factory=RoomSettings)
-
-
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
-    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
-)
-
-
-def _is_ip_or_hostname(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return _HOSTNAME.fullmatch(text) is not None
-    return True
+    turn: TurnSettings = msgspec.field(default_factory=TurnSettings)
 
 
 def _sections() -> dict[str, type[_Section]]:
@@ -367,8 +404,10 @@ def _describe(
     if match is None:
         return message.replace("`", "")
     problem, path = match["msg"], match["path"]
-    if _QUALIFIED.match(problem):
-        return problem
+    qualified = _QUALIFIED.match(problem)
+    if qualified:  # a __post_init__ check, which names its setting itself
+        source = from_env.get(re.sub(r"(\[\d+\])?: $", "", qualified[0]))
+        return f"{problem} (from {source})" if source else problem
     for pattern, replacement in _REWRITES:
         if pattern.fullmatch(problem):
             problem = pattern.sub(replacement, problem)

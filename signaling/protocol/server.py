@@ -66,6 +66,15 @@ class PollInfo(msgspec.Struct, kw_only=True):
     results: list[int] | None = None  # hosts and moderators always; everyone once closed
 
 
+class IceServer(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One RTCIceServer (W3C webrtc-pc, RTCIceServer dictionary): pass the list to
+    RTCPeerConnection as is. STUN servers come without `username` and `credential`."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 # Why a received track is below the best its publisher sends (sfu.layer_report.Limit).
 LimitedBy = Literal[
     "hidden", "paused", "connecting", "bandwidth_paused", "key_frame", "publisher", "bandwidth",
@@ -118,6 +127,8 @@ class Joined(_Event, tag="joined"):
     counts: Counts
     participants: list[Participant]  # everyone for the full view, else the stage and you
     polls: list[PollInfo] = msgspec.field(default_factory=list)
+    # STUN/TURN servers for both connections, TURN with credentials valid from now on.
+    ice_servers: list[IceServer] = msgspec.field(default_factory=list)
 
 
 class PublishAnswer(_Event, tag="publish_answer"):

@@ -7,7 +7,7 @@
 // with what does apply ("Ask to join stage", or raising a hand where the stage is by
 // invitation), instead of a failed join.
 //
-// For tests: window.stageState {status, participantId, error, ...}, window.stageStats().
+// For tests: window.stageState {status, participantId, error, mediaError, ...}, window.stageStats().
 import { StageClient } from "./stage-client.js";
 import { LocalMedia } from "./devices.js";
 import { openDevices } from "./dialogs.js";
@@ -152,7 +152,10 @@ async function join(token, entry, { viewerOnly = false, check = false } = {}) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   // ?simulcast=0 publishes the camera as one encoding (to diagnose a simulcast problem).
   const simulcast = params.get("simulcast") !== "0";
-  const client = (window.stageClient = new StageClient(`${scheme}://${location.host}/ws`, { simulcast }));
+  // ?relay=1 sends and receives media only through the server's TURN relays (as behind a
+  // firewall that lets nothing else out), to check they work.
+  const relay = params.get("relay") === "1";
+  const client = (window.stageClient = new StageClient(`${scheme}://${location.host}/ws`, { simulcast, relay }));
   try {
     await client.connect();
     await client.join(token, { entry: "viewer", viewerOnly });
@@ -223,7 +226,10 @@ function ended(bye) {
   const { reason } = bye;
   state.status = "ended";
   state.ended = reason;
-  const [title, text] = reason === "room_ended" ? roomEnded(bye) : ENDINGS[reason] || ENDINGS.connection_lost;
+  let [title, text] = reason === "room_ended" ? roomEnded(bye) : ENDINGS[reason] || ENDINGS.connection_lost;
+  // The page may know better than "check your network": a relay that refused us, say.
+  const problem = window.stageClient?.mediaProblem;
+  if (reason === "transport_failed" && problem) text = problem;
   $("#ended-title").textContent = title;
   $("#ended-text").textContent = text;
   $("#room").hidden = true;

@@ -362,6 +362,10 @@ export class RoomController {
       }
     });
     on("notice", (message) => toast(message.message, { kind: "server-error", tone: "alert" }));
+    on("media_failed", ({ message }) => {
+      window.stageState.mediaError = message;
+      toast(message, { kind: "media-failed", tone: "alert", timeout: 0 });
+    });
     on("bye", (bye) => {
       if (this.ended) return;
       this.teardown();

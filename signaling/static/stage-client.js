@@ -9,10 +9,11 @@
 //   invited invitation_ended request_declined request_cancelled stage_left device_forced
 //   host_left     the room has no host any more (its last host, or last moderator, left)
 //   notice        an error the server sent outside any request
+//   media_failed  a media connection cannot be made or failed ({connection, message}; once)
 //   bye closed error
 import { inFullView } from "./rules.js";
 
-const ICE = { iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
+const CONNECTION = { bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
 const SOURCES = ["microphone", "camera", "screen", "screen_audio"];
 const KIND = { microphone: "audio", camera: "video", screen: "video", screen_audio: "audio" };
 // The camera goes out as several encodings, lowest first (the order the server expects),
@@ -44,11 +45,16 @@ const SCREEN_ENCODINGS = [{ scalabilityMode: "L1T3", maxBitrate: 2_500_000 }];
 const REQUEST_TIMEOUT_MS = 20000;
 
 export class StageClient extends EventTarget {
-  constructor(url, { requestTimeoutMs = REQUEST_TIMEOUT_MS, simulcast = true } = {}) {
+  /** `relay`: media only through the TURN servers the server names (iceTransportPolicy "relay"). */
+  constructor(url, { requestTimeoutMs = REQUEST_TIMEOUT_MS, simulcast = true, relay = false } = {}) {
     super();
     this.url = url;
     this.requestTimeoutMs = requestTimeoutMs;
     this.simulcast = simulcast;
+    this.relay = relay;
+    this.iceServers = []; // joined.ice_servers: STUN, and TURN with this session's credentials
+    this.iceErrors = []; // what the TURN servers answered when they refused us: {url, code, text}
+    this.mediaProblem = null; // why media cannot flow, once we know (see media_failed)
     this.nextId = 1;
     this.pending = new Map();
     this.participantId = null;
@@ -142,8 +148,7 @@ export class StageClient extends EventTarget {
   }
 
   async join(token, { entry = "viewer", viewerOnly = false, mic = true, camera = true, room } = {}) {
-    // The subscribe connection exists before `join`: an offer may come before `joined`.
-    this.subscriber = new RTCPeerConnection(ICE);
+    this.holdOffers();
     const message = { type: "join", token, entry, viewer_only: viewerOnly, mic, camera };
     if (room) message.room = room;
     return this.applyJoined(await this.request(message));
@@ -162,7 +167,6 @@ export class StageClient extends EventTarget {
     this.publisher = null;
     this.transceivers = new Map();
     this.publishing = Promise.resolve();
-    this.negotiation = Promise.resolve();
     this.midTracks = new Map();
     this.remoteTracks = new Map();
     this.bundleTag = null;
@@ -170,16 +174,32 @@ export class StageClient extends EventTarget {
     const previous = this.ws;
     this.ws = null;
     if (previous && previous.readyState <= WebSocket.OPEN) previous.close();
+    this.subscriber = null;
+    this.holdOffers();
     try {
       await this.connect();
-      this.subscriber = new RTCPeerConnection(ICE);
       return this.applyJoined(await this.request({ type: "resume", room: this.room, resume_token: this.resumeToken }));
     } finally {
       for (const pc of old) if (pc) pc.close();
     }
   }
 
+  /**
+   * An offer may come before `joined`, which names the ICE servers the subscribe connection
+   * needs: offers wait until applyJoined() made it.
+   */
+  holdOffers() {
+    this.negotiation = new Promise((resolve) => {
+      this.releaseOffers = resolve;
+    });
+  }
+
   applyJoined(joined) {
+    this.iceServers = joined.ice_servers || [];
+    this.iceErrors = [];
+    this.mediaProblem = null;
+    this.subscriber = this.connection("subscribe");
+    this.releaseOffers();
     this.participantId = joined.participant_id;
     this.room = joined.room;
     this.role = joined.role;
@@ -300,9 +320,55 @@ export class StageClient extends EventTarget {
     this.emit("participants");
   }
 
+  // -- both connections ----------------------------------------------------------------------
+  /** A new RTCPeerConnection with the server's ICE servers (relay-only if asked). */
+  connection(name) {
+    const pc = new RTCPeerConnection({
+      ...CONNECTION,
+      iceServers: this.iceServers,
+      iceTransportPolicy: this.relay ? "relay" : "all",
+    });
+    // A TURN server that refuses our credentials (401) or cannot be reached (701) says so
+    // only here; without it a relay-only connection just has no candidate.
+    pc.addEventListener("icecandidateerror", (e) => {
+      if (/^turns?:/.test(e.url || "")) this.iceErrors.push({ url: e.url, code: e.errorCode, text: e.errorText });
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc === this.subscriber || pc === this.publisher) {
+        if (pc.connectionState === "failed") this.mediaFailed(name, "The media connection failed.");
+      }
+    });
+    return pc;
+  }
+
+  /** Why media cannot flow, in words for the person in front of the page. */
+  explainMediaFailure(fallback) {
+    if (this.iceErrors.some((e) => e.code === 401)) {
+      return "The relay server (TURN) refused this connection's credentials, so no audio or video can get through. Join again; if this keeps happening, tell the organiser.";
+    }
+    const turn = this.iceServers.flatMap((s) => [].concat(s.urls)).filter((u) => /^turns?:/.test(u));
+    if (this.relay && !turn.length) return "Relay-only was asked for (?relay=1), but this server offers no relay server (TURN).";
+    if (this.relay) {
+      const why = this.iceErrors.length ? `: ${this.iceErrors[0].text || `error ${this.iceErrors[0].code}`}` : "";
+      return `The relay server (TURN) could not be reached${why}. Check your network and join again.`;
+    }
+    return fallback;
+  }
+
+  /** Say once (media_failed) that media cannot flow, and why; returns the error to throw. */
+  mediaFailed(connection, fallback) {
+    const message = this.mediaProblem || this.explainMediaFailure(fallback);
+    if (!this.mediaProblem) {
+      this.mediaProblem = message;
+      this.emit("media_failed", { connection, message });
+    }
+    return Object.assign(new Error(message), { code: "media_failed" });
+  }
+
   // -- subscribe connection ----------------------------------------------------------------
   async answer(offer) {
     const pc = this.subscriber;
+    const first = !pc.remoteDescription;
     const sdp = keepBundleTag(offer, this.bundleTag);
     this.bundleTag = this.bundleTag ?? bundleMids(sdp)[0] ?? null;
     const sections = parseMsids(sdp);
@@ -311,6 +377,7 @@ export class StageClient extends EventTarget {
     // No trickle ICE in the protocol: the answer must carry our candidates, or the
     // server (ICE-controlling here) has no pair to check and fails the connection.
     await iceGatheringComplete(pc);
+    if (first && !hasCandidates(pc.localDescription.sdp)) throw this.mediaFailed("subscribe", "No network path for media was found.");
     await this.request({ type: "subscribe_answer", sdp: pc.localDescription.sdp });
     this.midTracks = new Map(sections.filter((s) => s.active).map((s) => [s.mid, s]));
     this.remoteTracks = new Map();
@@ -364,7 +431,7 @@ export class StageClient extends EventTarget {
       const want = Object.prototype.hasOwnProperty.call(wanted, source);
       let transceiver = this.transceivers.get(source);
       if (want) {
-        if (!this.publisher) this.publisher = new RTCPeerConnection(ICE);
+        if (!this.publisher) this.publisher = this.connection("publish");
         if (!transceiver) {
           const init = { direction: "sendonly" };
           const height = wanted[source]?.getSettings?.().height || 0;
@@ -403,6 +470,10 @@ export class StageClient extends EventTarget {
     const pc = this.publisher;
     await pc.setLocalDescription(await pc.createOffer());
     await iceGatheringComplete(pc);
+    if (!pc.remoteDescription && !hasCandidates(pc.localDescription.sdp)) {
+      await pc.setLocalDescription({ type: "rollback" });
+      throw this.mediaFailed("publish", "No network path for media was found.");
+    }
     const sources = {};
     for (const [source, transceiver] of this.transceivers) {
       if (transceiver.mid != null && transceiver.direction === "sendonly") sources[transceiver.mid] = source;
@@ -453,6 +524,10 @@ export function parseMsids(sdp) {
     }
   }
   return sections.filter((s) => s.mid !== null && s.trackId);
+}
+
+function hasCandidates(sdp) {
+  return /(^|\n)a=candidate:/.test(sdp);
 }
 
 function bundleMids(sdp) {

@@ -733,6 +733,7 @@ def test_encode_writes_the_type_tag_and_every_field() -> None:
         "counts": {"viewers": 1, "on_stage": 0, "hands": 0, "requests": 0},
         "participants": [person],
         "polls": [],
+        "ice_servers": [],
     }
 
 

@@ -387,6 +387,7 @@ SHARED_OBJECTS: dict[str, type[msgspec.Struct]] = {
     "Counts": wire.Counts,
     "QueueEntry": wire.QueueEntry,
     "PollInfo": wire.PollInfo,
+    "IceServer": wire.IceServer,
 }
 
 
