@@ -18,7 +18,7 @@
 
 #define PACER_FIRST_CAPACITY 64
 #define PACER_MAX_CAPACITY 1024   /* packets waiting: ~1.3 MB at most, per paced viewer */
-#define PACER_MAX_WAIT 0.5        /* seconds a packet may wait before it goes regardless */
+#define PACER_MAX_WAIT 1.0        /* seconds a packet may wait before it goes regardless */
 #define PACER_BURST 0.010         /* seconds of budget that may build up while idle */
 
 /* Audio is sent at once and charged to the budget (the video after it waits the

@@ -46,11 +46,11 @@ _PROBE_PROOF_LIFETIME = 5.0
 # The share of the proven rate the media may grow into; the rest is for key-frame
 # bursts and repair.
 _MEDIA_SHARE = 0.85
-# The viewer's packets leave paced at this multiple of the estimate: enough that the
-# queue a key frame leaves behind drains within a few hundred milliseconds, and that a
-# probe (at most ProbeController's 1.5x) is not held back by it; little enough that a
-# burst cannot fill a link's buffer at socket speed.
-PACING_FACTOR = 1.5
+# The viewer's packets leave paced at this multiple of the estimate: the media stays
+# within the estimate, so the rest drains the queue a key frame leaves behind; a burst
+# paced faster (1.5x was tried) still filled a 700 kbit/s link's buffer, and the delay
+# it built cut the estimate (docs/bottleneck.md). Probe padding is not paced.
+PACING_FACTOR = 1.1
 # A backlog in the pacer beyond what it sends in this long is the media outrunning the
 # link (a key frame's worth passes within it): the next division leaves room to drain it
 # within _BACKLOG_DRAIN, so the pacer's queue never holds its packets to their deadline.
@@ -108,16 +108,23 @@ class Downlink:
             if probe.complete(now):
                 self._probe = None
                 rate = probe.rate_bps()
-                succeeded = rate is not None and rate > self.estimator.estimate_bps
-                logger.debug("downlink %x: probe for %d found %s (%d reported, %d received)",
-                             id(self), probe.cluster.target_bps, rate, *probe.packets)  # fmt: skip
-                if rate is not None and succeeded:
+                raised = rate is not None and rate > self.estimator.estimate_bps
+                logger.debug("downlink %x: probe for %d found %s (%d reported, %d received%s)",
+                             id(self), probe.cluster.target_bps, rate, *probe.packets,
+                             ", saturated" if probe.saturated else "")  # fmt: skip
+                if probe.saturated:
+                    # The queue the probe built is its own doing, and drains behind it:
+                    # the delays it gave the media after it are not the media's.
+                    cluster = probe.cluster
+                    self.estimator.forgive_queue(cluster.end + probe.queue_seconds())
+                if rate is not None and raised:
                     self.probe_succeeded(rate, now)
                 else:
-                    # The queue a failed probe built is its own doing, and gone with it:
-                    # the cuts it caused do not stand (the link carried the media before).
+                    # The cuts that queue caused do not stand either (the link carried
+                    # the media before).
                     self.estimator.on_probe_result(self._before_probe)
-                self.prober.on_result(now, succeeded)
+                # A probe that found the link full found where to stop: the next waits.
+                self.prober.on_result(now, raised and not probe.saturated)
         if now >= self._next_allocation:
             self._next_allocation = now + _ALLOCATION_INTERVAL
             self.allocate(now)

@@ -135,12 +135,12 @@ def padding_behind_a_burst() -> tuple[int, int]:
 
 
 def overdue_after_the_longest_wait() -> tuple[int, int, tuple[int, int, int]]:
-    """Ten packets at 8 kbit/s (ten seconds' worth): (sent by 0.4 s, sent by 0.6 s, the
+    """Ten packets at 8 kbit/s (ten seconds' worth): (sent by 0.9 s, sent by 1.1 s, the
     pacer's (waiting, bytes, overdue) then)."""
     stage = _Stage(8_000)
     stage.video_burst(10, 0.0)
-    early = len(stage.flush(0.0)) + len(stage.flush(0.4))
-    late = early + len(stage.flush(0.6))
+    early = len(stage.flush(0.0)) + len(stage.flush(0.9))
+    late = early + len(stage.flush(1.1))
     return early, late, stage.egress.paced()
 
 
@@ -160,7 +160,7 @@ def closed_while_holding() -> tuple[int, tuple[int, int, int], tuple[int, int, i
     stage.flush(0.0)
     stage.egress.close()
     stage.video_burst(3, 0.1)
-    sent = len(stage.flush(0.7))
+    sent = len(stage.flush(1.2))
     return sent, stage.egress.stats(), stage.egress.paced()
 
 
@@ -172,7 +172,7 @@ def forgotten_while_waiting() -> tuple[int, int, int]:
     stage.video_burst(10, 0.0)
     stage.flush(0.0)
     stage.egress.forget(VIDEO_SSRC)
-    sent = len(stage.flush(0.7))
+    sent = len(stage.flush(1.2))
     return sent, int(stage.egress.tracked()), stage.egress.paced()[0]
 
 

@@ -34,6 +34,7 @@ class BandwidthEstimator:
     __slots__ = (
         "_acked",
         "_aimd",
+        "_delay_blind_until",
         "_detector",
         "_inter_arrival",
         "_last_feedback",
@@ -63,6 +64,7 @@ class BandwidthEstimator:
         self._loss = LossBasedControl(initial_bps=initial_bps, min_bps=min_bps, max_bps=max_bps)
         self._remb_bps = math.inf
         self._last_feedback: float | None = None
+        self._delay_blind_until = -math.inf
 
     @property
     def estimate_bps(self) -> int:
@@ -109,15 +111,25 @@ class BandwidthEstimator:
             self._aimd.raise_to(bps)
             self._loss.raise_to(bps)
 
+    def forgive_queue(self, sent_until: float) -> None:
+        """Packets sent up to `sent_until` waited in a queue a probe built (the probe
+        found the link full, and the queue drains with it): their delays say nothing
+        about the media, so the delay path starts over after them."""
+        self._delay_blind_until = sent_until
+        self._restart_delay_path()
+
+    def _restart_delay_path(self) -> None:
+        self._inter_arrival.reset()
+        self._trendline = TrendlineFilter()
+        self._detector = OveruseDetector()
+
     def on_packet_results(self, results: Sequence[PacketResult], now: float) -> None:
         """One feedback's results (any order); `now` is when it arrived."""
         if not results:
             return
         last = self._last_feedback
         if last is not None and now - last > _STREAM_TIMEOUT:
-            self._inter_arrival.reset()
-            self._trendline = TrendlineFilter()
-            self._detector = OveruseDetector()
+            self._restart_delay_path()
         self._last_feedback = now
         self._loss.add(results, now)
         received = sorted(
@@ -131,7 +143,10 @@ class BandwidthEstimator:
         inter_arrival = self._inter_arrival
         trendline = self._trendline
         detector = self._detector
+        blind_until = self._delay_blind_until
         for arrival, _, send_time, _ in received:
+            if send_time <= blind_until:
+                continue
             delta = inter_arrival.add(send_time, arrival, now)
             if delta is not None:
                 trend = trendline.update(delta)

@@ -32,9 +32,12 @@ _FIRST_INTERVAL = 1.0
 _MAX_INTERVAL = 8.0  # a link that keeps refusing is asked again at most this seldom
 _MIN_PACKETS = 10
 _MAX_LOSS = 0.1
-# A cluster counts if it arrived at this share of the rate it was sent at or more; the
-# result is then the lower of the two rates (as ProbeBitrateEstimator does).
+# A cluster that arrived at this share of the rate it was sent at or more found room:
+# the result is the lower of the two rates. One that arrived slower found the link full:
+# the rate it arrived at is what the link carries, and the result a little under it
+# (as libwebrtc's ProbeBitrateEstimator does).
 _MIN_DELIVERY = 0.9
+_SATURATED_SHARE = 0.95
 _FEEDBACK_WAIT = 1.5  # after a cluster ends, seconds its feedback may take
 
 
@@ -52,8 +55,8 @@ class ProbeController:
 
     `wanted_bps` is what the viewer's tiles would take at the quality they need;
     a probe goes out when the estimate is below it, aims at it (at most 3 times the
-    estimate until a probe fails, 1.5 times after), and the next waits 1 s after a success, doubling up to 8 s while
-    probes fail."""
+    estimate until a probe fails, 1.5 times after), and the next waits 1 s after a
+    success, doubling up to 8 s while probes fail (or find the link full)."""
 
     __slots__ = ("_interval", "_next_at", "_step", "probes", "probes_succeeded")
 
@@ -114,9 +117,31 @@ class ProbeEvaluator:
         """Feedback reached past the cluster, or waiting longer is pointless."""
         return self._seen_after or now > self._cluster.end + _FEEDBACK_WAIT
 
+    @property
+    def saturated(self) -> bool:
+        """The cluster arrived well below the rate it was sent at: it found the link
+        full (and left a queue behind)."""
+        rates = self._rates()
+        return rates is not None and rates[1] < _MIN_DELIVERY * rates[0]
+
+    def queue_seconds(self) -> float:
+        """How much longer the cluster took to arrive than to send: the queue it left."""
+        rates = self._rates()
+        return 0.0 if rates is None else max(rates[3] - rates[2], 0.0)
+
     def rate_bps(self) -> int | None:
-        """What the link carried, or None: too few packets, too much lost, or arrived
-        well below the rate sent (a queue, not a link with room)."""
+        """What the link carried, or None: too few packets or too much lost."""
+        rates = self._rates()
+        if rates is None:
+            return None
+        send_bps, receive_bps = rates[0], rates[1]
+        if receive_bps < _MIN_DELIVERY * send_bps:
+            return round(_SATURATED_SHARE * receive_bps)
+        return round(min(send_bps, receive_bps))
+
+    def _rates(self) -> tuple[float, float, float, float] | None:
+        """(send bit/s, receive bit/s, send span, arrival span), or None when too few
+        packets arrived or too many were lost."""
         results = sorted(self._results.values(), key=lambda r: r.send_time)
         received = sorted(
             (r.arrival_time, r.size) for r in results if r.arrival_time is not None
@@ -131,6 +156,4 @@ class ProbeEvaluator:
         # and the first one received.
         send_bps = sum(r.size for r in results[:-1]) * 8 / send_span
         receive_bps = sum(size for _, size in received[1:]) * 8 / arrival_span
-        if receive_bps < _MIN_DELIVERY * send_bps:
-            return None
-        return round(min(send_bps, receive_bps))
+        return send_bps, receive_bps, send_span, arrival_span

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 RATE = 400_000  # bit/s: 50 kB/s, a 1 kB packet every 20 ms
-BURST = 20  # packets: 0.4 s at the rate, within the longest wait (0.5 s)
+BURST = 20  # packets: 0.4 s at the rate, within the longest wait (1 s)
 
 
 def test_a_burst_leaves_at_the_pacing_rate_in_order() -> None:
@@ -58,10 +58,10 @@ def test_probe_padding_does_not_wait_for_the_pacer() -> None:
     assert scenarios.padding_behind_a_burst() == (5, 0)
 
 
-def test_nothing_waits_longer_than_half_a_second() -> None:
+def test_nothing_waits_longer_than_a_second() -> None:
     early, late, (waiting, waiting_bytes, overdue) = scenarios.overdue_after_the_longest_wait()
 
-    assert early <= 2  # 1 kB/s lets about nothing through in 0.4 s
+    assert early <= 2  # 1 kB/s lets about one packet through in 0.9 s
     assert late == 10 and waiting == waiting_bytes == 0
     assert overdue >= 8
 
