@@ -324,7 +324,9 @@ class Bot:
         clip = ladder[-1]  # the full-size encoding, and the audio
         encodings = tuple(
             Encoding(rid=rid, ssrc=ssrc, clip=encoded)
-            for rid, ssrc, encoded in zip(rids, self._encoding_ssrcs, ladder, strict=True)
+            for rid, ssrc, encoded in zip(
+                rids, self._encoding_ssrcs, ladder if rids else (), strict=True
+            )
         )
         video_bitrate = (
             sum(e.clip.video_bitrate for e in encodings) if encodings else clip.video_bitrate
