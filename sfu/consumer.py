@@ -45,6 +45,10 @@ def _no_source_priority() -> int:
     return 1
 
 
+def _ignore_want(old: int | None, new: int | None) -> None:
+    pass
+
+
 class Consumer:
     """Created inactive; `set_ready()` (after negotiation and connection) lets packets flow."""
 
@@ -72,6 +76,7 @@ class Consumer:
         paused: bool = False,
         streams: Sequence[ReceivedStream] = (),
         source_priority: Callable[[], int] = lambda: 1,
+        on_want: Callable[[int | None, int | None], None] = _ignore_want,
     ) -> None:
         self.id = consumer_id
         self.producer_id = producer_id
@@ -108,6 +113,13 @@ class Consumer:
         self.priority = 1  # among the viewer's video when its downlink is short
         self._source_priority = source_priority  # the producer's (shared content ranks high)
         self._pinned = False  # forwards `preferred_layer` only (a pipe's per-encoding copy)
+        # What it asks of the publisher (sfu/upstream_rate.py): told to the producer on
+        # each change as (before, now).
+        self._on_want = on_want
+        self._wanted: int | None = None
+        # A pipe's copy: whether the far worker's viewers want its encoding (their
+        # producer's REMB names it); until told, they do.
+        self.wanted_downstream = True
         self._events = on_event
         self._clock_rate = clock_rate
         self._initial = (initial_sequence, initial_timestamp)
@@ -189,6 +201,31 @@ class Consumer:
     @property
     def target_layer(self) -> int:
         return self._target_layer
+
+    @property
+    def wanted_layer(self) -> int | None:
+        """The highest encoding this consumer wants the publisher to send: what the
+        viewer's tile needs (`preferred_layer`), not what its downlink carries, so that
+        one viewer on a bad link never lowers what everyone else gets. None while it
+        takes nothing: not connected yet, paused, hidden, closed, or a pipe's copy of
+        an encoding no viewer on the far worker wants."""
+        if self.closed or not self.ready or self.paused or self.hidden:
+            return None
+        if not self.wanted_downstream:
+            return None
+        return self.preferred_layer
+
+    def _update_want(self) -> None:
+        wanted = self.wanted_layer
+        if wanted != self._wanted:
+            before, self._wanted = self._wanted, wanted
+            self._on_want(before, wanted)
+
+    def set_wanted_downstream(self, wanted: bool) -> None:
+        """A pipe's copy: whether the far worker's viewers want its encoding now."""
+        if wanted != self.wanted_downstream:
+            self.wanted_downstream = wanted
+            self._update_want()
 
     @property
     def source_bitrate(self) -> int:
@@ -392,6 +429,7 @@ class Consumer:
         """Aim at the best encoding the publisher sends within the preference and the
         downlink: the highest active one not above both, else the lowest active one;
         the limit itself while nothing is known yet."""
+        self._update_want()
         now = self._clock.now()
         active = [stream.layer for stream in self._streams if stream.active(now)]
         limit = self.preferred_layer
@@ -503,6 +541,8 @@ class Consumer:
             return
         self.closed = True
         self._active = False
+        self._update_want()
+        self._on_want = _ignore_want
         self._source_priority = _no_source_priority  # it held the producer: no cycle left
         if self._slot is not None:
             self._collect_key_frame_wait()
@@ -521,6 +561,7 @@ class Consumer:
         )
 
     def _update_active(self) -> None:
+        self._update_want()
         active = (
             self.ready
             and not self.paused
