@@ -15,6 +15,7 @@ from sfu.upstream_rate import HOLD, WARM_UP
 from signaling.settings import load_settings
 from tests.integration.front import front, worker_samples
 from tests.integration.helpers import poll_until
+from tests.integration.test_metrics import scrape, value
 from tests.integration.test_simulcast import (
     Viewer,
     simulcast_stage,
@@ -87,6 +88,10 @@ async def test_small_tiles_lower_the_request_and_a_large_one_raises_it_at_once(
         high = await received.until(lambda r: r.bitrate_bps == ceiling, timeout=PROMPT)
         assert high.ssrcs == ssrcs
         assert producer.remb_raises == raises + 1  # sent on the change, not at a report
+        samples = await scrape(server)
+        assert value(samples, "stage_sfu_publisher_rate_raises_total") == raises + 1
+        requested = value(samples, "stage_sfu_publisher_bitrate_requested_bps", quantile="1")
+        assert requested == producer.requested_bitrate == high.bitrate_bps
 
 
 async def test_a_viewer_on_a_short_downlink_does_not_lower_what_the_others_get(
