@@ -211,9 +211,7 @@ class Consumer:
         an encoding no viewer on the far worker wants."""
         if self.closed or not self.ready or self.paused or self.hidden:
             return None
-        if not self.wanted_downstream:
-            return None
-        return self.preferred_layer
+        return self.preferred_layer if self.wanted_downstream else None
 
     def _update_want(self) -> None:
         wanted = self.wanted_layer

@@ -403,9 +403,12 @@ class Producer:
         if self.kind != "video":
             return None
         layer = self._upstream.layer(now)
-        ssrcs = tuple(s.ssrc for s in self.streams[: layer + 1] if s.ssrc is not None)
-        if not ssrcs:
+        known = [s.ssrc for s in self.streams if s.ssrc is not None]
+        if not known:
             return None
+        # Until a wanted encoding's SSRC is learned, the ones known: a REMB always goes out.
+        ssrcs = tuple(s.ssrc for s in self.streams[: layer + 1] if s.ssrc is not None)
+        ssrcs = ssrcs or tuple(known)
         bitrate, _ = self._upstream.ask(now)
         self.requested_bitrate = bitrate
         return rtcp.Remb(sender_ssrc=self._feedback_ssrc, bitrate_bps=bitrate, ssrcs=ssrcs)
