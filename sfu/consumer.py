@@ -101,6 +101,7 @@ class Consumer:
         self._streams = streams
         self.layers = max(1, len(streams))
         self.preferred_layer = self.layers - 1
+        self._tile_height: int | None = None  # the view's, while it sets the preference
         self._target_layer = self.preferred_layer
         self.layer_switches = 0
         self.hidden = False  # the viewer shows no tile for it: nothing is forwarded
@@ -328,6 +329,7 @@ class Consumer:
     def set_preferred_layer(self, layer: int) -> None:
         """The highest encoding this viewer should get (0 = lowest)."""
         self._check_open()
+        self._tile_height = None
         self.preferred_layer = max(0, min(layer, self.layers - 1))
         self._retarget()
 
@@ -336,6 +338,7 @@ class Consumer:
         carries each encoding as a stream of its own)."""
         self._check_open()
         self._pinned = True
+        self._tile_height = None
         self.preferred_layer = max(0, min(layer, self.layers - 1))
         self._retarget()
 
@@ -344,12 +347,23 @@ class Consumer:
         one the smallest encoding that fills its `height` device pixels (0: no limit)."""
         self._check_open()
         if self.layers > 1:
-            heights = [stream.height for stream in self._streams]
-            self.preferred_layer = layer_choice.fitting_layer(heights, height)
-            self._retarget()
+            self._tile_height = height
+            self._fit_tile()
         if visible == self.hidden:
             self.hidden = not visible
             self._update_active()
+
+    def on_sizes_changed(self) -> None:
+        """The publisher's encodings' picture sizes changed (its key frames say them): a
+        view set before they were known (taken as wanting the top) fits again."""
+        if not self.closed and self._tile_height is not None:
+            self._fit_tile()
+
+    def _fit_tile(self) -> None:
+        heights = [stream.height for stream in self._streams]
+        assert self._tile_height is not None
+        self.preferred_layer = layer_choice.fitting_layer(heights, self._tile_height)
+        self._retarget()
 
     def on_source_restarted(self, layer: int) -> None:
         """The publisher's numbering of encoding `layer` started over (RFC 3550 §A.1):

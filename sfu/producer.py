@@ -143,6 +143,7 @@ class Producer:
             self.fanout.set_timestamp_shift(0, None)  # aligned by sender reports instead
         self._next_report = 0.0
         self._active_layers: tuple[int, ...] = ()
+        self._heights: tuple[int, ...] = ()
         self._consumer_reports: ReportSchedule[Consumer] = ReportSchedule(
             lambda consumer: consumer.report_phase, _REPORT_INTERVAL
         )
@@ -353,7 +354,7 @@ class Producer:
 
     def _measure(self, now: float) -> None:
         """Once a second: each stream's rate, and the consumers told when an encoding
-        started or stopped."""
+        started or stopped or its picture size changed."""
         for stream in self.streams:
             stream.measure(now)
         self._upstream.measured([stream.bitrate for stream in self.streams])
@@ -363,6 +364,12 @@ class Producer:
             if self.simulcast:
                 for consumer in self.consumers:
                     consumer.on_layers_changed()
+        heights = tuple(stream.height for stream in self.streams)
+        if heights != self._heights:
+            self._heights = heights
+            if self.simulcast:
+                for consumer in self.consumers:
+                    consumer.on_sizes_changed()
 
     def active_layers(self) -> tuple[int, ...]:
         """The encodings the publisher is sending now, lowest first."""

@@ -181,3 +181,24 @@ async def test_one_encoding_publishers_are_asked_for_the_ceiling(stage: Stage) -
     rembs = stage.rembs()
     assert len(rembs) >= WARM_UP + 2
     assert all(remb.bitrate_bps == CEILING and remb.ssrcs == (0x4000,) for remb in rembs)
+
+
+async def test_a_tile_shown_before_the_sizes_were_known_fits_once_they_are(stage: Stage) -> None:
+    # As on a far worker, whose mirror learns each encoding's size from its next key
+    # frame: a view that came first was taken as wanting the top encoding.
+    viewer = stage.viewers.consume(stage.producer)
+    viewer.set_view(visible=True, height=90)
+    assert viewer.preferred_layer == 2
+    stage.publish(WARM_UP + 1.0)
+
+    for stream, height in zip(stage.producer.streams, (180, 360, 720), strict=True):
+        stream.height = height  # what the key frames said
+    stage.publish(1.0)
+    assert viewer.preferred_layer == 0
+    stage.publish(HOLD + 1.0)
+    assert _about(stage.last_remb().bitrate_bps, _need(0))
+
+    viewer.set_preferred_layer(1)  # a preference set directly is not refitted
+    stage.producer.streams[0].height = 200
+    stage.publish(1.0)
+    assert viewer.preferred_layer == 1
