@@ -17,7 +17,7 @@ from sfu.rtp import rtcp
 from sfu.rtp.header import RtpPacketView
 from sfu.rtp_parameters import CodecParameters, ReceiveParameters
 from sfu.types import MediaKind, Mid
-from sfu.upstream_rate import HOLD
+from sfu.upstream_rate import HOLD, WARM_UP
 from sfu.worker import Worker
 from tests.integration.helpers import pipe_pair
 
@@ -108,10 +108,16 @@ async def test_every_encoding_crosses_the_pipe_and_a_far_viewer_takes_the_one_it
     assert all(stream.packets_received > 0 for stream in rooms.mirror.streams)
 
 
-def _named(rooms: Rooms) -> tuple[int, ...]:
-    """The encodings the publisher's last REMB names (as SSRCs)."""
+def _last_remb(rooms: Rooms) -> rtcp.Remb | None:
+    """The publisher's last REMB."""
     rembs = [p for data in rooms.upstream for p in rtcp.parse_compound(data)]
-    return next((p.ssrcs for p in reversed(rembs) if isinstance(p, rtcp.Remb)), ())
+    return next((p for p in reversed(rembs) if isinstance(p, rtcp.Remb)), None)
+
+
+def _asks_for(rooms: Rooms, ssrcs: tuple[int, ...], *, below: int | None = None) -> bool:
+    """Whether the publisher's last REMB names `ssrcs`, for less than `below` bit/s."""
+    remb = _last_remb(rooms)
+    return remb is not None and remb.ssrcs == ssrcs and remb.bitrate_bps < (below or 2**32)
 
 
 async def test_the_far_viewers_need_reaches_the_publisher_through_the_pipe(
@@ -125,10 +131,16 @@ async def test_the_far_viewers_need_reaches_the_publisher_through_the_pipe(
         return [copy.wanted_downstream for copy in rooms.copies]
 
     # The mirror's REMB names the lowest encoding only: the copies of the others stop
-    # counting at home, and after its hold the publisher is asked for the lowest only.
+    # counting at home, and once the rates are measured and the hold is over the
+    # publisher is asked for the lowest encoding only.
     await _publish_until(rooms, lambda: wanted() == [True, False, False])
-    await _publish_until(rooms, lambda: _named(rooms) == SSRCS[:1], timeout=HOLD + 5.0)
+    ceiling = MediaOptions().publisher_max_bitrate
+    await _publish_until(
+        rooms, lambda: _asks_for(rooms, SSRCS[:1], below=ceiling), timeout=WARM_UP + HOLD + 5.0
+    )
 
     consumer.set_preferred_layer(2)  # the far viewer enlarges its tile: up at once
-    await _publish_until(rooms, lambda: wanted() == [True] * 3 and _named(rooms) == SSRCS)
-    assert rooms.producer.remb_raises >= 1
+    await _publish_until(rooms, lambda: wanted() == [True] * 3 and _asks_for(rooms, SSRCS))
+    remb = _last_remb(rooms)
+    assert remb is not None and remb.bitrate_bps == ceiling
+    assert rooms.producer.remb_raises == 1  # on the change, not at the next report

@@ -114,10 +114,10 @@ async def test_a_viewer_on_a_short_downlink_does_not_lower_what_the_others_get(
 
 
 @pytest.mark.timeout(150)
-async def test_in_a_spread_room_viewers_on_either_worker_raise_the_request() -> None:
-    # Spread from the first viewer: viewers alternate between the two workers, so of
-    # viewers 0 and 1 one is on the publisher's worker and one on the far one, whose
-    # need reaches the publisher through the pipe (the mirror's REMB).
+async def test_in_a_spread_room_a_far_viewers_tile_reaches_the_publisher() -> None:
+    # Spread from the first viewer: the viewers are on the other worker, which mirrors
+    # the publisher's encodings; their need reaches the publisher through the pipe (the
+    # mirror's REMB names the encodings they want).
     async with front(2, {"STAGE_SFU_ROOMS_SPREAD_AFTER": "0"}) as (port, _):
         server = FrontServer(
             settings=load_settings(overrides={"server.port": port}, env={}), port=port, workers=2
@@ -125,13 +125,21 @@ async def test_in_a_spread_room_viewers_on_either_worker_raise_the_request() -> 
         ceiling = server.settings.media.publisher_max_bitrate
         async with simulcast_stage(server, viewers=2) as (publisher, viewers):
             received = ReceivedRembs(publisher.peer)
-            transports = await worker_samples(port, "stage_sfu_transports")
-            per_worker = {worker: value for (worker, _), value in transports.items()}
-            assert len(per_worker) == 2 and all(per_worker.values()), f"not spread: {per_worker}"
+            ssrcs = tuple(publisher.publisher.video_ssrcs[rid] for rid in ("q", "h", "f"))
+            for viewer in viewers:
+                await viewer.frames.until((640, 360))
+            viewing = await worker_samples(port, "stage_sfu_simulcast_consumers")
+            publishing = await worker_samples(port, "stage_sfu_simulcast_encodings")
+            far = {worker for (worker, _), value in viewing.items() if value}
+            home = {worker for (worker, _), value in publishing.items() if value}
+            assert far and home and not far & home, f"not spread: {viewing} {publishing}"
             for viewer in viewers:
                 await _view(viewer, height=90)
-            for viewer in viewers:
-                await received.until(lambda r: r.bitrate_bps < ceiling, timeout=SETTLE)
-                await _view(viewer, height=360)
-                await received.until(lambda r: r.bitrate_bps == ceiling, timeout=PROMPT)
-                await _view(viewer, height=90)
+            low = await received.until(lambda r: r.bitrate_bps < ceiling, timeout=SETTLE)
+            assert low.ssrcs == ssrcs[:1]
+
+            await _view(viewers[1], height=360)
+            high = await received.until(lambda r: r.bitrate_bps == ceiling, timeout=PROMPT)
+            assert high.ssrcs == ssrcs
+            await _view(viewers[1], height=90)
+            await received.until(lambda r: r.bitrate_bps < ceiling, timeout=SETTLE)
