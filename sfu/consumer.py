@@ -45,6 +45,10 @@ def _no_source_priority() -> int:
     return 1
 
 
+def _ignore_want(old: int | None, new: int | None) -> None:
+    pass
+
+
 class Consumer:
     """Created inactive; `set_ready()` (after negotiation and connection) lets packets flow."""
 
@@ -72,6 +76,7 @@ class Consumer:
         paused: bool = False,
         streams: Sequence[ReceivedStream] = (),
         source_priority: Callable[[], int] = lambda: 1,
+        on_want: Callable[[int | None, int | None], None] = _ignore_want,
     ) -> None:
         self.id = consumer_id
         self.producer_id = producer_id
@@ -96,6 +101,7 @@ class Consumer:
         self._streams = streams
         self.layers = max(1, len(streams))
         self.preferred_layer = self.layers - 1
+        self._tile_height: int | None = None  # the view's, while it sets the preference
         self._target_layer = self.preferred_layer
         # Switches to another encoding begun (each completes at that encoding's next key
         # frame), by direction: read at scrape time and by the viewer's stats.
@@ -111,6 +117,13 @@ class Consumer:
         self.priority = 1  # among the viewer's video when its downlink is short
         self._source_priority = source_priority  # the producer's (shared content ranks high)
         self._pinned = False  # forwards `preferred_layer` only (a pipe's per-encoding copy)
+        # What it asks of the publisher (sfu/upstream_rate.py): told to the producer on
+        # each change as (before, now).
+        self._on_want = on_want
+        self._wanted: int | None = None
+        # A pipe's copy: whether the far worker's viewers want its encoding (their
+        # producer's REMB names it); until told, they do.
+        self.wanted_downstream = True
         self._events = on_event
         self._clock_rate = clock_rate
         self._initial = (initial_sequence, initial_timestamp)
@@ -207,6 +220,29 @@ class Consumer:
         """The highest VP8 temporal layer forwarded now (ALL_TEMPORAL_LAYERS: no limit)."""
         slot = self._slot
         return slot.temporal_layer if slot is not None else self.bandwidth_temporal
+
+    @property
+    def wanted_layer(self) -> int | None:
+        """The highest encoding this consumer wants the publisher to send: what the
+        viewer's tile needs (`preferred_layer`), not what its downlink carries, so that
+        one viewer on a bad link never lowers what everyone else gets. None while it
+        takes nothing: not connected yet, paused, hidden, closed, or a pipe's copy of
+        an encoding no viewer on the far worker wants."""
+        if self.closed or not self.ready or self.paused or self.hidden:
+            return None
+        return self.preferred_layer if self.wanted_downstream else None
+
+    def _update_want(self) -> None:
+        wanted = self.wanted_layer
+        if wanted != self._wanted:
+            before, self._wanted = self._wanted, wanted
+            self._on_want(before, wanted)
+
+    def set_wanted_downstream(self, wanted: bool) -> None:
+        """A pipe's copy: whether the far worker's viewers want its encoding now."""
+        if wanted != self.wanted_downstream:
+            self.wanted_downstream = wanted
+            self._update_want()
 
     @property
     def source_bitrate(self) -> int:
@@ -311,6 +347,7 @@ class Consumer:
     def set_preferred_layer(self, layer: int) -> None:
         """The highest encoding this viewer should get (0 = lowest)."""
         self._check_open()
+        self._tile_height = None
         self.preferred_layer = max(0, min(layer, self.layers - 1))
         self._retarget()
 
@@ -319,6 +356,7 @@ class Consumer:
         carries each encoding as a stream of its own)."""
         self._check_open()
         self._pinned = True
+        self._tile_height = None
         self.preferred_layer = max(0, min(layer, self.layers - 1))
         self._retarget()
 
@@ -327,12 +365,23 @@ class Consumer:
         one the smallest encoding that fills its `height` device pixels (0: no limit)."""
         self._check_open()
         if self.layers > 1:
-            heights = [stream.height for stream in self._streams]
-            self.preferred_layer = layer_choice.fitting_layer(heights, height)
-            self._retarget()
+            self._tile_height = height
+            self._fit_tile()
         if visible == self.hidden:
             self.hidden = not visible
             self._update_active()
+
+    def on_sizes_changed(self) -> None:
+        """The publisher's encodings' picture sizes changed (its key frames say them): a
+        view set before they were known (taken as wanting the top) fits again."""
+        if not self.closed and self._tile_height is not None:
+            self._fit_tile()
+
+    def _fit_tile(self) -> None:
+        heights = [stream.height for stream in self._streams]
+        assert self._tile_height is not None
+        self.preferred_layer = layer_choice.fitting_layer(heights, self._tile_height)
+        self._retarget()
 
     def on_source_restarted(self, layer: int) -> None:
         """The publisher's numbering of encoding `layer` started over (RFC 3550 §A.1):
@@ -410,6 +459,7 @@ class Consumer:
         """Aim at the best encoding the publisher sends within the preference and the
         downlink: the highest active one not above both, else the lowest active one;
         the limit itself while nothing is known yet."""
+        self._update_want()
         now = self._clock.now()
         active = [stream.layer for stream in self._streams if stream.active(now)]
         limit = self.preferred_layer
@@ -525,6 +575,8 @@ class Consumer:
             return
         self.closed = True
         self._active = False
+        self._update_want()
+        self._on_want = _ignore_want
         self._source_priority = _no_source_priority  # it held the producer: no cycle left
         if self._slot is not None:
             self._collect_key_frame_wait()
@@ -543,6 +595,7 @@ class Consumer:
         )
 
     def _update_active(self) -> None:
+        self._update_want()
         active = (
             self.ready
             and not self.paused

@@ -191,6 +191,12 @@ class MediaCollector(Collector):
             value=_sum(totals, lambda s: s.key_frame_requests_sent),
         )
         yield CounterMetricFamily(
+            "stage_sfu_publisher_rate_raises_total",
+            "REMBs sent to simulcast publishers at once, not at the next report, because "
+            "a viewer's tile came to need a higher encoding.",
+            value=_sum(totals, lambda s: s.remb_raises),
+        )
+        yield CounterMetricFamily(
             "stage_sfu_key_frames_received_total",
             "Key frames received from publishers.",
             value=_sum(totals, lambda s: s.key_frames_received),
@@ -246,6 +252,7 @@ class MediaCollector(Collector):
         encoding_bitrate = [0] * MAX_LAYERS
         viewers_on = [0] * MAX_LAYERS
         estimates: list[float] = []  # viewers' downlink estimates (transport-cc)
+        requested: list[float] = []  # what simulcast publishers are asked for (REMB)
         starved = 0
         for router in worker.routers.values():
             transports += len(router.transports)
@@ -259,6 +266,8 @@ class MediaCollector(Collector):
                     if producer.packets_received and stats.clock_rate:
                         jitter[producer.kind].append(stats.jitter / stats.clock_rate)
                     if producer.simulcast:
+                        if producer.requested_bitrate:
+                            requested.append(float(producer.requested_bitrate))
                         for layer in producer.active_layers():
                             encodings[layer] += 1
                             encoding_bitrate[layer] += producer.streams[layer].bitrate
@@ -313,6 +322,16 @@ class MediaCollector(Collector):
             labels=["quantile"],
         )
         ordered = sorted(estimates)
+        for q in QUANTILES if ordered else ():
+            family.add_metric([_label(q)], _rank(ordered, q))
+        yield family
+        family = GaugeMetricFamily(
+            "stage_sfu_publisher_bitrate_requested_bps",
+            "The bitrate simulcast publishers are asked for (REMB: what their viewers' "
+            "tiles need, at most media.publisher_max_bitrate), over publishers.",
+            labels=["quantile"],
+        )
+        ordered = sorted(requested)
         for q in QUANTILES if ordered else ():
             family.add_metric([_label(q)], _rank(ordered, q))
         yield family

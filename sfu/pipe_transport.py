@@ -11,7 +11,9 @@ Streams keep the SFU-wide payload types and extension ids on the pipe (the
 sending side is an ordinary consumer), so the mirror producer rewrites nothing
 but what every producer does. Feedback flows back the usual way: the mirror
 producer's PLIs and NACKs reach the pipe consumer by SSRC, which relays key
-frame requests to the real producer and answers NACKs from its history.
+frame requests to the real producer and answers NACKs from its history; its REMB
+names the encodings its viewers want, and the copies of the others stop counting
+as wanted here, so the publisher is not asked for what only a pipe would carry.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .consumer import Consumer
 from .errors import InvalidStateError
 from .fanout import CallableEgress
 from .producer import Producer
+from .rtp import rtcp
 from .rtp_parameters import CodecParameters, ReceiveParameters
 from .transport import Transport, TransportArgs
 from .types import MediaKind, Mid, ProducerId
@@ -53,6 +56,7 @@ class PipeTransport(Transport):
         self._fd = -1
         self._local: Address = ("", 0)
         self._late: LateFilter | None = None
+        self._copies: dict[ProducerId, tuple[Consumer, ...]] = {}  # one per encoding
         self.packets_from_strangers = 0  # counted at scrape time, like the base's
 
     def _read(self) -> None:
@@ -121,7 +125,27 @@ class PipeTransport(Transport):
             if self.remote is not None:
                 consumer.set_ready()
             consumers.append(consumer)
-        return tuple(consumers)
+        self._copies[producer.id] = tuple(consumers)
+        return self._copies[producer.id]
+
+    def _on_remb(self, remb: rtcp.Remb) -> None:
+        """The far end's mirror producer names the encodings its viewers want (the SSRCs
+        of our copies of them): the other copies want nothing until named again."""
+        named = set(remb.ssrcs)
+        consumer = next(
+            (c for ssrc in remb.ssrcs if (c := self._consumers_by_ssrc.get(ssrc)) is not None),
+            None,
+        )
+        if consumer is None:
+            return
+        for copy in self._copies.get(consumer.producer_id, ()):
+            copy.set_wanted_downstream(copy.ssrc in named)
+
+    def _consumer_closed(self, consumer: Consumer) -> None:
+        copies = self._copies.get(consumer.producer_id)
+        if copies is not None and all(copy.closed for copy in copies):
+            del self._copies[consumer.producer_id]
+        super()._consumer_closed(consumer)
 
     def _open_egress(self) -> fastpath.AnyEgress | None:
         if self.remote is None or self._socket is None:

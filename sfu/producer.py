@@ -32,6 +32,7 @@ from .rtp.receive_stats import ReceiveStatistics
 from .rtp.seq import NumberingRestart
 from .rtp_parameters import URI_ABS_SEND_TIME, URI_MID, URI_REPAIRED_RID, URI_RID, ReceiveParameters
 from .types import CloseReason, LevelTap, MediaKind, PayloadTap, ProducerId
+from .upstream_rate import UpstreamRate
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -88,7 +89,6 @@ class Producer:
         self._send_rtcp = send_rtcp
         self._on_event = on_event
         self._feedback_ssrc = random.getrandbits(32) or 1
-        self._max_bitrate = options.publisher_max_bitrate
         codec = parameters.codec
         self._payload_type = codec.payload_type
         self._rtx_payload_type = parameters.rtx_payload_type
@@ -116,6 +116,12 @@ class Producer:
             for layer, (rid, ssrc, rtx_ssrc) in enumerate(encodings)
         )
         self.simulcast = len(self.streams) > 1
+        # The REMB: the ceiling for one encoding (nothing to choose), else what the
+        # viewers' tiles need (sfu/upstream_rate.py).
+        self._upstream = UpstreamRate(
+            layers=len(self.streams), ceiling=options.publisher_max_bitrate
+        )
+        self.requested_bitrate = 0  # the last REMB sent (0: none yet)
         # SSRC -> (stream, whether it is that stream's RTX)
         self._by_ssrc: dict[int, tuple[ReceivedStream, bool]] = {}
         for stream in self.streams:
@@ -143,6 +149,7 @@ class Producer:
             self.fanout.set_timestamp_shift(0, None)  # aligned by sender reports instead
         self._next_report = 0.0
         self._active_layers: tuple[int, ...] = ()
+        self._heights: tuple[int, ...] = ()
         self._consumer_reports: ReportSchedule[Consumer] = ReportSchedule(
             lambda consumer: consumer.report_phase, _REPORT_INTERVAL
         )
@@ -155,6 +162,7 @@ class Producer:
         self.retransmissions_received = 0
         self.key_frame_requests_sent = 0
         self.nacks_sent = 0
+        self.remb_raises = 0  # REMBs sent at once because the viewers' need went up
 
     # -- hot path ---------------------------------------------------------
     def receive_rtp(self, view: RtpPacketView) -> None:
@@ -331,6 +339,11 @@ class Producer:
             self._next_report = now + _REPORT_INTERVAL
             self._send_reports(now)
             self._measure(now)
+        elif self.simulcast and self._upstream.rose(now):
+            remb = self._remb(now)
+            if remb is not None:
+                self.remb_raises += 1
+                self._send_rtcp(rtcp.serialize(remb))
 
     def _wants_key_frame(self, ssrc: int) -> bool:
         """Whether a consumer still waits for a key frame of `ssrc`'s encoding (to start
@@ -348,15 +361,22 @@ class Producer:
 
     def _measure(self, now: float) -> None:
         """Once a second: each stream's rate, and the consumers told when an encoding
-        started or stopped."""
+        started or stopped or its picture size changed."""
         for stream in self.streams:
             stream.measure(now)
+        self._upstream.measured([stream.bitrate for stream in self.streams])
         active = self.active_layers()
         if active != self._active_layers:
             self._active_layers = active
             if self.simulcast:
                 for consumer in self.consumers:
                     consumer.on_layers_changed()
+        heights = tuple(stream.height for stream in self.streams)
+        if heights != self._heights:
+            self._heights = heights
+            if self.simulcast:
+                for consumer in self.consumers:
+                    consumer.on_sizes_changed()
 
     def active_layers(self) -> tuple[int, ...]:
         """The encodings the publisher is sending now, lowest first."""
@@ -385,17 +405,31 @@ class Producer:
         packets: list[rtcp.RtcpPacket] = [
             rtcp.ReceiverReport(ssrc=self._feedback_ssrc, reports=tuple(blocks))
         ]
-        if self.kind == "video":
-            # A fixed ceiling rather than the slowest viewer's estimate: one bad
-            # downlink must not starve the publisher for everyone else.
-            packets.append(
-                rtcp.Remb(
-                    sender_ssrc=self._feedback_ssrc,
-                    bitrate_bps=self._max_bitrate,
-                    ssrcs=tuple(block.ssrc for block in blocks),
-                )
-            )
+        remb = self._remb(now)
+        if remb is not None:
+            packets.append(remb)
         self._send_rtcp(rtcp.compound(packets))
+
+    def _remb(self, now: float) -> rtcp.Remb | None:
+        """What the viewers need of the publisher (video only), naming the encodings
+        they want: a pipe's far end tells the home worker so which of its copies its
+        viewers want (sfu/pipe_transport.py)."""
+        if self.kind != "video":
+            return None
+        layer = self._upstream.layer(now)
+        known = [s.ssrc for s in self.streams if s.ssrc is not None]
+        if not known:
+            return None
+        # Until a wanted encoding's SSRC is learned, the ones known: a REMB always goes out.
+        ssrcs = tuple(s.ssrc for s in self.streams[: layer + 1] if s.ssrc is not None)
+        ssrcs = ssrcs or tuple(known)
+        bitrate, _ = self._upstream.ask(now)
+        self.requested_bitrate = bitrate
+        return rtcp.Remb(sender_ssrc=self._feedback_ssrc, bitrate_bps=bitrate, ssrcs=ssrcs)
+
+    def consumer_wants(self, before: int | None, now: int | None) -> None:
+        """A consumer's wanted encoding changed (`Consumer.wanted_layer`)."""
+        self._upstream.want(before, now)
 
     def _send_pli(self, ssrc: int) -> None:
         self.key_frame_requests_sent += 1

@@ -21,8 +21,8 @@ def route_rtcp(
     producers: Mapping[int, Producer],
     consumers: Mapping[int, Consumer],
     transport_feedback: Callable[[bytes], None] | None = None,
-) -> int | None:
-    """Deliver one compound RTCP packet; returns the REMB bitrate it carried, if any.
+) -> rtcp.Remb | None:
+    """Deliver one compound RTCP packet; returns the REMB it carried, if any.
 
     Each transport-wide feedback message (RTPFB FMT 15, draft-holmer-rmcat-
     transport-wide-cc-extensions-01 §3.1) goes to `transport_feedback` as its FCI,
@@ -50,7 +50,7 @@ def route_rtcp(
                 if consumer is not None:
                     consumer.receive_key_frame_request()
         elif isinstance(packet, rtcp.Remb):
-            remb = packet.bitrate_bps
+            remb = packet
         elif isinstance(packet, rtcp.TransportFeedbackRaw) and transport_feedback is not None:
             transport_feedback(packet.fci)
     return remb

@@ -35,6 +35,7 @@ class StreamTotals:
     key_frames_received: int = 0
     key_frame_requests_sent: int = 0  # PLIs sent to publishers (relayed and our own)
     nacks_sent: int = 0
+    remb_raises: int = 0  # REMBs sent at once because the viewers' need went up
     # egress, to viewers
     packets_sent: int = 0
     bytes_sent: int = 0
@@ -105,6 +106,7 @@ def add_producer(into: StreamTotals, producer: Producer) -> None:
     into.key_frames_received += producer.key_frames_received
     into.key_frame_requests_sent += producer.key_frame_requests_sent
     into.nacks_sent += producer.nacks_sent
+    into.remb_raises += producer.remb_raises
 
 
 def add_consumer(into: StreamTotals, consumer: Consumer) -> None:

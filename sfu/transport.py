@@ -24,6 +24,7 @@ from .events import EventSink, TransportClosed
 from .options import WorkerOptions
 from .producer import Producer
 from .rtcp_routing import route_rtcp
+from .rtp import rtcp
 from .rtp.header import RtpPacketView
 from .rtp.send_log import SentPacket, nothing_sent
 from .rtp_parameters import ReceiveParameters
@@ -182,6 +183,7 @@ class Transport:
             connected_egress=self._connected_egress,
             send_rtcp=send_rtcp,
             request_key_frame=producer.request_key_frame,
+            on_want=producer.consumer_wants,
             streams=producer.streams,
             source_priority=lambda: producer.priority,
             on_event=self._on_event,
@@ -259,7 +261,11 @@ class Transport:
             data, self._producers_by_ssrc, self._consumers_by_ssrc, self._on_transport_feedback
         )
         if remb is not None:
-            self.remb_bitrate = remb
+            self.remb_bitrate = remb.bitrate_bps
+            self._on_remb(remb)
+
+    def _on_remb(self, remb: rtcp.Remb) -> None:
+        """The peer's REMB (its estimate is kept in `remb_bitrate`)."""
 
     def _on_transport_feedback(self, fci: bytes) -> None:
         self.transport_feedbacks_received += 1

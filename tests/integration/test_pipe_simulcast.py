@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 import pytest
 
+from sfu.consumer import Consumer
 from sfu.options import MediaOptions, NetworkOptions, WorkerOptions
 from sfu.producer import Producer
 from sfu.router import Router
+from sfu.rtp import rtcp
 from sfu.rtp.header import RtpPacketView
 from sfu.rtp_parameters import CodecParameters, ReceiveParameters
 from sfu.types import MediaKind, Mid
+from sfu.upstream_rate import HOLD, WARM_UP
 from sfu.worker import Worker
 from tests.integration.helpers import pipe_pair
 
@@ -31,6 +34,8 @@ class Rooms:
     producer: Producer
     mirror: Producer
     edge: Router
+    copies: tuple[Consumer, ...]  # the home worker's pipe consumers, one per encoding
+    upstream: list[bytes]  # the RTCP the publisher gets
 
 
 @pytest.fixture(params=[True, False], ids=["native", "python"])
@@ -41,7 +46,8 @@ async def rooms(request: pytest.FixtureRequest) -> AsyncIterator[Rooms]:
     )
     home, far = Worker(options), Worker(options)
     a, b = home.create_router(on_event=lambda e: None), far.create_router(on_event=lambda e: None)
-    publisher = a.create_direct_transport(on_rtp=lambda data: None)
+    upstream: list[bytes] = []
+    publisher = a.create_direct_transport(on_rtp=lambda data: None, on_rtcp=upstream.append)
     producer = publisher.produce(
         ReceiveParameters(mid=Mid("0"), codec=VP8, ssrc=SSRCS[0], encoding_ssrcs=SSRCS)
     )
@@ -53,7 +59,7 @@ async def rooms(request: pytest.FixtureRequest) -> AsyncIterator[Rooms]:
         producer_id=producer.id,
     )  # fmt: skip
     try:
-        yield Rooms(publisher.send_rtp, producer, mirror, b)
+        yield Rooms(publisher.send_rtp, producer, mirror, b, piped, upstream)
     finally:
         home.close()
         far.close()
@@ -100,3 +106,41 @@ async def test_every_encoding_crosses_the_pipe_and_a_far_viewer_takes_the_one_it
     await _publish_until(rooms, lambda: received[-1:] == [1])
     # Each encoding arrived on its own mirrored stream, counted there.
     assert all(stream.packets_received > 0 for stream in rooms.mirror.streams)
+
+
+def _last_remb(rooms: Rooms) -> rtcp.Remb | None:
+    """The publisher's last REMB."""
+    rembs = [p for data in rooms.upstream for p in rtcp.parse_compound(data)]
+    return next((p for p in reversed(rembs) if isinstance(p, rtcp.Remb)), None)
+
+
+def _asks_for(rooms: Rooms, ssrcs: tuple[int, ...], *, below: int | None = None) -> bool:
+    """Whether the publisher's last REMB names `ssrcs`, for less than `below` bit/s."""
+    remb = _last_remb(rooms)
+    return remb is not None and remb.ssrcs == ssrcs and remb.bitrate_bps < (below or 2**32)
+
+
+async def test_the_far_viewers_need_reaches_the_publisher_through_the_pipe(
+    rooms: Rooms,
+) -> None:
+    viewer = rooms.edge.create_direct_transport(on_rtp=lambda data: None)
+    consumer = viewer.consume(rooms.mirror)
+    consumer.set_preferred_layer(0)  # a thumbnail on the far worker
+
+    def wanted() -> list[bool]:
+        return [copy.wanted_downstream for copy in rooms.copies]
+
+    # The mirror's REMB names the lowest encoding only: the copies of the others stop
+    # counting at home, and once the rates are measured and the hold is over the
+    # publisher is asked for the lowest encoding only.
+    await _publish_until(rooms, lambda: wanted() == [True, False, False])
+    ceiling = MediaOptions().publisher_max_bitrate
+    await _publish_until(
+        rooms, lambda: _asks_for(rooms, SSRCS[:1], below=ceiling), timeout=WARM_UP + HOLD + 5.0
+    )
+
+    consumer.set_preferred_layer(2)  # the far viewer enlarges its tile: up at once
+    await _publish_until(rooms, lambda: wanted() == [True] * 3 and _asks_for(rooms, SSRCS))
+    remb = _last_remb(rooms)
+    assert remb is not None and remb.bitrate_bps == ceiling
+    assert rooms.producer.remb_raises == 1  # on the change, not at the next report
