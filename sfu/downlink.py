@@ -185,17 +185,41 @@ class Downlink:
                 option = demand.options[index]
                 viewer.set_bandwidth_layer(option.layer, option.temporal)
         if logger.isEnabledFor(logging.DEBUG):
-            estimator = self.estimator
-            logger.debug(
-                "downlink %x: estimate %d delay-based %s acked %s loss %.3f %s repair %d; "
-                "video %s; pacer backlog %d",
-                id(self), estimate, estimator.delay_based_bps, estimator.acknowledged_bps,
-                estimator.loss_fraction, estimator.usage.name, self.repair.rate_bps,
-                [
-                    ([(o.layer, o.temporal, o.bps) for o in d.options], d.current, chosen[d.key])
-                    for d in videos
-                ], round(self._backlog_bps(estimate)),
-            )  # fmt: skip
+            self._log_division(now, measured_at, estimate, videos, chosen, sent_before)
+
+    def _log_division(
+        self,
+        now: float,
+        measured_at: float | None,
+        estimate: int,
+        videos: list[VideoDemand],
+        chosen: dict[Hashable, int],
+        sent_before: dict[Consumer, int],
+    ) -> None:
+        """One line per division: the estimate and its parts, and per video track its
+        options, where it was, what it got and what it really sent since the last."""
+        span = now - measured_at if measured_at is not None and now > measured_at else None
+
+        def sent_bps(consumer: Consumer) -> int | None:
+            before = sent_before.get(consumer)
+            if span is None or before is None:
+                return None
+            return round((self._sent_bytes[consumer] - before) * 8 / span)
+
+        estimator = self.estimator
+        tracks = []
+        for demand in videos:
+            consumer = demand.key
+            assert isinstance(consumer, Consumer)
+            options = [(o.layer, o.temporal, o.bps) for o in demand.options]
+            tracks.append((options, demand.current, chosen[consumer], sent_bps(consumer)))
+        logger.debug(
+            "downlink %x: estimate %d delay-based %s acked %s loss %.3f %s repair %d; "
+            "video (options, current, chosen, sent bit/s) %s; pacer backlog %d",
+            id(self), estimate, estimator.delay_based_bps, estimator.acknowledged_bps,
+            estimator.loss_fraction, estimator.usage.name, self.repair.rate_bps, tracks,
+            round(self._backlog_bps(estimate)),
+        )  # fmt: skip
 
     def _backlog_bps(self, estimate: int) -> float:
         """What draining the pacer's excess backlog takes from the next division."""
