@@ -3,6 +3,10 @@ is divided over its consumers, audio first."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from sfu.bwe.estimator import BandwidthEstimator
 from sfu.bwe.results import PacketResult
 from sfu.consumer import Consumer
@@ -246,3 +250,17 @@ async def test_a_short_downlink_keeps_the_track_its_producer_ranks_highest(
     _downlink(viewer, 400_000).allocate(now)  # room for one of the two
 
     assert (watching_screen.starved, watching_camera.starved) == (False, True)
+
+
+async def test_at_debug_level_each_division_logs_what_each_track_really_sent(
+    router: Router, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, viewer = _playing(router)
+    downlink = _downlink(viewer, 1_000_000)
+    with caplog.at_level(logging.DEBUG, logger="sfu.downlink"):
+        downlink.allocate(router._clock.now())
+        downlink.allocate(router._clock.now() + 0.5)
+    lines = [r.getMessage() for r in caplog.records if "sent bit/s" in r.getMessage()]
+    assert len(lines) == 2
+    assert "None)]" in lines[0]  # nothing measured before the first division
+    assert "0)]" in lines[1]  # nothing forwarded in between: 0 bit/s, not a guess
