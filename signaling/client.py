@@ -27,6 +27,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from .protocol.server import REPLY_TYPES
+
 logger = logging.getLogger(__name__)
 
 _ice_addresses: tuple[str, ...] | None = None
@@ -331,14 +333,7 @@ class StageClient:
         pending = self._pending.get(request_id) if isinstance(request_id, str) else None
         if pending is not None and data.get("type") == "joined":
             self._configure(data.get("ice_servers", []))
-        if pending is not None and data.get("type") in (
-            "joined",
-            "publish_answer",
-            "ack",
-            "pong",
-            "media_stats",
-            "error",
-        ):
+        if pending is not None and data.get("type") in REPLY_TYPES:
             if not pending.future.done():
                 pending.future.set_result(data)
         else:

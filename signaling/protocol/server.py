@@ -309,3 +309,9 @@ ServerMessage = (
     | Error
     | Bye
 )
+
+REPLY_TYPES = frozenset(
+    message.__struct_config__.tag
+    for message in (Joined, PublishAnswer, Ack, Pong, MediaStats, Error)
+)
+"""The messages that answer a request, each carrying its id: a request gets exactly one."""

@@ -135,6 +135,25 @@ class Participant:
     ) -> PageStats:
         return await poll(self.stats, done, timeout=timeout, what=what, describe=self.describe)
 
+    async def wait_for_media_flowing(
+        self, *, frames: int, timeout: float, how: str = ""
+    ) -> PageStats:
+        """Video decoded and audio received, then `frames` more frames and more audio:
+        media keeps flowing, not a burst. Returns the later stats."""
+        first = await self.wait_for_stats(
+            lambda s: s["framesDecoded"] > 0 and s["audioSamples"] > 0,
+            timeout=timeout,
+            what=f"{self.identity} decoding video and receiving audio{how}",
+        )
+        return await self.wait_for_stats(
+            lambda s: (
+                s["framesDecoded"] >= first["framesDecoded"] + frames
+                and s["audioSamples"] > first["audioSamples"]
+            ),
+            timeout=timeout,
+            what=f"{self.identity} decoding {frames} more frames after {first}",
+        )
+
     async def screenshot(self, name: str, *, toasts: bool = True) -> Path:
         """Save a screenshot to artifacts/e2e/ (``toasts=False``: notifications removed)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -68,18 +68,8 @@ async def test_relay_only_browsers_send_and_receive_the_stage_through_coturn(
     host = await join("hana", "stage", role=Role.HOST, query=RELAY)
     viewer = await join("vera", "viewer", query=RELAY)
 
-    first = await viewer.wait_for_stats(
-        lambda s: s["framesDecoded"] > 0 and s["audioSamples"] > 0,
-        timeout=MEDIA_TIMEOUT,
-        what="viewer decoding video and receiving audio through the relay",
-    )
-    later = await viewer.wait_for_stats(
-        lambda s: (
-            s["framesDecoded"] >= first["framesDecoded"] + MORE_FRAMES
-            and s["audioSamples"] > first["audioSamples"]
-        ),
-        timeout=MEDIA_TIMEOUT,
-        what=f"viewer decoding {MORE_FRAMES} more frames after {first}",
+    later = await viewer.wait_for_media_flowing(
+        frames=MORE_FRAMES, timeout=MEDIA_TIMEOUT, how=" through the relay"
     )
     assert later["width"] > 0 and later["audioPackets"] > 0, later
 

@@ -16,10 +16,12 @@ from typing import Any
 
 import aiohttp
 
+from signaling.protocol.server import REPLY_TYPES
+
 from .frames import Frame, FrameKind
 
 # The replies a request earns (exactly one each); everything else is an event.
-DIRECT_REPLIES = frozenset({"joined", "publish_answer", "ack", "pong", "error"})
+DIRECT_REPLIES = REPLY_TYPES
 CLOSED_WITHOUT_FRAME = 1006
 _sync_ids = itertools.count(1)
 
