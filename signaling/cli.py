@@ -22,6 +22,7 @@ from signaling.settings import (
     SettingsError,
     check_deployment,
     load_settings,
+    unknown_env_vars,
 )
 
 __all__ = ["LOG_FORMAT", "main"]
@@ -107,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(
             args.config, overrides={"server.host": args.host, "server.port": args.port}
         )
-        warnings = check_deployment(settings)
+        warnings = (*check_deployment(settings), *map(_unknown_variable, unknown_env_vars()))
     except SettingsError as exc:
         return _invalid(exc)
     level = settings.server.log_level.upper()
@@ -163,8 +164,17 @@ def _config_check(args: argparse.Namespace) -> int:
         load_settings(args.file, env=None if args.env else {})
     except SettingsError as exc:
         return _invalid(exc)
+    unknown = [_unknown_variable(var) for var in unknown_env_vars()]
+    if unknown and args.env:  # the configuration checked includes them: a mistake in it
+        return _fail("\n".join(f"{PROG}: invalid configuration: {u}" for u in unknown), EXIT_USAGE)
+    for problem in unknown:  # the file alone is fine; say so, and what the server will say
+        sys.stderr.write(f"{PROG}: warning: {problem}\n")
     sys.stdout.write(f"ok: {args.file}\n")
     return EXIT_OK
+
+
+def _unknown_variable(var: str) -> str:
+    return f"{var} names no setting (no such section): it is ignored"
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

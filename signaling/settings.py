@@ -41,9 +41,15 @@ __all__ = [
     "dev_tokens_enabled",
     "env_var_name",
     "load_settings",
+    "unknown_env_vars",
 ]
 
 ENV_PREFIX = "STAGE_SFU_"
+WORKER_SETTINGS_ENV = f"{ENV_PREFIX}WORKER_SETTINGS"
+"""The settings a front hands its worker processes (JSON): not a setting of its own."""
+# Variables with the prefix that are not settings: the above, and the native build's
+# AddressSanitizer switch (setup.py).
+_NOT_SETTINGS = frozenset({WORKER_SETTINGS_ENV, f"{ENV_PREFIX}NATIVE_SANITIZE"})
 DEV_SECRET = "dev-insecure-secret-change-me-before-deploying"
 """Well-known development secret: anyone can mint tokens with it, so it is only accepted for
 serving on a loopback host (see ``check_deployment``)."""
@@ -355,6 +361,23 @@ def _read_env(
             layer.setdefault(section, {})[key] = _parse_env(raw, keys[key], f"{section}.{key}", var)
             origin[f"{section}.{key}"] = var
     return layer, origin
+
+
+def unknown_env_vars(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``STAGE_SFU_`` variables that name no section (a typo, or a section this server
+    does not have): ``load_settings`` cannot tell them from unrelated variables and
+    ignores them, so the caller reports them. (One naming a known section but no key
+    of it is an error there.)"""
+    prefixes = tuple(f"{ENV_PREFIX}{section.upper()}_" for section in _sections())
+    return tuple(
+        sorted(
+            var
+            for var in (os.environ if env is None else env)
+            if var.startswith(ENV_PREFIX)
+            and var not in _NOT_SETTINGS
+            and not var.startswith(prefixes)
+        )
+    )
 
 
 def _parse_env(raw: str, hint: Any, name: str, var: str) -> object:

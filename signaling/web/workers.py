@@ -33,11 +33,11 @@ import msgspec
 
 from sfu.clock import SYSTEM_CLOCK, Clock
 
-from ..settings import Settings
+from ..settings import WORKER_SETTINGS_ENV, Settings
 
 logger = logging.getLogger(__name__)
 
-SETTINGS_ENV = "STAGE_SFU_WORKER_SETTINGS"
+SETTINGS_ENV = WORKER_SETTINGS_ENV
 WORKER_URL = "http://worker"  # the host is a placeholder: requests go over the Unix socket
 START_TIMEOUT = 20.0
 FIRST_RESTART_DELAY = 0.5

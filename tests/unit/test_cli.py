@@ -206,6 +206,26 @@ def test_config_check_judges_the_file_alone(
     assert main(["config", "check", str(DEFAULT_TOML)]) == 0
 
 
+def test_config_check_names_a_variable_that_names_no_setting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A section misspelt (TRUN for TURN): load_settings cannot tell it from unrelated
+    # variables, so it would be ignored without a word.
+    monkeypatch.setenv("STAGE_SFU_TRUN_SECRET", "x")
+    monkeypatch.setenv("STAGE_SFU_WORKER_SETTINGS", "{}")  # the front's, not a setting
+    assert main(["config", "check", str(DEFAULT_TOML)]) == 0  # the file alone is fine
+    captured = capsys.readouterr()
+    assert captured.out == f"ok: {DEFAULT_TOML}\n"
+    assert captured.err == (
+        "stage-sfu: warning: STAGE_SFU_TRUN_SECRET names no setting (no such section): "
+        "it is ignored\n"
+    )
+    assert main(["config", "check", "--env", str(DEFAULT_TOML)]) == 2  # with it: a mistake
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "invalid configuration: STAGE_SFU_TRUN_SECRET names no setting" in captured.err
+
+
 def test_config_without_subcommand_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config"]) == 2
     assert "usage: stage-sfu config" in capsys.readouterr().err
@@ -253,6 +273,21 @@ def test_serve_passes_flags_over_file_and_configures_logging(
     [settings] = server.calls
     assert (settings.server.host, settings.server.port) == ("::1", 9002)
     assert logging_config == [{"level": "DEBUG", "format": LOG_FORMAT}]
+
+
+def test_serve_warns_of_a_variable_that_names_no_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    logging_config: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("STAGE_SFU_SEVER_PORT", "9000")  # SERVER misspelt
+    assert main(["serve"]) == 0
+    [settings] = server.calls
+    assert settings.server.port != 9000
+    assert "STAGE_SFU_SEVER_PORT names no setting (no such section): it is ignored" in [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+    ]
 
 
 def test_serve_with_json_log_format_installs_the_json_formatter(
