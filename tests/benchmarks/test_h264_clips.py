@@ -4,19 +4,24 @@ offered as Chromium offers constrained baseline, sent as cached."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 
 import pytest
 
 from benchmarks.h264_clips import LADDER, load_h264_simulcast_clips, packetize, split_annex_b
 from benchmarks.media import MAX_VIDEO_PAYLOAD, MediaClip
 from benchmarks.negotiation import SIMULCAST_RIDS, SendStreams, publish_offer
-from benchmarks.sender import Encoding, Publisher
 from sfu import ortc, sdp
-from sfu.aiortc_bridge import Certificate, PeerConnection
+from sfu.aiortc_bridge import PeerConnection
 from sfu.rtp import h264
 from sfu.rtp.codecs import is_h264_keyframe
-from tests.benchmarks.test_sender import SSRCS, _by_ssrc, _payload, _Peer, _run
+from tests.benchmarks.sent_media import (
+    SSRCS,
+    CapturingPeer,
+    by_ssrc,
+    payload,
+    run_frames,
+    simulcast_publisher,
+)
 
 STAP_A, FU_A = 24, 28
 
@@ -75,17 +80,6 @@ def test_the_ladder_has_its_idrs_at_the_same_frames_each_started_by_its_sps(
                 assert sps[1] == 66 and sps[2] & 0x40  # constrained baseline
 
 
-@pytest.fixture
-async def bot_peer() -> AsyncIterator[PeerConnection]:
-    peer = PeerConnection(Certificate())
-    await peer.gather(
-        ["127.0.0.1"], port_min=52000, port_max=52999, announced_address=None,
-        egress_buffer_limit=65536,
-    )  # fmt: skip
-    yield peer
-    await peer.close()
-
-
 async def test_the_sfu_takes_the_h264_offer_as_simulcast(bot_peer: PeerConnection) -> None:
     streams = SendStreams(
         audio_ssrc=1, video_ssrc=None, cname="bot", video_rids=SIMULCAST_RIDS, video_codec="H264"
@@ -107,26 +101,15 @@ async def test_the_sfu_takes_the_h264_offer_as_simulcast(bot_peer: PeerConnectio
 def test_h264_encodings_go_out_under_the_h264_payload_type_as_cached(
     clips: tuple[MediaClip, ...],
 ) -> None:
-    peer = _Peer()
-    encodings = [
-        Encoding(rid=r, ssrc=SSRCS[r], clip=c) for r, c in zip(SIMULCAST_RIDS, clips, strict=True)
-    ]
-    publisher = Publisher(
-        peer,  # type: ignore[arg-type]
-        clips[-1],
-        audio_ssrc=None,
-        video_ssrc=None,
-        stamp=False,
-        deadline=1e9,
-        encodings=encodings,
-    )
+    peer = CapturingPeer()
+    publisher = simulcast_publisher(peer, clips)
     publisher.start(0.0)
-    _run(publisher, 0.0, 30)
+    run_frames(publisher, 0.0, 30)
 
-    streams = _by_ssrc(peer)
+    streams = by_ssrc(peer)
     for rid, clip in zip(SIMULCAST_RIDS, clips, strict=True):
         packets = streams[SSRCS[rid]]
         assert {p.payload_type for p in packets} == {ortc.PAYLOAD_TYPES["H264"]}
-        sent = [_payload(p) for p in packets]
+        sent = [payload(p) for p in packets]
         cached = list(itertools.chain.from_iterable(f.payloads for f in clip.video))
         assert sent == cached[: len(sent)]

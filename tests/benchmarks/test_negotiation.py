@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.negotiation import VP8, subscribe_answer
 from sfu import sdp
-from sfu.aiortc_bridge import Certificate, PeerConnection
+from sfu.aiortc_bridge import PeerConnection
 from sfu.producer import Producer
 from sfu.router import Router
 from sfu.rtp_parameters import URI_TRANSPORT_CC, CodecParameters, ReceiveParameters
@@ -24,17 +24,6 @@ async def router() -> AsyncIterator[Router]:
     yield worker.create_router(on_event=EventRecorder())
     worker.close()
     await worker.wait_closed()
-
-
-@pytest.fixture
-async def bot_peer() -> AsyncIterator[PeerConnection]:
-    peer = PeerConnection(Certificate())
-    await peer.gather(
-        ["127.0.0.1"], port_min=52000, port_max=52999, announced_address=None,
-        egress_buffer_limit=65536,
-    )  # fmt: skip
-    yield peer
-    await peer.close()
 
 
 @pytest.mark.parametrize("keep", [True, False])
