@@ -35,7 +35,7 @@ setup(
         Extension(
             "sfu._fastpath",
             sources=["sfu/_fastpath.c"],
-            depends=["sfu/_fastpath_vp8.h", "sfu/_fastpath_pacer.h"],
+            depends=["sfu/_fastpath_vp8.h", "sfu/_fastpath_pacer.h", "sfu/_fastpath_egress.h"],
             libraries=["crypto"],
             extra_compile_args=extra,
             extra_link_args=["-fsanitize=address"] if SANITIZE else [],
